@@ -1,1 +1,13 @@
+//! lightnasc: a compiler-style toolchain for neural architecture search of binary neural networks.
+//!
+//! The pipeline (see ARCHITECTURE.md): [`front`] reads `.lnas` files into syntax trees, [`lower`]
+//! evaluates a space into the graph [`ir`], [`valid`] checks the graph, and the IR's passes
+//! compute costs and pin architectures.
 
+pub mod check;
+pub mod diag;
+pub mod front;
+pub mod ir;
+pub mod lower;
+pub mod util;
+pub mod valid;

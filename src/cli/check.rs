@@ -1,0 +1,93 @@
+//! `lightnasc check`: print diagnostics, or a summary of the space (text or JSON).
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use lightnasc::check::{self, Report};
+use lightnasc::lower::SpaceArgs;
+
+use super::{CheckArgs, Color, Format};
+
+pub fn run(args: &CheckArgs) -> ExitCode {
+    let space_args = SpaceArgs { input: args.input.clone(), classes: args.classes, other: vec![] };
+    let outcome = check::check_path(&args.spec, &space_args, args.space.as_deref(), args.pin.as_ref());
+    let color = match args.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    if !outcome.diags.is_empty() {
+        match args.format {
+            Format::Json => {
+                let diags: Vec<_> = outcome.diags.0.iter().map(|d| d.to_json(&outcome.db)).collect();
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "ok": false, "diagnostics": diags })).unwrap());
+            }
+            Format::Text => {
+                for d in &outcome.diags.0 {
+                    eprintln!("{}", d.render(&outcome.db, color));
+                }
+                eprintln!("error: {} problem(s) found in {}", outcome.diags.len(), args.spec.display());
+            }
+        }
+        return ExitCode::from(1);
+    }
+    let space = outcome.space.as_ref().expect("no diagnostics means a graph");
+    let report = check::report(space, outcome.pinned.as_ref(), &args.spec.display().to_string());
+    match args.format {
+        Format::Json => {
+            let mut v = serde_json::to_value(&report).unwrap();
+            v["ok"] = true.into();
+            v["diagnostics"] = serde_json::json!([]);
+            println!("{}", serde_json::to_string_pretty(&v).unwrap());
+        }
+        Format::Text => print_text(&report, args.verbose),
+    }
+    ExitCode::SUCCESS
+}
+
+fn human(n: f64) -> String {
+    match n {
+        n if n >= 1e9 => format!("{:.2}G", n / 1e9),
+        n if n >= 1e6 => format!("{:.2}M", n / 1e6),
+        n if n >= 1e3 => format!("{:.1}k", n / 1e3),
+        n => format!("{n}"),
+    }
+}
+
+fn print_text(r: &Report, verbose: bool) {
+    println!("space {}: {} decisions, {} architectures", r.space, r.decisions, r.space_size);
+    println!("  input {} -> output {}", r.input_shape, r.output_shape);
+    match &r.pinned {
+        Some(p) => {
+            println!("  pinned: {} params, {} FLOPs, {} BOPs, {} OPs", p.params, human(p.flops as f64), human(p.bops as f64), human(p.ops));
+        }
+        None => {
+            println!("  params {} .. {} ({} .. {}), supernet {}", human(r.params_min as f64), human(r.params_max as f64), r.params_min, r.params_max, human(r.supernet_params as f64));
+            println!("  OPs    {} .. {}", human(r.ops_min), human(r.ops_max));
+        }
+    }
+    if !r.choices.is_empty() {
+        println!("  choices:");
+        for c in &r.choices {
+            let chosen = r.pinned.as_ref().and_then(|p| p.assignment.iter().find(|(n, _)| *n == c.name).map(|(_, o)| o.clone()));
+            let opts: Vec<String> = c
+                .options
+                .iter()
+                .enumerate()
+                .map(|(i, o)| {
+                    let cost = c.costs.as_ref().and_then(|cs| cs[i]).map_or(String::new(), |v| format!(" (cost {v})"));
+                    if chosen.as_deref() == Some(o) { format!("[{o}]{cost}") } else { format!("{o}{cost}") }
+                })
+                .collect();
+            println!("    {:<40} {}{}", c.name, opts.join(" | "), if c.shared { "  (shared weights)" } else { "" });
+        }
+    }
+    if verbose {
+        println!();
+        println!("  {:<56} {:<15} {:<16} {:>10} {:>12} {:>12}", "layer", "op", "shape", "params", "FLOPs", "BOPs");
+        for l in &r.layers {
+            let shape = format!("{}", serde_json::to_string(&l.out_shape).unwrap());
+            println!("  {:<56} {:<15} {:<16} {:>10} {:>12} {:>12}", l.name, l.op, shape, l.params, l.flops, l.bops);
+        }
+    }
+}

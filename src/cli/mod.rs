@@ -1,0 +1,199 @@
+//! Command-line definitions (clap derive) and dispatch. Exit codes: 0 success, 1 diagnostics or
+//! a failed job, 2 usage errors (clap's own code), 3 a command not built yet.
+
+mod check;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use lightnasc::check::PinArg;
+
+#[derive(Parser, Debug)]
+#[command(name = "lightnasc", version, about = "Neural architecture search for binary neural networks, as a compiler")]
+#[command(long_about = "lightnasc compiles .lnas search-space specs into a checked graph IR, searches them with ENAS, \
+and lowers found architectures to ONNX, MXNet and Graphviz.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check a spec or pinned architecture: diagnostics, shapes, choices and costs.
+    Check(CheckArgs),
+    /// Search a space with ENAS (LSTM controller, REINFORCE, weight-sharing supernet).
+    Search(SearchArgs),
+    /// Export an architecture to ONNX, MXNet symbol/params or trainable params.
+    Export(ExportArgs),
+    /// Render a space, a pinned architecture or a run as Graphviz DOT/SVG/PNG/PDF.
+    Render(RenderArgs),
+    /// Retrain a found architecture from scratch (or fine-tune from the supernet).
+    Train(TrainArgs),
+    /// Format .lnas files in place (canonical layout, comments kept).
+    Fmt(FmtArgs),
+    /// Run the language server on stdin/stdout (LSP 3.17).
+    Lsp,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// The spec (.lnas) or pinned-architecture file.
+    pub spec: PathBuf,
+    /// Pin an architecture: a pin file, `random[:SEED]`, `name=option,...` or `melius:DIDI...`.
+    #[arg(long, value_parser = clap::value_parser!(PinArg))]
+    pub pin: Option<PinArg>,
+    /// Input shape C,H,W (or N), overriding the space's default.
+    #[arg(long, value_parser = parse_shape)]
+    pub input: Option<Vec<u32>>,
+    /// Number of classes, overriding the space's default.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub classes: Option<i64>,
+    /// Which space, when the file defines several.
+    #[arg(long)]
+    pub space: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Print a per-layer table.
+    #[arg(short, long)]
+    pub verbose: bool,
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    /// The search space (.lnas).
+    pub spec: Option<PathBuf>,
+    /// YAML config; command-line flags override it.
+    #[arg(short, long)]
+    pub config: Option<PathBuf>,
+    /// cifar10 | cifar100 | fashion-mnist | mock:DATASET
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Folder holding the dataset files.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long)]
+    pub epochs: Option<u32>,
+    #[arg(long)]
+    pub batch_size: Option<u32>,
+    /// cpu | cuda[:N]
+    #[arg(long)]
+    pub device: Option<String>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run folder name under runs/ (default: spec name + timestamp).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Continue a run from its last checkpoint.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Write each epoch's exports and renders into the run folder.
+    #[arg(long)]
+    pub export_each_epoch: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// A run folder, or a spec with --pin.
+    pub source: PathBuf,
+    #[arg(long, value_parser = clap::value_parser!(PinArg))]
+    pub pin: Option<PinArg>,
+    /// Epoch of a run to export.
+    #[arg(long)]
+    pub epoch: Option<u32>,
+    /// Export the best epoch of a run.
+    #[arg(long)]
+    pub best: bool,
+    /// onnx | mxnet | params | all
+    #[arg(long, default_value = "all")]
+    pub format: String,
+    /// Weights to export (random if none).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RenderArgs {
+    /// A spec, a pinned architecture or a run folder.
+    pub source: PathBuf,
+    #[arg(long, value_parser = clap::value_parser!(PinArg))]
+    pub pin: Option<PinArg>,
+    #[arg(long)]
+    pub epoch: Option<u32>,
+    /// Render every epoch of a run and the evolution of each decision.
+    #[arg(long)]
+    pub all_epochs: bool,
+    /// dot | svg | png | pdf
+    #[arg(long, default_value = "svg")]
+    pub format: String,
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// A pinned architecture, a run folder, or a spec with --pin.
+    pub source: PathBuf,
+    #[arg(long, value_parser = clap::value_parser!(PinArg))]
+    pub pin: Option<PinArg>,
+    #[arg(short, long)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub data: Option<String>,
+    #[arg(long)]
+    pub epochs: Option<u32>,
+    /// scratch | supernet
+    #[arg(long, default_value = "scratch")]
+    pub init: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FmtArgs {
+    pub files: Vec<PathBuf>,
+    /// Change nothing; exit 1 and show a diff if a file is not formatted.
+    #[arg(long)]
+    pub check: bool,
+}
+
+fn parse_shape(s: &str) -> Result<Vec<u32>, String> {
+    let dims: Result<Vec<u32>, _> = s.split(',').map(|d| d.trim().parse::<u32>()).collect();
+    match dims {
+        Ok(d) if (d.len() == 3 || d.len() == 1) && d.iter().all(|&x| x >= 1) => Ok(d),
+        _ => Err(format!("`{s}` is not a shape: write C,H,W (e.g. 3,32,32) or N, every dimension at least 1")),
+    }
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Search(_) => not_built("search", 4),
+        Command::Export(_) => not_built("export", 5),
+        Command::Render(_) => not_built("render", 5),
+        Command::Train(_) => not_built("train", 8),
+        Command::Fmt(_) => not_built("fmt", 7),
+        Command::Lsp => not_built("lsp", 7),
+    }
+}
+
+fn not_built(cmd: &str, issue: u32) -> ExitCode {
+    eprintln!("error: `lightnasc {cmd}` is not built yet (tracked in issue {issue}); `lightnasc {cmd} --help` shows what it will take");
+    ExitCode::from(3)
+}

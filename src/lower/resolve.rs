@@ -1,0 +1,155 @@
+//! Name resolution over the syntax tree, before anything is evaluated: every variable is bound
+//! before use, every callee exists, every named argument names a parameter, and `return` sits at
+//! the end of each block. It walks every definition, called or not, and reports every problem.
+
+use std::collections::HashSet;
+
+use super::builtins;
+use crate::diag::{Code, Diagnostic, Diagnostics};
+use crate::front::Program;
+use crate::front::ast::{BlockDef, Expr, ExprKind, Stmt};
+use crate::util::closest;
+
+pub fn check(prog: &Program, diags: &mut Diagnostics) {
+    let mut names: Vec<&String> = prog.defs.keys().collect();
+    names.sort(); // report in a stable order
+    for name in names {
+        check_def(prog, &prog.defs[name], diags);
+    }
+}
+
+fn check_def(prog: &Program, def: &BlockDef, diags: &mut Diagnostics) {
+    let mut scope: Vec<String> = vec![];
+    for p in &def.params {
+        if scope.contains(&p.name.name) {
+            diags.push(Diagnostic::new(Code::Duplicate, p.name.span, format!("parameter `{}` is declared twice", p.name.name)));
+        }
+        if let Some(d) = &p.default {
+            // Defaults may use the parameters before them.
+            expr(prog, d, &scope, diags);
+        }
+        scope.push(p.name.name.clone());
+    }
+    match def.body.last() {
+        Some(Stmt::Return { .. }) => {}
+        _ => diags.push(
+            Diagnostic::new(Code::ReturnPlacement, def.name.span, format!("`{}` does not end with `return`", def.name.name))
+                .hint("a block's last statement returns its output: `return x`"),
+        ),
+    }
+    stmts(prog, &def.body, &mut scope, true, diags);
+}
+
+fn stmts(prog: &Program, body: &[Stmt], scope: &mut Vec<String>, is_block_body: bool, diags: &mut Diagnostics) {
+    for (i, s) in body.iter().enumerate() {
+        match s {
+            Stmt::Let { name, value } => {
+                expr(prog, value, scope, diags);
+                scope.push(name.name.clone());
+            }
+            Stmt::Repeat { count, body, .. } => {
+                expr(prog, count, scope, diags);
+                stmts(prog, body, scope, false, diags);
+            }
+            Stmt::Return { value, span } => {
+                expr(prog, value, scope, diags);
+                if !is_block_body {
+                    diags.push(
+                        Diagnostic::new(Code::ReturnPlacement, *span, "`return` is only allowed at the end of a block")
+                            .hint("inside `repeat` and `{ }`, rebind names instead (`x = ...`)"),
+                    );
+                } else if i + 1 != body.len() {
+                    diags.push(
+                        Diagnostic::new(Code::ReturnPlacement, *span, "statements after `return` are never run")
+                            .hint("`return` must be the last statement of the block"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn expr(prog: &Program, e: &Expr, scope: &[String], diags: &mut Diagnostics) {
+    match &e.kind {
+        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) | ExprKind::Bool(_) => {}
+        ExprKind::List(items) => items.iter().for_each(|i| expr(prog, i, scope, diags)),
+        ExprKind::Var(id) => {
+            if !scope.contains(&id.name) {
+                let mut d = Diagnostic::new(Code::UnknownName, id.span, format!("unknown name `{}`", id.name)).label("not defined here");
+                let candidates: HashSet<&str> = scope.iter().map(String::as_str).collect();
+                d = if let Some(c) = closest(&id.name, candidates.into_iter()) {
+                    d.hint(format!("did you mean `{c}`?"))
+                } else if builtins::layer(&id.name).is_some() || prog.def(&id.name).is_some() {
+                    d.hint(format!("`{0}` is a layer or block: call it, `{0}(x, ...)`, or pipe into it, `x |> {0}`", id.name))
+                } else {
+                    d.hint("names are parameters or values bound earlier with `name = ...`")
+                };
+                diags.push(d);
+            }
+        }
+        ExprKind::Unary { operand, .. } => expr(prog, operand, scope, diags),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            expr(prog, lhs, scope, diags);
+            expr(prog, rhs, scope, diags);
+        }
+        ExprKind::If { cond, then, otherwise } => {
+            expr(prog, cond, scope, diags);
+            expr(prog, then, scope, diags);
+            expr(prog, otherwise, scope, diags);
+        }
+        ExprKind::Block { stmts: body, value } => {
+            let mut inner = scope.to_vec();
+            stmts(prog, body, &mut inner, false, diags);
+            expr(prog, value, &inner, diags);
+        }
+        ExprKind::Choice { alternatives, .. } => {
+            for a in alternatives {
+                expr(prog, &a.value, scope, diags);
+            }
+        }
+        ExprKind::Call { callee, args, .. } => {
+            for a in args {
+                expr(prog, &a.value, scope, diags);
+            }
+            let params: Option<Vec<&str>> = if let Some(l) = builtins::layer(&callee.name) {
+                Some(l.params.iter().map(|p| p.name).collect())
+            } else if builtins::is_function(&callee.name) {
+                None
+            } else if let Some(def) = prog.def(&callee.name) {
+                Some(def.params.iter().map(|p| p.name.name.as_str()).collect())
+            } else {
+                let all = builtins::LAYERS
+                    .iter()
+                    .map(|l| l.name)
+                    .chain(builtins::FUNCTIONS.iter().map(|f| f.0))
+                    .chain(prog.defs.keys().map(String::as_str));
+                let hint = match closest(&callee.name, all) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => "blocks come from this file or its imports; `import \"std/melius.lnas\"` brings the standard ones".into(),
+                };
+                diags.push(
+                    Diagnostic::new(Code::UnknownBlock, callee.span, format!("unknown layer or block `{}`", callee.name))
+                        .label("not defined")
+                        .hint(hint),
+                );
+                return;
+            };
+            if let Some(params) = params {
+                for a in args {
+                    if let Some(n) = &a.name {
+                        if !params.contains(&n.name.as_str()) {
+                            let hint = match closest(&n.name, params.iter().copied()) {
+                                Some(c) => format!("did you mean `{c}`?"),
+                                None => format!("`{}` takes: {}", callee.name, params.join(", ")),
+                            };
+                            diags.push(
+                                Diagnostic::new(Code::UnknownArgument, n.span, format!("`{}` has no parameter `{}`", callee.name, n.name))
+                                    .hint(hint),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
