@@ -90,7 +90,8 @@ pub struct Param {
 #[derive(Clone, Debug)]
 pub enum Stmt {
     Let { name: Ident, value: Expr },
-    Repeat { count: Expr, label: Option<Ident>, body: Vec<Stmt>, span: Span },
+    /// `repeat [i in] count [as label] { ... }`: `i` counts from 1.
+    Repeat { var: Option<Ident>, count: Expr, label: Option<Ident>, body: Vec<Stmt>, span: Span },
     Return { value: Expr, span: Span },
 }
 

@@ -97,6 +97,8 @@ fn describe(rule: &Rule) -> Option<&'static str> {
         Rule::alternative => "an alternative (`name => ...`)",
         Rule::alt_cost => "`cost`",
         Rule::label => "`as`",
+        Rule::label_name => "a label",
+        Rule::loop_var => "a loop variable",
         Rule::pipe_op => "`|>`",
         Rule::or_op => "`or`",
         Rule::and_op => "`and`",
@@ -159,8 +161,8 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagno
 
 fn syntax_hint(rest: &str, expected: &[&str]) -> Option<String> {
     let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-    const KEYWORDS: [&str; 18] = [
-        "import", "block", "space", "pin", "from", "return", "repeat", "as", "choice", "shared", "cost", "if",
+    const KEYWORDS: [&str; 19] = [
+        "import", "block", "space", "pin", "from", "return", "repeat", "in", "as", "choice", "shared", "cost", "if",
         "else", "and", "or", "not", "true", "false",
     ];
     if KEYWORDS.contains(&word.as_str()) && expected.contains(&"a name") {
@@ -266,17 +268,21 @@ impl Cx {
             }
             Rule::return_stmt => Stmt::Return { value: self.expr(it.next().unwrap())?, span },
             Rule::repeat_stmt => {
-                let count = self.expr(it.next().unwrap())?;
+                let mut var = None;
+                let mut count = None;
                 let mut label = None;
                 let mut body = vec![];
                 for part in it {
                     match part.as_rule() {
+                        Rule::loop_var => var = Some(self.ident(part.into_inner().next().unwrap())),
+                        Rule::in_kw => {}
+                        Rule::expr => count = Some(self.expr(part)?),
                         Rule::label => label = Some(self.ident(part.into_inner().next().unwrap())),
                         Rule::body => body = self.body(part)?,
                         r => unreachable!("repeat part {r:?}"),
                     }
                 }
-                Stmt::Repeat { count, label, body, span }
+                Stmt::Repeat { var, count: count.expect("grammar requires a count"), label, body, span }
             }
             r => unreachable!("statement rule {r:?}"),
         })

@@ -354,7 +354,7 @@ impl Lowerer<'_> {
                     let v = self.eval(value, &env);
                     env.insert(name.name.clone(), v);
                 }
-                Stmt::Repeat { count, label, body, .. } => {
+                Stmt::Repeat { var, count, label, body, .. } => {
                     let n = match self.eval(count, &env) {
                         Value::Int(n) if (0..=100_000).contains(&n) => n,
                         Value::Poison => continue,
@@ -370,6 +370,9 @@ impl Lowerer<'_> {
                         if let Some(l) = label {
                             let seg = self.unique(&format!("{}{k}", l.name));
                             self.push_frame(seg, false);
+                        }
+                        if let Some(v) = var {
+                            env.insert(v.name.clone(), Value::Int(k));
                         }
                         let (_, e) = self.stmts(body, env, false);
                         env = e;

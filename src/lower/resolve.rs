@@ -47,8 +47,11 @@ fn stmts(prog: &Program, body: &[Stmt], scope: &mut Vec<String>, is_block_body: 
                 expr(prog, value, scope, diags);
                 scope.push(name.name.clone());
             }
-            Stmt::Repeat { count, body, .. } => {
+            Stmt::Repeat { var, count, body, .. } => {
                 expr(prog, count, scope, diags);
+                if let Some(v) = var {
+                    scope.push(v.name.clone());
+                }
                 stmts(prog, body, scope, false, diags);
             }
             Stmt::Return { value, span } => {
