@@ -9,7 +9,7 @@ use lightnasc::lower::SpaceArgs;
 use super::{CheckArgs, Color, Format};
 
 pub fn run(args: &CheckArgs) -> ExitCode {
-    let space_args = SpaceArgs { input: args.input.clone(), classes: args.classes, other: vec![] };
+    let space_args = SpaceArgs { input: args.input.as_ref().map(|i| i.0.clone()), classes: args.classes, other: vec![] };
     let outcome = check::check_path(&args.spec, &space_args, args.space.as_deref(), args.pin.as_ref());
     let color = match args.color {
         Color::Always => true,
@@ -20,7 +20,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         match args.format {
             Format::Json => {
                 let diags: Vec<_> = outcome.diags.0.iter().map(|d| d.to_json(&outcome.db)).collect();
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "ok": false, "diagnostics": diags })).unwrap());
+                super::emit(&format!("{}\n", serde_json::to_string_pretty(&serde_json::json!({ "ok": false, "diagnostics": diags })).unwrap()));
             }
             Format::Text => {
                 for d in &outcome.diags.0 {
@@ -38,9 +38,9 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             let mut v = serde_json::to_value(&report).unwrap();
             v["ok"] = true.into();
             v["diagnostics"] = serde_json::json!([]);
-            println!("{}", serde_json::to_string_pretty(&v).unwrap());
+            super::emit(&format!("{}\n", serde_json::to_string_pretty(&v).unwrap()));
         }
-        Format::Text => print_text(&report, args.verbose),
+        Format::Text => super::emit(&text_report(&report, args.verbose)),
     }
     ExitCode::SUCCESS
 }
@@ -54,20 +54,22 @@ fn human(n: f64) -> String {
     }
 }
 
-fn print_text(r: &Report, verbose: bool) {
-    println!("space {}: {} decisions, {} architectures", r.space, r.decisions, r.space_size);
-    println!("  input {} -> output {}", r.input_shape, r.output_shape);
+fn text_report(r: &Report, verbose: bool) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(o, "space {}: {} decisions, {} architectures", r.space, r.decisions, r.space_size);
+    let _ = writeln!(o, "  input {} -> output {}", r.input_shape, r.output_shape);
     match &r.pinned {
         Some(p) => {
-            println!("  pinned: {} params, {} FLOPs, {} BOPs, {} OPs", p.params, human(p.flops as f64), human(p.bops as f64), human(p.ops));
+            let _ = writeln!(o, "  pinned: {} params, {} FLOPs, {} BOPs, {} OPs", p.params, human(p.flops as f64), human(p.bops as f64), human(p.ops));
         }
         None => {
-            println!("  params {} .. {} ({} .. {}), supernet {}", human(r.params_min as f64), human(r.params_max as f64), r.params_min, r.params_max, human(r.supernet_params as f64));
-            println!("  OPs    {} .. {}", human(r.ops_min), human(r.ops_max));
+            let _ = writeln!(o, "  params {} .. {} ({} .. {}), supernet {}", human(r.params_min as f64), human(r.params_max as f64), r.params_min, r.params_max, human(r.supernet_params as f64));
+            let _ = writeln!(o, "  OPs    {} .. {}", human(r.ops_min), human(r.ops_max));
         }
     }
     if !r.choices.is_empty() {
-        println!("  choices:");
+        let _ = writeln!(o, "  choices:");
         for c in &r.choices {
             let chosen = r.pinned.as_ref().and_then(|p| p.assignment.iter().find(|(n, _)| *n == c.name).map(|(_, o)| o.clone()));
             let opts: Vec<String> = c
@@ -79,15 +81,16 @@ fn print_text(r: &Report, verbose: bool) {
                     if chosen.as_deref() == Some(o) { format!("[{o}]{cost}") } else { format!("{o}{cost}") }
                 })
                 .collect();
-            println!("    {:<40} {}{}", c.name, opts.join(" | "), if c.shared { "  (shared weights)" } else { "" });
+            let _ = writeln!(o, "    {:<40} {}{}", c.name, opts.join(" | "), if c.shared { "  (shared weights)" } else { "" });
         }
     }
     if verbose {
-        println!();
-        println!("  {:<56} {:<15} {:<16} {:>10} {:>12} {:>12}", "layer", "op", "shape", "params", "FLOPs", "BOPs");
+        o.push('\n');
+        let _ = writeln!(o, "  {:<56} {:<15} {:<16} {:>10} {:>12} {:>12}", "layer", "op", "shape", "params", "FLOPs", "BOPs");
         for l in &r.layers {
             let shape = format!("{}", serde_json::to_string(&l.out_shape).unwrap());
-            println!("  {:<56} {:<15} {:<16} {:>10} {:>12} {:>12}", l.name, l.op, shape, l.params, l.flops, l.bops);
+            let _ = writeln!(o, "  {:<56} {:<15} {:<16} {:>10} {:>12} {:>12}", l.name, l.op, shape, l.params, l.flops, l.bops);
         }
     }
+    o
 }

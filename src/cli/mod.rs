@@ -59,7 +59,7 @@ pub struct CheckArgs {
     pub pin: Option<PinArg>,
     /// Input shape C,H,W (or N), overriding the space's default.
     #[arg(long, value_parser = parse_shape)]
-    pub input: Option<Vec<u32>>,
+    pub input: Option<InputShape>,
     /// Number of classes, overriding the space's default.
     #[arg(long, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
     pub classes: Option<i64>,
@@ -173,10 +173,14 @@ pub struct FmtArgs {
     pub check: bool,
 }
 
-fn parse_shape(s: &str) -> Result<Vec<u32>, String> {
+/// `--input C,H,W` (or `N`).
+#[derive(Clone, Debug)]
+pub struct InputShape(pub Vec<u32>);
+
+fn parse_shape(s: &str) -> Result<InputShape, String> {
     let dims: Result<Vec<u32>, _> = s.split(',').map(|d| d.trim().parse::<u32>()).collect();
     match dims {
-        Ok(d) if (d.len() == 3 || d.len() == 1) && d.iter().all(|&x| x >= 1) => Ok(d),
+        Ok(d) if (d.len() == 3 || d.len() == 1) && d.iter().all(|&x| x >= 1) => Ok(InputShape(d)),
         _ => Err(format!("`{s}` is not a shape: write C,H,W (e.g. 3,32,32) or N, every dimension at least 1")),
     }
 }
@@ -191,6 +195,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Fmt(_) => not_built("fmt", 7),
         Command::Lsp => not_built("lsp", 7),
     }
+}
+
+/// Write to stdout, ignoring a closed pipe (`lightnasc check ... | head` is not an error).
+pub fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }
 
 fn not_built(cmd: &str, issue: u32) -> ExitCode {

@@ -309,9 +309,9 @@ impl Cx {
                             r => unreachable!("pipe stage part {r:?}"),
                         }
                     }
-                    let full = acc.span.to(stage_span);
+                    // The span is the stage (`bconv(64)`), where errors about the call belong.
                     args.insert(0, Arg { name: None, value: acc });
-                    acc = Expr { kind: ExprKind::Call { callee, args, label, piped: true }, span: full };
+                    acc = Expr { kind: ExprKind::Call { callee, args, label, piped: true }, span: stage_span };
                 }
                 Ok(acc)
             }

@@ -53,6 +53,7 @@ pub fn lower(prog: &Program, space: &BlockDef, args: &SpaceArgs, diags: &mut Dia
         frames: vec![Frame::root()],
         alt: None,
         calls: vec![],
+        call_sites: vec![],
         budget_reported: false,
     };
     let graph = l.space(space, args);
@@ -83,6 +84,8 @@ struct Lowerer<'a> {
     frames: Vec<Frame>,
     alt: Option<Alt>,
     calls: Vec<String>,
+    /// Where each block on the call stack was called from, for "instantiated from" notes.
+    call_sites: Vec<Span>,
     budget_reported: bool,
 }
 
@@ -93,7 +96,11 @@ enum Flow {
 }
 
 impl Lowerer<'_> {
-    fn error(&mut self, d: Diagnostic) -> Value {
+    fn error(&mut self, mut d: Diagnostic) -> Value {
+        // An error inside a block names the calls that led there (innermost first).
+        for (site, name) in self.call_sites.iter().rev().zip(self.calls.iter().rev()).take(4) {
+            d = d.related(*site, format!("in `{name}`, instantiated here"));
+        }
         self.diags.push(d);
         Value::Poison
     }
@@ -769,7 +776,9 @@ impl Lowerer<'_> {
         let segment = self.unique(label.map_or(name, |l| l.name.as_str()));
         self.push_frame(segment, false);
         self.calls.push(name.to_string());
+        self.call_sites.push(span);
         let v = self.body(&def.body, bound);
+        self.call_sites.pop();
         self.calls.pop();
         self.pop_frame();
         v
@@ -873,10 +882,6 @@ impl Lowerer<'_> {
         let mut failed = false;
         for a in args {
             let v = self.eval(&a.value, env);
-            if v.is_poison() {
-                failed = true;
-                continue;
-            }
             let p = match &a.name {
                 Some(n) => match spec.params.iter().find(|p| p.name == n.name) {
                     Some(p) => *p,
@@ -890,6 +895,7 @@ impl Lowerer<'_> {
                     positional += 1;
                     if spec.variadic && i >= 1 {
                         match v {
+                            Value::Poison => failed = true,
                             Value::Tensor(t) => inputs.push(t),
                             other => {
                                 self.error(Diagnostic::new(Code::Type, a.value.span, format!("`{}` takes tensors, got {}", spec.name, other.type_name())));
@@ -911,6 +917,10 @@ impl Lowerer<'_> {
                     }
                 }
             };
+            if v.is_poison() {
+                failed = true;
+                continue;
+            }
             if values.contains_key(p.name) {
                 self.error(Diagnostic::new(Code::Duplicate, a.value.span, format!("argument `{}` is given twice", p.name)).hint(layer_signature(spec)));
                 failed = true;
