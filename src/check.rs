@@ -78,7 +78,28 @@ pub fn check_text(name: &str, text: &str, args: &SpaceArgs, pin: Option<&PinArg>
     check_program(prog, diags, args, None, pin)
 }
 
-fn check_program(prog: Program, mut diags: Diagnostics, args: &SpaceArgs, space_name: Option<&str>, pin: Option<&PinArg>) -> Outcome {
+/// Stack for lowering: it recurses once per nested block call and expression level (both
+/// bounded), and callers (the language server, tests) may run on small thread stacks.
+const LOWERING_STACK: usize = 256 << 20;
+
+fn check_program(prog: Program, diags: Diagnostics, args: &SpaceArgs, space_name: Option<&str>, pin: Option<&PinArg>) -> Outcome {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(LOWERING_STACK)
+            .spawn_scoped(s, || check_program_on_this_thread(prog, diags, args, space_name, pin))
+            .expect("spawning the lowering thread")
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
+}
+
+fn check_program_on_this_thread(
+    prog: Program,
+    mut diags: Diagnostics,
+    args: &SpaceArgs,
+    space_name: Option<&str>,
+    pin: Option<&PinArg>,
+) -> Outcome {
     let outcome = |diags, space, pinned| Outcome { db: SourceDb::new(), diags, space, pinned };
     if !diags.is_empty() {
         let mut o = outcome(diags, None, None);

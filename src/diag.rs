@@ -125,8 +125,12 @@ impl Diagnostic {
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
+    /// Add a diagnostic unless the same one is already there (a block instantiated several
+    /// times reports each problem once).
     pub fn push(&mut self, d: Diagnostic) {
-        self.0.push(d);
+        if !self.0.iter().any(|o| o.code == d.code && o.span == d.span && o.message == d.message) {
+            self.0.push(d);
+        }
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -135,7 +139,7 @@ impl Diagnostics {
         self.0.len()
     }
     pub fn extend(&mut self, other: Diagnostics) {
-        self.0.extend(other.0);
+        other.0.into_iter().for_each(|d| self.push(d));
     }
 }
 

@@ -151,7 +151,9 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagno
             format!("expected {} or {last}, found {found}", init.join(", "))
         }
     };
-    let hint = syntax_hint(rest, &expected);
+    let before = text[..pos.min(text.len())].trim_end();
+    let prev_word: String = before.chars().rev().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<Vec<_>>().into_iter().rev().collect();
+    let hint = syntax_hint(rest, &prev_word, &expected);
     let mut d = Diagnostic::new(Code::Syntax, Span::new(file, pos, pos + tok_len), message).label("here");
     if let Some(h) = hint {
         d = d.hint(h);
@@ -159,7 +161,7 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagno
     d
 }
 
-fn syntax_hint(rest: &str, expected: &[&str]) -> Option<String> {
+fn syntax_hint(rest: &str, prev_word: &str, expected: &[&str]) -> Option<String> {
     let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
     const KEYWORDS: [&str; 19] = [
         "import", "block", "space", "pin", "from", "return", "repeat", "in", "as", "choice", "shared", "cost", "if",
@@ -167,6 +169,9 @@ fn syntax_hint(rest: &str, expected: &[&str]) -> Option<String> {
     ];
     if KEYWORDS.contains(&word.as_str()) && expected.contains(&"a name") {
         return Some(format!("`{word}` is a keyword and cannot be used as a name; rename it (e.g. `{word}_`)"));
+    }
+    if KEYWORDS.contains(&prev_word) && rest.starts_with('=') && !rest.starts_with("==") {
+        return Some(format!("`{prev_word}` is a keyword and cannot be used as a name; rename it (e.g. `{prev_word}_`)"));
     }
     if rest.starts_with(';') {
         return Some("statements need no `;`: put each on its own line".into());

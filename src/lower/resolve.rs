@@ -30,9 +30,10 @@ fn check_def(prog: &Program, def: &BlockDef, diags: &mut Diagnostics) {
         }
         scope.push(p.name.name.clone());
     }
-    match def.body.last() {
-        Some(Stmt::Return { .. }) => {}
-        _ => diags.push(
+    // A misplaced `return` is reported where it is; only a body without any gets this one.
+    match def.body.iter().any(|s| matches!(s, Stmt::Return { .. })) {
+        true => {}
+        false => diags.push(
             Diagnostic::new(Code::ReturnPlacement, def.name.span, format!("`{}` does not end with `return`", def.name.name))
                 .hint("a block's last statement returns its output: `return x`"),
         ),
