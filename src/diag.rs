@@ -200,8 +200,10 @@ impl Diagnostic {
     /// Render as text: `error[E0201]: ...`, then `file:line:col` and the source line with a caret.
     pub fn render(&self, db: &SourceDb, color: bool) -> String {
         let report = MietteReport::new(self, db);
+        // ASCII, with a caret under every span (miette's default pointer for 1-char spans is `|`).
+        let characters = ThemeCharacters { underbar: '^', ..ThemeCharacters::ascii() };
         let theme = GraphicalTheme {
-            characters: ThemeCharacters::ascii(),
+            characters,
             styles: if color { ThemeStyles::ansi() } else { ThemeStyles::none() },
         };
         let handler = GraphicalReportHandler::new_themed(theme).with_width(120).with_links(false);

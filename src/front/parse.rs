@@ -23,7 +23,7 @@ pub fn parse_file(file: FileId, text: &str) -> Result<File, Diagnostic> {
     check_nesting(file, text)?;
     let mut pairs = LnasParser::parse(Rule::file, text).map_err(|e| syntax_error(file, text, e))?;
     let root = pairs.next().expect("the file rule always yields one pair");
-    let cx = Cx { file };
+    let cx = Cx { file, text };
     let mut items = vec![];
     for pair in root.into_inner() {
         match pair.as_rule() {
@@ -153,12 +153,15 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagno
     };
     let before = text[..pos.min(text.len())].trim_end();
     let prev_word: String = before.chars().rev().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<Vec<_>>().into_iter().rev().collect();
-    let hint = syntax_hint(rest, &prev_word, &expected);
-    let mut d = Diagnostic::new(Code::Syntax, Span::new(file, pos, pos + tok_len), message).label("here");
-    if let Some(h) = hint {
-        d = d.hint(h);
-    }
-    d
+    let line_so_far = text[..pos.min(text.len())].rsplit('\n').next().unwrap_or("");
+    let hint = syntax_hint(rest, &prev_word, &expected).unwrap_or_else(|| {
+        if line_so_far.trim().is_empty() {
+            "the line before is incomplete: is a `)`, `]` or `}` missing there?".into()
+        } else {
+            "see the language tour in README.md for the syntax".into()
+        }
+    });
+    Diagnostic::new(Code::Syntax, Span::new(file, pos, pos + tok_len), message).label("here").hint(hint)
 }
 
 fn syntax_hint(rest: &str, prev_word: &str, expected: &[&str]) -> Option<String> {
@@ -191,16 +194,48 @@ fn syntax_hint(rest: &str, prev_word: &str, expected: &[&str]) -> Option<String>
     None
 }
 
-struct Cx {
+struct Cx<'t> {
     file: FileId,
+    text: &'t str,
+}
+
+/// The end of a span without the whitespace and comments that pest's implicit whitespace folds
+/// into rules ending in an optional part (`conv(8) // note` must not underline the comment).
+fn trim_end(text: &str, start: usize, mut end: usize) -> usize {
+    loop {
+        let trimmed = text[start..end].trim_end().len() + start;
+        end = trimmed;
+        let line_start = text[start..end].rfind('\n').map_or(start, |i| start + i + 1);
+        let line = &text[line_start..end];
+        let mut in_string = false;
+        let mut comment = None;
+        let bytes = line.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' if in_string => i += 1,
+                b'"' => in_string = !in_string,
+                b'/' if !in_string && bytes.get(i + 1) == Some(&b'/') => {
+                    comment = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        match comment {
+            Some(c) if line_start + c > start => end = line_start + c,
+            _ => return end,
+        }
+    }
 }
 
 type R<T> = Result<T, Diagnostic>;
 
-impl Cx {
+impl Cx<'_> {
     fn span(&self, p: &Pair<Rule>) -> Span {
         let s = p.as_span();
-        Span::new(self.file, s.start(), s.end())
+        Span::new(self.file, s.start(), trim_end(self.text, s.start(), s.end()))
     }
 
     fn ident(&self, p: Pair<Rule>) -> Ident {

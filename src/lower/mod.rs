@@ -476,7 +476,9 @@ impl Lowerer<'_> {
     fn finish_subgraph_choice(&mut self, cid: ChoiceId, values: &[Value], span: Span) -> Value {
         let inputs: Vec<NodeIndex> = values.iter().filter_map(Value::as_tensor).collect();
         let name = self.choices[cid.0 as usize].name.clone();
-        self.check_sharing(cid, span);
+        // Errors about the choice as a whole point at its name (the whole expression spans lines).
+        let name_span = self.choices[cid.0 as usize].span;
+        self.check_sharing(cid, name_span);
         let shapes: Vec<Shape> = inputs.iter().map(|&i| self.nodes[i].shape).collect();
         let shape = match ir::shape::infer(&Op::Select { choice: cid }, &shapes) {
             Ok(s) => s,
@@ -484,7 +486,7 @@ impl Lowerer<'_> {
                 let opts = self.choices[cid.0 as usize].options.iter().map(|o| o.name.clone()).collect::<Vec<_>>();
                 let detail = shapes.iter().zip(&opts).map(|(s, o)| format!("{o} -> {s}")).collect::<Vec<_>>().join(", ");
                 return self.error(
-                    Diagnostic::new(Code::Shape, span, format!("the options of choice `{name}` produce different shapes"))
+                    Diagnostic::new(Code::Shape, name_span, format!("the options of choice `{name}` produce different shapes"))
                         .label(detail)
                         .hint(e.hint),
                 );
