@@ -34,7 +34,10 @@ impl std::str::FromStr for PinArg {
             return Ok(PinArg::Random(0));
         }
         if let Some(seed) = s.strip_prefix("random:") {
-            return seed.parse().map(PinArg::Random).map_err(|_| format!("`{seed}` is not a seed (an unsigned integer)"));
+            return seed
+                .parse()
+                .map(PinArg::Random)
+                .map_err(|_| format!("`{seed}` is not a seed (an unsigned integer)"));
         }
         if let Some(cfg) = s.strip_prefix("melius:") {
             return Ok(PinArg::Melius(cfg.to_string()));
@@ -44,7 +47,9 @@ impl std::str::FromStr for PinArg {
                 .split(',')
                 .filter(|p| !p.trim().is_empty())
                 .map(|p| match p.split_once('=') {
-                    Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+                    Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+                        Ok((k.trim().to_string(), v.trim().to_string()))
+                    }
                     _ => Err(format!("`{p}` is not `choice=option`")),
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -82,7 +87,13 @@ pub fn check_text(name: &str, text: &str, args: &SpaceArgs, pin: Option<&PinArg>
 /// bounded), and callers (the language server, tests) may run on small thread stacks.
 const LOWERING_STACK: usize = 256 << 20;
 
-fn check_program(prog: Program, diags: Diagnostics, args: &SpaceArgs, space_name: Option<&str>, pin: Option<&PinArg>) -> Outcome {
+fn check_program(
+    prog: Program,
+    diags: Diagnostics,
+    args: &SpaceArgs,
+    space_name: Option<&str>,
+    pin: Option<&PinArg>,
+) -> Outcome {
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .stack_size(LOWERING_STACK)
@@ -110,21 +121,19 @@ fn check_program_on_this_thread(
     let file_pin = prog.pins.first().cloned();
     let mut args = args.clone();
     let space = match (&file_pin, space_name) {
-        (Some(p), _) => {
-            match prog.def(&p.space.name) {
-                Some(def) => {
-                    pin_header_args(p, def, &mut args, &mut diags);
-                    Some(def)
-                }
-                None => {
-                    diags.push(
-                        Diagnostic::new(Code::Pin, p.space.span, format!("`{}` has no space `{}`", p.from, p.space.name))
-                            .hint("the name after `pin` is the space's name in the spec file"),
-                    );
-                    None
-                }
+        (Some(p), _) => match prog.def(&p.space.name) {
+            Some(def) => {
+                pin_header_args(p, def, &mut args, &mut diags);
+                Some(def)
             }
-        }
+            None => {
+                diags.push(
+                    Diagnostic::new(Code::Pin, p.space.span, format!("`{}` has no space `{}`", p.from, p.space.name))
+                        .hint("the name after `pin` is the space's name in the spec file"),
+                );
+                None
+            }
+        },
         (None, Some(name)) => {
             let found = prog.root_spaces().into_iter().find(|s| s.name.name == name);
             if found.is_none() {
@@ -138,8 +147,12 @@ fn check_program_on_this_thread(
                 1 => Some(spaces[0]),
                 0 => {
                     diags.push(
-                        Diagnostic::new(Code::NoSpace, None, format!("`{}` defines no space", prog.db.get(prog.root).name))
-                            .hint("a spec needs `space NAME(x: tensor = [C, H, W], classes: int = N) { ... }`"),
+                        Diagnostic::new(
+                            Code::NoSpace,
+                            None,
+                            format!("`{}` defines no space", prog.db.get(prog.root).name),
+                        )
+                        .hint("a spec needs `space NAME(x: tensor = [C, H, W], classes: int = N) { ... }`"),
                     );
                     None
                 }
@@ -166,7 +179,11 @@ fn check_program_on_this_thread(
                 let settings: Vec<PinSetting> = p
                     .entries
                     .iter()
-                    .map(|e| PinSetting { choice: e.path.clone(), option: e.option.name.clone(), span: Some(e.path_span) })
+                    .map(|e| PinSetting {
+                        choice: e.path.clone(),
+                        option: e.option.name.clone(),
+                        span: Some(e.path_span),
+                    })
                     .collect();
                 match Assignment::from_settings(g, &settings) {
                     Ok(a) => Some(a),
@@ -195,14 +212,23 @@ fn pin_diag(e: PinError, fallback: Option<crate::front::source::Span>) -> Diagno
 }
 
 /// `pin NAME(x: [1, 28, 28], classes: 10)`: literal arguments of the pinned space.
-fn pin_header_args(p: &crate::front::ast::PinDef, def: &crate::front::ast::BlockDef, args: &mut SpaceArgs, diags: &mut Diagnostics) {
+fn pin_header_args(
+    p: &crate::front::ast::PinDef,
+    def: &crate::front::ast::BlockDef,
+    args: &mut SpaceArgs,
+    diags: &mut Diagnostics,
+) {
     for a in &p.args {
         let Some(name) = &a.name else {
             diags.push(Diagnostic::new(Code::Pin, a.value.span, "arguments of a pin are named: `classes: 10`"));
             continue;
         };
         let Some(param) = def.params.iter().find(|q| q.name.name == name.name) else {
-            diags.push(Diagnostic::new(Code::UnknownArgument, name.span, format!("space `{}` has no parameter `{}`", def.name.name, name.name)));
+            diags.push(Diagnostic::new(
+                Code::UnknownArgument,
+                name.span,
+                format!("space `{}` has no parameter `{}`", def.name.name, name.name),
+            ));
             continue;
         };
         let lit = literal(&a.value.kind);
@@ -212,7 +238,11 @@ fn pin_header_args(p: &crate::front::ast::PinDef, def: &crate::front::ast::Block
             }
             (_, Some(v)) if name.name == "classes" => args.classes = v.as_int(),
             (_, Some(v)) => args.other.push((name.name.clone(), v)),
-            (_, None) => diags.push(Diagnostic::new(Code::Pin, a.value.span, "arguments of a pin are literals (numbers, strings, lists)")),
+            (_, None) => diags.push(Diagnostic::new(
+                Code::Pin,
+                a.value.span,
+                "arguments of a pin are literals (numbers, strings, lists)",
+            )),
         }
     }
 }
@@ -250,7 +280,11 @@ fn assignment_from_arg(g: &Graph, p: &PinArg, diags: &mut Diagnostics) -> Option
                             .collect();
                         Assignment::from_settings(g, &settings)
                     }
-                    None => Err(vec![PinError { message: format!("`{}` holds no `pin`", path.display()), hint: "a pin file has `pin SPACE from \"spec.lnas\" { ... }`".into(), span: None }]),
+                    None => Err(vec![PinError {
+                        message: format!("`{}` holds no `pin`", path.display()),
+                        hint: "a pin file has `pin SPACE from \"spec.lnas\" { ... }`".into(),
+                        span: None,
+                    }]),
                 },
                 _ => Err(vec![PinError {
                     message: format!("cannot read the pin file `{}`", path.display()),
@@ -342,13 +376,29 @@ pub fn report(space: &Graph, pinned: Option<&(Assignment, Graph)>, spec_path: &s
                 _ => (None, None),
             };
             let c = costs[n.index()];
-            LayerReport { name: node.name.clone(), op: node.op.name(), out_shape: node.shape, choice, option, params: c.params, flops: c.flops, bops: c.bops }
+            LayerReport {
+                name: node.name.clone(),
+                op: node.op.name(),
+                out_shape: node.shape,
+                choice,
+                option,
+                params: c.params,
+                flops: c.flops,
+                bops: c.bops,
+            }
         })
         .collect();
     let pinned_report = pinned.map(|(a, g)| {
         let Cost { params, flops, bops } = cost::total(g);
         let ops = cost::total(g).ops();
-        PinnedReport { assignment: a.settings(space), params, flops, bops, ops, text: pin::pin_text(space, a, spec_path, &[]) }
+        PinnedReport {
+            assignment: a.settings(space),
+            params,
+            flops,
+            bops,
+            ops,
+            text: pin::pin_text(space, a, spec_path, &[]),
+        }
     });
     let (params_min, params_max, ops_min, ops_max) = match &pinned_report {
         Some(p) => (p.params, p.params, p.ops, p.ops),

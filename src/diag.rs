@@ -202,10 +202,8 @@ impl Diagnostic {
         let report = MietteReport::new(self, db);
         // ASCII, with a caret under every span (miette's default pointer for 1-char spans is `|`).
         let characters = ThemeCharacters { underbar: '^', ..ThemeCharacters::ascii() };
-        let theme = GraphicalTheme {
-            characters,
-            styles: if color { ThemeStyles::ansi() } else { ThemeStyles::none() },
-        };
+        let theme =
+            GraphicalTheme { characters, styles: if color { ThemeStyles::ansi() } else { ThemeStyles::none() } };
         let handler = GraphicalReportHandler::new_themed(theme).with_width(120).with_links(false);
         let mut out = String::new();
         if handler.render_report(&mut out, &report).is_err() {
@@ -257,10 +255,7 @@ impl MietteReport {
             source,
             labels,
             help,
-            related: related
-                .iter()
-                .map(|r| Self::build(code, &r.message, Some(r.span), None, None, db, &[]))
-                .collect(),
+            related: related.iter().map(|r| Self::build(code, &r.message, Some(r.span), None, None, db, &[])).collect(),
         }
     }
 }

@@ -29,7 +29,10 @@ fn params_flops_bops_of_a_fixed_network() {
     assert_eq!(r["ops_min"], flops as f64 + bops as f64 / 64.0);
     let layers = r["layers"].as_array().unwrap();
     let bconv = layers.iter().find(|l| l["op"] == "bconv").unwrap();
-    assert_eq!((bconv["params"].as_u64(), bconv["flops"].as_u64(), bconv["bops"].as_u64()), (Some(4608), Some(0), Some(bops)));
+    assert_eq!(
+        (bconv["params"].as_u64(), bconv["flops"].as_u64(), bconv["bops"].as_u64()),
+        (Some(4608), Some(0), Some(bops))
+    );
     assert_eq!(bconv["out_shape"], serde_json::json!([32, 4, 4]));
 }
 

@@ -10,7 +10,11 @@ fn expectations(path: &std::path::Path) -> Vec<String> {
     let text = if side.exists() {
         std::fs::read_to_string(side).unwrap()
     } else {
-        String::from_utf8_lossy(&std::fs::read(path).unwrap()).lines().filter_map(|l| l.strip_prefix("// expect: ")).collect::<Vec<_>>().join("\n")
+        String::from_utf8_lossy(&std::fs::read(path).unwrap())
+            .lines()
+            .filter_map(|l| l.strip_prefix("// expect: "))
+            .collect::<Vec<_>>()
+            .join("\n")
     };
     text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
 }
@@ -18,7 +22,11 @@ fn expectations(path: &std::path::Path) -> Vec<String> {
 #[test]
 fn fixtures_report_the_expected_codes_and_positions() {
     let dir = root().join("fixtures/errors");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "lnas")).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "lnas"))
+        .collect();
     files.sort();
     assert!(files.len() >= 25, "fixtures missing");
     for f in files {
@@ -34,7 +42,9 @@ fn fixtures_report_the_expected_codes_and_positions() {
             .map(|d| {
                 let file = d["file"].as_str().map(|f| f.rsplit('/').next().unwrap().to_string());
                 match (file, d["line"].as_u64()) {
-                    (Some(file), Some(line)) if file == name => format!("{} {line}:{}", d["code"].as_str().unwrap(), d["col"]),
+                    (Some(file), Some(line)) if file == name => {
+                        format!("{} {line}:{}", d["code"].as_str().unwrap(), d["col"])
+                    }
                     (Some(file), Some(line)) => format!("{} {file}:{line}:{}", d["code"].as_str().unwrap(), d["col"]),
                     _ => d["code"].as_str().unwrap().to_string(),
                 }
@@ -50,7 +60,10 @@ fn fixtures_report_the_expected_codes_and_positions() {
         for (d, e) in r["diagnostics"].as_array().unwrap().iter().zip(&expected) {
             assert!(text.contains(d["code"].as_str().unwrap()), "{name}: code missing in {text}");
             if let (Some(file), Some(line)) = (d["file"].as_str(), d["line"].as_u64()) {
-                assert!(text.contains(&format!("{file}:{line}:{}", d["col"])), "{name}: {e} location missing in\n{text}");
+                assert!(
+                    text.contains(&format!("{file}:{line}:{}", d["col"])),
+                    "{name}: {e} location missing in\n{text}"
+                );
                 assert!(text.contains('^'), "{name}: no caret in\n{text}");
             }
             assert!(d["hint"].is_string(), "{name}: {e} has no hint");

@@ -55,11 +55,14 @@ fn meliusnet22_matches_the_original() {
     assert_eq!(widths, vec![(320, 160), (480, 224), (480, 256)]);
     assert_eq!(final_width, 512);
     assert_eq!(r["params_max"], params_max);
-    let (params_min, ..) = original_melius_params([4, 5, 4, 4], [160.0 / 320.0, 224.0 / 480.0, 256.0 / 480.0], 100, false);
+    let (params_min, ..) =
+        original_melius_params([4, 5, 4, 4], [160.0 / 320.0, 224.0 / 480.0, 256.0 / 480.0], 100, false);
     assert_eq!(r["params_min"], params_min);
 
     let layers = r["layers"].as_array().unwrap();
-    let shape_of = |name: &str| layers.iter().find(|l| l["name"] == name).unwrap_or_else(|| panic!("no layer {name}"))["out_shape"].clone();
+    let shape_of = |name: &str| {
+        layers.iter().find(|l| l["name"] == name).unwrap_or_else(|| panic!("no layer {name}"))["out_shape"].clone()
+    };
     for (i, (before, after)) in widths.iter().enumerate() {
         assert_eq!(shape_of(&format!("transition{}.bn", i + 1))[0], *before);
         assert_eq!(shape_of(&format!("transition{}.conv", i + 1))[0], *after);
@@ -71,9 +74,27 @@ fn meliusnet22_matches_the_original() {
 fn meliusnet_variants_have_the_original_widths() {
     // (spec, blocks, ratios, transition widths from the reference's table 4.1, final width)
     let cases: [(&str, [u64; 4], [f64; 3], [(u64, u64); 3], u64); 3] = [
-        ("meliusnet29", [4, 6, 8, 6], [128. / 320., 192. / 512., 256. / 704.], [(320, 128), (512, 192), (704, 256)], 640),
-        ("meliusnet42", [5, 8, 14, 10], [160. / 384., 256. / 672., 416. / 1152.], [(384, 160), (672, 256), (1152, 416)], 1056),
-        ("meliusnet59", [6, 12, 24, 12], [192. / 448., 320. / 960., 544. / 1856.], [(448, 192), (960, 320), (1856, 544)], 1312),
+        (
+            "meliusnet29",
+            [4, 6, 8, 6],
+            [128. / 320., 192. / 512., 256. / 704.],
+            [(320, 128), (512, 192), (704, 256)],
+            640,
+        ),
+        (
+            "meliusnet42",
+            [5, 8, 14, 10],
+            [160. / 384., 256. / 672., 416. / 1152.],
+            [(384, 160), (672, 256), (1152, 416)],
+            1056,
+        ),
+        (
+            "meliusnet59",
+            [6, 12, 24, 12],
+            [192. / 448., 320. / 960., 544. / 1856.],
+            [(448, 192), (960, 320), (1856, 544)],
+            1312,
+        ),
     ];
     for (name, blocks, ratios, widths, final_width) in cases {
         let (code, r) = check_json(&[&format!("specs/{name}.lnas")]);
@@ -160,8 +181,12 @@ fn pins_round_trip_through_a_pin_file() {
         assert_eq!(d["pinned"]["ops"], a["pinned"]["ops"]);
         assert_eq!(d["pinned"]["assignment"], a["pinned"]["assignment"]);
         // Inline pins: the same assignment written as name=option pairs.
-        let inline: Vec<String> =
-            a["pinned"]["assignment"].as_array().unwrap().iter().map(|p| format!("{}={}", p[0].as_str().unwrap(), p[1].as_str().unwrap())).collect();
+        let inline: Vec<String> = a["pinned"]["assignment"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| format!("{}={}", p[0].as_str().unwrap(), p[1].as_str().unwrap()))
+            .collect();
         let (_, e) = check_json(&[spec, "--pin", &inline.join(",")]);
         assert_eq!(e["pinned"]["params"], a["pinned"]["params"]);
     }

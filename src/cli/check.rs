@@ -9,7 +9,8 @@ use lightnasc::lower::SpaceArgs;
 use super::{CheckArgs, Color, Format};
 
 pub fn run(args: &CheckArgs) -> ExitCode {
-    let space_args = SpaceArgs { input: args.input.as_ref().map(|i| i.0.clone()), classes: args.classes, other: vec![] };
+    let space_args =
+        SpaceArgs { input: args.input.as_ref().map(|i| i.0.clone()), classes: args.classes, other: vec![] };
     let outcome = check::check_path(&args.spec, &space_args, args.space.as_deref(), args.pin.as_ref());
     let color = match args.color {
         Color::Always => true,
@@ -20,7 +21,10 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         match args.format {
             Format::Json => {
                 let diags: Vec<_> = outcome.diags.0.iter().map(|d| d.to_json(&outcome.db)).collect();
-                super::emit(&format!("{}\n", serde_json::to_string_pretty(&serde_json::json!({ "ok": false, "diagnostics": diags })).unwrap()));
+                super::emit(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&serde_json::json!({ "ok": false, "diagnostics": diags })).unwrap()
+                ));
             }
             Format::Text => {
                 for d in &outcome.diags.0 {
@@ -61,17 +65,33 @@ fn text_report(r: &Report, verbose: bool) -> String {
     let _ = writeln!(o, "  input {} -> output {}", r.input_shape, r.output_shape);
     match &r.pinned {
         Some(p) => {
-            let _ = writeln!(o, "  pinned: {} params, {} FLOPs, {} BOPs, {} OPs", p.params, human(p.flops as f64), human(p.bops as f64), human(p.ops));
+            let _ = writeln!(
+                o,
+                "  pinned: {} params, {} FLOPs, {} BOPs, {} OPs",
+                p.params,
+                human(p.flops as f64),
+                human(p.bops as f64),
+                human(p.ops)
+            );
         }
         None => {
-            let _ = writeln!(o, "  params {} .. {} ({} .. {}), supernet {}", human(r.params_min as f64), human(r.params_max as f64), r.params_min, r.params_max, human(r.supernet_params as f64));
+            let _ = writeln!(
+                o,
+                "  params {} .. {} ({} .. {}), supernet {}",
+                human(r.params_min as f64),
+                human(r.params_max as f64),
+                r.params_min,
+                r.params_max,
+                human(r.supernet_params as f64)
+            );
             let _ = writeln!(o, "  OPs    {} .. {}", human(r.ops_min), human(r.ops_max));
         }
     }
     if !r.choices.is_empty() {
         let _ = writeln!(o, "  choices:");
         for c in &r.choices {
-            let chosen = r.pinned.as_ref().and_then(|p| p.assignment.iter().find(|(n, _)| *n == c.name).map(|(_, o)| o.clone()));
+            let chosen =
+                r.pinned.as_ref().and_then(|p| p.assignment.iter().find(|(n, _)| *n == c.name).map(|(_, o)| o.clone()));
             let opts: Vec<String> = c
                 .options
                 .iter()
@@ -81,15 +101,29 @@ fn text_report(r: &Report, verbose: bool) -> String {
                     if chosen.as_deref() == Some(o) { format!("[{o}]{cost}") } else { format!("{o}{cost}") }
                 })
                 .collect();
-            let _ = writeln!(o, "    {:<40} {}{}", c.name, opts.join(" | "), if c.shared { "  (shared weights)" } else { "" });
+            let _ = writeln!(
+                o,
+                "    {:<40} {}{}",
+                c.name,
+                opts.join(" | "),
+                if c.shared { "  (shared weights)" } else { "" }
+            );
         }
     }
     if verbose {
         o.push('\n');
-        let _ = writeln!(o, "  {:<56} {:<15} {:<16} {:>10} {:>12} {:>12}", "layer", "op", "shape", "params", "FLOPs", "BOPs");
+        let _ = writeln!(
+            o,
+            "  {:<56} {:<15} {:<16} {:>10} {:>12} {:>12}",
+            "layer", "op", "shape", "params", "FLOPs", "BOPs"
+        );
         for l in &r.layers {
-            let shape = format!("{}", serde_json::to_string(&l.out_shape).unwrap());
-            let _ = writeln!(o, "  {:<56} {:<15} {:<16} {:>10} {:>12} {:>12}", l.name, l.op, shape, l.params, l.flops, l.bops);
+            let shape = serde_json::to_string(&l.out_shape).unwrap().to_string();
+            let _ = writeln!(
+                o,
+                "  {:<56} {:<15} {:<16} {:>10} {:>12} {:>12}",
+                l.name, l.op, shape, l.params, l.flops, l.bops
+            );
         }
     }
     o

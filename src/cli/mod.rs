@@ -12,8 +12,10 @@ use lightnasc::check::PinArg;
 
 #[derive(Parser, Debug)]
 #[command(name = "lightnasc", version, about = "Neural architecture search for binary neural networks, as a compiler")]
-#[command(long_about = "lightnasc compiles .lnas search-space specs into a checked graph IR, searches them with ENAS, \
-and lowers found architectures to ONNX, MXNet and Graphviz.")]
+#[command(
+    long_about = "lightnasc compiles .lnas search-space specs into a checked graph IR, searches them with ENAS, \
+and lowers found architectures to ONNX, MXNet and Graphviz."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -205,6 +207,8 @@ pub fn emit(text: &str) {
 }
 
 fn not_built(cmd: &str, issue: u32) -> ExitCode {
-    eprintln!("error: `lightnasc {cmd}` is not built yet (tracked in issue {issue}); `lightnasc {cmd} --help` shows what it will take");
+    eprintln!(
+        "error: `lightnasc {cmd}` is not built yet (tracked in issue {issue}); `lightnasc {cmd} --help` shows what it will take"
+    );
     ExitCode::from(3)
 }

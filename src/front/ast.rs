@@ -89,10 +89,22 @@ pub struct Param {
 
 #[derive(Clone, Debug)]
 pub enum Stmt {
-    Let { name: Ident, value: Expr },
+    Let {
+        name: Ident,
+        value: Expr,
+    },
     /// `repeat [i in] count [as label] { ... }`: `i` counts from 1.
-    Repeat { var: Option<Ident>, count: Expr, label: Option<Ident>, body: Vec<Stmt>, span: Span },
-    Return { value: Expr, span: Span },
+    Repeat {
+        var: Option<Ident>,
+        count: Expr,
+        label: Option<Ident>,
+        body: Vec<Stmt>,
+        span: Span,
+    },
+    Return {
+        value: Expr,
+        span: Span,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -166,12 +178,35 @@ pub enum ExprKind {
     List(Vec<Expr>),
     Var(Ident),
     /// A call of a block, layer or function. `piped` records `x |> f(..)` (the input is `args[0]`).
-    Call { callee: Ident, args: Vec<Arg>, label: Option<Ident>, piped: bool },
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
-    Unary { op: UnOp, operand: Box<Expr> },
-    Choice { name: Ident, shared: bool, alternatives: Vec<Alternative> },
-    If { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
-    Block { stmts: Vec<Stmt>, value: Box<Expr> },
+    Call {
+        callee: Ident,
+        args: Vec<Arg>,
+        label: Option<Ident>,
+        piped: bool,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Unary {
+        op: UnOp,
+        operand: Box<Expr>,
+    },
+    Choice {
+        name: Ident,
+        shared: bool,
+        alternatives: Vec<Alternative>,
+    },
+    If {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
+    Block {
+        stmts: Vec<Stmt>,
+        value: Box<Expr>,
+    },
 }
 
 /// `pin NAME(args) from "spec.lnas" { path = option ... }`

@@ -86,10 +86,14 @@ fn load_root(db: SourceDb, root: FileId, diags: &mut Diagnostics) -> Program {
                 Item::Block(b) => {
                     if let Some(prev) = defs.get(&b.name.name) {
                         diags.push(
-                            Diagnostic::new(Code::Duplicate, b.name.span, format!("`{}` is defined twice", b.name.name))
-                                .label("second definition")
-                                .related(prev.name.span, "first defined here")
-                                .hint("block and space names share one namespace across all imported files; rename one"),
+                            Diagnostic::new(
+                                Code::Duplicate,
+                                b.name.span,
+                                format!("`{}` is defined twice", b.name.name),
+                            )
+                            .label("second definition")
+                            .related(prev.name.span, "first defined here")
+                            .hint("block and space names share one namespace across all imported files; rename one"),
                         );
                     } else if crate::lower::builtins::is_builtin(&b.name.name) {
                         diags.push(
@@ -120,14 +124,22 @@ enum Source {
 fn read_source(path: &Path, from: Option<Span>) -> Result<Source, Diagnostic> {
     let bytes = std::fs::read(path).map_err(|e| {
         let d = Diagnostic::new(Code::Io, from, format!("cannot read `{}`: {e}", path.display()));
-        if from.is_some() { d.label("imported here").hint("import paths are relative to the importing file") } else { d }
+        if from.is_some() {
+            d.label("imported here").hint("import paths are relative to the importing file")
+        } else {
+            d
+        }
     })?;
     if bytes.len() > MAX_FILE_BYTES {
         return Ok(Source::Invalid(
             Diagnostic::new(
                 Code::TooLarge,
                 from,
-                format!("`{}` is {} bytes; spec files are limited to {MAX_FILE_BYTES} bytes", path.display(), bytes.len()),
+                format!(
+                    "`{}` is {} bytes; spec files are limited to {MAX_FILE_BYTES} bytes",
+                    path.display(),
+                    bytes.len()
+                ),
             )
             .hint("is this really a .lnas file?"),
         ));
@@ -187,12 +199,18 @@ impl Loader<'_> {
     fn import(&mut self, from: FileId, imp: &ast::Import) {
         let target = if let Some(rest) = imp.path.strip_prefix("std/") {
             match stdlib::get(rest) {
-                Some(text) => self.db.find_name(&imp.path).unwrap_or_else(|| self.db.add(&imp.path, None, text.to_string())),
+                Some(text) => {
+                    self.db.find_name(&imp.path).unwrap_or_else(|| self.db.add(&imp.path, None, text.to_string()))
+                }
                 None => {
                     self.diags.push(
-                        Diagnostic::new(Code::ImportMissing, imp.span, format!("no standard library file `{}`", imp.path))
-                            .label("not in the standard library")
-                            .hint(format!("the standard library has: {}", stdlib::names().join(", "))),
+                        Diagnostic::new(
+                            Code::ImportMissing,
+                            imp.span,
+                            format!("no standard library file `{}`", imp.path),
+                        )
+                        .label("not in the standard library")
+                        .hint(format!("the standard library has: {}", stdlib::names().join(", "))),
                     );
                     return;
                 }
@@ -209,7 +227,9 @@ impl Loader<'_> {
                     self.diags.push(
                         Diagnostic::new(Code::ImportMissing, imp.span, format!("cannot find `{}`", imp.path))
                             .label(format!("looked for {}", path.display()))
-                            .hint("import paths are relative to the importing file; `std/...` names the standard library"),
+                            .hint(
+                                "import paths are relative to the importing file; `std/...` names the standard library",
+                            ),
                     );
                     return;
                 }
@@ -226,8 +246,11 @@ impl Loader<'_> {
             }
         };
         if let Some(pos) = self.stack.iter().position(|&f| f == target) {
-            let chain: Vec<String> =
-                self.stack[pos..].iter().chain(std::iter::once(&target)).map(|&f| self.db.get(f).name.clone()).collect();
+            let chain: Vec<String> = self.stack[pos..]
+                .iter()
+                .chain(std::iter::once(&target))
+                .map(|&f| self.db.get(f).name.clone())
+                .collect();
             self.diags.push(
                 Diagnostic::new(Code::ImportCycle, imp.span, "import cycle")
                     .label("this import closes the cycle")

@@ -76,7 +76,13 @@ fn check_nesting(file: FileId, text: &str) -> Result<(), Diagnostic> {
 fn describe(rule: &Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::ident | Rule::arg_name | Rule::type_name => "a name",
-        Rule::expr | Rule::pipe | Rule::logic_or | Rule::logic_and | Rule::comparison | Rule::sum | Rule::product
+        Rule::expr
+        | Rule::pipe
+        | Rule::logic_or
+        | Rule::logic_and
+        | Rule::comparison
+        | Rule::sum
+        | Rule::product
         | Rule::unary => "an expression",
         Rule::int | Rule::float | Rule::cost_value => "a number",
         Rule::string => "a string",
@@ -123,20 +129,14 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagno
     };
     // Point at the whole offending token, not just its first byte.
     let rest = &text[pos.min(text.len())..];
-    let tok_len = rest
-        .char_indices()
-        .find(|&(i, c)| i > 0 && !(c.is_alphanumeric() || c == '_'))
-        .map_or(rest.len(), |(i, _)| i);
+    let tok_len =
+        rest.char_indices().find(|&(i, c)| i > 0 && !(c.is_alphanumeric() || c == '_')).map_or(rest.len(), |(i, _)| i);
     let tok_len = if rest.chars().next().is_some_and(|c| c.is_alphanumeric() || c == '_') {
         tok_len
     } else {
         rest.chars().next().map_or(0, char::len_utf8)
     };
-    let found = if rest.is_empty() {
-        "the end of the file".to_string()
-    } else {
-        format!("`{}`", &rest[..tok_len])
-    };
+    let found = if rest.is_empty() { "the end of the file".to_string() } else { format!("`{}`", &rest[..tok_len]) };
     let mut expected: Vec<&str> = match &e.variant {
         ErrorVariant::ParsingError { positives, .. } => positives.iter().filter_map(describe).collect(),
         ErrorVariant::CustomError { .. } => vec![],
@@ -152,7 +152,14 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagno
         }
     };
     let before = text[..pos.min(text.len())].trim_end();
-    let prev_word: String = before.chars().rev().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<Vec<_>>().into_iter().rev().collect();
+    let prev_word: String = before
+        .chars()
+        .rev()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     let line_so_far = text[..pos.min(text.len())].rsplit('\n').next().unwrap_or("");
     let hint = syntax_hint(rest, &prev_word, &expected).unwrap_or_else(|| {
         if line_so_far.trim().is_empty() {
@@ -174,7 +181,9 @@ fn syntax_hint(rest: &str, prev_word: &str, expected: &[&str]) -> Option<String>
         return Some(format!("`{word}` is a keyword and cannot be used as a name; rename it (e.g. `{word}_`)"));
     }
     if KEYWORDS.contains(&prev_word) && rest.starts_with('=') && !rest.starts_with("==") {
-        return Some(format!("`{prev_word}` is a keyword and cannot be used as a name; rename it (e.g. `{prev_word}_`)"));
+        return Some(format!(
+            "`{prev_word}` is a keyword and cannot be used as a name; rename it (e.g. `{prev_word}_`)"
+        ));
     }
     if rest.starts_with(';') {
         return Some("statements need no `;`: put each on its own line".into());

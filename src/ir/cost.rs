@@ -44,13 +44,17 @@ pub fn node_cost(node: &Node, input: Option<Shape>) -> Cost {
     match &node.op {
         Op::Conv { conv, bias } => {
             let w = conv.out as u64 * (in_c / conv.groups as u64) * (conv.kernel as u64).pow(2);
-            Cost { params: w + if *bias { conv.out as u64 } else { 0 }, flops: w * out_px, bops: 0 }
+            Cost { params: w + if *bias { conv.out as u64 } else { 0 }, flops: w.saturating_mul(out_px), bops: 0 }
         }
         Op::BinaryConv(b) => {
             let c = &b.conv;
             let w = c.out as u64 * (in_c / c.groups as u64) * (c.kernel as u64).pow(2);
-            let macs = w * out_px;
-            if b.bits == 1 { Cost { params: w, flops: 0, bops: macs } } else { Cost { params: w, flops: macs, bops: 0 } }
+            let macs = w.saturating_mul(out_px);
+            if b.bits == 1 {
+                Cost { params: w, flops: 0, bops: macs }
+            } else {
+                Cost { params: w, flops: macs, bops: 0 }
+            }
         }
         Op::BatchNorm { scale, center, .. } => {
             Cost { params: in_c * (*scale as u64 + *center as u64), flops: 0, bops: 0 }

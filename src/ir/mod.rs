@@ -132,25 +132,45 @@ pub struct Pool {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Op {
     Input,
-    Conv { conv: Conv2d, bias: bool },
+    Conv {
+        conv: Conv2d,
+        bias: bool,
+    },
     BinaryConv(BinaryConv),
-    BatchNorm { eps: f64, momentum: f64, scale: bool, center: bool },
+    BatchNorm {
+        eps: f64,
+        momentum: f64,
+        scale: bool,
+        center: bool,
+    },
     Relu,
     MaxPool(Pool),
     AvgPool(Pool),
     GlobalAvgPool,
     GlobalMaxPool,
-    Dense { out: u32, bias: bool },
+    Dense {
+        out: u32,
+        bias: bool,
+    },
     Flatten,
     Concat,
     Add,
     /// Channels `begin..end`.
-    Slice { begin: u32, end: u32 },
-    ChannelShuffle { groups: u32 },
+    Slice {
+        begin: u32,
+        end: u32,
+    },
+    ChannelShuffle {
+        groups: u32,
+    },
     Identity,
-    Dropout { p: f64 },
+    Dropout {
+        p: f64,
+    },
     /// The choice point: forwards the input of the chosen alternative (input port = option).
-    Select { choice: ChoiceId },
+    Select {
+        choice: ChoiceId,
+    },
     Output,
 }
 

@@ -66,7 +66,12 @@ impl Assignment {
         }
         let shown: Vec<&str> = missing.iter().take(5).copied().collect();
         Err(PinError::new(
-            format!("{} choice(s) have no option: {}{}", missing.len(), shown.join(", "), if missing.len() > 5 { ", ..." } else { "" }),
+            format!(
+                "{} choice(s) have no option: {}{}",
+                missing.len(),
+                shown.join(", "),
+                if missing.len() > 5 { ", ..." } else { "" }
+            ),
             "a pinned architecture assigns every choice; `lightnasc check SPEC --format json` lists them",
         ))
     }
@@ -79,11 +84,17 @@ impl Assignment {
         for s in settings {
             let fail = |m: String, h: String| PinError { message: m, hint: h, span: s.span };
             if seen.insert(s.choice.as_str(), ()).is_some() {
-                errors.push(fail(format!("choice `{}` is assigned twice", s.choice), "keep one assignment per choice".into()));
+                errors.push(fail(
+                    format!("choice `{}` is assigned twice", s.choice),
+                    "keep one assignment per choice".into(),
+                ));
                 continue;
             }
             let Some(cid) = g.choice_by_name(&s.choice) else {
-                errors.push(fail(format!("the space has no choice `{}`", s.choice), closest_hint(&s.choice, g.choices.iter().map(|c| c.name.as_str()))));
+                errors.push(fail(
+                    format!("the space has no choice `{}`", s.choice),
+                    closest_hint(&s.choice, g.choices.iter().map(|c| c.name.as_str())),
+                ));
                 continue;
             };
             let c = g.choice(cid);
@@ -91,14 +102,17 @@ impl Assignment {
                 Some(o) => a.0[cid.0 as usize] = Some(OptionIx(o as u32)),
                 None => errors.push(fail(
                     format!("choice `{}` has no option `{}`", s.choice, s.option),
-                    format!("its options are: {}", c.options.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "its options are: {}",
+                        c.options.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
                 )),
             }
         }
-        if errors.is_empty() {
-            if let Err(e) = a.validate(g) {
-                errors.push(e);
-            }
+        if errors.is_empty()
+            && let Err(e) = a.validate(g)
+        {
+            errors.push(e);
         }
         if errors.is_empty() { Ok(a) } else { Err(errors) }
     }
@@ -209,7 +223,9 @@ impl Assignment {
     pub fn settings(&self, g: &Graph) -> Vec<(String, String)> {
         self.active(g)
             .into_iter()
-            .filter_map(|c| self.get(c).map(|o| (g.choice(c).name.clone(), g.choice(c).options[o.0 as usize].name.clone())))
+            .filter_map(|c| {
+                self.get(c).map(|o| (g.choice(c).name.clone(), g.choice(c).options[o.0 as usize].name.clone()))
+            })
             .collect()
     }
 }

@@ -8,8 +8,10 @@ use serde::Serialize;
 
 use super::{Conv2d, Op, Pool};
 
-/// Largest dimension accepted anywhere; keeps cost arithmetic far from overflow.
+/// Largest dimension accepted anywhere.
 pub const MAX_DIM: u64 = 1 << 24;
+/// Largest feature map per sample (elements); with MAX_DIM this keeps costs far from overflow.
+pub const MAX_ELEMENTS: u64 = 1 << 32;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shape {
@@ -90,7 +92,7 @@ fn window(input: u32, kernel: u32, stride: u32, pad: u32, dilation: u32, what: &
 
 fn conv_shape(conv: &Conv2d, input: Shape, op: &str) -> Result<Shape, ShapeError> {
     let (c, h, w) = map(input, op)?;
-    if conv.groups == 0 || c % conv.groups != 0 || conv.out % conv.groups != 0 {
+    if conv.groups == 0 || c % conv.groups != 0 || !conv.out.is_multiple_of(conv.groups) {
         return err(
             format!("{c} input and {} output channels cannot be split into {} groups", conv.out, conv.groups),
             "both channel counts must be multiples of `groups`",
@@ -104,7 +106,10 @@ fn conv_shape(conv: &Conv2d, input: Shape, op: &str) -> Result<Shape, ShapeError
 fn pool_shape(p: &Pool, input: Shape, op: &str) -> Result<Shape, ShapeError> {
     let (c, h, w) = map(input, op)?;
     if p.pad * 2 > p.kernel {
-        return err(format!("padding {} is more than half the pooling window {}", p.pad, p.kernel), "use pad <= kernel / 2");
+        return err(
+            format!("padding {} is more than half the pooling window {}", p.pad, p.kernel),
+            "use pad <= kernel / 2",
+        );
     }
     let h2 = window(h, p.kernel, p.stride, p.pad, 1, "pooling")?;
     let w2 = window(w, p.kernel, p.stride, p.pad, 1, "pooling")?;
@@ -113,7 +118,19 @@ fn pool_shape(p: &Pool, input: Shape, op: &str) -> Result<Shape, ShapeError> {
 
 /// The output shape of `op` applied to `inputs`.
 pub fn infer(op: &Op, inputs: &[Shape]) -> Result<Shape, ShapeError> {
-    let one = || inputs.first().copied().ok_or_else(|| ShapeError { message: "missing input".into(), hint: String::new() });
+    let out = infer_unchecked(op, inputs)?;
+    if out.elements() > MAX_ELEMENTS {
+        return err(
+            format!("the output {out} has {} elements per sample", out.elements()),
+            format!("feature maps are limited to {MAX_ELEMENTS} elements; is the input shape right?"),
+        );
+    }
+    Ok(out)
+}
+
+fn infer_unchecked(op: &Op, inputs: &[Shape]) -> Result<Shape, ShapeError> {
+    let one =
+        || inputs.first().copied().ok_or_else(|| ShapeError { message: "missing input".into(), hint: String::new() });
     let out = match op {
         Op::Input => one()?,
         Op::Output | Op::Identity | Op::Relu | Op::Dropout { .. } => one()?,
@@ -201,7 +218,10 @@ pub fn infer(op: &Op, inputs: &[Shape]) -> Result<Shape, ShapeError> {
             let s = one()?;
             let (c, _, _) = map(s, "channel_shuffle")?;
             if *groups == 0 || c % groups != 0 {
-                return err(format!("{c} channels cannot be shuffled in {groups} groups"), "channels must be a multiple of `groups`");
+                return err(
+                    format!("{c} channels cannot be shuffled in {groups} groups"),
+                    "channels must be a multiple of `groups`",
+                );
             }
             s
         }

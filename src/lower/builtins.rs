@@ -95,16 +95,36 @@ pub static LAYERS: &[LayerSpec] = &[
         name: "maxpool",
         doc: "max pooling",
         variadic: false,
-        params: &[X, p("kernel", I, Int(2), "window"), p("stride", I, Derived, "stride (default: kernel)"), p("pad", I, Int(0), "padding")],
+        params: &[
+            X,
+            p("kernel", I, Int(2), "window"),
+            p("stride", I, Derived, "stride (default: kernel)"),
+            p("pad", I, Int(0), "padding"),
+        ],
     },
     LayerSpec {
         name: "avgpool",
         doc: "average pooling (padding counted)",
         variadic: false,
-        params: &[X, p("kernel", I, Int(2), "window"), p("stride", I, Derived, "stride (default: kernel)"), p("pad", I, Int(0), "padding")],
+        params: &[
+            X,
+            p("kernel", I, Int(2), "window"),
+            p("stride", I, Derived, "stride (default: kernel)"),
+            p("pad", I, Int(0), "padding"),
+        ],
     },
-    LayerSpec { name: "global_avgpool", doc: "average over height and width: [C, H, W] -> [C]", variadic: false, params: &[X] },
-    LayerSpec { name: "global_maxpool", doc: "maximum over height and width: [C, H, W] -> [C]", variadic: false, params: &[X] },
+    LayerSpec {
+        name: "global_avgpool",
+        doc: "average over height and width: [C, H, W] -> [C]",
+        variadic: false,
+        params: &[X],
+    },
+    LayerSpec {
+        name: "global_maxpool",
+        doc: "maximum over height and width: [C, H, W] -> [C]",
+        variadic: false,
+        params: &[X],
+    },
     LayerSpec {
         name: "dense",
         doc: "fully connected layer",
@@ -113,7 +133,12 @@ pub static LAYERS: &[LayerSpec] = &[
     },
     LayerSpec { name: "flatten", doc: "[C, H, W] -> [C * H * W]", variadic: false, params: &[X] },
     LayerSpec { name: "concat", doc: "concatenate along channels", variadic: true, params: &[X] },
-    LayerSpec { name: "add", doc: "element-wise sum (also `a + b`)", variadic: false, params: &[X, p("y", T, Required, "second tensor")] },
+    LayerSpec {
+        name: "add",
+        doc: "element-wise sum (also `a + b`)",
+        variadic: false,
+        params: &[X, p("y", T, Required, "second tensor")],
+    },
     LayerSpec {
         name: "slice",
         doc: "channels begin..end",
@@ -127,7 +152,12 @@ pub static LAYERS: &[LayerSpec] = &[
         params: &[X, p("groups", I, Int(16), "groups")],
     },
     LayerSpec { name: "identity", doc: "passes its input through", variadic: false, params: &[X] },
-    LayerSpec { name: "dropout", doc: "dropout (training only)", variadic: false, params: &[X, p("p", F, Float(0.5), "drop probability")] },
+    LayerSpec {
+        name: "dropout",
+        doc: "dropout (training only)",
+        variadic: false,
+        params: &[X, p("p", F, Float(0.5), "drop probability")],
+    },
 ];
 
 /// Functions on values (not layers).
@@ -196,7 +226,11 @@ pub fn build_op(name: &str, a: &dyn LayerArgs) -> Result<Op, (&'static str, Stri
         "bconv" => {
             let bits = a.int("bits").unwrap_or(1);
             if bits != 1 && bits != 32 {
-                return Err(("bits", format!("`bits` must be 1 or 32, got {bits}"), "other widths are not supported yet".into()));
+                return Err((
+                    "bits",
+                    format!("`bits` must be 1 or 32, got {bits}"),
+                    "other widths are not supported yet".into(),
+                ));
             }
             let one = bits == 1;
             let act = match a.str("act").unwrap_or(if one { "det_sign" } else { "relu" }) {
@@ -208,7 +242,12 @@ pub fn build_op(name: &str, a: &dyn LayerArgs) -> Result<Op, (&'static str, Stri
                     return Err((
                         "act",
                         format!("activation `{other}` is not valid with bits: {bits}"),
-                        if one { "1-bit activations: \"det_sign\", \"approx_sign\"" } else { "32-bit activations: \"relu\", \"identity\"" }.into(),
+                        if one {
+                            "1-bit activations: \"det_sign\", \"approx_sign\""
+                        } else {
+                            "32-bit activations: \"relu\", \"identity\""
+                        }
+                        .into(),
                     ));
                 }
             };
@@ -228,19 +267,40 @@ pub fn build_op(name: &str, a: &dyn LayerArgs) -> Result<Op, (&'static str, Stri
                 "binet" if one => Scaling::Binet,
                 "xnor" if one => Scaling::Xnor,
                 other => {
-                    return Err(("scaling", format!("scaling `{other}` is not valid with bits: {bits}"), "scalings: \"none\", \"binet\", \"xnor\" (1 bit only)".into()));
+                    return Err((
+                        "scaling",
+                        format!("scaling `{other}` is not valid with bits: {bits}"),
+                        "scalings: \"none\", \"binet\", \"xnor\" (1 bit only)".into(),
+                    ));
                 }
             };
             let grad_cancel = a.float("grad_cancel").unwrap_or(1.0);
             if grad_cancel.is_nan() || grad_cancel <= 0.0 {
-                return Err(("grad_cancel", format!("`grad_cancel` must be positive, got {grad_cancel}"), "the default is 1.0".into()));
+                return Err((
+                    "grad_cancel",
+                    format!("`grad_cancel` must be positive, got {grad_cancel}"),
+                    "the default is 1.0".into(),
+                ));
             }
             let pad_value = a.float("pad_value").unwrap_or(if one { -1.0 } else { 0.0 });
             let offset = a.bool("offset").unwrap_or(one && scaling == Scaling::None);
             if offset && (!one || scaling != Scaling::None) {
-                return Err(("offset", "the (h + K) / 2 offset applies only to unscaled 1-bit convolutions".into(), "drop `offset: true`".into()));
+                return Err((
+                    "offset",
+                    "the (h + K) / 2 offset applies only to unscaled 1-bit convolutions".into(),
+                    "drop `offset: true`".into(),
+                ));
             }
-            Op::BinaryConv(BinaryConv { conv: conv()?, bits: bits as u32, act, grad_cancel, weights, scaling, pad_value, offset })
+            Op::BinaryConv(BinaryConv {
+                conv: conv()?,
+                bits: bits as u32,
+                act,
+                grad_cancel,
+                weights,
+                scaling,
+                pad_value,
+                offset,
+            })
         }
         "bn" => {
             let eps = a.float("eps").unwrap_or(1e-5);
@@ -249,9 +309,18 @@ pub fn build_op(name: &str, a: &dyn LayerArgs) -> Result<Op, (&'static str, Stri
             }
             let momentum = a.float("momentum").unwrap_or(0.9);
             if !(0.0..=1.0).contains(&momentum) {
-                return Err(("momentum", format!("`momentum` must be in [0, 1], got {momentum}"), "the default is 0.9".into()));
+                return Err((
+                    "momentum",
+                    format!("`momentum` must be in [0, 1], got {momentum}"),
+                    "the default is 0.9".into(),
+                ));
             }
-            Op::BatchNorm { eps, momentum, scale: a.bool("scale").unwrap_or(true), center: a.bool("center").unwrap_or(true) }
+            Op::BatchNorm {
+                eps,
+                momentum,
+                scale: a.bool("scale").unwrap_or(true),
+                center: a.bool("center").unwrap_or(true),
+            }
         }
         "relu" => Op::Relu,
         "maxpool" => Op::MaxPool(pool()?),

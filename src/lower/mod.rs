@@ -163,7 +163,8 @@ impl Lowerer<'_> {
         let name = self.unique(local);
         let full = self.path(&name, false);
         let has_weights = matches!(op, Op::Conv { .. } | Op::BinaryConv(_) | Op::Dense { .. } | Op::BatchNorm { .. });
-        let weights = has_weights.then(|| if op.has_shareable_weights() { self.path(&name, true) } else { full.clone() });
+        let weights =
+            has_weights.then(|| if op.has_shareable_weights() { self.path(&name, true) } else { full.clone() });
         let node = Node { name: full, op, shape, alt: self.alt, weights, span: Some(span) };
         let n = self.nodes.add_node(node);
         for (port, &i) in inputs.iter().enumerate() {
@@ -194,8 +195,12 @@ impl Lowerer<'_> {
                         Value::Poison => return None,
                         other => {
                             self.error(
-                                Diagnostic::new(Code::Type, e.span, format!("the input shape must be a list of ints, got {}", other.type_name()))
-                                    .hint("write it as `x: tensor = [3, 32, 32]`"),
+                                Diagnostic::new(
+                                    Code::Type,
+                                    e.span,
+                                    format!("the input shape must be a list of ints, got {}", other.type_name()),
+                                )
+                                .hint("write it as `x: tensor = [3, 32, 32]`"),
                             );
                             return None;
                         }
@@ -209,7 +214,10 @@ impl Lowerer<'_> {
                     }
                 };
                 let shape = match dims[..] {
-                    [c, h, w] if [c, h, w].iter().all(|&d| d >= 1 && d <= ir::shape::MAX_DIM as i64) => {
+                    [c, h, w]
+                        if [c, h, w].iter().all(|&d| d >= 1 && d <= ir::shape::MAX_DIM as i64)
+                            && (c * h * w) as u64 <= ir::shape::MAX_ELEMENTS =>
+                    {
                         Shape::Map { c: c as u32, h: h as u32, w: w as u32 }
                     }
                     [n] if n >= 1 && n <= ir::shape::MAX_DIM as i64 => Shape::Vector { n: n as u32 },
@@ -243,8 +251,12 @@ impl Lowerer<'_> {
                     (Some(v), _) => v,
                     (None, Some(e)) => self.eval(e, &env),
                     (None, None) => self.error(
-                        Diagnostic::new(Code::Arity, p.name.span, format!("space parameter `{}` has no default", p.name.name))
-                            .hint("give it a default in the spec"),
+                        Diagnostic::new(
+                            Code::Arity,
+                            p.name.span,
+                            format!("space parameter `{}` has no default", p.name.name),
+                        )
+                        .hint("give it a default in the spec"),
                     ),
                 };
                 let v = self.coerce(v, p.ty, p.default.as_ref().map_or(p.name.span, |e| e.span), &p.name.name);
@@ -316,7 +328,8 @@ impl Lowerer<'_> {
         while let Some(n) = dfs.next(rev) {
             live[n.index()] = true;
         }
-        let dead: Vec<NodeIndex> = self.nodes.node_indices().filter(|n| !live[n.index()] && self.nodes[*n].op != Op::Input).collect();
+        let dead: Vec<NodeIndex> =
+            self.nodes.node_indices().filter(|n| !live[n.index()] && self.nodes[*n].op != Op::Input).collect();
         for n in dead {
             self.nodes.remove_node(n);
         }
@@ -352,7 +365,8 @@ impl Lowerer<'_> {
                                 env.insert(name.name.clone(), Value::Poison);
                                 continue;
                             }
-                            let v = self.fork(cid, *shared, &name.name, values, &stmts[i + 1..], env.clone(), value.span);
+                            let v =
+                                self.fork(cid, *shared, &name.name, values, &stmts[i + 1..], env.clone(), value.span);
                             return (Flow::Return(v), env);
                         }
                         env.insert(name.name.clone(), Value::Poison);
@@ -367,8 +381,12 @@ impl Lowerer<'_> {
                         Value::Poison => continue,
                         other => {
                             self.error(
-                                Diagnostic::new(Code::BadValue, count.span, format!("`repeat` needs a count between 0 and 100000, got {other}"))
-                                    .hint("the count is an int expression, e.g. `repeat blocks as block { ... }`"),
+                                Diagnostic::new(
+                                    Code::BadValue,
+                                    count.span,
+                                    format!("`repeat` needs a count between 0 and 100000, got {other}"),
+                                )
+                                .hint("the count is an int expression, e.g. `repeat blocks as block { ... }`"),
                             );
                             continue;
                         }
@@ -419,21 +437,30 @@ impl Lowerer<'_> {
         for a in alternatives {
             if let Some(prev) = seen.insert(&a.name.name, a.name.span) {
                 self.error(
-                    Diagnostic::new(Code::Duplicate, a.name.span, format!("option `{}` appears twice in choice `{}`", a.name.name, name.name))
-                        .related(prev, "first here")
-                        .hint("option names must be unique within a choice"),
+                    Diagnostic::new(
+                        Code::Duplicate,
+                        a.name.span,
+                        format!("option `{}` appears twice in choice `{}`", a.name.name, name.name),
+                    )
+                    .related(prev, "first here")
+                    .hint("option names must be unique within a choice"),
                 );
             }
-            if let Some(c) = a.cost {
-                if !c.is_finite() || c < 0.0 {
-                    self.error(Diagnostic::new(Code::BadValue, a.name.span, "a cost must be a finite, non-negative number"));
-                }
+            if let Some(c) = a.cost
+                && (!c.is_finite() || c < 0.0)
+            {
+                self.error(Diagnostic::new(
+                    Code::BadValue,
+                    a.name.span,
+                    "a cost must be a finite, non-negative number",
+                ));
             }
         }
         if alternatives.len() < 2 {
             self.error(
-                Diagnostic::new(Code::Choice, name.span, format!("choice `{}` has only one option", name.name))
-                    .hint("a choice needs at least two options; without a choice, write the option's expression directly"),
+                Diagnostic::new(Code::Choice, name.span, format!("choice `{}` has only one option", name.name)).hint(
+                    "a choice needs at least two options; without a choice, write the option's expression directly",
+                ),
             );
         }
         self.choices.push(Choice {
@@ -465,8 +492,12 @@ impl Lowerer<'_> {
         let tensors = values.iter().filter(|v| matches!(v, Value::Tensor(_))).count();
         if tensors != 0 && tensors != values.len() {
             self.error(
-                Diagnostic::new(Code::Choice, span, format!("the options of choice `{}` mix tensors and values", name.name))
-                    .hint("either every option is a sub-graph (a tensor) or every option is a value"),
+                Diagnostic::new(
+                    Code::Choice,
+                    span,
+                    format!("the options of choice `{}` mix tensors and values", name.name),
+                )
+                .hint("either every option is a sub-graph (a tensor) or every option is a value"),
             );
             return (cid, None);
         }
@@ -484,15 +515,27 @@ impl Lowerer<'_> {
             Ok(s) => s,
             Err(e) => {
                 let opts = self.choices[cid.0 as usize].options.iter().map(|o| o.name.clone()).collect::<Vec<_>>();
-                let detail = shapes.iter().zip(&opts).map(|(s, o)| format!("{o} -> {s}")).collect::<Vec<_>>().join(", ");
+                let detail =
+                    shapes.iter().zip(&opts).map(|(s, o)| format!("{o} -> {s}")).collect::<Vec<_>>().join(", ");
                 return self.error(
-                    Diagnostic::new(Code::Shape, name_span, format!("the options of choice `{name}` produce different shapes"))
-                        .label(detail)
-                        .hint(e.hint),
+                    Diagnostic::new(
+                        Code::Shape,
+                        name_span,
+                        format!("the options of choice `{name}` produce different shapes"),
+                    )
+                    .label(detail)
+                    .hint(e.hint),
                 );
             }
         };
-        let n = self.nodes.add_node(Node { name, op: Op::Select { choice: cid }, shape, alt: self.alt, weights: None, span: Some(span) });
+        let n = self.nodes.add_node(Node {
+            name,
+            op: Op::Select { choice: cid },
+            shape,
+            alt: self.alt,
+            weights: None,
+            span: Some(span),
+        });
         for (port, &i) in inputs.iter().enumerate() {
             self.nodes.add_edge(i, n, Port(port as u32));
         }
@@ -502,7 +545,16 @@ impl Lowerer<'_> {
 
     /// Instantiate the rest of a block once per option of a value choice.
     #[allow(clippy::too_many_arguments)]
-    fn fork(&mut self, cid: ChoiceId, shared: bool, var: &str, values: Vec<Value>, rest: &[Stmt], env: Env, span: Span) -> Value {
+    fn fork(
+        &mut self,
+        cid: ChoiceId,
+        shared: bool,
+        var: &str,
+        values: Vec<Value>,
+        rest: &[Stmt],
+        env: Env,
+        span: Span,
+    ) -> Value {
         {
             let c = &mut self.choices[cid.0 as usize];
             c.kind = ChoiceKind::Value;
@@ -529,10 +581,10 @@ impl Lowerer<'_> {
             return Value::Poison;
         }
         if !outs.iter().all(|v| matches!(v, Value::Tensor(_))) {
-            return self.error(
-                Diagnostic::new(Code::Choice, span, "a block with a value choice must return a tensor")
-                    .hint("the rest of the block is instantiated once per option, and the options' outputs are merged"),
-            );
+            return self
+                .error(Diagnostic::new(Code::Choice, span, "a block with a value choice must return a tensor").hint(
+                    "the rest of the block is instantiated once per option, and the options' outputs are merged",
+                ));
         }
         self.finish_subgraph_choice(cid, &outs, span)
     }
@@ -595,8 +647,16 @@ impl Lowerer<'_> {
                     (UnOp::Neg, Value::Float(f)) => Value::Float(-f),
                     (UnOp::Not, Value::Bool(b)) => Value::Bool(!b),
                     (op, v) => self.error(
-                        Diagnostic::new(Code::Type, e.span, format!("cannot apply `{}` to {}", if *op == UnOp::Neg { "-" } else { "not" }, v.type_name()))
-                            .hint("`-` takes a number, `not` a bool"),
+                        Diagnostic::new(
+                            Code::Type,
+                            e.span,
+                            format!(
+                                "cannot apply `{}` to {}",
+                                if *op == UnOp::Neg { "-" } else { "not" },
+                                v.type_name()
+                            ),
+                        )
+                        .hint("`-` takes a number, `not` a bool"),
                     ),
                 }
             }
@@ -627,10 +687,14 @@ impl Lowerer<'_> {
             ExprKind::Choice { name, shared, alternatives } => {
                 let (cid, values) = self.choice_alternatives(name, *shared, alternatives, env, e.span);
                 match values {
-                    Some(v) if v.iter().all(|v| matches!(v, Value::Tensor(_))) => self.finish_subgraph_choice(cid, &v, e.span),
+                    Some(v) if v.iter().all(|v| matches!(v, Value::Tensor(_))) => {
+                        self.finish_subgraph_choice(cid, &v, e.span)
+                    }
                     Some(_) => self.error(
-                        Diagnostic::new(Code::Choice, e.span, "a value choice must be bound to a name")
-                            .hint(format!("write `{0} = choice {0} {{ ... }}` as a statement of a block, then use `{0}`", name.name)),
+                        Diagnostic::new(Code::Choice, e.span, "a value choice must be bound to a name").hint(format!(
+                            "write `{0} = choice {0} {{ ... }}` as a statement of a block, then use `{0}`",
+                            name.name
+                        )),
                     ),
                     None => Value::Poison,
                 }
@@ -645,7 +709,11 @@ impl Lowerer<'_> {
             Value::Bool(b) => b,
             Value::Poison => return Value::Poison,
             other => {
-                return self.error(Diagnostic::new(Code::Type, lhs.span, format!("`{}` needs bools, got {}", op.symbol(), other.type_name())));
+                return self.error(Diagnostic::new(
+                    Code::Type,
+                    lhs.span,
+                    format!("`{}` needs bools, got {}", op.symbol(), other.type_name()),
+                ));
             }
         };
         if (op == BinOp::And && !a) || (op == BinOp::Or && a) {
@@ -654,7 +722,11 @@ impl Lowerer<'_> {
         match self.eval(rhs, env) {
             Value::Bool(b) => Value::Bool(b),
             Value::Poison => Value::Poison,
-            other => self.error(Diagnostic::new(Code::Type, rhs.span, format!("`{}` needs bools, got {}", op.symbol(), other.type_name()))),
+            other => self.error(Diagnostic::new(
+                Code::Type,
+                rhs.span,
+                format!("`{}` needs bools, got {}", op.symbol(), other.type_name()),
+            )),
         }
     }
 
@@ -663,12 +735,14 @@ impl Lowerer<'_> {
         if a.is_poison() || b.is_poison() {
             return Poison;
         }
-        if let (Tensor(x), Tensor(y)) = (&a, &b) {
-            if op == BinOp::Add {
-                return self.add_node(Op::Add, &[*x, *y], "add", span);
-            }
+        if let (Tensor(x), Tensor(y)) = (&a, &b)
+            && op == BinOp::Add
+        {
+            return self.add_node(Op::Add, &[*x, *y], "add", span);
         }
-        let arith_err = |l: &mut Self, m: &str| l.error(Diagnostic::new(Code::Arithmetic, span, m.to_string()).hint("check the operands"));
+        let arith_err = |l: &mut Self, m: &str| {
+            l.error(Diagnostic::new(Code::Arithmetic, span, m.to_string()).hint("check the operands"))
+        };
         match (op, &a, &b) {
             (BinOp::Eq | BinOp::Ne, Str(x), Str(y)) => Bool((x == y) == (op == BinOp::Eq)),
             (BinOp::Eq | BinOp::Ne, Bool(x), Bool(y)) => Bool((x == y) == (op == BinOp::Eq)),
@@ -732,23 +806,38 @@ impl Lowerer<'_> {
                 if r.is_finite() { Float(r) } else { arith_err(self, "the result is not a finite number") }
             }
             _ => self.error(
-                Diagnostic::new(Code::Type, span, format!("cannot apply `{}` to {} and {}", op.symbol(), a.type_name(), b.type_name()))
-                    .hint(if matches!((&a, &b), (Tensor(_), _) | (_, Tensor(_))) {
-                        "tensors support only `+` with another tensor (a residual addition)"
-                    } else {
-                        "arithmetic takes ints and floats; `==`/`!=` also compare strings and bools"
-                    }),
+                Diagnostic::new(
+                    Code::Type,
+                    span,
+                    format!("cannot apply `{}` to {} and {}", op.symbol(), a.type_name(), b.type_name()),
+                )
+                .hint(if matches!((&a, &b), (Tensor(_), _) | (_, Tensor(_))) {
+                    "tensors support only `+` with another tensor (a residual addition)"
+                } else {
+                    "arithmetic takes ints and floats; `==`/`!=` also compare strings and bools"
+                }),
             ),
         }
     }
 
     // ---- calls ---------------------------------------------------------------------------------
 
-    fn call(&mut self, callee: &ast::Ident, args: &[ast::Arg], label: Option<&ast::Ident>, env: &Env, span: Span) -> Value {
+    fn call(
+        &mut self,
+        callee: &ast::Ident,
+        args: &[ast::Arg],
+        label: Option<&ast::Ident>,
+        env: &Env,
+        span: Span,
+    ) -> Value {
         let name = callee.name.as_str();
         if builtins::is_function(name) {
             if let Some(l) = label {
-                self.error(Diagnostic::new(Code::BadValue, l.span, format!("`{name}` is a function, not a layer; it cannot be labelled")));
+                self.error(Diagnostic::new(
+                    Code::BadValue,
+                    l.span,
+                    format!("`{name}` is a function, not a layer; it cannot be labelled"),
+                ));
             }
             return self.function(callee, args, env, span);
         }
@@ -772,7 +861,11 @@ impl Lowerer<'_> {
             );
         }
         if self.calls.len() >= MAX_CALL_DEPTH {
-            return self.error(Diagnostic::new(Code::Limit, callee.span, format!("block calls nest deeper than {MAX_CALL_DEPTH}")));
+            return self.error(Diagnostic::new(
+                Code::Limit,
+                callee.span,
+                format!("block calls nest deeper than {MAX_CALL_DEPTH}"),
+            ));
         }
         let Some(bound) = self.bind(&def.params, false, callee, args, env) else { return Value::Poison };
         let segment = self.unique(label.map_or(name, |l| l.name.as_str()));
@@ -788,7 +881,14 @@ impl Lowerer<'_> {
 
     /// Bind call arguments to parameters (positional first, then named), apply defaults (which
     /// may use earlier parameters) and check types.
-    fn bind(&mut self, params: &[ast::Param], _builtin: bool, callee: &ast::Ident, args: &[ast::Arg], env: &Env) -> Option<Env> {
+    fn bind(
+        &mut self,
+        params: &[ast::Param],
+        _builtin: bool,
+        callee: &ast::Ident,
+        args: &[ast::Arg],
+        env: &Env,
+    ) -> Option<Env> {
         let mut slots: Vec<Option<(Value, Span)>> = vec![None; params.len()];
         let mut ok = true;
         let mut positional = 0;
@@ -800,9 +900,13 @@ impl Lowerer<'_> {
                     positional += 1;
                     if i >= params.len() {
                         self.error(
-                            Diagnostic::new(Code::Arity, a.value.span, format!("`{}` takes {} argument(s)", callee.name, params.len()))
-                                .label("one too many")
-                                .hint(signature(&callee.name, params)),
+                            Diagnostic::new(
+                                Code::Arity,
+                                a.value.span,
+                                format!("`{}` takes {} argument(s)", callee.name, params.len()),
+                            )
+                            .label("one too many")
+                            .hint(signature(&callee.name, params)),
                         );
                         ok = false;
                         continue;
@@ -819,8 +923,12 @@ impl Lowerer<'_> {
             };
             if slots[idx].is_some() {
                 self.error(
-                    Diagnostic::new(Code::Duplicate, a.value.span, format!("argument `{}` is given twice", params[idx].name.name))
-                        .hint(signature(&callee.name, params)),
+                    Diagnostic::new(
+                        Code::Duplicate,
+                        a.value.span,
+                        format!("argument `{}` is given twice", params[idx].name.name),
+                    )
+                    .hint(signature(&callee.name, params)),
                 );
                 ok = false;
                 continue;
@@ -838,9 +946,13 @@ impl Lowerer<'_> {
                     }
                     None => {
                         self.error(
-                            Diagnostic::new(Code::Arity, callee.span, format!("missing argument `{}` of `{}`", p.name.name, callee.name))
-                                .related(p.name.span, "parameter declared here")
-                                .hint(signature(&callee.name, params)),
+                            Diagnostic::new(
+                                Code::Arity,
+                                callee.span,
+                                format!("missing argument `{}` of `{}`", p.name.name, callee.name),
+                            )
+                            .related(p.name.span, "parameter declared here")
+                            .hint(signature(&callee.name, params)),
                         );
                         ok = false;
                         Value::Poison
@@ -866,17 +978,28 @@ impl Lowerer<'_> {
             | (Type::Str, v @ Value::Str(_)) => v,
             (Type::Shape, Value::List(items)) if items.iter().all(|i| matches!(i, Value::Int(_))) => Value::List(items),
             (ty, v) => self.error(
-                Diagnostic::new(Code::Type, span, format!("`{what}` expects {}, got {} `{v}`", article(ty.name()), v.type_name()))
-                    .hint(match ty {
-                        Type::Int => "use `round(...)` or `floor(...)` to turn a float into an int",
-                        Type::Tensor => "pass a tensor: a block input or a layer's output",
-                        _ => "check the argument",
-                    }),
+                Diagnostic::new(
+                    Code::Type,
+                    span,
+                    format!("`{what}` expects {}, got {} `{v}`", article(ty.name()), v.type_name()),
+                )
+                .hint(match ty {
+                    Type::Int => "use `round(...)` or `floor(...)` to turn a float into an int",
+                    Type::Tensor => "pass a tensor: a block input or a layer's output",
+                    _ => "check the argument",
+                }),
             ),
         }
     }
 
-    fn layer_call(&mut self, spec: &'static builtins::LayerSpec, args: &[ast::Arg], label: Option<&ast::Ident>, env: &Env, span: Span) -> Value {
+    fn layer_call(
+        &mut self,
+        spec: &'static builtins::LayerSpec,
+        args: &[ast::Arg],
+        label: Option<&ast::Ident>,
+        env: &Env,
+        span: Span,
+    ) -> Value {
         let mut inputs: Vec<NodeIndex> = vec![];
         let mut values: HashMap<&'static str, Value> = HashMap::new();
         let mut spans: HashMap<&'static str, Span> = HashMap::new();
@@ -900,7 +1023,11 @@ impl Lowerer<'_> {
                             Value::Poison => failed = true,
                             Value::Tensor(t) => inputs.push(t),
                             other => {
-                                self.error(Diagnostic::new(Code::Type, a.value.span, format!("`{}` takes tensors, got {}", spec.name, other.type_name())));
+                                self.error(Diagnostic::new(
+                                    Code::Type,
+                                    a.value.span,
+                                    format!("`{}` takes tensors, got {}", spec.name, other.type_name()),
+                                ));
                                 failed = true;
                             }
                         }
@@ -910,8 +1037,16 @@ impl Lowerer<'_> {
                         Some(p) => *p,
                         None => {
                             self.error(
-                                Diagnostic::new(Code::Arity, a.value.span, format!("`{}` takes at most {} positional argument(s)", spec.name, spec.params.len()))
-                                    .hint(layer_signature(spec)),
+                                Diagnostic::new(
+                                    Code::Arity,
+                                    a.value.span,
+                                    format!(
+                                        "`{}` takes at most {} positional argument(s)",
+                                        spec.name,
+                                        spec.params.len()
+                                    ),
+                                )
+                                .hint(layer_signature(spec)),
                             );
                             failed = true;
                             continue;
@@ -924,7 +1059,10 @@ impl Lowerer<'_> {
                 continue;
             }
             if values.contains_key(p.name) {
-                self.error(Diagnostic::new(Code::Duplicate, a.value.span, format!("argument `{}` is given twice", p.name)).hint(layer_signature(spec)));
+                self.error(
+                    Diagnostic::new(Code::Duplicate, a.value.span, format!("argument `{}` is given twice", p.name))
+                        .hint(layer_signature(spec)),
+                );
                 failed = true;
                 continue;
             }
@@ -942,8 +1080,12 @@ impl Lowerer<'_> {
         for p in spec.params {
             if matches!(p.default, builtins::ArgDefault::Required) && !values.contains_key(p.name) && !failed {
                 self.error(
-                    Diagnostic::new(Code::Arity, span, format!("`{}` needs the argument `{}` ({})", spec.name, p.name, p.doc))
-                        .hint(layer_signature(spec)),
+                    Diagnostic::new(
+                        Code::Arity,
+                        span,
+                        format!("`{}` needs the argument `{}` ({})", spec.name, p.name, p.doc),
+                    )
+                    .hint(layer_signature(spec)),
                 );
                 failed = true;
             }
@@ -970,7 +1112,11 @@ impl Lowerer<'_> {
             return Value::Poison;
         }
         if let Some(a) = args.iter().find(|a| a.name.is_some()) {
-            return self.error(Diagnostic::new(Code::UnknownArgument, a.value.span, format!("`{name}` takes no named arguments")));
+            return self.error(Diagnostic::new(
+                Code::UnknownArgument,
+                a.value.span,
+                format!("`{name}` takes no named arguments"),
+            ));
         }
         let want = |l: &mut Self, n: &str| {
             l.error(Diagnostic::new(Code::Arity, span, format!("`{name}` takes {n}")).hint(function_doc(name)))
@@ -983,7 +1129,11 @@ impl Lowerer<'_> {
                     ("channels", _) => Value::Int(s.channels() as i64),
                     ("height", Shape::Map { h, .. }) => Value::Int(h as i64),
                     ("width", Shape::Map { w, .. }) => Value::Int(w as i64),
-                    _ => self.error(Diagnostic::new(Code::Shape, span, format!("`{name}` needs a feature map, got the vector {s}"))),
+                    _ => self.error(Diagnostic::new(
+                        Code::Shape,
+                        span,
+                        format!("`{name}` needs a feature map, got the vector {s}"),
+                    )),
                 }
             }
             "round" | "floor" | "ceil" | "abs" => {
@@ -998,9 +1148,17 @@ impl Lowerer<'_> {
                             "ceil" => f.ceil(),
                             _ => return Value::Float(f.abs()),
                         };
-                        if r.abs() < 9.0e15 { Value::Int(r as i64) } else { self.error(Diagnostic::new(Code::Arithmetic, span, "the result does not fit an int")) }
+                        if r.abs() < 9.0e15 {
+                            Value::Int(r as i64)
+                        } else {
+                            self.error(Diagnostic::new(Code::Arithmetic, span, "the result does not fit an int"))
+                        }
                     }
-                    other => self.error(Diagnostic::new(Code::Type, span, format!("`{name}` takes a number, got {}", other.type_name()))),
+                    other => self.error(Diagnostic::new(
+                        Code::Type,
+                        span,
+                        format!("`{name}` takes a number, got {}", other.type_name()),
+                    )),
                 }
             }
             "min" | "max" => {
@@ -1013,7 +1171,9 @@ impl Lowerer<'_> {
                 }
                 let fs: Option<Vec<f64>> = vals.iter().map(Value::as_float).collect();
                 match fs {
-                    Some(fs) => Value::Float(fs.into_iter().reduce(if name == "min" { f64::min } else { f64::max }).unwrap()),
+                    Some(fs) => {
+                        Value::Float(fs.into_iter().reduce(if name == "min" { f64::min } else { f64::max }).unwrap())
+                    }
                     None => self.error(Diagnostic::new(Code::Type, span, format!("`{name}` takes numbers"))),
                 }
             }
@@ -1101,7 +1261,13 @@ fn article(word: &str) -> String {
 pub(crate) fn signature(name: &str, params: &[ast::Param]) -> String {
     let ps: Vec<String> = params
         .iter()
-        .map(|p| if p.default.is_some() { format!("{}: {} = ...", p.name.name, p.ty.name()) } else { format!("{}: {}", p.name.name, p.ty.name()) })
+        .map(|p| {
+            if p.default.is_some() {
+                format!("{}: {} = ...", p.name.name, p.ty.name())
+            } else {
+                format!("{}: {}", p.name.name, p.ty.name())
+            }
+        })
         .collect();
     format!("`{name}({})`", ps.join(", "))
 }

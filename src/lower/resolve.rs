@@ -22,7 +22,11 @@ fn check_def(prog: &Program, def: &BlockDef, diags: &mut Diagnostics) {
     let mut scope: Vec<String> = vec![];
     for p in &def.params {
         if scope.contains(&p.name.name) {
-            diags.push(Diagnostic::new(Code::Duplicate, p.name.span, format!("parameter `{}` is declared twice", p.name.name)));
+            diags.push(Diagnostic::new(
+                Code::Duplicate,
+                p.name.span,
+                format!("parameter `{}` is declared twice", p.name.name),
+            ));
         }
         if let Some(d) = &p.default {
             // Defaults may use the parameters before them.
@@ -34,8 +38,12 @@ fn check_def(prog: &Program, def: &BlockDef, diags: &mut Diagnostics) {
     match def.body.iter().any(|s| matches!(s, Stmt::Return { .. })) {
         true => {}
         false => diags.push(
-            Diagnostic::new(Code::ReturnPlacement, def.name.span, format!("`{}` does not end with `return`", def.name.name))
-                .hint("a block's last statement returns its output: `return x`"),
+            Diagnostic::new(
+                Code::ReturnPlacement,
+                def.name.span,
+                format!("`{}` does not end with `return`", def.name.name),
+            )
+            .hint("a block's last statement returns its output: `return x`"),
         ),
     }
     stmts(prog, &def.body, &mut scope, true, diags);
@@ -79,12 +87,16 @@ fn expr(prog: &Program, e: &Expr, scope: &[String], diags: &mut Diagnostics) {
         ExprKind::List(items) => items.iter().for_each(|i| expr(prog, i, scope, diags)),
         ExprKind::Var(id) => {
             if !scope.contains(&id.name) {
-                let mut d = Diagnostic::new(Code::UnknownName, id.span, format!("unknown name `{}`", id.name)).label("not defined here");
+                let mut d = Diagnostic::new(Code::UnknownName, id.span, format!("unknown name `{}`", id.name))
+                    .label("not defined here");
                 let candidates: HashSet<&str> = scope.iter().map(String::as_str).collect();
                 d = if let Some(c) = closest(&id.name, candidates.into_iter()) {
                     d.hint(format!("did you mean `{c}`?"))
                 } else if builtins::layer(&id.name).is_some() || prog.def(&id.name).is_some() {
-                    d.hint(format!("`{0}` is a layer or block: call it, `{0}(x, ...)`, or pipe into it, `x |> {0}`", id.name))
+                    d.hint(format!(
+                        "`{0}` is a layer or block: call it, `{0}(x, ...)`, or pipe into it, `x |> {0}`",
+                        id.name
+                    ))
                 } else {
                     d.hint("names are parameters or values bound earlier with `name = ...`")
                 };
@@ -132,25 +144,33 @@ fn expr(prog: &Program, e: &Expr, scope: &[String], diags: &mut Diagnostics) {
                     None => "blocks come from this file or its imports; `import \"std/melius.lnas\"` brings the standard ones".into(),
                 };
                 diags.push(
-                    Diagnostic::new(Code::UnknownBlock, callee.span, format!("unknown layer or block `{}`", callee.name))
-                        .label("not defined")
-                        .hint(hint),
+                    Diagnostic::new(
+                        Code::UnknownBlock,
+                        callee.span,
+                        format!("unknown layer or block `{}`", callee.name),
+                    )
+                    .label("not defined")
+                    .hint(hint),
                 );
                 return;
             };
             if let Some(params) = params {
                 for a in args {
-                    if let Some(n) = &a.name {
-                        if !params.contains(&n.name.as_str()) {
-                            let hint = match closest(&n.name, params.iter().copied()) {
-                                Some(c) => format!("did you mean `{c}`?"),
-                                None => format!("`{}` takes: {}", callee.name, params.join(", ")),
-                            };
-                            diags.push(
-                                Diagnostic::new(Code::UnknownArgument, n.span, format!("`{}` has no parameter `{}`", callee.name, n.name))
-                                    .hint(hint),
-                            );
-                        }
+                    if let Some(n) = &a.name
+                        && !params.contains(&n.name.as_str())
+                    {
+                        let hint = match closest(&n.name, params.iter().copied()) {
+                            Some(c) => format!("did you mean `{c}`?"),
+                            None => format!("`{}` takes: {}", callee.name, params.join(", ")),
+                        };
+                        diags.push(
+                            Diagnostic::new(
+                                Code::UnknownArgument,
+                                n.span,
+                                format!("`{}` has no parameter `{}`", callee.name, n.name),
+                            )
+                            .hint(hint),
+                        );
                     }
                 }
             }

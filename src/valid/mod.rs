@@ -29,16 +29,16 @@ pub fn validate(g: &Graph, diags: &mut Diagnostics) {
             Op::Select { choice } => Some(g.choice(*choice).options.len()),
             _ => Some(1),
         };
-        if let Some(k) = expected_inputs {
-            if inputs.len() != k {
-                fail(node, format!("{} inputs where {} takes {k}", inputs.len(), node.op.name()));
-                continue;
-            }
+        if let Some(k) = expected_inputs
+            && inputs.len() != k
+        {
+            fail(node, format!("{} inputs where {} takes {k}", inputs.len(), node.op.name()));
+            continue;
         }
-        if let Op::Select { choice } = node.op {
-            if g.choice(choice).select != n {
-                fail(node, "the choice does not point at its select node".into());
-            }
+        if let Op::Select { choice } = node.op
+            && g.choice(choice).select != n
+        {
+            fail(node, "the choice does not point at its select node".into());
         }
         if node.op != Op::Input {
             let shapes: Vec<_> = inputs.iter().map(|&i| g.node(i).shape).collect();
@@ -50,16 +50,21 @@ pub fn validate(g: &Graph, diags: &mut Diagnostics) {
         }
         if let (Some(key), Some(&i)) = (&node.weights, inputs.first()) {
             let sig = (g.node(i).shape.channels(), node.shape.channels());
-            if let Some(prev) = weight_shapes.insert(key, sig) {
-                if prev != sig && node.op.has_shareable_weights() {
-                    fail(node, format!("weights `{key}` are shared between layers of different shapes"));
-                }
+            if let Some(prev) = weight_shapes.insert(key, sig)
+                && prev != sig
+                && node.op.has_shareable_weights()
+            {
+                fail(node, format!("weights `{key}` are shared between layers of different shapes"));
             }
         }
     }
     for c in &g.choices {
         if !g.nodes.contains_node(c.select) {
-            diags.push(Diagnostic::new(Code::Choice, c.span, format!("internal: choice `{}` has no select node", c.name)));
+            diags.push(Diagnostic::new(
+                Code::Choice,
+                c.span,
+                format!("internal: choice `{}` has no select node", c.name),
+            ));
         }
     }
     if !matches!(g.node(g.output).op, Op::Output) || !matches!(g.node(g.input).op, Op::Input) {

@@ -19,7 +19,8 @@ pub fn check_json(args: &[&str]) -> (i32, serde_json::Value) {
     all.extend_from_slice(&["--format", "json"]);
     let out = lightnasc(&all);
     let text = String::from_utf8_lossy(&out.stdout);
-    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}\nstderr: {}", String::from_utf8_lossy(&out.stderr)));
+    let v = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {text}\nstderr: {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap_or(-1), v)
 }
 
