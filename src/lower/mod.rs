@@ -242,8 +242,8 @@ impl Lowerer<'_> {
                 input = Some(n);
                 Value::Tensor(n)
             } else {
-                let given = if p.name.name == "classes" && args.classes.is_some() {
-                    Some(Value::Int(args.classes.unwrap()))
+                let given = if let (true, Some(c)) = (p.name.name == "classes", args.classes) {
+                    Some(Value::Int(c))
                 } else {
                     args.other.iter().find(|(k, _)| *k == p.name.name).map(|(_, v)| v.clone())
                 };
