@@ -40,6 +40,12 @@ use ArgDefault::*;
 use Type::{Bool as B, Float as F, Int as I, Str as S, Tensor as T};
 
 const X: ParamSpec = p("x", T, Required, "input tensor");
+const POOL_PARAMS: &[ParamSpec] = &[
+    X,
+    p("kernel", I, Int(2), "window"),
+    p("stride", I, Derived, "stride (default: kernel)"),
+    p("pad", I, Int(0), "padding"),
+];
 
 pub static LAYERS: &[LayerSpec] = &[
     LayerSpec {
@@ -91,28 +97,8 @@ pub static LAYERS: &[LayerSpec] = &[
         ],
     },
     LayerSpec { name: "relu", doc: "rectified linear unit", variadic: false, params: &[X] },
-    LayerSpec {
-        name: "maxpool",
-        doc: "max pooling",
-        variadic: false,
-        params: &[
-            X,
-            p("kernel", I, Int(2), "window"),
-            p("stride", I, Derived, "stride (default: kernel)"),
-            p("pad", I, Int(0), "padding"),
-        ],
-    },
-    LayerSpec {
-        name: "avgpool",
-        doc: "average pooling (padding counted)",
-        variadic: false,
-        params: &[
-            X,
-            p("kernel", I, Int(2), "window"),
-            p("stride", I, Derived, "stride (default: kernel)"),
-            p("pad", I, Int(0), "padding"),
-        ],
-    },
+    LayerSpec { name: "maxpool", doc: "max pooling", variadic: false, params: POOL_PARAMS },
+    LayerSpec { name: "avgpool", doc: "average pooling (padding counted)", variadic: false, params: POOL_PARAMS },
     LayerSpec {
         name: "global_avgpool",
         doc: "average over height and width: [C, H, W] -> [C]",

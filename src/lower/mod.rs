@@ -764,13 +764,7 @@ impl Lowerer<'_> {
                         }
                         return Float(x as f64 / y as f64);
                     }
-                    BinOp::Eq => return Bool(x == y),
-                    BinOp::Ne => return Bool(x != y),
-                    BinOp::Lt => return Bool(x < y),
-                    BinOp::Le => return Bool(x <= y),
-                    BinOp::Gt => return Bool(x > y),
-                    BinOp::Ge => return Bool(x >= y),
-                    BinOp::And | BinOp::Or => unreachable!("handled by logic()"),
+                    _ => return Bool(compare(op, x, y)),
                 };
                 match r {
                     Some(v) => Int(v),
@@ -795,13 +789,7 @@ impl Lowerer<'_> {
                         }
                         x.rem_euclid(y)
                     }
-                    BinOp::Eq => return Bool(x == y),
-                    BinOp::Ne => return Bool(x != y),
-                    BinOp::Lt => return Bool(x < y),
-                    BinOp::Le => return Bool(x <= y),
-                    BinOp::Gt => return Bool(x > y),
-                    BinOp::Ge => return Bool(x >= y),
-                    BinOp::And | BinOp::Or => unreachable!("handled by logic()"),
+                    _ => return Bool(compare(op, x, y)),
                 };
                 if r.is_finite() { Float(r) } else { arith_err(self, "the result is not a finite number") }
             }
@@ -1224,6 +1212,19 @@ impl builtins::LayerArgs for BoundArgs<'_> {
                 _ => None,
             },
         }
+    }
+}
+
+/// A comparison operator applied to two numbers of one type.
+fn compare<T: PartialOrd>(op: BinOp, x: T, y: T) -> bool {
+    match op {
+        BinOp::Eq => x == y,
+        BinOp::Ne => x != y,
+        BinOp::Lt => x < y,
+        BinOp::Le => x <= y,
+        BinOp::Gt => x > y,
+        BinOp::Ge => x >= y,
+        _ => unreachable!("`{}` is not a comparison", op.symbol()),
     }
 }
 
