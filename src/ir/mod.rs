@@ -205,6 +205,21 @@ impl Op {
     pub fn has_shareable_weights(&self) -> bool {
         matches!(self, Op::Conv { .. } | Op::BinaryConv(_) | Op::Dense { .. })
     }
+
+    /// Shape of the op's main weight tensor for a given input, or `None` if it has no weights:
+    /// `[out, in / groups, k, k]` for convolutions, `[out, in]` for dense, `[C]` for batch norm.
+    /// Layers that share weights must agree on it.
+    pub fn weight_shape(&self, input: Shape) -> Option<Vec<u32>> {
+        let c = input.channels();
+        match self {
+            Op::Conv { conv, .. } | Op::BinaryConv(BinaryConv { conv, .. }) => {
+                Some(vec![conv.out, c / conv.groups.max(1), conv.kernel, conv.kernel])
+            }
+            Op::Dense { out, .. } => Some(vec![*out, c]),
+            Op::BatchNorm { .. } => Some(vec![c]),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -35,8 +35,23 @@ impl Shape {
             Shape::Vector { n } => n,
         }
     }
+    /// Elements per sample, saturating (dimensions up to `u32::MAX` cannot overflow it).
     pub fn elements(self) -> u64 {
-        self.dims().iter().map(|&d| d as u64).product()
+        self.dims().iter().fold(1u64, |acc, &d| acc.saturating_mul(d as u64))
+    }
+
+    /// Check the limits every shape in the IR respects (see [`MAX_DIM`] and [`MAX_ELEMENTS`]).
+    pub fn within_limits(self) -> Result<Shape, ShapeError> {
+        if self.dims().iter().any(|&d| d as u64 > MAX_DIM) {
+            return err(format!("{self} has a dimension over {MAX_DIM}"), "is the input shape right?");
+        }
+        if self.elements() > MAX_ELEMENTS {
+            return err(
+                format!("{self} has {} elements per sample", self.elements()),
+                format!("feature maps are limited to {MAX_ELEMENTS} elements; is the input shape right?"),
+            );
+        }
+        Ok(self)
     }
 }
 
@@ -118,14 +133,7 @@ fn pool_shape(p: &Pool, input: Shape, op: &str) -> Result<Shape, ShapeError> {
 
 /// The output shape of `op` applied to `inputs`.
 pub fn infer(op: &Op, inputs: &[Shape]) -> Result<Shape, ShapeError> {
-    let out = infer_unchecked(op, inputs)?;
-    if out.elements() > MAX_ELEMENTS {
-        return err(
-            format!("the output {out} has {} elements per sample", out.elements()),
-            format!("feature maps are limited to {MAX_ELEMENTS} elements; is the input shape right?"),
-        );
-    }
-    Ok(out)
+    infer_unchecked(op, inputs)?.within_limits()
 }
 
 fn infer_unchecked(op: &Op, inputs: &[Shape]) -> Result<Shape, ShapeError> {

@@ -53,7 +53,7 @@ pub fn lower(prog: &Program, space: &BlockDef, args: &SpaceArgs, diags: &mut Dia
         frames: vec![Frame::root()],
         alt: None,
         calls: vec![],
-        call_sites: vec![],
+        shared_weights: HashMap::new(),
         budget_reported: false,
     };
     let graph = l.space(space, args);
@@ -83,10 +83,21 @@ struct Lowerer<'a> {
     diags: &'a mut Diagnostics,
     frames: Vec<Frame>,
     alt: Option<Alt>,
-    calls: Vec<String>,
-    /// Where each block on the call stack was called from, for "instantiated from" notes.
-    call_sites: Vec<Span>,
+    /// Blocks being instantiated, outermost first, with where each was called from.
+    calls: Vec<(String, Span)>,
+    /// Signature and first use of every shared weight key, to check the sharers agree.
+    shared_weights: HashMap<String, (WeightSignature, Span)>,
     budget_reported: bool,
+}
+
+/// What evaluating a choice's options gave.
+enum Evaluated {
+    /// Sub-graphs, merged: the `Select` node's output.
+    Tensor(Value),
+    /// Values (a value choice), not yet forked.
+    Values(ChoiceId, Vec<Value>),
+    /// An option failed (already reported).
+    Failed,
 }
 
 /// What a body evaluation ended with.
@@ -98,7 +109,7 @@ enum Flow {
 impl Lowerer<'_> {
     fn error(&mut self, mut d: Diagnostic) -> Value {
         // An error inside a block names the calls that led there (innermost first).
-        for (site, name) in self.call_sites.iter().rev().zip(self.calls.iter().rev()).take(4) {
+        for (name, site) in self.calls.iter().rev().take(4) {
             d = d.related(*site, format!("in `{name}`, instantiated here"));
         }
         self.diags.push(d);
@@ -162,9 +173,32 @@ impl Lowerer<'_> {
         };
         let name = self.unique(local);
         let full = self.path(&name, false);
-        let has_weights = matches!(op, Op::Conv { .. } | Op::BinaryConv(_) | Op::Dense { .. } | Op::BatchNorm { .. });
-        let weights =
-            has_weights.then(|| if op.has_shareable_weights() { self.path(&name, true) } else { full.clone() });
+        let weights = match shapes.first().and_then(|&s| op.weight_shape(s)) {
+            Some(_) if op.has_shareable_weights() => Some(self.path(&name, true)),
+            Some(_) => Some(full.clone()),
+            None => None,
+        };
+        // Inside a `shared` choice the key leaves out the option, so sharers meet here.
+        if let (Some(key), Some(&input)) = (&weights, shapes.first())
+            && key != &full
+        {
+            let sig = WeightSignature::of(&op, input);
+            match self.shared_weights.get(key) {
+                Some((first, first_span)) if *first != sig => {
+                    let (first, first_span) = (first.clone(), *first_span);
+                    return self.error(
+                        Diagnostic::new(Code::Choice, span, format!("`{full}` cannot share the weights of `{key}`"))
+                            .label(format!("weights {sig}, but the other option's are {first}"))
+                            .related(first_span, "the other option's layer")
+                            .hint("layers at the same place in each option of a `shared` choice need the same weight shapes; or drop `shared`"),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    self.shared_weights.insert(key.clone(), (sig, span));
+                }
+            }
+        }
         let node = Node { name: full, op, shape, alt: self.alt, weights, span: Some(span) };
         let n = self.nodes.add_node(node);
         for (port, &i) in inputs.iter().enumerate() {
@@ -274,7 +308,6 @@ impl Lowerer<'_> {
             );
             return None;
         };
-        self.calls.push(space.name.name.clone());
         let out = self.body(&space.body, env);
         let out = match out {
             Value::Tensor(t) => t,
@@ -349,30 +382,23 @@ impl Lowerer<'_> {
         for (i, stmt) in stmts.iter().enumerate() {
             match stmt {
                 Stmt::Let { name, value } => {
-                    if let ExprKind::Choice { name: cname, shared, alternatives } = &value.kind {
-                        let (cid, values) = self.choice_alternatives(cname, *shared, alternatives, &env, value.span);
-                        if let Some(values) = values {
-                            if values.iter().all(|v| matches!(v, Value::Tensor(_))) {
-                                let v = self.finish_subgraph_choice(cid, &values, value.span);
-                                env.insert(name.name.clone(), v);
-                                continue;
-                            }
-                            if !top_level {
-                                self.error(
+                    let v = match &value.kind {
+                        ExprKind::Choice { name: cname, shared, alternatives } => {
+                            match self.eval_choice(cname, *shared, alternatives, &env, value.span) {
+                                Evaluated::Tensor(v) => v,
+                                Evaluated::Values(cid, values) if top_level => {
+                                    let v = self.fork(cid, &name.name, values, &stmts[i + 1..], &env);
+                                    return (Flow::Return(v), env);
+                                }
+                                Evaluated::Values(..) => self.error(
                                     Diagnostic::new(Code::Choice, value.span, "a value choice cannot sit inside `repeat` or `{ }`")
                                         .hint("move it into a block of its own; the rest of that block is instantiated once per option"),
-                                );
-                                env.insert(name.name.clone(), Value::Poison);
-                                continue;
+                                ),
+                                Evaluated::Failed => Value::Poison,
                             }
-                            let v =
-                                self.fork(cid, *shared, &name.name, values, &stmts[i + 1..], env.clone(), value.span);
-                            return (Flow::Return(v), env);
                         }
-                        env.insert(name.name.clone(), Value::Poison);
-                        continue;
-                    }
-                    let v = self.eval(value, &env);
+                        _ => self.eval(value, &env),
+                    };
                     env.insert(name.name.clone(), v);
                 }
                 Stmt::Repeat { var, count, label, body, .. } => {
@@ -420,19 +446,38 @@ impl Lowerer<'_> {
 
     // ---- choices -------------------------------------------------------------------------------
 
-    /// Register a choice and evaluate its alternatives, each in its own scope and context.
-    /// Returns the values, or `None` if an alternative failed or they mix tensors and values.
-    fn choice_alternatives(
+    /// Register a choice, evaluate its options and, if they are sub-graphs, merge them.
+    fn eval_choice(
         &mut self,
         name: &ast::Ident,
         shared: bool,
         alternatives: &[ast::Alternative],
         env: &Env,
         span: Span,
-    ) -> (ChoiceId, Option<Vec<Value>>) {
-        let local = self.unique(&name.name);
-        let full = self.path(&local, false);
-        let cid = ChoiceId(self.choices.len() as u32);
+    ) -> Evaluated {
+        let cid = self.register_choice(name, shared, alternatives);
+        let values = self.in_each_option(cid, |l, o| l.eval(&alternatives[o].value, env));
+        if values.iter().any(Value::is_poison) {
+            return Evaluated::Failed;
+        }
+        match values.iter().filter(|v| matches!(v, Value::Tensor(_))).count() {
+            n if n == values.len() => Evaluated::Tensor(self.merge_options(cid, &values)),
+            0 => Evaluated::Values(cid, values),
+            _ => {
+                self.error(
+                    Diagnostic::new(
+                        Code::Choice,
+                        span,
+                        format!("the options of choice `{}` mix tensors and values", name.name),
+                    )
+                    .hint("either every option is a sub-graph (a tensor) or every option is a value"),
+                );
+                Evaluated::Failed
+            }
+        }
+    }
+
+    fn register_choice(&mut self, name: &ast::Ident, shared: bool, alternatives: &[ast::Alternative]) -> ChoiceId {
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for a in alternatives {
             if let Some(prev) = seen.insert(&a.name.name, a.name.span) {
@@ -449,11 +494,10 @@ impl Lowerer<'_> {
             if let Some(c) = a.cost
                 && (!c.is_finite() || c < 0.0)
             {
-                self.error(Diagnostic::new(
-                    Code::BadValue,
-                    a.name.span,
-                    "a cost must be a finite, non-negative number",
-                ));
+                self.error(
+                    Diagnostic::new(Code::BadValue, a.name.span, "a cost must be a finite, non-negative number")
+                        .hint("costs are latencies in any consistent unit, e.g. `cost 0.82`"),
+                );
             }
         }
         if alternatives.len() < 2 {
@@ -463,8 +507,10 @@ impl Lowerer<'_> {
                 ),
             );
         }
+        let local = self.unique(&name.name);
+        let cid = ChoiceId(self.choices.len() as u32);
         self.choices.push(Choice {
-            name: full,
+            name: self.path(&local, false),
             kind: ChoiceKind::Subgraph,
             shared,
             options: alternatives
@@ -475,52 +521,50 @@ impl Lowerer<'_> {
             select: NodeIndex::end(),
             span: name.span,
         });
-        self.push_frame(local, shared);
+        cid
+    }
+
+    /// Run `f` once per option of a choice, inside the option's scope (`<choice>.<option>`) and
+    /// with the option as the context of every node created.
+    fn in_each_option<T>(&mut self, cid: ChoiceId, mut f: impl FnMut(&mut Self, usize) -> T) -> Vec<T> {
+        let c = &self.choices[cid.0 as usize];
+        let segment = c.name.rsplit('.').next().unwrap_or_default().to_string();
+        let options: Vec<String> = c.options.iter().map(|o| o.name.clone()).collect();
+        let shared = c.shared;
+        self.push_frame(segment, shared);
         let saved = self.alt;
-        let mut values = vec![];
-        for (o, a) in alternatives.iter().enumerate() {
+        let mut out = Vec::with_capacity(options.len());
+        for (o, option) in options.into_iter().enumerate() {
             self.alt = Some(Alt { choice: cid, option: OptionIx(o as u32) });
-            self.push_frame(a.name.name.clone(), shared);
-            values.push(self.eval(&a.value, env));
+            self.push_frame(option, shared);
+            out.push(f(self, o));
             self.pop_frame();
         }
         self.alt = saved;
         self.pop_frame();
-        if values.iter().any(Value::is_poison) {
-            return (cid, None);
-        }
-        let tensors = values.iter().filter(|v| matches!(v, Value::Tensor(_))).count();
-        if tensors != 0 && tensors != values.len() {
-            self.error(
-                Diagnostic::new(
-                    Code::Choice,
-                    span,
-                    format!("the options of choice `{}` mix tensors and values", name.name),
-                )
-                .hint("either every option is a sub-graph (a tensor) or every option is a value"),
-            );
-            return (cid, None);
-        }
-        (cid, Some(values))
+        out
     }
 
-    fn finish_subgraph_choice(&mut self, cid: ChoiceId, values: &[Value], span: Span) -> Value {
+    /// The `Select` node that merges a choice's sub-graphs.
+    fn merge_options(&mut self, cid: ChoiceId, values: &[Value]) -> Value {
         let inputs: Vec<NodeIndex> = values.iter().filter_map(Value::as_tensor).collect();
-        let name = self.choices[cid.0 as usize].name.clone();
-        // Errors about the choice as a whole point at its name (the whole expression spans lines).
-        let name_span = self.choices[cid.0 as usize].span;
-        self.check_sharing(cid, name_span);
+        let (name, span) = (self.choices[cid.0 as usize].name.clone(), self.choices[cid.0 as usize].span);
         let shapes: Vec<Shape> = inputs.iter().map(|&i| self.nodes[i].shape).collect();
         let shape = match ir::shape::infer(&Op::Select { choice: cid }, &shapes) {
             Ok(s) => s,
             Err(e) => {
-                let opts = self.choices[cid.0 as usize].options.iter().map(|o| o.name.clone()).collect::<Vec<_>>();
-                let detail =
-                    shapes.iter().zip(&opts).map(|(s, o)| format!("{o} -> {s}")).collect::<Vec<_>>().join(", ");
+                let options = &self.choices[cid.0 as usize].options;
+                let detail = shapes
+                    .iter()
+                    .zip(options)
+                    .map(|(s, o)| format!("{} -> {s}", o.name))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                // The choice's name, not the whole (multi-line) expression.
                 return self.error(
                     Diagnostic::new(
                         Code::Shape,
-                        name_span,
+                        span,
                         format!("the options of choice `{name}` produce different shapes"),
                     )
                     .label(detail)
@@ -543,40 +587,19 @@ impl Lowerer<'_> {
         Value::Tensor(n)
     }
 
-    /// Instantiate the rest of a block once per option of a value choice.
-    #[allow(clippy::too_many_arguments)]
-    fn fork(
-        &mut self,
-        cid: ChoiceId,
-        shared: bool,
-        var: &str,
-        values: Vec<Value>,
-        rest: &[Stmt],
-        env: Env,
-        span: Span,
-    ) -> Value {
-        {
-            let c = &mut self.choices[cid.0 as usize];
-            c.kind = ChoiceKind::Value;
-            for (o, v) in c.options.iter_mut().zip(&values) {
-                o.value = Some(v.to_string());
-            }
+    /// Instantiate the rest of a block once per option of a value choice, then merge.
+    fn fork(&mut self, cid: ChoiceId, var: &str, values: Vec<Value>, rest: &[Stmt], env: &Env) -> Value {
+        let c = &mut self.choices[cid.0 as usize];
+        c.kind = ChoiceKind::Value;
+        for (o, v) in c.options.iter_mut().zip(&values) {
+            o.value = Some(v.to_string());
         }
-        let segment = self.choices[cid.0 as usize].name.rsplit('.').next().unwrap_or_default().to_string();
-        let options: Vec<String> = self.choices[cid.0 as usize].options.iter().map(|o| o.name.clone()).collect();
-        self.push_frame(segment, shared);
-        let saved = self.alt;
-        let mut outs = vec![];
-        for (o, v) in values.into_iter().enumerate() {
-            self.alt = Some(Alt { choice: cid, option: OptionIx(o as u32) });
-            self.push_frame(options[o].clone(), shared);
+        let span = c.span;
+        let outs = self.in_each_option(cid, |l, o| {
             let mut e = env.clone();
-            e.insert(var.to_string(), v);
-            outs.push(self.body(rest, e));
-            self.pop_frame();
-        }
-        self.alt = saved;
-        self.pop_frame();
+            e.insert(var.to_string(), values[o].clone());
+            l.body(rest, e)
+        });
         if outs.iter().any(Value::is_poison) {
             return Value::Poison;
         }
@@ -586,41 +609,7 @@ impl Lowerer<'_> {
                     "the rest of the block is instantiated once per option, and the options' outputs are merged",
                 ));
         }
-        self.finish_subgraph_choice(cid, &outs, span)
-    }
-
-    /// Layers that share weights across a `shared` choice's options must agree on their shapes.
-    fn check_sharing(&mut self, cid: ChoiceId, span: Span) {
-        if !self.choices[cid.0 as usize].shared {
-            return;
-        }
-        let mut by_key: HashMap<String, (usize, u64, String)> = HashMap::new();
-        let mut problems = vec![];
-        for n in self.nodes.node_indices() {
-            let node = &self.nodes[n];
-            let Some(key) = &node.weights else { continue };
-            if !node.op.has_shareable_weights() || !alt_within(&self.choices, node.alt, cid) {
-                continue;
-            }
-            let input = self.nodes.neighbors_directed(n, petgraph::Direction::Incoming).next();
-            let in_c = input.map_or(0, |i| self.nodes[i].shape.channels());
-            let sig = (in_c as usize, node.shape.channels() as u64, weight_signature(&node.op));
-            match by_key.get(key) {
-                Some(prev) if *prev != sig => problems.push(key.clone()),
-                Some(_) => {}
-                None => {
-                    by_key.insert(key.clone(), sig);
-                }
-            }
-        }
-        if let Some(key) = problems.first() {
-            let name = self.choices[cid.0 as usize].name.clone();
-            self.error(
-                Diagnostic::new(Code::Choice, span, format!("the options of shared choice `{name}` cannot share the weights of `{key}`"))
-                    .label("the weight shapes differ between options")
-                    .hint("layers at the same place in each option must have the same kernel, channels and groups; or drop `shared`"),
-            );
-        }
+        self.merge_options(cid, &outs)
     }
 
     // ---- expressions ---------------------------------------------------------------------------
@@ -685,18 +674,15 @@ impl Lowerer<'_> {
                 }
             }
             ExprKind::Choice { name, shared, alternatives } => {
-                let (cid, values) = self.choice_alternatives(name, *shared, alternatives, env, e.span);
-                match values {
-                    Some(v) if v.iter().all(|v| matches!(v, Value::Tensor(_))) => {
-                        self.finish_subgraph_choice(cid, &v, e.span)
-                    }
-                    Some(_) => self.error(
+                match self.eval_choice(name, *shared, alternatives, env, e.span) {
+                    Evaluated::Tensor(v) => v,
+                    Evaluated::Values(..) => self.error(
                         Diagnostic::new(Code::Choice, e.span, "a value choice must be bound to a name").hint(format!(
                             "write `{0} = choice {0} {{ ... }}` as a statement of a block, then use `{0}`",
                             name.name
                         )),
                     ),
-                    None => Value::Poison,
+                    Evaluated::Failed => Value::Poison,
                 }
             }
             ExprKind::Call { callee, args, label, .. } => self.call(callee, args, label.as_ref(), env, e.span),
@@ -841,10 +827,11 @@ impl Lowerer<'_> {
                     .hint("spaces are entry points; turn the shared part into a `block` and call that"),
             );
         }
-        if self.calls.iter().any(|c| c == name) {
+        if self.calls.iter().any(|(c, _)| c == name) {
+            let chain: Vec<&str> = self.calls.iter().map(|(c, _)| c.as_str()).collect();
             return self.error(
                 Diagnostic::new(Code::Recursion, callee.span, format!("block `{name}` calls itself"))
-                    .label(format!("call chain: {} -> {name}", self.calls.join(" -> ")))
+                    .label(format!("call chain: {} -> {name}", chain.join(" -> ")))
                     .hint("blocks cannot be recursive; use `repeat` for repetition"),
             );
         }
@@ -858,10 +845,8 @@ impl Lowerer<'_> {
         let Some(bound) = self.bind(&def.params, false, callee, args, env) else { return Value::Poison };
         let segment = self.unique(label.map_or(name, |l| l.name.as_str()));
         self.push_frame(segment, false);
-        self.calls.push(name.to_string());
-        self.call_sites.push(span);
+        self.calls.push((name.to_string(), span));
         let v = self.body(&def.body, bound);
-        self.call_sites.pop();
         self.calls.pop();
         self.pop_frame();
         v
@@ -1228,23 +1213,23 @@ fn compare<T: PartialOrd>(op: BinOp, x: T, y: T) -> bool {
     }
 }
 
-/// Whether a node's alternative chain passes through choice `cid`.
-fn alt_within(choices: &[Choice], mut alt: Option<Alt>, cid: ChoiceId) -> bool {
-    while let Some(a) = alt {
-        if a.choice == cid {
-            return true;
-        }
-        alt = choices[a.choice.0 as usize].parent;
-    }
-    false
+/// What sharers of one weight key must agree on: the weight shape and whether there is a bias.
+#[derive(Clone, Debug, PartialEq)]
+struct WeightSignature {
+    shape: Vec<u32>,
+    bias: bool,
 }
 
-fn weight_signature(op: &Op) -> String {
-    match op {
-        Op::Conv { conv, bias } => format!("conv k{} g{} b{bias}", conv.kernel, conv.groups),
-        Op::BinaryConv(b) => format!("conv k{} g{}", b.conv.kernel, b.conv.groups),
-        Op::Dense { bias, .. } => format!("dense b{bias}"),
-        _ => String::new(),
+impl WeightSignature {
+    fn of(op: &Op, input: Shape) -> Self {
+        let bias = matches!(op, Op::Conv { bias: true, .. } | Op::Dense { bias: true, .. });
+        WeightSignature { shape: op.weight_shape(input).unwrap_or_default(), bias }
+    }
+}
+
+impl std::fmt::Display for WeightSignature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}{}", self.shape, if self.bias { " + bias" } else { "" })
     }
 }
 
