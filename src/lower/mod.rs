@@ -90,6 +90,22 @@ struct Lowerer<'a> {
     budget_reported: bool,
 }
 
+/// A parameter as the argument binder sees it, for blocks and built-in layers alike.
+struct Formal<'a> {
+    name: &'a str,
+    ty: Type,
+    required: bool,
+    /// Where a block declares it (built-in layers have no source).
+    decl: Option<Span>,
+}
+
+/// Arguments matched to parameters: a slot per parameter (value and where it was written), and
+/// the further tensors of a variadic layer (`concat`).
+struct Bound {
+    slots: Vec<Option<(Value, Span)>>,
+    extra: Vec<NodeIndex>,
+}
+
 /// What evaluating a choice's options gave.
 enum Evaluated {
     /// Sub-graphs, merged: the `Select` node's output.
@@ -842,7 +858,29 @@ impl Lowerer<'_> {
                 format!("block calls nest deeper than {MAX_CALL_DEPTH}"),
             ));
         }
-        let Some(bound) = self.bind(&def.params, false, callee, args, env) else { return Value::Poison };
+        let formals: Vec<Formal> = def
+            .params
+            .iter()
+            .map(|p| Formal { name: &p.name.name, ty: p.ty, required: p.default.is_none(), decl: Some(p.name.span) })
+            .collect();
+        let sig = || signature(name, &def.params);
+        let Some(given) = self.bind_args(name, &formals, false, &sig, args, env, span) else { return Value::Poison };
+        // Defaults are evaluated in order, so they may use the parameters before them.
+        let mut bound = Env::new();
+        for (p, slot) in def.params.iter().zip(given.slots) {
+            let v = match (slot, &p.default) {
+                (Some((v, _)), _) => v,
+                (None, Some(d)) => {
+                    let v = self.eval(d, &bound);
+                    self.coerce(v, p.ty, d.span, &p.name.name)
+                }
+                (None, None) => unreachable!("bind_args reports missing arguments"),
+            };
+            if v.is_poison() {
+                return Value::Poison;
+            }
+            bound.insert(p.name.name.clone(), v);
+        }
         let segment = self.unique(label.map_or(name, |l| l.name.as_str()));
         self.push_frame(segment, false);
         self.calls.push((name.to_string(), span));
@@ -852,92 +890,103 @@ impl Lowerer<'_> {
         v
     }
 
-    /// Bind call arguments to parameters (positional first, then named), apply defaults (which
-    /// may use earlier parameters) and check types.
-    fn bind(
+    /// Match call arguments to parameters (positional first, then named), for blocks and
+    /// built-in layers alike: too many, repeated or missing arguments are reported, and every
+    /// given value is checked against its parameter's type. Defaults are the caller's business.
+    #[allow(clippy::too_many_arguments)]
+    fn bind_args(
         &mut self,
-        params: &[ast::Param],
-        _builtin: bool,
-        callee: &ast::Ident,
+        callee: &str,
+        formals: &[Formal],
+        variadic: bool,
+        signature: &dyn Fn() -> String,
         args: &[ast::Arg],
         env: &Env,
-    ) -> Option<Env> {
-        let mut slots: Vec<Option<(Value, Span)>> = vec![None; params.len()];
-        let mut ok = true;
+        span: Span,
+    ) -> Option<Bound> {
+        let mut bound = Bound { slots: vec![None; formals.len()], extra: vec![] };
+        let mut failed = false;
         let mut positional = 0;
         for a in args {
             let v = self.eval(&a.value, env);
             let idx = match &a.name {
+                Some(n) => match formals.iter().position(|f| f.name == n.name) {
+                    Some(i) => i,
+                    None => {
+                        failed = true; // resolve reported the unknown name
+                        continue;
+                    }
+                },
                 None => {
-                    let i = positional;
                     positional += 1;
-                    if i >= params.len() {
+                    if variadic && positional > 1 {
+                        match v {
+                            Value::Tensor(t) => bound.extra.push(t),
+                            Value::Poison => failed = true,
+                            other => {
+                                failed = true;
+                                self.error(
+                                    Diagnostic::new(
+                                        Code::Type,
+                                        a.value.span,
+                                        format!("`{callee}` takes tensors, got {}", other.type_name()),
+                                    )
+                                    .hint(signature()),
+                                );
+                            }
+                        }
+                        continue;
+                    }
+                    if positional > formals.len() {
+                        failed = true;
                         self.error(
                             Diagnostic::new(
                                 Code::Arity,
                                 a.value.span,
-                                format!("`{}` takes {} argument(s)", callee.name, params.len()),
+                                format!("`{callee}` takes at most {} positional argument(s)", formals.len()),
                             )
                             .label("one too many")
-                            .hint(signature(&callee.name, params)),
+                            .hint(signature()),
                         );
-                        ok = false;
                         continue;
                     }
-                    i
+                    positional - 1
                 }
-                Some(n) => match params.iter().position(|p| p.name.name == n.name) {
-                    Some(i) => i,
-                    None => {
-                        ok = false;
-                        continue; // resolve reported unknown argument names
-                    }
-                },
             };
-            if slots[idx].is_some() {
+            if bound.slots[idx].is_some() {
+                failed = true;
                 self.error(
                     Diagnostic::new(
                         Code::Duplicate,
                         a.value.span,
-                        format!("argument `{}` is given twice", params[idx].name.name),
+                        format!("argument `{}` is given twice", formals[idx].name),
                     )
-                    .hint(signature(&callee.name, params)),
+                    .hint(signature()),
                 );
-                ok = false;
                 continue;
             }
-            slots[idx] = Some((v, a.value.span));
-        }
-        let mut bound = Env::new();
-        for (p, slot) in params.iter().zip(slots) {
-            let v = match slot {
-                Some((v, sp)) => self.coerce(v, p.ty, sp, &p.name.name),
-                None => match &p.default {
-                    Some(d) => {
-                        let v = self.eval(d, &bound);
-                        self.coerce(v, p.ty, d.span, &p.name.name)
-                    }
-                    None => {
-                        self.error(
-                            Diagnostic::new(
-                                Code::Arity,
-                                callee.span,
-                                format!("missing argument `{}` of `{}`", p.name.name, callee.name),
-                            )
-                            .related(p.name.span, "parameter declared here")
-                            .hint(signature(&callee.name, params)),
-                        );
-                        ok = false;
-                        Value::Poison
-                    }
-                },
-            };
+            let v = self.coerce(v, formals[idx].ty, a.value.span, formals[idx].name);
             if v.is_poison() {
-                ok = false;
+                failed = true;
+                continue;
             }
-            bound.insert(p.name.name.clone(), v);
+            bound.slots[idx] = Some((v, a.value.span));
         }
-        ok.then_some(bound)
+        if failed {
+            return None;
+        }
+        for (f, slot) in formals.iter().zip(&bound.slots) {
+            if f.required && slot.is_none() {
+                failed = true;
+                let mut d = Diagnostic::new(Code::Arity, span, format!("missing argument `{}` of `{callee}`", f.name))
+                    .hint(signature());
+                if let Some(decl) = f.decl {
+                    d = d.related(decl, "parameter declared here");
+                }
+                self.error(d);
+            }
+        }
+        (!failed).then_some(bound)
     }
 
     fn coerce(&mut self, v: Value, ty: Type, span: Span, what: &str) -> Value {
@@ -973,99 +1022,34 @@ impl Lowerer<'_> {
         env: &Env,
         span: Span,
     ) -> Value {
+        let formals: Vec<Formal> = spec
+            .params
+            .iter()
+            .map(|p| Formal {
+                name: p.name,
+                ty: p.ty,
+                required: matches!(p.default, builtins::ArgDefault::Required),
+                decl: None,
+            })
+            .collect();
+        let sig = || layer_signature(spec);
+        let Some(given) = self.bind_args(spec.name, &formals, spec.variadic, &sig, args, env, span) else {
+            return Value::Poison;
+        };
+        // Tensor parameters are the node's inputs, in declaration order, then a variadic rest.
         let mut inputs: Vec<NodeIndex> = vec![];
         let mut values: HashMap<&'static str, Value> = HashMap::new();
         let mut spans: HashMap<&'static str, Span> = HashMap::new();
-        let mut positional = 0usize;
-        let mut failed = false;
-        for a in args {
-            let v = self.eval(&a.value, env);
-            let p = match &a.name {
-                Some(n) => match spec.params.iter().find(|p| p.name == n.name) {
-                    Some(p) => *p,
-                    None => {
-                        failed = true;
-                        continue; // resolve reported it
-                    }
-                },
-                None => {
-                    let i = positional;
-                    positional += 1;
-                    if spec.variadic && i >= 1 {
-                        match v {
-                            Value::Poison => failed = true,
-                            Value::Tensor(t) => inputs.push(t),
-                            other => {
-                                self.error(Diagnostic::new(
-                                    Code::Type,
-                                    a.value.span,
-                                    format!("`{}` takes tensors, got {}", spec.name, other.type_name()),
-                                ));
-                                failed = true;
-                            }
-                        }
-                        continue;
-                    }
-                    match spec.params.get(i) {
-                        Some(p) => *p,
-                        None => {
-                            self.error(
-                                Diagnostic::new(
-                                    Code::Arity,
-                                    a.value.span,
-                                    format!(
-                                        "`{}` takes at most {} positional argument(s)",
-                                        spec.name,
-                                        spec.params.len()
-                                    ),
-                                )
-                                .hint(layer_signature(spec)),
-                            );
-                            failed = true;
-                            continue;
-                        }
-                    }
+        for (p, slot) in spec.params.iter().zip(given.slots) {
+            if let Some((v, sp)) = slot {
+                if let Value::Tensor(t) = v {
+                    inputs.push(t);
                 }
-            };
-            if v.is_poison() {
-                failed = true;
-                continue;
-            }
-            if values.contains_key(p.name) {
-                self.error(
-                    Diagnostic::new(Code::Duplicate, a.value.span, format!("argument `{}` is given twice", p.name))
-                        .hint(layer_signature(spec)),
-                );
-                failed = true;
-                continue;
-            }
-            let v = self.coerce(v, p.ty, a.value.span, p.name);
-            if v.is_poison() {
-                failed = true;
-                continue;
-            }
-            if p.ty == Type::Tensor {
-                inputs.insert(if p.name == "x" { 0 } else { inputs.len() }, v.as_tensor().unwrap());
-            }
-            values.insert(p.name, v);
-            spans.insert(p.name, a.value.span);
-        }
-        for p in spec.params {
-            if matches!(p.default, builtins::ArgDefault::Required) && !values.contains_key(p.name) && !failed {
-                self.error(
-                    Diagnostic::new(
-                        Code::Arity,
-                        span,
-                        format!("`{}` needs the argument `{}` ({})", spec.name, p.name, p.doc),
-                    )
-                    .hint(layer_signature(spec)),
-                );
-                failed = true;
+                values.insert(p.name, v);
+                spans.insert(p.name, sp);
             }
         }
-        if failed {
-            return Value::Poison;
-        }
+        inputs.extend(given.extra);
         let args = BoundArgs { values: &values, spec };
         let op = match builtins::build_op(spec.name, &args) {
             Ok(op) => op,
