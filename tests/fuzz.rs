@@ -187,6 +187,8 @@ fn pathological_inputs_are_diagnosed() {
             s
         }),
         ("huge channel counts", "space s(x: tensor = [100000, 100000, 100000], classes: int = 2) { return x |> conv(16777216, kernel: 1) |> global_avgpool |> dense(classes) }".into()),
+        // 2^72 elements: overflowed the element count before it was computed saturating.
+        ("input past every limit", "space s(x: tensor = [16777216, 16777216, 16777216], classes: int = 2) { return x |> global_avgpool |> dense(classes) }".into()),
         ("integer overflow", "space s(x: tensor = [1, 4, 4], classes: int = 2) { w = 9223372036854775807 + 1\n return x |> global_avgpool |> dense(classes) }".into()),
         ("negative sizes", "space s(x: tensor = [1, 4, 4], classes: int = 2) { return x |> conv(-3) |> global_avgpool |> dense(classes) }".into()),
         ("nan", "space s(x: tensor = [1, 4, 4], classes: int = 2) { return x |> bn(eps: 0.0 / 0.0) |> global_avgpool |> dense(classes) }".into()),

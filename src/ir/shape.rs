@@ -47,7 +47,7 @@ impl Shape {
         }
         if self.elements() > MAX_ELEMENTS {
             return err(
-                format!("{self} has {} elements per sample", self.elements()),
+                format!("{self} has more than {MAX_ELEMENTS} elements per sample"),
                 format!("feature maps are limited to {MAX_ELEMENTS} elements; is the input shape right?"),
             );
         }

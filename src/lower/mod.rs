@@ -238,57 +238,7 @@ impl Lowerer<'_> {
                     );
                     continue;
                 }
-                let dims: Vec<i64> = match (&args.input, &p.default) {
-                    (Some(d), _) => d.iter().map(|&v| v as i64).collect(),
-                    (None, Some(e)) => match self.eval(e, &env) {
-                        Value::List(items) => items.iter().map(|v| v.as_int().unwrap_or(-1)).collect(),
-                        Value::Poison => return None,
-                        other => {
-                            self.error(
-                                Diagnostic::new(
-                                    Code::Type,
-                                    e.span,
-                                    format!("the input shape must be a list of ints, got {}", other.type_name()),
-                                )
-                                .hint("write it as `x: tensor = [3, 32, 32]`"),
-                            );
-                            return None;
-                        }
-                    },
-                    (None, None) => {
-                        self.error(
-                            Diagnostic::new(Code::Arity, p.name.span, "the input of a space needs a default shape")
-                                .hint("write it as `x: tensor = [3, 32, 32]`, or pass `--input C,H,W`"),
-                        );
-                        return None;
-                    }
-                };
-                let shape = match dims[..] {
-                    [c, h, w]
-                        if [c, h, w].iter().all(|&d| d >= 1 && d <= ir::shape::MAX_DIM as i64)
-                            && (c * h * w) as u64 <= ir::shape::MAX_ELEMENTS =>
-                    {
-                        Shape::Map { c: c as u32, h: h as u32, w: w as u32 }
-                    }
-                    [n] if n >= 1 && n <= ir::shape::MAX_DIM as i64 => Shape::Vector { n: n as u32 },
-                    _ => {
-                        let at = p.default.as_ref().map_or(p.name.span, |e| e.span);
-                        self.error(
-                            Diagnostic::new(Code::BadValue, at, format!("invalid input shape {dims:?}"))
-                                .hint("an input is [C, H, W] or [N], every dimension at least 1"),
-                        );
-                        return None;
-                    }
-                };
-                let name = self.unique(&p.name.name);
-                let n = self.nodes.add_node(Node {
-                    name,
-                    op: Op::Input,
-                    shape,
-                    alt: None,
-                    weights: None,
-                    span: Some(p.name.span),
-                });
+                let n = self.input_node(p, args.input.as_deref(), &env)?;
                 input = Some(n);
                 Value::Tensor(n)
             } else {
@@ -367,6 +317,67 @@ impl Lowerer<'_> {
             output,
             classes: classes.map(|c| c as u32),
         })
+    }
+
+    /// The graph's input node, shaped by `--input` or by the parameter's default (`[3, 32, 32]`).
+    fn input_node(&mut self, p: &ast::Param, given: Option<&[u32]>, env: &Env) -> Option<NodeIndex> {
+        let at = p.default.as_ref().map_or(p.name.span, |e| e.span);
+        let dims: Vec<i64> = match (given, &p.default) {
+            (Some(d), _) => d.iter().map(|&v| v as i64).collect(),
+            (None, Some(e)) => match self.eval(e, env) {
+                Value::List(items) => items.iter().map(|v| v.as_int().unwrap_or(-1)).collect(),
+                Value::Poison => return None,
+                other => {
+                    self.error(
+                        Diagnostic::new(
+                            Code::Type,
+                            at,
+                            format!("the input shape must be a list of ints, got {}", other.type_name()),
+                        )
+                        .hint("write it as `x: tensor = [3, 32, 32]`"),
+                    );
+                    return None;
+                }
+            },
+            (None, None) => {
+                self.error(
+                    Diagnostic::new(Code::Arity, p.name.span, "the input of a space needs a default shape")
+                        .hint("write it as `x: tensor = [3, 32, 32]`, or pass `--input C,H,W`"),
+                );
+                return None;
+            }
+        };
+        let dim = |d: i64| u32::try_from(d).ok().filter(|&d| d >= 1);
+        let shape = match dims[..] {
+            [c, h, w] => dim(c).zip(dim(h)).zip(dim(w)).map(|((c, h), w)| Shape::Map { c, h, w }),
+            [n] => dim(n).map(|n| Shape::Vector { n }),
+            _ => None,
+        };
+        let shape = match shape.map(Shape::within_limits) {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                self.error(
+                    Diagnostic::new(Code::BadValue, at, format!("invalid input shape: {}", e.message)).hint(e.hint),
+                );
+                return None;
+            }
+            None => {
+                self.error(
+                    Diagnostic::new(Code::BadValue, at, format!("invalid input shape {dims:?}"))
+                        .hint("an input is [C, H, W] or [N], every dimension at least 1"),
+                );
+                return None;
+            }
+        };
+        let name = self.unique(&p.name.name);
+        Some(self.nodes.add_node(Node {
+            name,
+            op: Op::Input,
+            shape,
+            alt: None,
+            weights: None,
+            span: Some(p.name.span),
+        }))
     }
 
     /// Drop nodes that do not feed the output (values computed and never used).
