@@ -111,11 +111,8 @@ fn check_program_on_this_thread(
     space_name: Option<&str>,
     pin: Option<&PinArg>,
 ) -> Outcome {
-    let outcome = |diags, space, pinned| Outcome { db: SourceDb::new(), diags, space, pinned };
     if !diags.is_empty() {
-        let mut o = outcome(diags, None, None);
-        o.db = prog.db;
-        return o;
+        return Outcome { db: prog.db, diags, space: None, pinned: None };
     }
     // A file holding a `pin` names its space; otherwise the root file's space is checked.
     let file_pin = prog.pins.first().cloned();
@@ -174,26 +171,18 @@ fn check_program_on_this_thread(
     let mut pinned = None;
     if let (Some(g), true) = (&graph, diags.is_empty()) {
         let assignment = match (&file_pin, pin) {
-            (_, Some(p)) => assignment_from_arg(g, p, &mut diags),
-            (Some(p), None) => {
-                let settings: Vec<PinSetting> = p
-                    .entries
-                    .iter()
-                    .map(|e| PinSetting {
-                        choice: e.path.clone(),
-                        option: e.option.name.clone(),
-                        span: Some(e.path_span),
-                    })
-                    .collect();
-                match Assignment::from_settings(g, &settings) {
-                    Ok(a) => Some(a),
-                    Err(errs) => {
-                        errs.into_iter().for_each(|e| diags.push(pin_diag(e, Some(p.span))));
-                        None
-                    }
-                }
-            }
+            (_, Some(p)) => Some(assignment_from_arg(g, p)),
+            (Some(p), None) => Some(Assignment::from_settings(g, &settings_of(p, true))),
             (None, None) => None,
+        };
+        let fallback = file_pin.as_ref().map(|p| p.span);
+        let assignment = match assignment {
+            Some(Err(errs)) => {
+                errs.into_iter().for_each(|e| diags.push(pin_diag(e, fallback)));
+                None
+            }
+            Some(Ok(a)) => Some(a),
+            None => None,
         };
         if let Some(a) = assignment {
             match pin::pin(g, &a) {
@@ -202,9 +191,20 @@ fn check_program_on_this_thread(
             }
         }
     }
-    let mut o = outcome(diags, graph, pinned);
-    o.db = prog.db;
-    o
+    Outcome { db: prog.db, diags, space: graph, pinned }
+}
+
+/// The `choice = option` lines of a pin. Spans only when the pin is in this compilation's
+/// source database (a pin file read for `--pin` is not).
+fn settings_of(p: &crate::front::ast::PinDef, located: bool) -> Vec<PinSetting> {
+    p.entries
+        .iter()
+        .map(|e| PinSetting {
+            choice: e.path.clone(),
+            option: e.option.name.clone(),
+            span: located.then_some(e.path_span),
+        })
+        .collect()
 }
 
 fn pin_diag(e: PinError, fallback: Option<crate::front::source::Span>) -> Diagnostic {
@@ -258,8 +258,9 @@ fn literal(e: &ExprKind) -> Option<Value> {
     })
 }
 
-fn assignment_from_arg(g: &Graph, p: &PinArg, diags: &mut Diagnostics) -> Option<Assignment> {
-    let r = match p {
+fn assignment_from_arg(g: &Graph, p: &PinArg) -> Result<Assignment, Vec<PinError>> {
+    let fail = |message: String, hint: &str| vec![PinError { message, hint: hint.into(), span: None }];
+    match p {
         PinArg::Random(seed) => Ok(Assignment::random(g, *seed)),
         PinArg::Melius(cfg) => Assignment::from_melius(g, cfg).map_err(|e| vec![e]),
         PinArg::Inline(pairs) => {
@@ -268,37 +269,21 @@ fn assignment_from_arg(g: &Graph, p: &PinArg, diags: &mut Diagnostics) -> Option
             Assignment::from_settings(g, &settings)
         }
         PinArg::File(path) => {
-            // A pin file given with --pin next to a spec: read its settings for this space.
+            // A pin file given with --pin next to a spec: its settings, applied to this space.
             let mut d = Diagnostics::default();
             match front::load_path(path, &mut d) {
                 Some(prog) if d.is_empty() => match prog.pins.first() {
-                    Some(p) => {
-                        let settings: Vec<PinSetting> = p
-                            .entries
-                            .iter()
-                            .map(|e| PinSetting { choice: e.path.clone(), option: e.option.name.clone(), span: None })
-                            .collect();
-                        Assignment::from_settings(g, &settings)
-                    }
-                    None => Err(vec![PinError {
-                        message: format!("`{}` holds no `pin`", path.display()),
-                        hint: "a pin file has `pin SPACE from \"spec.lnas\" { ... }`".into(),
-                        span: None,
-                    }]),
+                    Some(p) => Assignment::from_settings(g, &settings_of(p, false)),
+                    None => Err(fail(
+                        format!("`{}` holds no `pin`", path.display()),
+                        "a pin file has `pin SPACE from \"spec.lnas\" { ... }`",
+                    )),
                 },
-                _ => Err(vec![PinError {
-                    message: format!("cannot read the pin file `{}`", path.display()),
-                    hint: "check it on its own: `lightnasc check PINFILE`".into(),
-                    span: None,
-                }]),
+                _ => Err(fail(
+                    format!("cannot read the pin file `{}`", path.display()),
+                    "check it on its own: `lightnasc check PINFILE`",
+                )),
             }
-        }
-    };
-    match r {
-        Ok(a) => Some(a),
-        Err(errs) => {
-            errs.into_iter().for_each(|e| diags.push(pin_diag(e, None)));
-            None
         }
     }
 }
@@ -389,8 +374,9 @@ pub fn report(space: &Graph, pinned: Option<&(Assignment, Graph)>, spec_path: &s
         })
         .collect();
     let pinned_report = pinned.map(|(a, g)| {
-        let Cost { params, flops, bops } = cost::total(g);
-        let ops = cost::total(g).ops();
+        let total = cost::total(g);
+        let Cost { params, flops, bops } = total;
+        let ops = total.ops();
         PinnedReport {
             assignment: a.settings(space),
             params,

@@ -57,13 +57,7 @@ pub fn load_path(path: &Path, diags: &mut Diagnostics) -> Option<Program> {
         }
     };
     let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-    let root = match text {
-        Source::Text(t) => db.add(path.display().to_string(), Some(canon), t),
-        Source::Invalid(d) => {
-            diags.push(d);
-            return None;
-        }
-    };
+    let root = db.add(path.display().to_string(), Some(canon), text);
     Some(load_root(db, root, diags))
 }
 
@@ -116,12 +110,8 @@ fn load_root(db: SourceDb, root: FileId, diags: &mut Diagnostics) -> Program {
     Program { db, root, files, defs, pins }
 }
 
-enum Source {
-    Text(String),
-    Invalid(Diagnostic),
-}
-
-fn read_source(path: &Path, from: Option<Span>) -> Result<Source, Diagnostic> {
+/// Read a spec file: a diagnostic if it is unreadable, too large or not UTF-8.
+fn read_source(path: &Path, from: Option<Span>) -> Result<String, Diagnostic> {
     let bytes = std::fs::read(path).map_err(|e| {
         let d = Diagnostic::new(Code::Io, from, format!("cannot read `{}`: {e}", path.display()));
         if from.is_some() {
@@ -131,21 +121,15 @@ fn read_source(path: &Path, from: Option<Span>) -> Result<Source, Diagnostic> {
         }
     })?;
     if bytes.len() > MAX_FILE_BYTES {
-        return Ok(Source::Invalid(
-            Diagnostic::new(
-                Code::TooLarge,
-                from,
-                format!(
-                    "`{}` is {} bytes; spec files are limited to {MAX_FILE_BYTES} bytes",
-                    path.display(),
-                    bytes.len()
-                ),
-            )
-            .hint("is this really a .lnas file?"),
-        ));
+        return Err(Diagnostic::new(
+            Code::TooLarge,
+            from,
+            format!("`{}` is {} bytes; spec files are limited to {MAX_FILE_BYTES} bytes", path.display(), bytes.len()),
+        )
+        .hint("is this really a .lnas file?"));
     }
     match String::from_utf8(bytes) {
-        Ok(t) => Ok(Source::Text(t)),
+        Ok(t) => Ok(t),
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             let (line, col) = {
@@ -154,14 +138,12 @@ fn read_source(path: &Path, from: Option<Span>) -> Result<Source, Diagnostic> {
                 let col = valid.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
                 (line, col)
             };
-            Ok(Source::Invalid(
-                Diagnostic::new(
-                    Code::NotUtf8,
-                    from,
-                    format!("`{}` is not valid UTF-8 (byte {at}, at {line}:{col})", path.display()),
-                )
-                .hint("spec files are UTF-8 text; is this a binary file?"),
-            ))
+            Err(Diagnostic::new(
+                Code::NotUtf8,
+                from,
+                format!("`{}` is not valid UTF-8 (byte {at}, at {line}:{col})", path.display()),
+            )
+            .hint("spec files are UTF-8 text; is this a binary file?"))
         }
     }
 }
@@ -237,8 +219,8 @@ impl Loader<'_> {
             match self.db.find_path(&canon) {
                 Some(id) => id,
                 None => match read_source(&canon, Some(imp.span)) {
-                    Ok(Source::Text(t)) => self.db.add(path.display().to_string(), Some(canon), t),
-                    Ok(Source::Invalid(d)) | Err(d) => {
+                    Ok(t) => self.db.add(path.display().to_string(), Some(canon), t),
+                    Err(d) => {
                         self.diags.push(d);
                         return;
                     }

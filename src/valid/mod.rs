@@ -15,7 +15,7 @@ pub fn validate(g: &Graph, diags: &mut Diagnostics) {
                 .hint("this is a bug in lightnasc; please report it with the spec"),
         );
     };
-    let mut weight_shapes: HashMap<&str, (u32, u32)> = HashMap::new();
+    let mut weight_shapes: HashMap<&str, Option<Vec<u32>>> = HashMap::new();
     for n in g.nodes.node_indices() {
         let node = g.node(n);
         let inputs = g.inputs(n);
@@ -49,10 +49,9 @@ pub fn validate(g: &Graph, diags: &mut Diagnostics) {
             }
         }
         if let (Some(key), Some(&i)) = (&node.weights, inputs.first()) {
-            let sig = (g.node(i).shape.channels(), node.shape.channels());
-            if let Some(prev) = weight_shapes.insert(key, sig)
-                && prev != sig
-                && node.op.has_shareable_weights()
+            let shape = node.op.weight_shape(g.node(i).shape);
+            if let Some(prev) = weight_shapes.insert(key, shape.clone())
+                && prev != shape
             {
                 fail(node, format!("weights `{key}` are shared between layers of different shapes"));
             }
