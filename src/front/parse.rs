@@ -129,12 +129,12 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagno
     };
     // Point at the whole offending token, not just its first byte.
     let rest = &text[pos.min(text.len())..];
-    let tok_len =
-        rest.char_indices().find(|&(i, c)| i > 0 && !(c.is_alphanumeric() || c == '_')).map_or(rest.len(), |(i, _)| i);
-    let tok_len = if rest.chars().next().is_some_and(|c| c.is_alphanumeric() || c == '_') {
-        tok_len
-    } else {
-        rest.chars().next().map_or(0, char::len_utf8)
+    // The offending token: a whole word, or one character.
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let tok_len = match rest.chars().next() {
+        Some(c) if word(c) => rest.find(|c| !word(c)).unwrap_or(rest.len()),
+        Some(c) => c.len_utf8(),
+        None => 0,
     };
     let found = if rest.is_empty() { "the end of the file".to_string() } else { format!("`{}`", &rest[..tok_len]) };
     let mut expected: Vec<&str> = match &e.variant {
@@ -152,16 +152,9 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagno
         }
     };
     let before = text[..pos.min(text.len())].trim_end();
-    let prev_word: String = before
-        .chars()
-        .rev()
-        .take_while(|c| c.is_alphanumeric() || *c == '_')
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let prev_word = before.rsplit(|c| !word(c)).next().unwrap_or("");
     let line_so_far = text[..pos.min(text.len())].rsplit('\n').next().unwrap_or("");
-    let hint = syntax_hint(rest, &prev_word, &expected).unwrap_or_else(|| {
+    let hint = syntax_hint(rest, prev_word, &expected).unwrap_or_else(|| {
         if line_so_far.trim().is_empty() {
             "the line before is incomplete: is a `)`, `]` or `}` missing there?".into()
         } else {

@@ -3,7 +3,7 @@
 //! Bethge et al. (MeliusNet) and Liu et al. (Bi-Real Net). Batch norm, activations and pooling are
 //! not counted, as in those papers (batch norm folds into the previous layer at inference).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use petgraph::visit::NodeIndexable;
 use serde::Serialize;
@@ -90,10 +90,9 @@ pub struct CostRange {
 
 pub fn cost_range(g: &Graph) -> CostRange {
     let costs = node_costs(g);
-    let params = |c: &Cost| c.params as f64;
-    let ops = |c: &Cost| c.ops();
-    let (params_min, params_max) = extremes(g, &costs, None, &params);
-    let (ops_min, ops_max) = extremes(g, &costs, None, &ops);
+    let tree = ChoiceTree::new(g, &costs);
+    let (params_min, params_max) = tree.extremes(None, &|c| c.params as f64);
+    let (ops_min, ops_max) = tree.extremes(None, &Cost::ops);
     let mut seen = HashSet::new();
     let mut supernet_params = 0u64;
     for n in g.nodes.node_indices() {
@@ -106,22 +105,42 @@ pub fn cost_range(g: &Graph) -> CostRange {
     CostRange { params_min: params_min as u64, params_max: params_max as u64, ops_min, ops_max, supernet_params }
 }
 
-/// (min, max) of a measure over the architectures below a context. Choices are independent of
-/// each other, so the extremes decompose: each choice contributes its cheapest / dearest option.
-fn extremes(g: &Graph, costs: &[Cost], ctx: Option<Alt>, f: &dyn Fn(&Cost) -> f64) -> (f64, f64) {
-    let own: f64 = g.nodes.node_indices().filter(|&n| g.node(n).alt == ctx).map(|n| f(&costs[n.index()])).sum();
-    let (mut lo, mut hi) = (own, own);
-    for (i, c) in g.choices.iter().enumerate() {
-        if c.parent != ctx {
-            continue;
+/// The space as a tree of contexts (the root and every option), with the cost of the nodes each
+/// context holds directly and the choices nested in it.
+struct ChoiceTree<'g> {
+    graph: &'g Graph,
+    own: HashMap<Option<Alt>, Cost>,
+    children: HashMap<Option<Alt>, Vec<ChoiceId>>,
+}
+
+impl<'g> ChoiceTree<'g> {
+    fn new(graph: &'g Graph, costs: &[Cost]) -> Self {
+        let mut own: HashMap<Option<Alt>, Cost> = HashMap::new();
+        for n in graph.nodes.node_indices() {
+            let e = own.entry(graph.node(n).alt).or_default();
+            *e = *e + costs[n.index()];
         }
-        let per_option: Vec<(f64, f64)> = (0..c.options.len())
-            .map(|o| extremes(g, costs, Some(Alt { choice: ChoiceId(i as u32), option: OptionIx(o as u32) }), f))
-            .collect();
-        lo += per_option.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
-        hi += per_option.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        let mut children: HashMap<Option<Alt>, Vec<ChoiceId>> = HashMap::new();
+        for (i, c) in graph.choices.iter().enumerate() {
+            children.entry(c.parent).or_default().push(ChoiceId(i as u32));
+        }
+        ChoiceTree { graph, own, children }
     }
-    (lo, hi)
+
+    /// (min, max) of a measure over the architectures below a context. Choices are independent
+    /// of each other, so the extremes decompose: each choice adds its cheapest / dearest option.
+    fn extremes(&self, ctx: Option<Alt>, f: &dyn Fn(&Cost) -> f64) -> (f64, f64) {
+        let own = self.own.get(&ctx).map_or(0.0, f);
+        let (mut lo, mut hi) = (own, own);
+        for &choice in self.children.get(&ctx).map_or(&[][..], Vec::as_slice) {
+            let options = self.graph.choice(choice).options.len();
+            let per_option: Vec<(f64, f64)> =
+                (0..options).map(|o| self.extremes(Some(Alt { choice, option: OptionIx(o as u32) }), f)).collect();
+            lo += per_option.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+            hi += per_option.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        }
+        (lo, hi)
+    }
 }
 
 /// Total cost of a graph without choices (a pinned architecture).

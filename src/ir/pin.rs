@@ -2,7 +2,7 @@
 //! (`name=option,...`, `random[:SEED]`, the original's MeliusNet config string, a `pin` file), and
 //! the pinning pass that keeps the chosen alternatives and drops the rest.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use petgraph::stable_graph::{NodeIndex, StableGraph};
@@ -80,10 +80,10 @@ impl Assignment {
     pub fn from_settings(g: &Graph, settings: &[PinSetting]) -> Result<Assignment, Vec<PinError>> {
         let mut a = Assignment(vec![None; g.choices.len()]);
         let mut errors = vec![];
-        let mut seen: HashMap<&str, ()> = HashMap::new();
+        let mut seen: HashSet<&str> = HashSet::new();
         for s in settings {
             let fail = |m: String, h: String| PinError { message: m, hint: h, span: s.span };
-            if seen.insert(s.choice.as_str(), ()).is_some() {
+            if !seen.insert(s.choice.as_str()) {
                 errors.push(fail(
                     format!("choice `{}` is assigned twice", s.choice),
                     "keep one assignment per choice".into(),
