@@ -9,5 +9,6 @@ pub mod diag;
 pub mod front;
 pub mod ir;
 pub mod lower;
+pub mod net;
 pub mod util;
 pub mod valid;

@@ -120,16 +120,9 @@ impl Assignment {
     /// Uniformly random options from a seed (SplitMix64, so the same seed gives the same pin on
     /// every platform and version).
     pub fn random(g: &Graph, seed: u64) -> Assignment {
-        let mut state = seed;
-        let mut next = move || {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
+        let mut rng = crate::util::SplitMix64(seed);
         let opts: Vec<Option<OptionIx>> =
-            g.choices.iter().map(|c| Some(OptionIx((next() % c.options.len() as u64) as u32))).collect();
+            g.choices.iter().map(|c| Some(OptionIx(rng.below(c.options.len() as u64) as u32))).collect();
         Assignment(opts)
     }
 

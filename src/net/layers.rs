@@ -1,0 +1,136 @@
+//! Forward functions of the IR's ops on burn tensors. Each takes its weights from the store; none
+//! owns state, so the supernet and a fixed network run the same code.
+
+use burn::module::Param;
+use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
+use burn::tensor::ops::{ConvOptions, PadMode};
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::quant;
+use super::weights::{ConvWeights, DenseWeights, NormWeights};
+use crate::ir::{BinaryConv, Conv2d, Pool, Scaling};
+
+/// Train: batch statistics, running statistics updated. Eval: running statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+fn options(c: &Conv2d, pad: u32) -> ConvOptions<2> {
+    let (s, p, d) = (c.stride as usize, pad as usize, c.dilation as usize);
+    ConvOptions::new([s, s], [p, p], [d, d], c.groups as usize)
+}
+
+/// A full-precision convolution (zero padding).
+pub fn conv<B: Backend>(x: Tensor<B, 4>, c: &Conv2d, w: &ConvWeights<B>) -> Tensor<B, 4> {
+    conv2d(x, w.weight.val(), w.bias.as_ref().map(Param::val), options(c, c.pad))
+}
+
+/// BMXNet's binary convolution block (`activated_conv` + `QConv2D`, reference §3.3-3.4):
+/// quantise the input, pad it with `pad_value` (-1: a valid sign), convolve with the quantised
+/// weights, then either the offset (h + K) / 2 -- the number of matching bits -- or a scaling.
+pub fn binary_conv<B: Backend>(x: Tensor<B, 4>, b: &BinaryConv, w: &ConvWeights<B>) -> Tensor<B, 4> {
+    let c = &b.conv;
+    let a = quant::activation(x.clone(), b.act, b.grad_cancel);
+    let a = pad(a, c.pad, b.pad_value);
+    let latent = w.weight.val();
+    let qw = quant::weights(latent.clone(), b.weights);
+    let h = conv2d(a, qw, None, options(c, 0));
+    let [out, fan, kh, kw] = latent.dims();
+    match b.scaling {
+        Scaling::None if b.offset => (h + (fan * kh * kw) as f64) / 2.0,
+        Scaling::None => h,
+        Scaling::Binet => h * channel_scale(latent, out),
+        Scaling::Xnor => {
+            // XNOR-Net: the weight scale and the input-magnitude map K = conv(mean_c |x|, 1/k^2),
+            // both constants for the gradient.
+            let [n, _, _, _] = x.dims();
+            let mag = x.abs().mean_dim(1).detach();
+            let ones = Tensor::<B, 4>::ones([1, 1, kh, kw], &mag.device()) / (kh * kw) as f64;
+            let opts = ConvOptions::new([c.stride as usize; 2], [c.pad as usize; 2], [c.dilation as usize; 2], 1);
+            let k_map = conv2d(mag, ones, None, opts);
+            let [_, _, ho, wo] = k_map.dims();
+            h * channel_scale(latent, out).detach() * k_map.reshape([n, 1, ho, wo])
+        }
+    }
+}
+
+/// mean |W| per output channel, shaped to broadcast over `[N, out, H, W]`.
+fn channel_scale<B: Backend>(latent: Tensor<B, 4>, out: usize) -> Tensor<B, 4> {
+    latent.abs().flatten::<2>(1, 3).mean_dim(1).reshape([1, out, 1, 1])
+}
+
+fn pad<B: Backend>(x: Tensor<B, 4>, p: u32, value: f64) -> Tensor<B, 4> {
+    if p == 0 {
+        return x;
+    }
+    let p = p as usize;
+    x.pad((p, p, p, p), PadMode::Constant(value as f32))
+}
+
+/// Batch norm over the channel axis (dim 1) of a map or a vector batch. Statistics are the biased
+/// batch variance, as MXNet's; running statistics move as `r = m * r + (1 - m) * batch`.
+/// Reads use `value_sync`: burn's `RunningState::value` may lag one update behind.
+pub fn batch_norm<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    eps: f64,
+    momentum: f64,
+    w: &NormWeights<B>,
+    mode: Mode,
+) -> Tensor<B, D> {
+    let dims = x.dims();
+    let c = dims[1];
+    let mut bshape = [1usize; D];
+    bshape[1] = c;
+    let (mean, var) = match mode {
+        Mode::Eval => (w.running_mean.value_sync().reshape(bshape), w.running_var.value_sync().reshape(bshape)),
+        Mode::Train => {
+            let per_channel = |t: Tensor<B, D>| -> Tensor<B, 1> {
+                let n = t.shape().num_elements() / c;
+                t.swap_dims(0, 1).reshape([c, n]).mean_dim(1).reshape([c])
+            };
+            let mean = per_channel(x.clone());
+            let centred = x.clone() - mean.clone().reshape(bshape);
+            let var = per_channel(centred.clone() * centred);
+            let update = |r: Tensor<B, 1>, batch: Tensor<B, 1>| r * momentum + batch.detach() * (1.0 - momentum);
+            w.running_mean.update(update(w.running_mean.value_sync(), mean.clone()).detach());
+            w.running_var.update(update(w.running_var.value_sync(), var.clone()).detach());
+            (mean.reshape(bshape), var.reshape(bshape))
+        }
+    };
+    let mut y = (x - mean) / (var + eps).sqrt();
+    if let Some(g) = &w.gamma {
+        y = y * g.val().reshape(bshape);
+    }
+    if let Some(b) = &w.beta {
+        y = y + b.val().reshape(bshape);
+    }
+    y
+}
+
+pub fn max_pool<B: Backend>(x: Tensor<B, 4>, p: &Pool) -> Tensor<B, 4> {
+    let (k, s, pd) = (p.kernel as usize, p.stride as usize, p.pad as usize);
+    max_pool2d(x, [k, k], [s, s], [pd, pd], [1, 1], false)
+}
+
+/// Average pooling; padding counts towards the divisor, as MXNet's default.
+pub fn avg_pool<B: Backend>(x: Tensor<B, 4>, p: &Pool) -> Tensor<B, 4> {
+    let (k, s, pd) = (p.kernel as usize, p.stride as usize, p.pad as usize);
+    avg_pool2d(x, [k, k], [s, s], [pd, pd], true, false)
+}
+
+pub fn dense<B: Backend>(x: Tensor<B, 2>, w: &DenseWeights<B>) -> Tensor<B, 2> {
+    let y = x.matmul(w.weight.val().transpose());
+    match &w.bias {
+        Some(b) => y + b.val().unsqueeze_dim(0),
+        None => y,
+    }
+}
+
+/// `ChannelShuffle(g)`: reshape to (N, g, C/g, H, W), swap axes 1 and 2, reshape back.
+pub fn channel_shuffle<B: Backend>(x: Tensor<B, 4>, groups: u32) -> Tensor<B, 4> {
+    let [n, c, h, w] = x.dims();
+    let g = groups as usize;
+    x.reshape([n, g, c / g, h, w]).swap_dims(1, 2).reshape([n, c, h, w])
+}

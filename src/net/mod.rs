@@ -1,0 +1,15 @@
+//! Trainable networks on burn, built from the IR: binary layers ([`quant`], [`layers`]), the
+//! weight store ([`weights`]), the execution plan ([`plan`]), the weight-sharing supernet and the
+//! fixed networks extracted from it ([`supernet`]), a training step ([`train`]) and the run-time
+//! choice of backend ([`device`]). The front end and the IR know nothing of this module.
+
+pub mod device;
+pub mod layers;
+pub mod plan;
+pub mod quant;
+pub mod supernet;
+pub mod train;
+pub mod weights;
+
+pub use layers::Mode;
+pub use supernet::{Act, Supernet};

@@ -1,0 +1,196 @@
+//! The weight-sharing supernet: every alternative's weights side by side, and a forward that runs
+//! only the path an assignment selects. A pinned graph is a supernet with no choices, so the fixed
+//! network of an architecture is the same type, built from the pinned IR with copied weights.
+
+use std::sync::Arc;
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Distribution, Tensor};
+
+use super::layers::{self, Mode};
+use super::plan::Plan;
+use super::weights::{Slot, Weights};
+use crate::ir::pin::{Assignment, PinError, pin};
+use crate::ir::{Graph, Op};
+
+/// A value flowing through the network: a batch of maps or of vectors.
+#[derive(Clone, Debug)]
+pub enum Act<B: Backend> {
+    Map(Tensor<B, 4>),
+    Vector(Tensor<B, 2>),
+}
+
+impl<B: Backend> Act<B> {
+    fn map(self, step: &str) -> Tensor<B, 4> {
+        match self {
+            Act::Map(t) => t,
+            Act::Vector(_) => panic!("{step}: expected a map; the IR's shape inference should have rejected this"),
+        }
+    }
+
+    /// The tensor as a batch of vectors (maps are flattened, as `dense` does on a map).
+    pub fn into_vector(self) -> Tensor<B, 2> {
+        match self {
+            Act::Map(t) => t.flatten(1, 3),
+            Act::Vector(t) => t,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Supernet<B: Backend> {
+    pub plan: Arc<Plan>,
+    pub weights: Weights<B>,
+}
+
+impl<B: Backend> Clone for Supernet<B> {
+    fn clone(&self) -> Self {
+        Supernet { plan: self.plan.clone(), weights: self.weights.clone() }
+    }
+}
+
+impl<B: Backend> Supernet<B> {
+    /// A supernet for the graph with fresh weights from `seed`.
+    pub fn new(graph: Graph, seed: u64, device: &B::Device) -> Self {
+        let plan = Plan::new(graph);
+        let weights = Weights::init(&plan.slots, seed, device);
+        Supernet { plan: Arc::new(plan), weights }
+    }
+
+    /// Runs the path `a` selects. `a` must assign every active choice (see
+    /// [`Assignment::validate`]); a fixed network takes the empty assignment.
+    pub fn forward(&self, x: Act<B>, a: &Assignment, mode: Mode) -> Act<B> {
+        let plan = &*self.plan;
+        let mut values: Vec<Option<Act<B>>> = vec![None; plan.steps.len()];
+        values[plan.input] = Some(x);
+        for (i, step) in plan.steps.iter().enumerate() {
+            if i == plan.input || !plan.runs(step, a) {
+                continue;
+            }
+            let arg = |k: usize| -> Act<B> {
+                values[step.inputs[k]].clone().unwrap_or_else(|| panic!("{}: input {k} was not computed", step.name))
+            };
+            let out = match &step.op {
+                Op::Select { choice } => {
+                    let o = a.get(*choice).unwrap_or_else(|| panic!("choice of {} is not assigned", step.name));
+                    arg(o.0 as usize)
+                }
+                op => self.apply(op, step.slot, (0..step.inputs.len()).map(arg).collect(), mode, &step.name),
+            };
+            for &j in &step.inputs {
+                if plan.steps[j].last_use == i && j != plan.output {
+                    values[j] = None;
+                }
+            }
+            values[i] = Some(out);
+        }
+        values[plan.output].take().expect("the output step runs under every assignment")
+    }
+
+    /// Logits of a batch of images (or vectors) for the path `a` selects.
+    pub fn logits(&self, x: Tensor<B, 4>, a: &Assignment, mode: Mode) -> Tensor<B, 2> {
+        self.forward(Act::Map(x), a, mode).into_vector()
+    }
+
+    fn apply(&self, op: &Op, slot: Option<Slot>, args: Vec<Act<B>>, mode: Mode, name: &str) -> Act<B> {
+        if matches!(op, Op::Concat | Op::Add) {
+            return combine(op, args);
+        }
+        let w = &self.weights;
+        let conv = || match slot {
+            Some(Slot::Conv(i)) => &w.convs[i],
+            _ => panic!("{name}: no conv weights"),
+        };
+        let x = args.into_iter().next().expect("ops other than concat and add take one input");
+        match op {
+            Op::Input | Op::Output | Op::Identity => x,
+            Op::Conv { conv: c, .. } => Act::Map(layers::conv(x.map(name), c, conv())),
+            Op::BinaryConv(b) => Act::Map(layers::binary_conv(x.map(name), b, conv())),
+            Op::BatchNorm { eps, momentum, .. } => {
+                let Some(Slot::Norm(i)) = slot else { panic!("{name}: no batch norm weights") };
+                let bn = &w.norms[i];
+                match x {
+                    Act::Map(t) => Act::Map(layers::batch_norm(t, *eps, *momentum, bn, mode)),
+                    Act::Vector(t) => Act::Vector(layers::batch_norm(t, *eps, *momentum, bn, mode)),
+                }
+            }
+            Op::Relu => match x {
+                Act::Map(t) => Act::Map(burn::tensor::activation::relu(t)),
+                Act::Vector(t) => Act::Vector(burn::tensor::activation::relu(t)),
+            },
+            Op::MaxPool(p) => Act::Map(layers::max_pool(x.map(name), p)),
+            Op::AvgPool(p) => Act::Map(layers::avg_pool(x.map(name), p)),
+            Op::GlobalAvgPool => Act::Vector(x.map(name).flatten::<3>(2, 3).mean_dim(2).flatten(1, 2)),
+            Op::GlobalMaxPool => Act::Vector(x.map(name).flatten::<3>(2, 3).max_dim(2).flatten(1, 2)),
+            Op::Flatten => Act::Vector(x.into_vector()),
+            Op::Dense { .. } => {
+                let Some(Slot::Dense(i)) = slot else { panic!("{name}: no dense weights") };
+                Act::Vector(layers::dense(x.into_vector(), &w.denses[i]))
+            }
+            Op::Slice { begin, end } => match x {
+                Act::Map(t) => Act::Map(t.narrow(1, *begin as usize, (*end - *begin) as usize)),
+                Act::Vector(t) => Act::Vector(t.narrow(1, *begin as usize, (*end - *begin) as usize)),
+            },
+            Op::ChannelShuffle { groups } => Act::Map(layers::channel_shuffle(x.map(name), *groups)),
+            Op::Dropout { p } => match (mode, x) {
+                (Mode::Train, Act::Map(t)) if *p > 0.0 => Act::Map(dropout(t, *p)),
+                (Mode::Train, Act::Vector(t)) if *p > 0.0 => Act::Vector(dropout(t, *p)),
+                (_, v) => v,
+            },
+            Op::Select { .. } | Op::Concat | Op::Add => unreachable!("handled above"),
+        }
+    }
+
+    /// Trainable parameters actually held by this network.
+    pub fn param_count(&self) -> u64 {
+        self.weights.param_count()
+    }
+
+    /// The fixed network of an architecture: the pinned graph, with copies of this supernet's
+    /// weights (the pinned nodes keep their weight keys, so each finds its slot by key).
+    pub fn extract(&self, a: &Assignment) -> Result<Supernet<B>, PinError> {
+        let plan = Plan::new(pin(&self.plan.graph, a)?);
+        let w = &self.weights;
+        let mut weights = Weights { convs: vec![], denses: vec![], norms: vec![] };
+        for s in &plan.slots {
+            let from = self.plan.slot_spec(&s.key).expect("pinned nodes keep their weight keys").slot;
+            match from {
+                Slot::Conv(i) => weights.convs.push(w.convs[i].deep_copy()),
+                Slot::Dense(i) => weights.denses.push(w.denses[i].deep_copy()),
+                Slot::Norm(i) => weights.norms.push(w.norms[i].deep_copy()),
+            }
+        }
+        Ok(Supernet { plan: Arc::new(plan), weights })
+    }
+}
+
+impl<B: AutodiffBackend> Supernet<B> {
+    /// The same network on the inner backend, without autodiff (for evaluation).
+    pub fn valid(&self) -> Supernet<B::InnerBackend> {
+        Supernet { plan: self.plan.clone(), weights: self.weights.valid() }
+    }
+}
+
+fn combine<B: Backend>(op: &Op, args: Vec<Act<B>>) -> Act<B> {
+    let maps: Option<Vec<Tensor<B, 4>>> =
+        args.iter().map(|a| if let Act::Map(t) = a { Some(t.clone()) } else { None }).collect();
+    match (op, maps) {
+        (Op::Concat, Some(m)) => Act::Map(Tensor::cat(m, 1)),
+        (Op::Add, Some(m)) => Act::Map(m.into_iter().reduce(|a, b| a + b).expect("add has inputs")),
+        (op, None) => {
+            let v: Vec<Tensor<B, 2>> = args.into_iter().map(Act::into_vector).collect();
+            match op {
+                Op::Concat => Act::Vector(Tensor::cat(v, 1)),
+                _ => Act::Vector(v.into_iter().reduce(|a, b| a + b).expect("add has inputs")),
+            }
+        }
+        _ => unreachable!("combine is called for concat and add"),
+    }
+}
+
+/// Inverted dropout: zero with probability p, scale the rest by 1 / (1 - p).
+fn dropout<B: Backend, const D: usize>(x: Tensor<B, D>, p: f64) -> Tensor<B, D> {
+    let keep = Tensor::<B, D>::random(x.shape(), Distribution::Bernoulli(1.0 - p), &x.device());
+    x * keep / (1.0 - p)
+}

@@ -1,0 +1,99 @@
+//! One training step of a network on a path: the loss, its gradients, and an optimiser update in
+//! two parameter groups (binary conv weights take no weight decay, as BMXNet's `wd_mult = 0`).
+//! Parameters off the path get no gradient, so the optimiser leaves them and their state alone.
+
+use burn::module::ParamId;
+use burn::optim::{GradientsParams, Optimizer};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor};
+
+use super::layers::Mode;
+use super::supernet::Supernet;
+use super::weights::{Slot, Weights};
+use crate::ir::pin::Assignment;
+
+/// Mean cross-entropy of logits `[N, classes]` against labels `[N]`.
+pub fn cross_entropy<B: Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> Tensor<B, 1> {
+    let n = labels.dims()[0];
+    log_softmax(logits, 1).gather(1, labels.reshape([n, 1])).mean().neg()
+}
+
+/// Number of rows whose argmax equals the label.
+pub fn correct<B: Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> usize {
+    let n = labels.dims()[0];
+    logits.argmax(1).reshape([n]).equal(labels).int().sum().into_scalar().elem::<i64>() as usize
+}
+
+/// Two optimisers of one kind: `decayed` for every parameter but the binary conv weights, which
+/// `plain` (the same optimiser without weight decay) updates.
+#[derive(Clone)]
+pub struct GroupedOptimizer<O> {
+    pub decayed: O,
+    pub plain: O,
+    plain_ids: Vec<ParamId>,
+}
+
+impl<O> GroupedOptimizer<O> {
+    pub fn new<B: Backend>(net: &Supernet<B>, decayed: O, plain: O) -> Self {
+        let plain_ids = net
+            .plan
+            .slots
+            .iter()
+            .filter_map(|s| match s.slot {
+                Slot::Conv(i) if s.binary => Some(net.weights.convs[i].weight.id),
+                _ => None,
+            })
+            .collect();
+        GroupedOptimizer { decayed, plain, plain_ids }
+    }
+
+    pub fn step<B>(&mut self, lr: f64, weights: Weights<B>, mut grads: GradientsParams) -> Weights<B>
+    where
+        B: AutodiffBackend,
+        O: Optimizer<Weights<B>, B>,
+    {
+        let mut plain = GradientsParams::new();
+        for &id in &self.plain_ids {
+            if let Some(g) = grads.remove::<B::InnerBackend, 4>(id) {
+                plain.register(id, g);
+            }
+        }
+        let weights = self.decayed.step(lr, weights, grads);
+        if plain.is_empty() { weights } else { self.plain.step(lr, weights, plain) }
+    }
+}
+
+/// The outcome of one step.
+#[derive(Clone, Copy, Debug)]
+pub struct StepStats {
+    pub loss: f64,
+    pub correct: usize,
+}
+
+/// Forward the batch on path `a` in train mode, backpropagate, update. Errors (without changing
+/// the weights) if the loss is not finite.
+pub fn train_step<B, O>(
+    net: &mut Supernet<B>,
+    optim: &mut GroupedOptimizer<O>,
+    lr: f64,
+    x: Tensor<B, 4>,
+    labels: Tensor<B, 1, Int>,
+    a: &Assignment,
+) -> Result<StepStats, String>
+where
+    B: AutodiffBackend,
+    O: Optimizer<Weights<B>, B>,
+{
+    let logits = net.logits(x, a, Mode::Train);
+    let correct = correct(logits.clone().detach(), labels.clone());
+    let loss = cross_entropy(logits, labels);
+    let value: f64 = loss.clone().into_scalar().elem();
+    if !value.is_finite() {
+        return Err(format!("the training loss is {value}; the weights were not updated"));
+    }
+    let grads = GradientsParams::from_grads(loss.backward(), &net.weights);
+    let weights = std::mem::replace(&mut net.weights, Weights { convs: vec![], denses: vec![], norms: vec![] });
+    net.weights = optim.step(lr, weights, grads);
+    Ok(StepStats { loss: value, correct })
+}
