@@ -137,7 +137,10 @@ fn xnor_popcount(
                     for ic in 0..c {
                         for ki in 0..k {
                             for kj in 0..k {
-                                let (y, xx) = ((i * stride + ki * dil) as i64 - pad as i64, (j * stride + kj * dil) as i64 - pad as i64);
+                                let (y, xx) = (
+                                    (i * stride + ki * dil) as i64 - pad as i64,
+                                    (j * stride + kj * dil) as i64 - pad as i64,
+                                );
                                 let xs = if y < 0 || xx < 0 || y >= h as i64 || xx >= wd as i64 {
                                     false // padding is -1
                                 } else {

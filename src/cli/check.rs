@@ -1,22 +1,14 @@
 //! `lightnasc check`: print diagnostics, or a summary of the space (text or JSON).
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use lightnasc::check::{self, Report};
-use lightnasc::lower::SpaceArgs;
 
-use super::{CheckArgs, Color, Format};
+use super::{CheckArgs, Format};
 
 pub fn run(args: &CheckArgs) -> ExitCode {
-    let space_args =
-        SpaceArgs { input: args.input.as_ref().map(|i| i.0.clone()), classes: args.classes, other: vec![] };
-    let outcome = check::check_path(&args.spec, &space_args, args.space.as_deref(), args.pin.as_ref());
-    let color = match args.color {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-    };
+    let outcome = check::check_path(&args.spec, &args.space.args(), args.space.space.as_deref(), args.pin.as_ref());
+    let color = super::use_color(args.color);
     if !outcome.diags.is_empty() {
         match args.format {
             Format::Json => {
@@ -26,12 +18,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                     serde_json::to_string_pretty(&serde_json::json!({ "ok": false, "diagnostics": diags })).unwrap()
                 ));
             }
-            Format::Text => {
-                for d in &outcome.diags.0 {
-                    eprintln!("{}", d.render(&outcome.db, color));
-                }
-                eprintln!("error: {} problem(s) found in {}", outcome.diags.len(), args.spec.display());
-            }
+            Format::Text => super::print_diagnostics(&outcome, &args.spec, color),
         }
         return ExitCode::from(1);
     }

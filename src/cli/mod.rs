@@ -1,6 +1,7 @@
 //! Command-line definitions (clap derive) and dispatch. Exit codes: 0 success, 1 diagnostics or
 //! a failed job, 2 usage errors (clap's own code), 3 a command not built yet.
 
+mod bench;
 mod check;
 
 use std::path::PathBuf;
@@ -9,6 +10,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use lightnasc::check::PinArg;
+use lightnasc::lower::SpaceArgs;
+use lightnasc::net::device::DeviceArg;
 
 #[derive(Parser, Debug)]
 #[command(name = "lightnasc", version, about = "Neural architecture search for binary neural networks, as a compiler")]
@@ -50,6 +53,8 @@ pub enum Command {
     Fmt(FmtArgs),
     /// Run the language server on stdin/stdout (LSP 3.17).
     Lsp,
+    /// Benchmarks that print ratios against a baseline measured in the same run.
+    Bench(BenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -59,6 +64,20 @@ pub struct CheckArgs {
     /// Pin an architecture: a pin file, `random[:SEED]`, `name=option,...` or `melius:DIDI...`.
     #[arg(long, value_parser = clap::value_parser!(PinArg))]
     pub pin: Option<PinArg>,
+    #[command(flatten)]
+    pub space: SpaceOpts,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Print a per-layer table.
+    #[arg(short, long)]
+    pub verbose: bool,
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+/// Which space of a spec file, and overrides of its arguments.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SpaceOpts {
     /// Input shape C,H,W (or N), overriding the space's default.
     #[arg(long, value_parser = parse_shape)]
     pub input: Option<InputShape>,
@@ -68,13 +87,48 @@ pub struct CheckArgs {
     /// Which space, when the file defines several.
     #[arg(long)]
     pub space: Option<String>,
+}
+
+impl SpaceOpts {
+    pub fn args(&self) -> SpaceArgs {
+        SpaceArgs { input: self.input.as_ref().map(|i| i.0.clone()), classes: self.classes, other: vec![] }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchWhat {
+    /// Training steps per second and peak memory of a space's supernet, against the fixed
+    /// network of one of its architectures.
+    Supernet(SupernetBenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SupernetBenchArgs {
+    /// The search space (.lnas).
+    pub spec: PathBuf,
+    #[command(flatten)]
+    pub space: SpaceOpts,
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub batch: u32,
+    /// Timed steps per row.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub steps: u32,
+    /// Untimed steps before timing.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: u32,
+    /// cpu | cuda | cuda:N
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceArg,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Print a per-layer table.
-    #[arg(short, long)]
-    pub verbose: bool,
-    #[arg(long, value_enum, default_value_t = Color::Auto)]
-    pub color: Color,
 }
 
 #[derive(clap::Args, Debug)]
@@ -196,6 +250,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Train(_) => not_built("train", 8),
         Command::Fmt(_) => not_built("fmt", 7),
         Command::Lsp => not_built("lsp", 7),
+        Command::Bench(args) => match args.what {
+            BenchWhat::Supernet(a) => bench::supernet(&a),
+        },
     }
 }
 
@@ -211,4 +268,30 @@ fn not_built(cmd: &str, issue: u32) -> ExitCode {
         "error: `lightnasc {cmd}` is not built yet (tracked in issue {issue}); `lightnasc {cmd} --help` shows what it will take"
     );
     ExitCode::from(3)
+}
+
+pub fn use_color(c: Color) -> bool {
+    use std::io::IsTerminal as _;
+    match c {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+fn print_diagnostics(outcome: &lightnasc::check::Outcome, spec: &std::path::Path, color: bool) {
+    for d in &outcome.diags.0 {
+        eprintln!("{}", d.render(&outcome.db, color));
+    }
+    eprintln!("error: {} problem(s) found in {}", outcome.diags.len(), spec.display());
+}
+
+/// Load and check a space for a command that runs it; diagnostics go to stderr.
+fn load_space(spec: &std::path::Path, opts: &SpaceOpts) -> Result<lightnasc::ir::Graph, ExitCode> {
+    let outcome = lightnasc::check::check_path(spec, &opts.args(), opts.space.as_deref(), None);
+    if !outcome.diags.is_empty() {
+        print_diagnostics(&outcome, spec, use_color(Color::Auto));
+        return Err(ExitCode::from(1));
+    }
+    Ok(outcome.space.expect("no diagnostics means a graph"))
 }

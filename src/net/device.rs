@@ -67,7 +67,9 @@ pub fn run_on<J: BackendJob>(device: DeviceArg, job: J) -> Result<J::Output, Str
 /// What the backend is, for reports.
 pub fn describe(device: DeviceArg) -> String {
     match device {
-        DeviceArg::Cpu => format!("cpu (burn Flex, {} threads)", std::thread::available_parallelism().map_or(1, |n| n.get())),
+        DeviceArg::Cpu => {
+            format!("cpu (burn Flex, {} threads)", std::thread::available_parallelism().map_or(1, |n| n.get()))
+        }
         DeviceArg::Cuda(n) => format!("cuda:{n} (burn CUDA)"),
     }
 }

@@ -41,7 +41,10 @@ pub fn binary_conv<B: Backend>(x: Tensor<B, 4>, b: &BinaryConv, w: &ConvWeights<
     match b.scaling {
         Scaling::None if b.offset => (h + (fan * kh * kw) as f64) / 2.0,
         Scaling::None => h,
-        Scaling::Binet => h * channel_scale(latent, out),
+        Scaling::Binet => {
+            let n = h.dims()[0];
+            h * per_sample(channel_scale(latent, out), n)
+        }
         Scaling::Xnor => {
             // XNOR-Net: the weight scale and the input-magnitude map K = conv(mean_c |x|, 1/k^2),
             // both constants for the gradient.
@@ -51,7 +54,7 @@ pub fn binary_conv<B: Backend>(x: Tensor<B, 4>, b: &BinaryConv, w: &ConvWeights<
             let opts = ConvOptions::new([c.stride as usize; 2], [c.pad as usize; 2], [c.dilation as usize; 2], 1);
             let k_map = conv2d(mag, ones, None, opts);
             let [_, _, ho, wo] = k_map.dims();
-            h * channel_scale(latent, out).detach() * k_map.reshape([n, 1, ho, wo])
+            h * per_sample(channel_scale(latent, out).detach(), n) * k_map.reshape([n, 1, ho, wo])
         }
     }
 }
@@ -80,33 +83,49 @@ pub fn batch_norm<B: Backend, const D: usize>(
     mode: Mode,
 ) -> Tensor<B, D> {
     let dims = x.dims();
-    let c = dims[1];
+    let (n, c) = (dims[0], dims[1]);
     let mut bshape = [1usize; D];
     bshape[1] = c;
     let (mean, var) = match mode {
         Mode::Eval => (w.running_mean.value_sync().reshape(bshape), w.running_var.value_sync().reshape(bshape)),
         Mode::Train => {
-            let per_channel = |t: Tensor<B, D>| -> Tensor<B, 1> {
-                let n = t.shape().num_elements() / c;
-                t.swap_dims(0, 1).reshape([c, n]).mean_dim(1).reshape([c])
+            // Reduce one axis at a time: reshaping a transposed view would copy it element by
+            // element, which dominated the step time on the CPU backend.
+            let per_channel = |t: Tensor<B, D>| -> Tensor<B, D> {
+                let mut t = t.mean_dim(0);
+                for d in 2..D {
+                    t = t.mean_dim(d);
+                }
+                t
             };
             let mean = per_channel(x.clone());
-            let centred = x.clone() - mean.clone().reshape(bshape);
+            let centred = x.clone() - per_sample(mean.clone(), n);
             let var = per_channel(centred.clone() * centred);
-            let update = |r: Tensor<B, 1>, batch: Tensor<B, 1>| r * momentum + batch.detach() * (1.0 - momentum);
+            let update =
+                |r: Tensor<B, 1>, batch: Tensor<B, D>| r * momentum + batch.detach().reshape([c]) * (1.0 - momentum);
             w.running_mean.update(update(w.running_mean.value_sync(), mean.clone()).detach());
             w.running_var.update(update(w.running_var.value_sync(), var.clone()).detach());
-            (mean.reshape(bshape), var.reshape(bshape))
+            (mean, var)
         }
     };
-    let mut y = (x - mean) / (var + eps).sqrt();
+    // y = x * scale + shift with scale = gamma / sqrt(var + eps), shift = beta - mean * scale:
+    // two full-size operations instead of four.
+    let mut scale = (var + eps).sqrt().recip();
     if let Some(g) = &w.gamma {
-        y = y * g.val().reshape(bshape);
+        scale = scale * g.val().reshape(bshape);
     }
+    let mut shift = (mean * scale.clone()).neg();
     if let Some(b) = &w.beta {
-        y = y + b.val().reshape(bshape);
+        shift = shift + b.val().reshape(bshape);
     }
-    y
+    x * per_sample(scale, n) + per_sample(shift, n)
+}
+
+/// A per-channel tensor `[1, C, 1, ...]` repeated to `[N, C, 1, ...]`. Broadcasting that over a
+/// batch is a per-row scalar for Flex's SIMD path; broadcasting over N as well is not, and falls
+/// back to an element-by-element strided loop many times slower.
+fn per_sample<B: Backend, const D: usize>(t: Tensor<B, D>, n: usize) -> Tensor<B, D> {
+    if n == 1 { t } else { t.repeat_dim(0, n) }
 }
 
 pub fn max_pool<B: Backend>(x: Tensor<B, 4>, p: &Pool) -> Tensor<B, 4> {

@@ -81,9 +81,9 @@ impl<B: Backend> Weights<B> {
                 Slot::Dense(_) => {
                     let fan_in = s.shape[1].max(1);
                     let weight = uniform(&mut rng, &s.shape, (6.0 / fan_in as f64).sqrt(), device);
-                    let bias = s
-                        .bias_or_scale
-                        .then(|| Param::from_tensor(uniform(&mut rng, &s.shape[..1], 1.0 / (fan_in as f64).sqrt(), device)));
+                    let bias = s.bias_or_scale.then(|| {
+                        Param::from_tensor(uniform(&mut rng, &s.shape[..1], 1.0 / (fan_in as f64).sqrt(), device))
+                    });
                     denses.push(DenseWeights { weight: Param::from_tensor(weight), bias });
                 }
                 Slot::Norm(_) => {
