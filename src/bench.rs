@@ -58,6 +58,8 @@ impl BackendJob for SupernetBench {
         let fixed = supernet.extract(&paths[0]).map_err(|e| e.message)?;
         let base = time_steps(fixed, &x, &y, &[Assignment(vec![])], self.steps, self.warmup)?;
         let base_rss = peak_rss_mib();
+        let same = time_steps(supernet.clone(), &x, &y, &paths[..1], self.steps, self.warmup)?;
+        let same_rss = peak_rss_mib();
         let sampled = time_steps(supernet, &x, &y, &paths, self.steps, self.warmup)?;
         let row = |what: &str, secs: f64, rss| BenchRow {
             what: what.into(),
@@ -69,6 +71,7 @@ impl BackendJob for SupernetBench {
         };
         Ok(vec![
             row("fixed network (architecture of step 1)", base, base_rss),
+            row("supernet, the same architecture", same, same_rss),
             row("supernet, a sampled architecture per step", sampled, peak_rss_mib()),
         ])
     }

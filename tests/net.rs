@@ -379,3 +379,41 @@ space t(x: tensor = [2, 5, 5], classes: int = 3) {
     // Binary conv: identical updates.
     assert_eq!(conv(&plain, "body"), conv(&decayed, "body"));
 }
+
+#[test]
+fn bench_supernet_reports_rows_and_rejects_bad_devices() {
+    let out = common::lightnasc(&[
+        "bench",
+        "supernet",
+        "specs/demo.lnas",
+        "--batch",
+        "4",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for r in rows {
+        assert!(r["steps_per_s"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["ms_per_step"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    assert_eq!(rows[0]["ratio"].as_f64(), Some(1.0), "the baseline row is the reference");
+    // A device that does not parse is a usage error; CUDA in a CPU-only build a clear error.
+    let out = common::lightnasc(&["bench", "supernet", "specs/demo.lnas", "--device", "gpu"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`gpu` is not a device"));
+    if !cfg!(feature = "cuda") {
+        let out = common::lightnasc(&["bench", "supernet", "specs/demo.lnas", "--device", "cuda:1"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("built without CUDA"));
+    }
+    // A spec with errors reports them and runs nothing.
+    let out = common::lightnasc(&["bench", "supernet", "fixtures/errors/unknown_block_typo.lnas"]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -44,9 +44,11 @@ pub struct Supernet<B: Backend> {
     pub weights: Weights<B>,
 }
 
+/// A deep copy: its own parameters and running statistics (the module's derived `Clone` shares
+/// the statistics, which would let one copy's training move the other's).
 impl<B: Backend> Clone for Supernet<B> {
     fn clone(&self) -> Self {
-        Supernet { plan: self.plan.clone(), weights: self.weights.clone() }
+        Supernet { plan: self.plan.clone(), weights: self.weights.deep_copy() }
     }
 }
 

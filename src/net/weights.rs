@@ -100,6 +100,14 @@ impl<B: Backend> Weights<B> {
         Weights { convs, denses, norms }
     }
 
+    pub fn deep_copy(&self) -> Self {
+        Weights {
+            convs: self.convs.iter().map(ConvWeights::deep_copy).collect(),
+            denses: self.denses.iter().map(DenseWeights::deep_copy).collect(),
+            norms: self.norms.iter().map(NormWeights::deep_copy).collect(),
+        }
+    }
+
     /// Trainable parameters actually held (running statistics excluded).
     pub fn param_count(&self) -> u64 {
         fn n<B: Backend, const D: usize>(p: &Param<Tensor<B, D>>) -> u64 {
