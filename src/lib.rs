@@ -6,10 +6,13 @@
 
 pub mod bench;
 pub mod check;
+pub mod data;
 pub mod diag;
 pub mod front;
 pub mod ir;
 pub mod lower;
 pub mod net;
+pub mod search;
+pub mod tensorboard;
 pub mod util;
 pub mod valid;

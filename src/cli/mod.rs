@@ -3,6 +3,7 @@
 
 mod bench;
 mod check;
+mod search;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -133,35 +134,44 @@ pub struct SupernetBenchArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct SearchArgs {
-    /// The search space (.lnas).
+    /// The search space (.lnas); may come from the config instead.
     pub spec: Option<PathBuf>,
-    /// YAML config; command-line flags override it.
+    /// YAML config (see specs/configs/); command-line flags override it.
     #[arg(short, long)]
     pub config: Option<PathBuf>,
     /// cifar10 | cifar100 | fashion-mnist | mock:DATASET
     #[arg(long)]
-    pub data: Option<String>,
-    /// Folder holding the dataset files.
+    pub data: Option<lightnasc::data::DataArg>,
+    /// Folder holding the dataset files (default: where the dataset is usually installed).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: Option<u32>,
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub batch_size: Option<u32>,
-    /// cpu | cuda[:N]
+    /// cpu | cuda | cuda:N
     #[arg(long)]
-    pub device: Option<String>,
+    pub device: Option<DeviceArg>,
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Run folder name under runs/ (default: spec name + timestamp).
+    /// Use at most this many training images (a subset fixed by the seed).
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Run folder name under runs/ (default: space name + timestamp).
     #[arg(long)]
     pub name: Option<String>,
-    /// Continue a run from its last checkpoint.
-    #[arg(long)]
+    /// Folder that holds run folders.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Continue a run from its last checkpoint (its spec and config come from the run folder).
+    #[arg(long, conflicts_with_all = ["spec", "config", "data", "data_dir", "batch_size", "seed", "train_limit", "name"])]
     pub resume: Option<PathBuf>,
     /// Write each epoch's exports and renders into the run folder.
     #[arg(long)]
     pub export_each_epoch: bool,
+    /// Stop after this many training steps as if killed (for tests of resume).
+    #[arg(long, hide = true)]
+    pub stop_after_steps: Option<u64>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -244,7 +254,7 @@ fn parse_shape(s: &str) -> Result<InputShape, String> {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
-        Command::Search(_) => not_built("search", 4),
+        Command::Search(args) => search::run(&args),
         Command::Export(_) => not_built("export", 5),
         Command::Render(_) => not_built("render", 5),
         Command::Train(_) => not_built("train", 8),
@@ -288,7 +298,15 @@ fn print_diagnostics(outcome: &lightnasc::check::Outcome, spec: &std::path::Path
 
 /// Load and check a space for a command that runs it; diagnostics go to stderr.
 fn load_space(spec: &std::path::Path, opts: &SpaceOpts) -> Result<lightnasc::ir::Graph, ExitCode> {
-    let outcome = lightnasc::check::check_path(spec, &opts.args(), opts.space.as_deref(), None);
+    load_space_with(spec, &opts.args(), opts.space.as_deref())
+}
+
+fn load_space_with(
+    spec: &std::path::Path,
+    args: &SpaceArgs,
+    space: Option<&str>,
+) -> Result<lightnasc::ir::Graph, ExitCode> {
+    let outcome = lightnasc::check::check_path(spec, args, space, None);
     if !outcome.diags.is_empty() {
         print_diagnostics(&outcome, spec, use_color(Color::Auto));
         return Err(ExitCode::from(1));

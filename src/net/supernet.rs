@@ -95,6 +95,12 @@ impl<B: Backend> Supernet<B> {
         self.forward(Act::Map(x), a, mode).into_vector()
     }
 
+    /// Run one step of the plan on given inputs (for per-layer timing).
+    pub fn apply_step(&self, i: usize, args: Vec<Act<B>>, mode: Mode) -> Act<B> {
+        let s = &self.plan.steps[i];
+        self.apply(&s.op, s.slot, args, mode, &s.name)
+    }
+
     fn apply(&self, op: &Op, slot: Option<Slot>, args: Vec<Act<B>>, mode: Mode, name: &str) -> Act<B> {
         if matches!(op, Op::Concat | Op::Add) {
             return combine(op, args);

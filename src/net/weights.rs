@@ -120,7 +120,7 @@ impl<B: Backend> Weights<B> {
     }
 }
 
-fn uniform<B: Backend, const D: usize>(
+pub fn uniform<B: Backend, const D: usize>(
     rng: &mut SplitMix64,
     shape: &[usize],
     bound: f64,

@@ -1,0 +1,90 @@
+//! The IDX format of (Fashion-)MNIST: `00 00 08 NDIM`, NDIM big-endian u32 dimensions, then u8
+//! values row-major. Files may be gzip-compressed (`.gz`, as Debian ships them).
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use super::{DataError, Dataset, Splits};
+
+/// Fashion-MNIST from `dir`: `{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`.
+pub fn load_fashion_mnist(dir: &Path) -> Result<Splits, DataError> {
+    let train = load_pair(dir, "train", 60_000)?;
+    let test = load_pair(dir, "t10k", 10_000)?;
+    Ok(Splits { train, test })
+}
+
+fn load_pair(dir: &Path, prefix: &str, expected: usize) -> Result<Dataset, DataError> {
+    let images = find(dir, &format!("{prefix}-images-idx3-ubyte"))?;
+    let labels = find(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
+    let (dims, pixels) = read_idx(&images, 3)?;
+    if dims[1..] != [28, 28] {
+        return Err(DataError::new(&images, format!("images are {}x{}, expected 28x28", dims[1], dims[2]), ""));
+    }
+    let (ldims, raw_labels) = read_idx(&labels, 1)?;
+    if ldims[0] != dims[0] {
+        return Err(DataError::new(
+            &labels,
+            format!("{} labels for {} images in {}", ldims[0], dims[0], images.display()),
+            "the image and label files must come from the same release",
+        ));
+    }
+    if dims[0] != expected {
+        return Err(DataError::new(
+            &images,
+            format!("{} images, expected {expected} for Fashion-MNIST's `{prefix}` set", dims[0]),
+            "the file may be truncated or from another dataset",
+        ));
+    }
+    if let Some(bad) = raw_labels.iter().find(|&&l| l >= 10) {
+        return Err(DataError::new(&labels, format!("label {bad} is out of range (10 classes)"), ""));
+    }
+    Ok(Dataset { pixels, labels: raw_labels.into_iter().map(u16::from).collect(), shape: [1, 28, 28] })
+}
+
+fn find(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
+    for name in [format!("{stem}.gz"), stem.to_string()] {
+        let p = dir.join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(DataError::new(
+        &dir.join(format!("{stem}.gz")),
+        "not found (nor without .gz)",
+        "install Debian's `dataset-fashion-mnist` (apt-get install dataset-fashion-mnist), or pass --data-dir",
+    ))
+}
+
+/// Read an IDX file of u8 values with `ndim` dimensions: (dims, values).
+pub fn read_idx(path: &Path, ndim: u8) -> Result<(Vec<usize>, Vec<u8>), DataError> {
+    let raw = std::fs::read(path).map_err(|e| DataError::new(path, format!("cannot read: {e}"), ""))?;
+    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = vec![];
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| DataError::new(path, format!("corrupt gzip stream: {e}"), "download or reinstall the file"))?;
+        out
+    } else {
+        raw
+    };
+    let header = 4 + 4 * ndim as usize;
+    if bytes.len() < header || bytes[..4] != [0, 0, 8, ndim] {
+        return Err(DataError::new(
+            path,
+            format!("not an IDX file of {ndim}-d unsigned bytes (expected the magic 00 00 08 {ndim:02x})"),
+            "",
+        ));
+    }
+    let dims: Vec<usize> = (0..ndim as usize)
+        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize)
+        .collect();
+    let n: usize = dims.iter().product();
+    if bytes.len() - header != n {
+        return Err(DataError::new(
+            path,
+            format!("{} bytes of data, the header promises {n} ({dims:?})", bytes.len() - header),
+            "the file is truncated or corrupt",
+        ));
+    }
+    Ok((dims, bytes[header..].to_vec()))
+}

@@ -1,0 +1,124 @@
+//! The complete state of a search, written atomically: every file goes into `checkpoint.new/`,
+//! which then replaces `checkpoint/` by renames (the old one is kept as `checkpoint.old/` until the
+//! new one is in place), so a crash at any moment leaves one whole checkpoint.
+//!
+//! Random streams (data order, augmentation, sampling) are functions of (seed, epoch, step), so
+//! the position (epoch, step) is the generators' state.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::backend::Backend;
+use serde::{Deserialize, Serialize};
+
+/// Per-epoch results, kept in the state (and so in every checkpoint).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EpochRecord {
+    pub epoch: u32,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_accuracy: f64,
+    pub test_accuracy: Option<f64>,
+    /// The argmax architecture, as option indices per decision.
+    pub argmax: Vec<u32>,
+    pub latency: f64,
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct State {
+    /// Epoch in progress (0-based) and the next training batch in it.
+    pub epoch: u32,
+    pub batch: usize,
+    /// Training steps and controller updates so far (the learning-rate position and TB steps).
+    pub global_step: u64,
+    pub controller_updates: u64,
+    pub baseline: Option<f64>,
+    /// The epoch-so-far training sums, so a resumed epoch reports what an uninterrupted one would.
+    pub epoch_loss_sum: f64,
+    pub epoch_correct: u64,
+    pub epoch_seen: u64,
+    pub history: Vec<EpochRecord>,
+    /// The decision names the checkpoint was made for (a changed spec is refused on resume).
+    pub decisions: Vec<String>,
+    pub finished: bool,
+    /// A digest of the supernet's weights (FNV-1a over the f32 bits in slot order).
+    pub weights_digest: String,
+}
+
+/// Binary records of modules and optimiser states, by file name.
+pub type Records = Vec<(&'static str, Vec<u8>)>;
+
+pub fn record<B: Backend, R: burn::record::Record<B>>(r: R) -> Result<Vec<u8>, String> {
+    BinBytesRecorder::<FullPrecisionSettings>::default().record(r, ()).map_err(|e| format!("saving a record: {e}"))
+}
+
+pub fn load_record<B: Backend, R: burn::record::Record<B>>(bytes: Vec<u8>, device: &B::Device) -> Result<R, String> {
+    BinBytesRecorder::<FullPrecisionSettings>::default()
+        .load(bytes, device)
+        .map_err(|e| format!("the checkpoint is corrupt or from another version: {e}"))
+}
+
+pub fn module_bytes<B: Backend, M: Module<B>>(m: &M) -> Result<Vec<u8>, String> {
+    record::<B, _>(m.clone().into_record())
+}
+
+/// Write `state` and the records as the run's checkpoint.
+pub fn save(run: &Path, state: &State, records: &Records) -> Result<(), String> {
+    let fail = |what: &Path, e: std::io::Error| format!("writing the checkpoint {}: {e}", what.display());
+    let new = run.join("checkpoint.new");
+    let cur = run.join("checkpoint");
+    let old = run.join("checkpoint.old");
+    if new.exists() {
+        std::fs::remove_dir_all(&new).map_err(|e| fail(&new, e))?;
+    }
+    std::fs::create_dir_all(&new).map_err(|e| fail(&new, e))?;
+    for (name, bytes) in records {
+        let p = new.join(name);
+        crate::util::write_atomic(&p, bytes).map_err(|e| fail(&p, e))?;
+    }
+    let p = new.join("state.json");
+    crate::util::write_atomic(&p, serde_json::to_string_pretty(state).expect("state serialises").as_bytes())
+        .map_err(|e| fail(&p, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| fail(&old, e))?;
+    }
+    if cur.exists() {
+        std::fs::rename(&cur, &old).map_err(|e| fail(&cur, e))?;
+    }
+    std::fs::rename(&new, &cur).map_err(|e| fail(&new, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| fail(&old, e))?;
+    }
+    Ok(())
+}
+
+/// The checkpoint folder to resume from: `checkpoint/`, or `checkpoint.old/` if a crash came
+/// between the two renames.
+pub fn find(run: &Path) -> Option<PathBuf> {
+    ["checkpoint", "checkpoint.old"].iter().map(|n| run.join(n)).find(|p| p.join("state.json").is_file())
+}
+
+pub fn load_state(dir: &Path) -> Result<State, String> {
+    let p = dir.join("state.json");
+    let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: corrupt checkpoint state: {e}", p.display()))
+}
+
+pub fn read(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
+    let p = dir.join(name);
+    std::fs::read(&p).map_err(|e| format!("{}: cannot read: {e}", p.display()))
+}
+
+/// FNV-1a over the bit patterns of `values`.
+pub fn digest(values: impl Iterator<Item = f32>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for v in values {
+        for b in v.to_bits().to_le_bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}

@@ -1,0 +1,187 @@
+//! The search configuration: defaults, a YAML file (`-c`), then command-line flags, in that order
+//! of precedence from lowest to highest. The resolved configuration is written into the run
+//! folder, and `--resume` reads it back from there.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::controller::ControllerConfig;
+use crate::data::DataArg;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// The search space.
+    pub spec: Option<PathBuf>,
+    /// Which space, when the spec file defines several.
+    pub space: Option<String>,
+    pub data: DataArg,
+    /// Folder of the dataset files (default: where the dataset is usually installed).
+    pub data_dir: Option<PathBuf>,
+    pub epochs: u32,
+    pub batch_size: usize,
+    pub device: String,
+    pub seed: u64,
+    /// Fraction of the training set held out for the controller's rewards and per-epoch validation.
+    pub val_fraction: f64,
+    /// Use at most this many training images (a random subset fixed by the seed); all if unset.
+    pub train_limit: Option<usize>,
+    /// Epochs of shared-weight training before the controller starts learning.
+    pub warmup_epochs: u32,
+    /// One controller update every this many training batches.
+    pub update_arch_frequency: usize,
+    /// Random crops and flips on training batches.
+    pub augment: bool,
+    /// Evaluate the argmax architecture on the test set after every epoch too (always at the end).
+    pub test_each_epoch: bool,
+    pub optimizer: OptimizerConfig,
+    pub controller: ControllerConfig,
+    pub reward: RewardConfig,
+    /// Also checkpoint every this many minutes within an epoch.
+    pub checkpoint_minutes: f64,
+    /// Also checkpoint every this many training steps (for tests and very slow steps).
+    pub checkpoint_steps: Option<u64>,
+    /// Write each epoch's exports and renders into the run folder.
+    pub export_each_epoch: bool,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            spec: None,
+            space: None,
+            data: DataArg { kind: crate::data::Kind::Cifar100, mock: false },
+            data_dir: None,
+            epochs: 10,
+            batch_size: 64,
+            device: "cpu".into(),
+            seed: 1,
+            val_fraction: 0.1,
+            train_limit: None,
+            warmup_epochs: 0,
+            update_arch_frequency: 5,
+            augment: true,
+            test_each_epoch: false,
+            optimizer: OptimizerConfig::default(),
+            controller: ControllerConfig::default(),
+            reward: RewardConfig::default(),
+            checkpoint_minutes: 10.0,
+            checkpoint_steps: None,
+            export_each_epoch: false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    Adam,
+    Sgd,
+}
+
+/// The shared weights' optimiser. Defaults: Adam at 2e-3 with a cosine decay to 0, the usual
+/// recipe for binary networks (Bi-Real Net, ReActNet use Adam at 1e-3 to 5e-3); L2 weight decay
+/// 1e-5 on full-precision parameters only. The original's Adam at 0.1 * B / 256 (0.05 at B = 128)
+/// is an SGD learning rate and makes binary latent weights flip at random.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerConfig {
+    pub kind: OptimizerKind,
+    pub lr: f64,
+    /// SGD only.
+    pub momentum: f64,
+    pub weight_decay: f64,
+    /// Cosine schedule from `lr` to this over all training steps.
+    pub final_lr: f64,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig { kind: OptimizerKind::Adam, lr: 2e-3, momentum: 0.9, weight_decay: 1e-5, final_lr: 0.0 }
+    }
+}
+
+impl OptimizerConfig {
+    /// Cosine schedule: `final + (lr - final) * (1 + cos(pi * t / total)) / 2`.
+    pub fn lr_at(&self, step: u64, total: u64) -> f64 {
+        let t = (step as f64 / total.max(1) as f64).min(1.0);
+        self.final_lr + (self.lr - self.final_lr) * (1.0 + (std::f64::consts::PI * t).cos()) / 2.0
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardKind {
+    /// accuracy * (target / latency) ^ exponent (the original's).
+    Latency,
+    /// Plain accuracy.
+    Accuracy,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RewardConfig {
+    pub kind: RewardKind,
+    pub exponent: f64,
+    /// Latency the reward is relative to; the space's average latency if unset.
+    pub target: Option<f64>,
+}
+
+impl Default for RewardConfig {
+    fn default() -> Self {
+        RewardConfig { kind: RewardKind::Latency, exponent: 0.07, target: None }
+    }
+}
+
+impl SearchConfig {
+    /// Read a YAML config; unknown keys are errors (a typo must not silently fall back).
+    pub fn from_yaml_file(path: &Path) -> Result<SearchConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let mut cfg: SearchConfig = serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        // A spec path in a config file is relative to the file.
+        if let Some(spec) = &cfg.spec
+            && spec.is_relative()
+            && let Some(dir) = path.parent()
+            && !dir.join(spec).exists()
+            && !spec.exists()
+        {
+            cfg.spec = Some(dir.join(spec));
+        }
+        Ok(cfg)
+    }
+
+    pub fn to_yaml(&self) -> String {
+        serde_norway::to_string(self).expect("a config serialises")
+    }
+
+    /// Check the values that the types do not.
+    pub fn validate(&self) -> Result<(), String> {
+        let bad = |m: String| Err(m);
+        if self.epochs == 0 {
+            return bad("`epochs` must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("`batch_size` must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&self.val_fraction) || self.val_fraction == 0.0 {
+            return bad(format!("`val_fraction` must be in (0, 1), got {}", self.val_fraction));
+        }
+        if self.update_arch_frequency == 0 {
+            return bad("`update_arch_frequency` must be at least 1".into());
+        }
+        if self.controller.batch_size == 0 || self.controller.hidden == 0 {
+            return bad("`controller.batch_size` and `controller.hidden` must be at least 1".into());
+        }
+        if self.controller.temperature.is_nan() || self.controller.temperature <= 0.0 {
+            return bad("`controller.temperature` must be positive".into());
+        }
+        if self.optimizer.lr.is_nan() || self.optimizer.lr <= 0.0 {
+            return bad(format!("`optimizer.lr` must be positive, got {}", self.optimizer.lr));
+        }
+        if !(0.0..1.0).contains(&self.controller.baseline_decay) {
+            return bad("`controller.baseline_decay` must be in [0, 1)".into());
+        }
+        Ok(())
+    }
+}

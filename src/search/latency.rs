@@ -1,0 +1,104 @@
+//! The latency model of the reward (reference §1.6, without its off-by-one): each option of each
+//! choice costs the spec's fixed `cost` where every option of the choice gives one, else the
+//! measured time of its layers at batch 1 on the search's own backend and device (warm-up runs,
+//! then the median of repeats). An architecture's latency is the sum over its choices; the
+//! average latency sums each choice's mean.
+
+use std::time::Instant;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Tensor};
+use serde::Serialize;
+
+use super::config::{RewardConfig, RewardKind};
+use crate::ir::pin::Assignment;
+use crate::ir::{ChoiceId, Shape};
+use crate::net::{Act, Mode, Supernet};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LatencyTable {
+    /// Per choice, per option, in the unit of the source (spec cost units or milliseconds).
+    pub options: Vec<Vec<f64>>,
+    /// Per choice: "spec" or "measured".
+    pub source: Vec<&'static str>,
+}
+
+const WARMUP: usize = 3;
+const REPEATS: usize = 11;
+
+impl LatencyTable {
+    pub fn build<B: Backend>(net: &Supernet<B>, device: &B::Device) -> LatencyTable {
+        let plan = &net.plan;
+        let mut options = vec![];
+        let mut source = vec![];
+        for (ci, choice) in plan.graph.choices.iter().enumerate() {
+            let fixed: Option<Vec<f64>> = choice.options.iter().map(|o| o.cost).collect();
+            if let Some(costs) = fixed {
+                options.push(costs);
+                source.push("spec");
+                continue;
+            }
+            let mut per_option = vec![0.0; choice.options.len()];
+            for (i, step) in plan.steps.iter().enumerate() {
+                if let Some(alt) = step.alts.iter().find(|a| a.choice == ChoiceId(ci as u32))
+                    && !matches!(step.op, crate::ir::Op::Select { .. })
+                {
+                    per_option[alt.option.0 as usize] += time_step(net, i, device);
+                }
+            }
+            options.push(per_option);
+            source.push("measured");
+        }
+        LatencyTable { options, source }
+    }
+
+    pub fn of(&self, a: &Assignment) -> f64 {
+        self.options.iter().enumerate().map(|(c, o)| a.get(ChoiceId(c as u32)).map_or(0.0, |x| o[x.0 as usize])).sum()
+    }
+
+    pub fn average(&self) -> f64 {
+        self.options.iter().map(|o| o.iter().sum::<f64>() / o.len().max(1) as f64).sum()
+    }
+
+    /// The reward of an architecture with accuracy `acc` (in [0, 1]).
+    pub fn reward(&self, cfg: &RewardConfig, acc: f64, a: &Assignment) -> f64 {
+        match cfg.kind {
+            RewardKind::Accuracy => acc,
+            RewardKind::Latency => {
+                let lat = self.of(a);
+                let target = cfg.target.unwrap_or_else(|| self.average());
+                if lat <= 0.0 || target <= 0.0 { acc } else { acc * (target / lat).powf(cfg.exponent) }
+            }
+        }
+    }
+}
+
+/// Median milliseconds of one step at batch 1, in eval mode, on random inputs of its shapes.
+fn time_step<B: Backend>(net: &Supernet<B>, i: usize, device: &B::Device) -> f64 {
+    let plan = &net.plan;
+    let step = &plan.steps[i];
+    let inputs: Vec<Act<B>> = step
+        .inputs
+        .iter()
+        .map(|&j| match plan.steps[j].shape {
+            Shape::Map { c, h, w } => Act::Map(Tensor::random(
+                [1, c as usize, h as usize, w as usize],
+                Distribution::Normal(0.0, 1.0),
+                device,
+            )),
+            Shape::Vector { n } => Act::Vector(Tensor::random([1, n as usize], Distribution::Normal(0.0, 1.0), device)),
+        })
+        .collect();
+    let mut times = vec![];
+    for r in 0..WARMUP + REPEATS {
+        let start = Instant::now();
+        let out = net.apply_step(i, inputs.clone(), Mode::Eval);
+        // Reading a value back waits for the device.
+        let _ = out.into_vector().sum().into_scalar();
+        if r >= WARMUP {
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}

@@ -1,0 +1,470 @@
+//! ENAS search (reference §1, its bugs fixed): a new sampled architecture for every training
+//! batch; a controller update every `update_arch_frequency` batches on `controller.batch_size`
+//! architectures, each scored on one validation batch; REINFORCE over the whole controller batch
+//! with an EMA baseline; after each epoch, the argmax architecture validated on the whole
+//! validation split. Rewards come from a validation split of the training set; the test set is
+//! used once at the end (and each epoch if asked), never for rewards.
+
+pub mod checkpoint;
+pub mod config;
+pub mod controller;
+pub mod latency;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer, SgdConfig};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::data::loader::{Batch, BatchPlan, stream};
+use crate::data::{Dataset, Kind};
+use crate::ir::Graph;
+use crate::ir::pin::{Assignment, pin_text};
+use crate::net::device::BackendJob;
+use crate::net::train::{GroupedOptimizer, correct, train_step};
+use crate::net::weights::Weights;
+use crate::net::{Mode, Supernet};
+use crate::tensorboard::EventWriter;
+use crate::util::SplitMix64;
+use checkpoint::{EpochRecord, Records, State};
+use config::{OptimizerKind, SearchConfig};
+use controller::{Controller, Decisions, Pick};
+use latency::LatencyTable;
+
+/// Everything a search needs, prepared without a backend.
+pub struct SearchJob {
+    pub cfg: SearchConfig,
+    pub graph: Graph,
+    pub kind: Kind,
+    pub train: Arc<Dataset>,
+    pub val: Arc<Dataset>,
+    pub test: Arc<Dataset>,
+    pub run_dir: PathBuf,
+    /// Continue from the run folder's checkpoint.
+    pub resume: bool,
+    /// How pins written into the run folder refer to the spec, and the space arguments to repeat.
+    pub spec_ref: String,
+    pub space_args: Vec<(String, String)>,
+    /// Stop (as if killed) after this many training steps in this process: for tests of resume.
+    pub stop_after: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SearchOutcome {
+    pub run_dir: PathBuf,
+    pub argmax: Vec<(String, String)>,
+    pub val_accuracy: f64,
+    pub test_accuracy: Option<f64>,
+    pub weights_digest: String,
+    /// False when stopped early by `stop_after`.
+    pub finished: bool,
+}
+
+impl BackendJob for SearchJob {
+    type Output = Result<SearchOutcome, String>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let o = &self.cfg.optimizer;
+        let decay = (o.weight_decay > 0.0).then(|| WeightDecayConfig::new(o.weight_decay as f32));
+        match o.kind {
+            OptimizerKind::Adam => {
+                let decayed = AdamConfig::new().with_weight_decay(decay).init::<B, Weights<B>>();
+                self.run_with(device, decayed, AdamConfig::new().init::<B, Weights<B>>())
+            }
+            OptimizerKind::Sgd => {
+                let momentum = Some(MomentumConfig { momentum: o.momentum, dampening: 0.0, nesterov: false });
+                let decayed =
+                    SgdConfig::new().with_momentum(momentum.clone()).with_weight_decay(decay).init::<B, Weights<B>>();
+                self.run_with(device, decayed, SgdConfig::new().with_momentum(momentum).init::<B, Weights<B>>())
+            }
+        }
+    }
+}
+
+fn to_tensors<B: Backend>(b: Batch, device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
+    let [c, h, w] = b.shape;
+    let x = Tensor::from_data(TensorData::new(b.pixels, [b.n, c, h, w]), device);
+    let y = Tensor::from_data(TensorData::new(b.labels, [b.n]), device);
+    (x, y)
+}
+
+/// Accuracy of architecture `a` over all of `ds` (eval mode, no augmentation).
+pub fn accuracy<B: Backend>(
+    net: &Supernet<B>,
+    a: &Assignment,
+    ds: &Arc<Dataset>,
+    kind: Kind,
+    batch: usize,
+    device: &B::Device,
+) -> f64 {
+    let plan = BatchPlan { kind, batch, augment: false, drop_last: false, shuffle: None };
+    let (mut hits, mut n) = (0usize, 0usize);
+    for b in plan.stream(ds.clone(), 0, 0) {
+        n += b.n;
+        let (x, y) = to_tensors::<B>(b, device);
+        hits += correct(net.logits(x, a, Mode::Eval), y);
+    }
+    hits as f64 / n.max(1) as f64
+}
+
+fn weights_digest<B: Backend>(w: &Weights<B>) -> String {
+    let mut all: Vec<f32> = vec![];
+    let mut push = |t: Vec<f32>| all.extend(t);
+    for c in &w.convs {
+        push(c.weight.val().into_data().to_vec().unwrap_or_default());
+    }
+    for d in &w.denses {
+        push(d.weight.val().into_data().to_vec().unwrap_or_default());
+    }
+    for n in &w.norms {
+        if let Some(g) = &n.gamma {
+            push(g.val().into_data().to_vec().unwrap_or_default());
+        }
+        push(n.running_mean.value_sync().into_data().to_vec().unwrap_or_default());
+    }
+    checkpoint::digest(all.into_iter())
+}
+
+impl SearchJob {
+    fn run_with<B, O>(self, device: B::Device, decayed: O, plain: O) -> Result<SearchOutcome, String>
+    where
+        B: AutodiffBackend,
+        O: Optimizer<Weights<B>, B>,
+    {
+        let cfg = &self.cfg;
+        let seed = cfg.seed;
+        let decisions = Decisions::of(&self.graph);
+        let names: Vec<String> = self.graph.choices.iter().map(|c| c.name.clone()).collect();
+        let mut net = Supernet::<B>::new(self.graph.clone(), seed, &device);
+        let mut ctrl = Controller::<B>::new(&decisions, &cfg.controller, seed, &device);
+        let mut state = State { decisions: names.clone(), ..Default::default() };
+        let mut ctrl_optim = AdamConfig::new().with_epsilon(1e-8).init::<B, Controller<B>>();
+
+        let resumed_from = if self.resume { checkpoint::find(&self.run_dir) } else { None };
+        if self.resume && resumed_from.is_none() {
+            return Err(format!("{}: no checkpoint to resume from", self.run_dir.display()));
+        }
+        let mut optim;
+        if let Some(dir) = &resumed_from {
+            state = checkpoint::load_state(dir)?;
+            if state.decisions != names {
+                return Err(format!(
+                    "{}: the checkpoint was made for another space ({} decisions; the spec now has {})",
+                    dir.display(),
+                    state.decisions.len(),
+                    names.len()
+                ));
+            }
+            net.weights = net
+                .weights
+                .load_record(checkpoint::load_record::<B, _>(checkpoint::read(dir, "supernet.bin")?, &device)?);
+            ctrl =
+                ctrl.load_record(checkpoint::load_record::<B, _>(checkpoint::read(dir, "controller.bin")?, &device)?);
+            optim = GroupedOptimizer::new(&net, decayed, plain);
+            optim.decayed = optim
+                .decayed
+                .load_record(checkpoint::load_record::<B, _>(checkpoint::read(dir, "optim-decayed.bin")?, &device)?);
+            optim.plain = optim
+                .plain
+                .load_record(checkpoint::load_record::<B, _>(checkpoint::read(dir, "optim-plain.bin")?, &device)?);
+            ctrl_optim = ctrl_optim
+                .load_record(checkpoint::load_record::<B, _>(checkpoint::read(dir, "optim-controller.bin")?, &device)?);
+            if state.finished {
+                eprintln!("{}: the run had finished; nothing to resume", self.run_dir.display());
+            } else {
+                eprintln!("resuming {} at epoch {}, batch {}", self.run_dir.display(), state.epoch + 1, state.batch);
+            }
+        } else {
+            optim = GroupedOptimizer::new(&net, decayed, plain);
+        }
+
+        let latency = LatencyTable::build(&net.valid(), &device);
+        let _ = std::fs::write(
+            self.run_dir.join("latency.json"),
+            serde_json::to_string_pretty(&latency).expect("serialises"),
+        );
+        let mut tb =
+            EventWriter::create(&self.run_dir.join("tensorboard")).map_err(|e| format!("TensorBoard log: {e}"))?;
+        let train_plan = BatchPlan {
+            kind: self.kind,
+            batch: cfg.batch_size,
+            augment: cfg.augment,
+            drop_last: true,
+            shuffle: Some(seed),
+        };
+        let batches = train_plan.batches(self.train.len());
+        if batches == 0 {
+            return Err(format!(
+                "{} training images make no batch of {}: lower --batch-size",
+                self.train.len(),
+                cfg.batch_size
+            ));
+        }
+        let total_steps = batches as u64 * cfg.epochs as u64;
+        let mut last_save = Instant::now();
+        let mut steps_here = 0u64;
+        let tb_err = |e: std::io::Error| format!("writing TensorBoard events: {e}");
+
+        let save = |state: &mut State,
+                    net: &Supernet<B>,
+                    ctrl: &Controller<B>,
+                    optim: &GroupedOptimizer<O>,
+                    copt: &_|
+         -> Result<(), String> {
+            state.weights_digest = weights_digest(&net.weights);
+            let records: Records = vec![
+                ("supernet.bin", checkpoint::module_bytes(&net.weights)?),
+                ("controller.bin", checkpoint::module_bytes(ctrl)?),
+                ("optim-decayed.bin", checkpoint::record::<B, _>(optim.decayed.to_record())?),
+                ("optim-plain.bin", checkpoint::record::<B, _>(optim.plain.to_record())?),
+                ("optim-controller.bin", checkpoint::record::<B, _>(Optimizer::<Controller<B>, B>::to_record(copt))?),
+            ];
+            checkpoint::save(&self.run_dir, state, &records)
+        };
+
+        while state.epoch < cfg.epochs && !state.finished {
+            let epoch = state.epoch;
+            let started = Instant::now();
+            let bar = progress(batches as u64, epoch, cfg.epochs);
+            bar.set_position(state.batch as u64);
+            let mut epoch_archs: Vec<Vec<u32>> = vec![];
+            for (b, batch) in
+                (state.batch..batches).zip(train_plan.stream(self.train.clone(), epoch as u64, state.batch))
+            {
+                // One architecture per training batch, sampled from the current policy.
+                let mut rng = SplitMix64(stream(seed, 3, epoch as u64, b as u64));
+                let arch =
+                    ctrl.valid().rollout(&decisions, &cfg.controller, 1, Pick::Sample(&mut rng)).actions.remove(0);
+                let a = decisions.assignment(&arch);
+                let lr = cfg.optimizer.lr_at(state.global_step, total_steps);
+                let n = batch.n;
+                let (x, y) = to_tensors::<B>(batch, &device);
+                let stats = train_step(&mut net, &mut optim, lr, x, y, &a).map_err(|e| {
+                    format!(
+                        "epoch {}, batch {b}: {e}; the last checkpoint in {} is intact",
+                        epoch + 1,
+                        self.run_dir.display()
+                    )
+                })?;
+                state.epoch_loss_sum += stats.loss * n as f64;
+                state.epoch_correct += stats.correct as u64;
+                state.epoch_seen += n as u64;
+                state.global_step += 1;
+                steps_here += 1;
+                epoch_archs.push(arch);
+                tb.scalar("train/loss", state.global_step as i64, stats.loss).map_err(tb_err)?;
+                tb.scalar("train/accuracy", state.global_step as i64, stats.correct as f64 / n as f64)
+                    .map_err(tb_err)?;
+                tb.scalar("lr", state.global_step as i64, lr).map_err(tb_err)?;
+
+                if epoch >= cfg.warmup_epochs && b % cfg.update_arch_frequency == 0 {
+                    self.controller_update(
+                        &mut ctrl,
+                        &mut ctrl_optim,
+                        &net,
+                        &decisions,
+                        &latency,
+                        &mut state,
+                        &mut tb,
+                        epoch,
+                        b,
+                        &device,
+                    )?;
+                }
+                bar.set_position(b as u64 + 1);
+                bar.set_message(format!(
+                    "loss {:.3} acc {:.3}",
+                    state.epoch_loss_sum / state.epoch_seen.max(1) as f64,
+                    state.epoch_correct as f64 / state.epoch_seen.max(1) as f64
+                ));
+                state.batch = b + 1;
+                let by_steps = cfg.checkpoint_steps.is_some_and(|k| k > 0 && state.global_step % k == 0);
+                let by_time = last_save.elapsed().as_secs_f64() > cfg.checkpoint_minutes * 60.0;
+                if (by_steps || by_time) && state.batch < batches {
+                    save(&mut state, &net, &ctrl, &optim, &ctrl_optim)?;
+                    tb.flush().map_err(tb_err)?;
+                    last_save = Instant::now();
+                }
+                if self.stop_after.is_some_and(|k| steps_here >= k) {
+                    bar.abandon();
+                    return Ok(SearchOutcome {
+                        run_dir: self.run_dir.clone(),
+                        argmax: vec![],
+                        val_accuracy: 0.0,
+                        test_accuracy: None,
+                        weights_digest: weights_digest(&net.weights),
+                        finished: false,
+                    });
+                }
+            }
+            bar.finish_and_clear();
+
+            // End of epoch: validate the argmax architecture on the whole validation split.
+            let eval_net = net.valid();
+            let roll = ctrl.valid().rollout(&decisions, &cfg.controller, 1, Pick::Argmax);
+            let argmax = roll.actions[0].clone();
+            let a = decisions.assignment(&argmax);
+            let val_acc = accuracy(&eval_net, &a, &self.val, self.kind, cfg.batch_size, &device);
+            let last = epoch + 1 == cfg.epochs;
+            let test_acc = (cfg.test_each_epoch || last)
+                .then(|| accuracy(&eval_net, &a, &self.test, self.kind, cfg.batch_size, &device));
+            let record = EpochRecord {
+                epoch: epoch + 1,
+                train_loss: state.epoch_loss_sum / state.epoch_seen.max(1) as f64,
+                train_accuracy: state.epoch_correct as f64 / state.epoch_seen.max(1) as f64,
+                val_accuracy: val_acc,
+                test_accuracy: test_acc,
+                argmax: argmax.clone(),
+                latency: latency.of(&a),
+                seconds: started.elapsed().as_secs_f64(),
+            };
+            let step = (epoch + 1) as i64;
+            tb.scalar("val/accuracy", step, val_acc).map_err(tb_err)?;
+            tb.scalar("latency/argmax", step, record.latency).map_err(tb_err)?;
+            tb.scalar("train/epoch_accuracy", step, record.train_accuracy).map_err(tb_err)?;
+            if let Some(t) = test_acc {
+                tb.scalar("test/accuracy", step, t).map_err(tb_err)?;
+            }
+            let width = decisions.options.iter().copied().max().unwrap_or(1);
+            let mut cells = vec![0f32; decisions.options.len() * width];
+            for (k, p) in roll.probs.iter().enumerate() {
+                cells[k * width..k * width + p.len()].copy_from_slice(p);
+            }
+            tb.grey_image("controller/probabilities", step, &cells, decisions.options.len(), width, 8)
+                .map_err(tb_err)?;
+            if !epoch_archs.is_empty() {
+                let mean: Vec<f32> = (0..decisions.options.len())
+                    .map(|k| epoch_archs.iter().map(|a| a[k] as f32).sum::<f32>() / epoch_archs.len() as f32)
+                    .collect();
+                tb.grey_image("train/epoch_average_config", step, &mean, decisions.options.len(), 1, 8)
+                    .map_err(tb_err)?;
+            }
+            let pin = pin_text(&self.graph, &a, &self.spec_ref, &self.space_args);
+            let pin_path = self.run_dir.join("epochs").join(format!("epoch-{:03}.lnas", epoch + 1));
+            std::fs::create_dir_all(pin_path.parent().expect("has a parent"))
+                .and_then(|_| crate::util::write_atomic(&pin_path, pin.as_bytes()))
+                .map_err(|e| format!("{}: {e}", pin_path.display()))?;
+            println!(
+                "epoch {}/{}: train loss {:.4} acc {:.4} | val acc {:.4}{} | latency {:.3} | {:.0}s | {}",
+                epoch + 1,
+                cfg.epochs,
+                record.train_loss,
+                record.train_accuracy,
+                val_acc,
+                test_acc.map_or(String::new(), |t| format!(" | test acc {t:.4}")),
+                record.latency,
+                record.seconds,
+                argmax.iter().map(|a| a.to_string()).collect::<String>()
+            );
+            state.history.push(record);
+            state.epoch += 1;
+            state.batch = 0;
+            state.epoch_loss_sum = 0.0;
+            state.epoch_correct = 0;
+            state.epoch_seen = 0;
+            state.finished = state.epoch >= cfg.epochs;
+            save(&mut state, &net, &ctrl, &optim, &ctrl_optim)?;
+            tb.flush().map_err(tb_err)?;
+            last_save = Instant::now();
+        }
+        let last = state.history.last().ok_or("no epoch was run")?;
+        let a = decisions.assignment(&last.argmax);
+        let pin = pin_text(&self.graph, &a, &self.spec_ref, &self.space_args);
+        crate::util::write_atomic(&self.run_dir.join("result.lnas"), pin.as_bytes()).map_err(|e| e.to_string())?;
+        Ok(SearchOutcome {
+            run_dir: self.run_dir.clone(),
+            argmax: a.settings(&self.graph),
+            val_accuracy: last.val_accuracy,
+            test_accuracy: last.test_accuracy,
+            weights_digest: state.weights_digest.clone(),
+            finished: true,
+        })
+    }
+
+    /// One REINFORCE update: sample `controller.batch_size` architectures, score each on one
+    /// validation batch (eval mode), and step the controller on the mean of
+    /// -(R_i - baseline) * log p(arch_i) (minus the entropy bonus).
+    #[allow(clippy::too_many_arguments)]
+    fn controller_update<B, CO>(
+        &self,
+        ctrl: &mut Controller<B>,
+        optim: &mut CO,
+        net: &Supernet<B>,
+        decisions: &Decisions,
+        latency: &LatencyTable,
+        state: &mut State,
+        tb: &mut EventWriter,
+        epoch: u32,
+        b: usize,
+        device: &B::Device,
+    ) -> Result<(), String>
+    where
+        B: AutodiffBackend,
+        CO: Optimizer<Controller<B>, B>,
+    {
+        let cfg = &self.cfg;
+        let n = cfg.controller.batch_size;
+        let mut rng = SplitMix64(stream(cfg.seed, 4, epoch as u64, b as u64));
+        let actions = ctrl.valid().rollout(decisions, &cfg.controller, n, Pick::Sample(&mut rng)).actions;
+        let eval_net = net.valid();
+        let plan = BatchPlan {
+            kind: self.kind,
+            batch: cfg.batch_size,
+            augment: false,
+            drop_last: false,
+            shuffle: Some(stream(cfg.seed, 5, epoch as u64, b as u64)),
+        };
+        let order = plan.order(self.val.len(), 0);
+        let nb = plan.batches(self.val.len()).max(1);
+        let mut rewards = vec![];
+        let mut advantages = vec![];
+        for (i, arch) in actions.iter().enumerate() {
+            let k = i % nb;
+            let idx = &order[k * cfg.batch_size..((k + 1) * cfg.batch_size).min(order.len())];
+            let batch = plan.make(&self.val, idx, 0, k as u64);
+            let count = batch.n;
+            let (x, y) = to_tensors::<B::InnerBackend>(batch, device);
+            let a = decisions.assignment(arch);
+            let acc = correct(eval_net.logits(x, &a, Mode::Eval), y) as f64 / count as f64;
+            let r = latency.reward(&cfg.reward, acc, &a);
+            let base = *state.baseline.get_or_insert(r);
+            advantages.push(r - base);
+            state.baseline = Some(cfg.controller.baseline_decay * base + (1.0 - cfg.controller.baseline_decay) * r);
+            rewards.push(r);
+        }
+        let roll = ctrl.rollout(decisions, &cfg.controller, n, Pick::Given(&actions));
+        let adv = Tensor::<B, 1>::from_data(
+            TensorData::new(advantages.iter().map(|&v| v as f32).collect::<Vec<_>>(), [n]),
+            device,
+        );
+        let entropy = roll.entropy.clone().mean();
+        let loss = (roll.log_prob * adv).mean().neg() - entropy.clone() * cfg.controller.entropy_weight;
+        let grads = GradientsParams::from_grads(loss.backward(), ctrl);
+        *ctrl = optim.step(cfg.controller.lr, ctrl.clone(), grads);
+        state.controller_updates += 1;
+        let step = state.controller_updates as i64;
+        let err = |e: std::io::Error| format!("writing TensorBoard events: {e}");
+        tb.scalar("controller/reward", step, rewards.iter().sum::<f64>() / n as f64).map_err(err)?;
+        tb.scalar("controller/baseline", step, state.baseline.unwrap_or(0.0)).map_err(err)?;
+        tb.scalar("controller/entropy", step, entropy.into_scalar().elem::<f64>()).map_err(err)?;
+        Ok(())
+    }
+}
+
+fn progress(len: u64, epoch: u32, epochs: u32) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} batches {per_sec} ETA {eta} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
+    bar
+}
