@@ -89,14 +89,12 @@ pub fn batch_norm<B: Backend, const D: usize>(
     let (mean, var) = match mode {
         Mode::Eval => (w.running_mean.value_sync().reshape(bshape), w.running_var.value_sync().reshape(bshape)),
         Mode::Train => {
-            // Reduce one axis at a time: reshaping a transposed view would copy it element by
-            // element, which dominated the step time on the CPU backend.
+            // Reduce the spatial axes first, as one contiguous trailing axis, then the batch: the
+            // backward of each reduction is then a per-row broadcast, which Flex vectorises
+            // (reducing N first makes it broadcast over an outer axis: element by element).
             let per_channel = |t: Tensor<B, D>| -> Tensor<B, D> {
-                let mut t = t.mean_dim(0);
-                for d in 2..D {
-                    t = t.mean_dim(d);
-                }
-                t
+                let rest = t.shape().num_elements() / (n * c);
+                t.reshape([n, c, rest]).mean_dim(2).mean_dim(0).reshape(bshape)
             };
             let mean = per_channel(x.clone());
             let centred = x.clone() - per_sample(mean.clone(), n);

@@ -19,22 +19,28 @@ pub fn hard_sign<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     x.greater_equal_elem(0.0).float() * 2.0 - 1.0
 }
 
-/// Identity forward; the gradient passes where |x| <= threshold (inclusive) and is zero elsewhere
-/// (`_contrib_gradcancel`).
-pub fn grad_cancel<B: Backend, const D: usize>(x: Tensor<B, D>, threshold: f64) -> Tensor<B, D> {
-    let keep = x.clone().abs().lower_equal_elem(threshold).float();
-    ste(x.clone(), x * keep)
+/// Whether gradients can flow at all: without autodiff (evaluation, reward scoring) the
+/// surrogates are skipped and only the forward values computed.
+fn tracked<B: Backend, const D: usize>(x: &Tensor<B, D>) -> bool {
+    B::ad_enabled(&x.device())
 }
 
-/// det_sign with the clipped straight-through gradient: d/dx = [|x| <= threshold].
+/// det_sign with the clipped straight-through gradient: d/dx = [|x| <= threshold]. The surrogate
+/// is `clamp(x, -t, t)`, whose gradient is exactly that mask (inclusive at the bounds).
 pub fn det_sign<B: Backend, const D: usize>(x: Tensor<B, D>, threshold: f64) -> Tensor<B, D> {
-    ste(hard_sign(x.clone()), grad_cancel(x, threshold))
+    if !tracked(&x) {
+        return hard_sign(x);
+    }
+    ste(hard_sign(x.clone()), x.clamp(-threshold, threshold))
 }
 
 /// approx_sign (Bi-Real's ApproxSign): det_sign forward, backward 2 + 2x for x < 0 and 2 - 2x
 /// otherwise (unclamped, as BMXNet's op), after the gradient cancel.
 pub fn approx_sign<B: Backend, const D: usize>(x: Tensor<B, D>, threshold: f64) -> Tensor<B, D> {
-    let s = grad_cancel(x.clone(), threshold);
+    if !tracked(&x) {
+        return hard_sign(x);
+    }
+    let s = x.clone().clamp(-threshold, threshold);
     // 2s - s|s| has derivative 2 - 2|s|: 2 + 2s below zero, 2 - 2s above.
     let surrogate = s.clone() * 2.0 - s.clone() * s.abs();
     ste(hard_sign(x), surrogate)
@@ -56,6 +62,7 @@ pub fn activation<B: Backend, const D: usize>(x: Tensor<B, D>, q: ActQuant, thre
 /// identity for 32-bit layers. The latent weights stay float.
 pub fn weights<B: Backend, const D: usize>(w: Tensor<B, D>, q: WeightQuant) -> Tensor<B, D> {
     match q {
+        WeightQuant::DetSign if !tracked(&w) => hard_sign(w),
         WeightQuant::DetSign => ste(hard_sign(w.clone()), w),
         WeightQuant::Identity => w,
     }
