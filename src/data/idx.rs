@@ -15,8 +15,8 @@ pub fn load_fashion_mnist(dir: &Path) -> Result<Splits, DataError> {
 
 fn load_pair(dir: &Path, prefix: &str, expected: usize) -> Result<Dataset, DataError> {
     let images = find(dir, &format!("{prefix}-images-idx3-ubyte"))?;
-    let labels = find(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
     let (dims, pixels) = read_idx(&images, 3)?;
+    let labels = find(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
     if dims[1..] != [28, 28] {
         return Err(DataError::new(&images, format!("images are {}x{}, expected 28x28", dims[1], dims[2]), ""));
     }

@@ -11,6 +11,8 @@ use super::weights::{Slot, SlotSpec};
 
 #[derive(Clone, Debug)]
 pub struct Step {
+    /// The IR node this step runs.
+    pub node: petgraph::stable_graph::NodeIndex,
     pub name: String,
     pub op: Op,
     pub shape: Shape,
@@ -88,6 +90,7 @@ impl Plan {
                 steps[j].last_use = i;
             }
             steps.push(Step {
+                node: n,
                 name: node.name.clone(),
                 op: node.op.clone(),
                 shape: node.shape,

@@ -22,6 +22,8 @@ pub struct EpochRecord {
     pub test_accuracy: Option<f64>,
     /// The argmax architecture, as option indices per decision.
     pub argmax: Vec<u32>,
+    /// The controller's probabilities of each decision's options along the argmax path.
+    pub probs: Vec<Vec<f32>>,
     pub latency: f64,
     pub seconds: f64,
 }
@@ -45,6 +47,8 @@ pub struct State {
     pub finished: bool,
     /// A digest of the supernet's weights (FNV-1a over the f32 bits in slot order).
     pub weights_digest: String,
+    /// CRC-32C of each record file, checked before decoding (burn's decoder panics on garbage).
+    pub checksums: std::collections::BTreeMap<String, u32>,
 }
 
 /// Binary records of modules and optimiser states, by file name.
@@ -74,6 +78,9 @@ pub fn save(run: &Path, state: &State, records: &Records) -> Result<(), String> 
         std::fs::remove_dir_all(&new).map_err(|e| fail(&new, e))?;
     }
     std::fs::create_dir_all(&new).map_err(|e| fail(&new, e))?;
+    let mut state = state.clone();
+    state.checksums = records.iter().map(|(n, b)| (n.to_string(), crc32c::crc32c(b))).collect();
+    let state = &state;
     for (name, bytes) in records {
         let p = new.join(name);
         crate::util::write_atomic(&p, bytes).map_err(|e| fail(&p, e))?;
@@ -106,9 +113,15 @@ pub fn load_state(dir: &Path) -> Result<State, String> {
     serde_json::from_str(&text).map_err(|e| format!("{}: corrupt checkpoint state: {e}", p.display()))
 }
 
-pub fn read(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
+/// A record file, checked against the checksum the state holds for it.
+pub fn read(dir: &Path, state: &State, name: &str) -> Result<Vec<u8>, String> {
     let p = dir.join(name);
-    std::fs::read(&p).map_err(|e| format!("{}: cannot read: {e}", p.display()))
+    let bytes = std::fs::read(&p).map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+    match state.checksums.get(name) {
+        Some(&crc) if crc == crc32c::crc32c(&bytes) => Ok(bytes),
+        Some(_) => Err(format!("{}: the checkpoint is corrupt (checksum mismatch)", p.display())),
+        None => Err(format!("{}: the checkpoint is corrupt (no checksum for this file)", p.display())),
+    }
 }
 
 /// FNV-1a over the bit patterns of `values`.

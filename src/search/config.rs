@@ -119,6 +119,17 @@ pub enum RewardKind {
     Accuracy,
 }
 
+/// Where the latency of options without a fixed `cost` in the spec comes from.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencySource {
+    /// Timed at batch 1 on the search's backend and device (rewards then depend on timing noise,
+    /// so two runs differ; a resumed run reuses its run folder's table).
+    Measured,
+    /// The cost model's OPs (FLOPs + BOPs / 64): deterministic.
+    Ops,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RewardConfig {
@@ -126,11 +137,12 @@ pub struct RewardConfig {
     pub exponent: f64,
     /// Latency the reward is relative to; the space's average latency if unset.
     pub target: Option<f64>,
+    pub latency: LatencySource,
 }
 
 impl Default for RewardConfig {
     fn default() -> Self {
-        RewardConfig { kind: RewardKind::Latency, exponent: 0.07, target: None }
+        RewardConfig { kind: RewardKind::Latency, exponent: 0.07, target: None, latency: LatencySource::Measured }
     }
 }
 
@@ -139,14 +151,12 @@ impl SearchConfig {
     pub fn from_yaml_file(path: &Path) -> Result<SearchConfig, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
         let mut cfg: SearchConfig = serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        // A spec path in a config file is relative to the file.
-        if let Some(spec) = &cfg.spec
-            && spec.is_relative()
-            && let Some(dir) = path.parent()
-            && !dir.join(spec).exists()
-            && !spec.exists()
-        {
-            cfg.spec = Some(dir.join(spec));
+        // Paths in a config file are relative to the file.
+        let dir = path.parent().unwrap_or(Path::new(""));
+        for p in [&mut cfg.spec, &mut cfg.data_dir] {
+            if let Some(rel) = p.as_ref().filter(|p| p.is_relative()) {
+                *p = Some(dir.join(rel));
+            }
         }
         Ok(cfg)
     }

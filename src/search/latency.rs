@@ -10,24 +10,25 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use serde::Serialize;
 
-use super::config::{RewardConfig, RewardKind};
+use super::config::{LatencySource, RewardConfig, RewardKind};
 use crate::ir::pin::Assignment;
-use crate::ir::{ChoiceId, Shape};
+use crate::ir::{ChoiceId, Shape, cost};
 use crate::net::{Act, Mode, Supernet};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct LatencyTable {
-    /// Per choice, per option, in the unit of the source (spec cost units or milliseconds).
+    /// Per choice, per option, in the unit of the source (spec cost units, milliseconds or OPs).
     pub options: Vec<Vec<f64>>,
-    /// Per choice: "spec" or "measured".
-    pub source: Vec<&'static str>,
+    /// Per choice: "spec", "measured" or "ops".
+    pub source: Vec<String>,
 }
 
 const WARMUP: usize = 3;
 const REPEATS: usize = 11;
 
 impl LatencyTable {
-    pub fn build<B: Backend>(net: &Supernet<B>, device: &B::Device) -> LatencyTable {
+    pub fn build<B: Backend>(net: &Supernet<B>, source: LatencySource, device: &B::Device) -> LatencyTable {
+        let source_kind = source;
         let plan = &net.plan;
         let mut options = vec![];
         let mut source = vec![];
@@ -35,7 +36,7 @@ impl LatencyTable {
             let fixed: Option<Vec<f64>> = choice.options.iter().map(|o| o.cost).collect();
             if let Some(costs) = fixed {
                 options.push(costs);
-                source.push("spec");
+                source.push("spec".into());
                 continue;
             }
             let mut per_option = vec![0.0; choice.options.len()];
@@ -43,11 +44,23 @@ impl LatencyTable {
                 if let Some(alt) = step.alts.iter().find(|a| a.choice == ChoiceId(ci as u32))
                     && !matches!(step.op, crate::ir::Op::Select { .. })
                 {
-                    per_option[alt.option.0 as usize] += time_step(net, i, device);
+                    per_option[alt.option.0 as usize] += match source_kind {
+                        LatencySource::Measured => time_step(net, i, device),
+                        LatencySource::Ops => {
+                            let input = step.inputs.first().map(|&j| plan.steps[j].shape);
+                            cost::node_cost(plan.graph.node(step.node), input).ops()
+                        }
+                    };
                 }
             }
             options.push(per_option);
-            source.push("measured");
+            source.push(
+                match source_kind {
+                    LatencySource::Measured => "measured",
+                    LatencySource::Ops => "ops",
+                }
+                .into(),
+            );
         }
         LatencyTable { options, source }
     }

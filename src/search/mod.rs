@@ -164,18 +164,24 @@ impl SearchJob {
             }
             net.weights = net
                 .weights
-                .load_record(checkpoint::load_record::<B, _>(checkpoint::read(dir, "supernet.bin")?, &device)?);
-            ctrl =
-                ctrl.load_record(checkpoint::load_record::<B, _>(checkpoint::read(dir, "controller.bin")?, &device)?);
+                .load_record(checkpoint::load_record::<B, _>(checkpoint::read(dir, &state, "supernet.bin")?, &device)?);
+            ctrl = ctrl.load_record(checkpoint::load_record::<B, _>(
+                checkpoint::read(dir, &state, "controller.bin")?,
+                &device,
+            )?);
             optim = GroupedOptimizer::new(&net, decayed, plain);
-            optim.decayed = optim
-                .decayed
-                .load_record(checkpoint::load_record::<B, _>(checkpoint::read(dir, "optim-decayed.bin")?, &device)?);
-            optim.plain = optim
-                .plain
-                .load_record(checkpoint::load_record::<B, _>(checkpoint::read(dir, "optim-plain.bin")?, &device)?);
-            ctrl_optim = ctrl_optim
-                .load_record(checkpoint::load_record::<B, _>(checkpoint::read(dir, "optim-controller.bin")?, &device)?);
+            optim.decayed = optim.decayed.load_record(checkpoint::load_record::<B, _>(
+                checkpoint::read(dir, &state, "optim-decayed.bin")?,
+                &device,
+            )?);
+            optim.plain = optim.plain.load_record(checkpoint::load_record::<B, _>(
+                checkpoint::read(dir, &state, "optim-plain.bin")?,
+                &device,
+            )?);
+            ctrl_optim = ctrl_optim.load_record(checkpoint::load_record::<B, _>(
+                checkpoint::read(dir, &state, "optim-controller.bin")?,
+                &device,
+            )?);
             if state.finished {
                 eprintln!("{}: the run had finished; nothing to resume", self.run_dir.display());
             } else {
@@ -185,11 +191,25 @@ impl SearchJob {
             optim = GroupedOptimizer::new(&net, decayed, plain);
         }
 
-        let latency = LatencyTable::build(&net.valid(), &device);
-        let _ = std::fs::write(
-            self.run_dir.join("latency.json"),
-            serde_json::to_string_pretty(&latency).expect("serialises"),
-        );
+        // A resumed run reuses the table it started with: measured latencies differ run to run.
+        let latency_path = self.run_dir.join("latency.json");
+        let stored: Option<LatencyTable> = resumed_from
+            .as_ref()
+            .and_then(|_| std::fs::read_to_string(&latency_path).ok())
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .filter(|t: &LatencyTable| t.options.len() == decisions.options.len());
+        let latency = match stored {
+            Some(t) => t,
+            None => {
+                let t = LatencyTable::build(&net.valid(), cfg.reward.latency, &device);
+                crate::util::write_atomic(
+                    &latency_path,
+                    serde_json::to_string_pretty(&t).expect("serialises").as_bytes(),
+                )
+                .map_err(|e| format!("{}: {e}", latency_path.display()))?;
+                t
+            }
+        };
         let mut tb =
             EventWriter::create(&self.run_dir.join("tensorboard")).map_err(|e| format!("TensorBoard log: {e}"))?;
         let train_plan = BatchPlan {
@@ -322,6 +342,7 @@ impl SearchJob {
                 val_accuracy: val_acc,
                 test_accuracy: test_acc,
                 argmax: argmax.clone(),
+                probs: roll.probs.clone(),
                 latency: latency.of(&a),
                 seconds: started.elapsed().as_secs_f64(),
             };

@@ -37,3 +37,26 @@ pub fn specs() -> Vec<PathBuf> {
 pub fn rel(p: &Path) -> String {
     p.strip_prefix(root()).unwrap_or(p).display().to_string()
 }
+
+/// A Python virtual environment with `packages`, made once per target directory and reused (the
+/// interop tests judge our files with the real Python clients).
+pub fn python_venv(name: &str, packages: &[&str]) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    let venv = target.join(format!("venv-{name}"));
+    let python = venv.join("bin/python");
+    let marker = venv.join(".installed");
+    let wanted = packages.join(" ");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+        return python;
+    }
+    let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3").success();
+    assert!(ok, "python3 -m venv failed");
+    let out = Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args(packages)
+        .output()
+        .expect("pip");
+    assert!(out.status.success(), "pip install {wanted} failed: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(&marker, wanted).unwrap();
+    python
+}

@@ -1,0 +1,356 @@
+//! `lightnasc search` end to end: data loading against known facts of the real files, the
+//! controller on a task with a known answer, kill-and-resume equivalence, a NaN stop, the mock
+//! configs, and the TensorBoard files read back by TensorBoard itself.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{lightnasc, root};
+use lightnasc::data::{self, DataArg, Kind};
+
+const FASHION: &str = "/usr/share/datasets/fashion-mnist";
+
+fn state(run: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(run.join("checkpoint/state.json")).expect("a checkpoint");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn search(args: &[&str]) -> std::process::Output {
+    let mut all = vec!["search"];
+    all.extend_from_slice(args);
+    lightnasc(&all)
+}
+
+fn ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn fashion_mnist_loads_with_its_known_labels_and_mean() {
+    assert!(Path::new(FASHION).is_dir(), "{FASHION} is missing: install Debian's dataset-fashion-mnist (.ci/run does)");
+    let s = data::load("fashion-mnist".parse().unwrap(), None, 0).unwrap();
+    assert_eq!((s.train.len(), s.test.len()), (60_000, 10_000));
+    let first = |d: &data::Dataset| d.labels[..10].to_vec();
+    assert_eq!(first(&s.train), [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]);
+    assert_eq!(first(&s.test), [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]);
+    let mean = s.train.pixels.iter().map(|&p| p as f64).sum::<f64>() / s.train.pixels.len() as f64;
+    assert!((mean - 72.94).abs() < 0.01, "mean pixel {mean}");
+    // The validation split is carved from the training set, disjoint and seeded.
+    let (tr, val) = data::split_validation(&s.train, 0.1, 3);
+    assert_eq!((tr.len(), val.len()), (54_000, 6_000));
+    let (_, val2) = data::split_validation(&s.train, 0.1, 3);
+    assert_eq!(val.labels, val2.labels);
+}
+
+#[test]
+fn bad_data_files_are_named_in_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let msg = |r: Result<data::Splits, data::DataError>| r.err().expect("an error").to_string();
+    let fm: DataArg = "fashion-mnist".parse().unwrap();
+    // Missing files.
+    let e = msg(data::load(fm, Some(d), 0));
+    assert!(e.contains("train-images-idx3-ubyte.gz") && e.contains("dataset-fashion-mnist"), "{e}");
+    // A truncated IDX file: the header promises more than there is.
+    let mut images = vec![0, 0, 8, 3, 0, 0, 0xea, 0x60, 0, 0, 0, 28, 0, 0, 0, 28];
+    images.extend(vec![7u8; 1000]);
+    std::fs::write(d.join("train-images-idx3-ubyte"), &images).unwrap();
+    let e = msg(data::load(fm, Some(d), 0));
+    assert!(e.contains("train-images-idx3-ubyte") && e.contains("truncated"), "{e}");
+    // Not IDX at all.
+    std::fs::write(d.join("train-images-idx3-ubyte"), b"hello, world").unwrap();
+    assert!(msg(data::load(fm, Some(d), 0)).contains("not an IDX file"));
+    // Corrupt gzip.
+    std::fs::remove_file(d.join("train-images-idx3-ubyte")).unwrap();
+    std::fs::write(d.join("train-images-idx3-ubyte.gz"), [0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap();
+    assert!(msg(data::load(fm, Some(d), 0)).contains("corrupt gzip"));
+    // CIFAR-10: a file that is not whole records, and a label out of range.
+    let c10: DataArg = "cifar10".parse().unwrap();
+    for i in 1..=5 {
+        std::fs::write(d.join(format!("data_batch_{i}.bin")), vec![1u8; 3073 * 2]).unwrap();
+    }
+    std::fs::write(d.join("test_batch.bin"), vec![1u8; 3073 + 5]).unwrap();
+    let e = msg(data::load(c10, Some(d), 0));
+    assert!(e.contains("test_batch.bin") && e.contains("3073-byte records"), "{e}");
+    std::fs::write(d.join("test_batch.bin"), vec![12u8; 3073]).unwrap();
+    assert!(msg(data::load(c10, Some(d), 0)).contains("label 12"));
+    std::fs::write(d.join("test_batch.bin"), vec![3u8; 3073]).unwrap();
+    let s = data::load(c10, Some(d), 0).unwrap();
+    assert_eq!((s.train.len(), s.test.len(), s.test.labels[0]), (10, 1, 3));
+    // CIFAR-100 uses the fine label (the second byte).
+    let mut rec = vec![4u8, 57];
+    rec.extend(vec![0u8; 3072]);
+    std::fs::write(d.join("train.bin"), &rec).unwrap();
+    std::fs::write(d.join("test.bin"), &rec).unwrap();
+    let s = data::load("cifar100".parse().unwrap(), Some(d), 0).unwrap();
+    assert_eq!(s.train.labels, [57]);
+    // Through the CLI: exit 1 and the file named.
+    let out = search(&[
+        "specs/demo.lnas",
+        "--data",
+        "fashion-mnist",
+        "--data-dir",
+        d.to_str().unwrap(),
+        "--runs-dir",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("train-images-idx3-ubyte.gz"));
+    let out = search(&["specs/demo.lnas", "--data", "imagenet"]);
+    assert_eq!(out.status.code(), Some(2), "an unknown dataset is a usage error");
+    // Mock data has the dataset's shape and class count.
+    let m = data::mock(Kind::Cifar100, (50, 10), 1);
+    assert_eq!(m.train.shape, [3, 32, 32]);
+    assert!(m.train.labels.iter().all(|&l| l < 100) && m.train.labels.iter().any(|&l| l >= 10));
+}
+
+/// A space with one decision between a path that sees the image and a blind one that only sees
+/// its mean brightness. With the plain-accuracy reward the controller must learn to look.
+#[test]
+fn the_controller_learns_the_better_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write(
+        dir.path(),
+        "synth.lnas",
+        r#"
+space synth(x: tensor = [1, 28, 28], classes: int = 10) {
+    y = choice path {
+        blind => x |> avgpool(kernel: 28) |> conv(16, kernel: 1) |> bn |> relu |> flatten
+        sight => x |> conv(16, kernel: 3, stride: 2, pad: 1) |> bn |> relu |> conv(16, kernel: 3, stride: 2, pad: 1) |> bn |> relu |> global_avgpool
+    }
+    return y |> dense(classes)
+}
+"#,
+    );
+    let cfg = write(
+        dir.path(),
+        "c.yml",
+        "epochs: 4\nwarmup_epochs: 1\nbatch_size: 32\ntrain_limit: 3000\naugment: false\n\
+         controller: {lr: 0.05}\nreward: {kind: accuracy}\n",
+    );
+    let runs = dir.path().join("runs");
+    let out = search(&[
+        spec.to_str().unwrap(),
+        "-c",
+        cfg.to_str().unwrap(),
+        "--data",
+        "fashion-mnist",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--name",
+        "synth",
+    ]);
+    ok(&out);
+    let st = state(&runs.join("synth"));
+    let last = st["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["argmax"], serde_json::json!([1]), "{last}");
+    let p_sight = last["probs"][0][1].as_f64().unwrap();
+    assert!(p_sight > 0.8, "p(sight) = {p_sight}");
+    assert!(last["test_accuracy"].as_f64().unwrap() > 0.3, "{last}");
+}
+
+fn history_without_times(st: &serde_json::Value) -> Vec<serde_json::Value> {
+    st["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            e.as_object_mut().unwrap().remove("seconds");
+            e
+        })
+        .collect()
+}
+
+/// Kill a run mid-epoch (SIGKILL, no warning) and resume it: the result is bit for bit the one
+/// of an uninterrupted run with the same seed.
+#[test]
+fn a_killed_run_resumes_to_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    // Latencies from the cost model: measured ones would make two runs differ by timing noise.
+    let cfg =
+        write(dir.path(), "c.yml", "epochs: 2\nbatch_size: 32\ncheckpoint_steps: 4\nseed: 5\nreward: {latency: ops}\n");
+    let base = |name: &str| -> Vec<String> {
+        [
+            "specs/demo.lnas",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--data",
+            "mock:fashion-mnist",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+            "--name",
+            name,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let args = base("whole");
+    ok(&search(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+    let whole = state(&runs.join("whole"));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lightnasc"))
+        .arg("search")
+        .args(base("killed"))
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let run = runs.join("killed");
+    let start = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(run.join("checkpoint/state.json"))
+            && let Ok(st) = serde_json::from_str::<serde_json::Value>(&text)
+            && st["batch"].as_u64().unwrap_or(0) >= 8
+        {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        assert!(start.elapsed() < Duration::from_secs(300), "no mid-epoch checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let at_kill = state(&run);
+    assert!(!at_kill["finished"].as_bool().unwrap());
+    assert!(at_kill["batch"].as_u64().unwrap() > 0, "killed mid-epoch");
+    ok(&search(&["--resume", run.to_str().unwrap()]));
+    let resumed = state(&run);
+    assert_eq!(resumed["weights_digest"], whole["weights_digest"], "weights differ after resume");
+    assert_eq!(history_without_times(&resumed), history_without_times(&whole));
+    assert_eq!(
+        std::fs::read_to_string(run.join("result.lnas")).unwrap().lines().skip(1).collect::<Vec<_>>(),
+        std::fs::read_to_string(runs.join("whole/result.lnas")).unwrap().lines().skip(1).collect::<Vec<_>>()
+    );
+    // A corrupt checkpoint is refused with a clear error.
+    std::fs::write(run.join("checkpoint/supernet.bin"), b"garbage").unwrap();
+    let out = search(&["--resume", run.to_str().unwrap(), "--epochs", "3"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt"), "{}", String::from_utf8_lossy(&out.stderr));
+    // An existing run name is never overwritten.
+    let out = search(&base("whole").iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    let out = search(&["--resume", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a run folder"));
+}
+
+#[test]
+fn a_nan_loss_stops_the_run_and_keeps_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let cfg = write(
+        dir.path(),
+        "c.yml",
+        "epochs: 1\nbatch_size: 32\ncheckpoint_steps: 1\noptimizer: {kind: sgd, lr: 1.0e30, momentum: 0.0}\n",
+    );
+    let out = search(&[
+        "specs/demo.lnas",
+        "-c",
+        cfg.to_str().unwrap(),
+        "--data",
+        "mock:fashion-mnist",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--name",
+        "nan",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the training loss is") && err.contains("checkpoint"), "{err}");
+    let st = state(&runs.join("nan"));
+    assert!(st["global_step"].as_u64().unwrap() >= 1, "a checkpoint from before the NaN is there: {st}");
+}
+
+#[test]
+fn the_mock_configs_run() {
+    let dir = tempfile::tempdir().unwrap();
+    for cfg in ["specs/configs/resnet18-mock.yml", "specs/configs/meliusnet22-mock.yml"] {
+        let out = search(&["-c", cfg, "--runs-dir", dir.path().to_str().unwrap()]);
+        ok(&out);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("test accuracy"), "{cfg}");
+    }
+}
+
+/// The event files our writer makes, read by TensorBoard's own EventAccumulator.
+#[test]
+fn tensorboard_reads_every_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let cfg = write(dir.path(), "c.yml", "epochs: 2\nbatch_size: 64\ntest_each_epoch: true\n");
+    ok(&search(&[
+        "specs/demo.lnas",
+        "-c",
+        cfg.to_str().unwrap(),
+        "--data",
+        "mock:fashion-mnist",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--name",
+        "tb",
+    ]));
+    let run = runs.join("tb");
+    for f in
+        ["config.yml", "spec.lnas", "result.lnas", "latency.json", "epochs/epoch-001.lnas", "epochs/epoch-002.lnas"]
+    {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    // The per-epoch pins check back to a network.
+    let (code, report) = common::check_json(&[run.join("epochs/epoch-002.lnas").to_str().unwrap()]);
+    assert_eq!(code, 0, "{report}");
+    let python = common::python_venv("tensorboard", &["tensorboard==2.21.0"]);
+    let script = r#"
+import json, sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+acc = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+acc.Reload()
+tags = acc.Tags()
+out = {"scalars": {t: [[e.step, e.value] for e in acc.Scalars(t)] for t in tags["scalars"]},
+       "images": {t: [[e.step, e.width, e.height] for e in acc.Images(t)] for t in tags["images"]}}
+print(json.dumps(out))
+"#;
+    let out = Command::new(&python).args(["-c", script]).arg(run.join("tensorboard")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for tag in [
+        "train/accuracy",
+        "train/loss",
+        "val/accuracy",
+        "test/accuracy",
+        "controller/reward",
+        "controller/baseline",
+        "controller/entropy",
+        "lr",
+        "latency/argmax",
+    ] {
+        assert!(v["scalars"][tag].as_array().is_some_and(|a| !a.is_empty()), "scalar {tag} missing: {v}");
+    }
+    let val = v["scalars"]["val/accuracy"].as_array().unwrap();
+    assert_eq!(val.iter().map(|e| e[0].as_i64().unwrap()).collect::<Vec<_>>(), [1, 2]);
+    let st = state(&run);
+    let logged = val[1][1].as_f64().unwrap();
+    assert!((logged - st["history"][1]["val_accuracy"].as_f64().unwrap()).abs() < 1e-6);
+    let probs = v["images"]["controller/probabilities"].as_array().expect("the probabilities image");
+    assert_eq!(probs.len(), 2);
+    // 10 decisions x 2 options, 8 pixels a cell.
+    assert_eq!((probs[0][1].as_i64(), probs[0][2].as_i64()), (Some(16), Some(80)));
+}
