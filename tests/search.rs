@@ -24,6 +24,26 @@ fn search(args: &[&str]) -> std::process::Output {
     lightnasc(&all)
 }
 
+/// `search SPEC -c CFG --data DATA --runs-dir RUNS --name NAME`.
+fn search_run(spec: &Path, cfg: &Path, data: &str, runs: &Path, name: &str) -> std::process::Output {
+    search(&run_args(spec, cfg, data, runs, name).iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn run_args(spec: &Path, cfg: &Path, data: &str, runs: &Path, name: &str) -> Vec<String> {
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    vec![
+        p(spec),
+        "-c".into(),
+        p(cfg),
+        "--data".into(),
+        data.into(),
+        "--runs-dir".into(),
+        p(runs),
+        "--name".into(),
+        name.into(),
+    ]
+}
+
 fn ok(out: &std::process::Output) {
     assert!(
         out.status.success(),
@@ -144,17 +164,7 @@ space synth(x: tensor = [1, 28, 28], classes: int = 10) {
          controller: {lr: 0.05}\nreward: {kind: accuracy}\n",
     );
     let runs = dir.path().join("runs");
-    let out = search(&[
-        spec.to_str().unwrap(),
-        "-c",
-        cfg.to_str().unwrap(),
-        "--data",
-        "fashion-mnist",
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--name",
-        "synth",
-    ]);
+    let out = search_run(&spec, &cfg, "fashion-mnist", &runs, "synth");
     ok(&out);
     let st = state(&runs.join("synth"));
     let last = st["history"].as_array().unwrap().last().unwrap().clone();
@@ -186,29 +196,13 @@ fn a_killed_run_resumes_to_the_same_result() {
     // Latencies from the cost model: measured ones would make two runs differ by timing noise.
     let cfg =
         write(dir.path(), "c.yml", "epochs: 2\nbatch_size: 32\ncheckpoint_steps: 4\nseed: 5\nreward: {latency: ops}\n");
-    let base = |name: &str| -> Vec<String> {
-        [
-            "specs/demo.lnas",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--data",
-            "mock:fashion-mnist",
-            "--runs-dir",
-            runs.to_str().unwrap(),
-            "--name",
-            name,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    };
-    let args = base("whole");
-    ok(&search(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+    let demo = root().join("specs/demo.lnas");
+    ok(&search_run(&demo, &cfg, "mock:fashion-mnist", &runs, "whole"));
     let whole = state(&runs.join("whole"));
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_lightnasc"))
         .arg("search")
-        .args(base("killed"))
+        .args(run_args(&demo, &cfg, "mock:fashion-mnist", &runs, "killed"))
         .current_dir(root())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -246,7 +240,7 @@ fn a_killed_run_resumes_to_the_same_result() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt"), "{}", String::from_utf8_lossy(&out.stderr));
     // An existing run name is never overwritten.
-    let out = search(&base("whole").iter().map(String::as_str).collect::<Vec<_>>());
+    let out = search_run(&demo, &cfg, "mock:fashion-mnist", &runs, "whole");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
     let out = search(&["--resume", dir.path().to_str().unwrap()]);
@@ -263,17 +257,7 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_checkpoint() {
         "c.yml",
         "epochs: 1\nbatch_size: 32\ncheckpoint_steps: 1\noptimizer: {kind: sgd, lr: 1.0e30, momentum: 0.0}\n",
     );
-    let out = search(&[
-        "specs/demo.lnas",
-        "-c",
-        cfg.to_str().unwrap(),
-        "--data",
-        "mock:fashion-mnist",
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--name",
-        "nan",
-    ]);
+    let out = search_run(&root().join("specs/demo.lnas"), &cfg, "mock:fashion-mnist", &runs, "nan");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the training loss is") && err.contains("checkpoint"), "{err}");
@@ -297,17 +281,7 @@ fn tensorboard_reads_every_tag() {
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("runs");
     let cfg = write(dir.path(), "c.yml", "epochs: 2\nbatch_size: 64\ntest_each_epoch: true\n");
-    ok(&search(&[
-        "specs/demo.lnas",
-        "-c",
-        cfg.to_str().unwrap(),
-        "--data",
-        "mock:fashion-mnist",
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--name",
-        "tb",
-    ]));
+    ok(&search_run(&root().join("specs/demo.lnas"), &cfg, "mock:fashion-mnist", &runs, "tb"));
     let run = runs.join("tb");
     for f in
         ["config.yml", "spec.lnas", "result.lnas", "latency.json", "epochs/epoch-001.lnas", "epochs/epoch-002.lnas"]

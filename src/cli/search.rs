@@ -29,6 +29,11 @@ pub fn run(args: &SearchArgs) -> ExitCode {
         Ok(d) => d,
         Err(e) => return fail(format!("config `device`: {e}")),
     };
+    if cfg.export_each_epoch {
+        eprintln!(
+            "warning: `export_each_epoch`: the ONNX/MXNet/DOT back ends are not built yet (issue 5); each epoch's architecture is still pinned under epochs/"
+        );
+    }
     let Some(spec) = cfg.spec.clone() else {
         return fail("no search space: give a spec (`lightnasc search SPEC`) or `spec:` in the config");
     };

@@ -252,8 +252,8 @@ impl SearchJob {
         while state.epoch < cfg.epochs && !state.finished {
             let epoch = state.epoch;
             let started = Instant::now();
-            let bar = progress(batches as u64, epoch, cfg.epochs);
-            bar.set_position(state.batch as u64);
+            let bar = progress((batches * cfg.batch_size) as u64, epoch, cfg.epochs);
+            bar.set_position((state.batch * cfg.batch_size) as u64);
             let mut epoch_archs: Vec<Vec<u32>> = vec![];
             for (b, batch) in
                 (state.batch..batches).zip(train_plan.stream(self.train.clone(), epoch as u64, state.batch))
@@ -298,7 +298,7 @@ impl SearchJob {
                         &device,
                     )?;
                 }
-                bar.set_position(b as u64 + 1);
+                bar.set_position(((b + 1) * cfg.batch_size) as u64);
                 bar.set_message(format!(
                     "loss {:.3} acc {:.3}",
                     state.epoch_loss_sum / state.epoch_seen.max(1) as f64,
@@ -482,9 +482,11 @@ impl SearchJob {
 fn progress(len: u64, epoch: u32, epochs: u32) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} batches {per_sec} ETA {eta} {msg}")
-            .expect("a valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {human_pos}/{human_len} images, {per_sec}, ETA {eta} | {msg}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
     );
     bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
     bar
