@@ -81,7 +81,7 @@ fn fashion_mnist_loads_with_its_known_labels_and_mean() {
 fn bad_data_files_are_named_in_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let msg = |r: Result<data::Splits, data::DataError>| r.err().expect("an error").to_string();
+    let msg = |r: Result<data::Splits, data::DataError>| r.expect_err("an error").to_string();
     let fm: DataArg = "fashion-mnist".parse().unwrap();
     // Missing files.
     let e = msg(data::load(fm, Some(d), 0));

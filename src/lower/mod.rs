@@ -146,7 +146,7 @@ impl Lowerer<'_> {
         let mut parts: Vec<&str> = self
             .frames
             .iter()
-            .filter(|f| !f.segment.is_empty() && !(for_weights && f.strip_for_weights))
+            .filter(|f| !(f.segment.is_empty() || for_weights && f.strip_for_weights))
             .map(|f| f.segment.as_str())
             .collect();
         parts.push(local);

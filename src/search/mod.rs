@@ -305,7 +305,7 @@ impl SearchJob {
                     state.epoch_correct as f64 / state.epoch_seen.max(1) as f64
                 ));
                 state.batch = b + 1;
-                let by_steps = cfg.checkpoint_steps.is_some_and(|k| k > 0 && state.global_step % k == 0);
+                let by_steps = cfg.checkpoint_steps.is_some_and(|k| k > 0 && state.global_step.is_multiple_of(k));
                 let by_time = last_save.elapsed().as_secs_f64() > cfg.checkpoint_minutes * 60.0;
                 if (by_steps || by_time) && state.batch < batches {
                     save(&mut state, &net, &ctrl, &optim, &ctrl_optim)?;
