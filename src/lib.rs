@@ -4,6 +4,7 @@
 //! evaluates a space into the graph [`ir`], [`valid`] checks the graph, and the IR's passes
 //! compute costs and pin architectures.
 
+pub mod back;
 pub mod bench;
 pub mod check;
 pub mod data;

@@ -3,6 +3,7 @@
 
 mod bench;
 mod check;
+mod render;
 mod search;
 
 use std::path::PathBuf;
@@ -196,20 +197,33 @@ pub struct ExportArgs {
     pub output: Option<PathBuf>,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum RenderFormat {
+    Dot,
+    Svg,
+    Png,
+    Pdf,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct RenderArgs {
     /// A spec, a pinned architecture or a run folder.
     pub source: PathBuf,
+    /// Render one architecture of a spec (a pin file, `random[:SEED]`, `name=option,...`, `melius:...`).
     #[arg(long, value_parser = clap::value_parser!(PinArg))]
     pub pin: Option<PinArg>,
-    #[arg(long)]
+    #[command(flatten)]
+    pub space: SpaceOpts,
+    /// Epoch of a run to render (default: the last).
+    #[arg(long, conflicts_with = "all_epochs")]
     pub epoch: Option<u32>,
     /// Render every epoch of a run and the evolution of each decision.
     #[arg(long)]
     pub all_epochs: bool,
-    /// dot | svg | png | pdf
-    #[arg(long, default_value = "svg")]
-    pub format: String,
+    #[arg(long, value_enum, default_value_t = RenderFormat::Svg)]
+    pub format: RenderFormat,
+    /// Output file (a folder with --all-epochs). Default: standard output for dot, else
+    /// NAME.FORMAT in the current folder (in RUN/renders/ for a run).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 }
@@ -256,7 +270,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Search(args) => search::run(&args),
         Command::Export(_) => not_built("export", 5),
-        Command::Render(_) => not_built("render", 5),
+        Command::Render(args) => render::run(&args),
         Command::Train(_) => not_built("train", 8),
         Command::Fmt(_) => not_built("fmt", 7),
         Command::Lsp => not_built("lsp", 7),

@@ -1,0 +1,31 @@
+//! Running Graphviz's `dot` to turn DOT into SVG, PNG or PDF.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+/// `dot -T<format>` on `dot_text`: the rendered bytes, or a message saying what went wrong
+/// (Graphviz missing, or its own error output).
+pub fn render(dot_text: &str, format: &str) -> Result<Vec<u8>, String> {
+    let mut child = Command::new("dot")
+        .arg(format!("-T{format}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => "Graphviz's `dot` was not found: install Graphviz (`apt-get install graphviz`), \
+                                             or use `--format dot` and render the file elsewhere"
+                .to_string(),
+            _ => format!("cannot run Graphviz's `dot`: {e}"),
+        })?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let text = dot_text.to_string();
+    // Write from a thread: `dot` may fill its output pipe before it has read all of its input.
+    let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
+    let out = child.wait_with_output().map_err(|e| format!("Graphviz's `dot`: {e}"))?;
+    let _ = writer.join();
+    if !out.status.success() {
+        return Err(format!("Graphviz's `dot -T{format}` failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(out.stdout)
+}

@@ -1,0 +1,150 @@
+//! `lightnasc render`: a space, a pinned architecture, or a run's per-epoch architectures as
+//! Graphviz DOT, or SVG/PNG/PDF through Graphviz's `dot`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use lightnasc::back::{dot, graphviz};
+use lightnasc::check::{Outcome, PinArg, check_path};
+use lightnasc::ir::Graph;
+use lightnasc::ir::pin::Assignment;
+use lightnasc::lower::SpaceArgs;
+
+use super::{RenderArgs, RenderFormat};
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(1)
+}
+
+fn ext(f: RenderFormat) -> &'static str {
+    match f {
+        RenderFormat::Dot => "dot",
+        RenderFormat::Svg => "svg",
+        RenderFormat::Png => "png",
+        RenderFormat::Pdf => "pdf",
+    }
+}
+
+pub fn run(args: &RenderArgs) -> ExitCode {
+    let result = if args.source.is_dir() { run_folder(args) } else { one_file(args) };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+/// Check a spec or pin file; diagnostics go to stderr.
+fn load(path: &Path, args: &SpaceArgs, space: Option<&str>, pin: Option<&PinArg>) -> Result<Outcome, ExitCode> {
+    let outcome = check_path(path, args, space, pin);
+    if !outcome.diags.is_empty() {
+        for d in &outcome.diags.0 {
+            eprintln!("{}", d.render(&outcome.db, super::use_color(super::Color::Auto)));
+        }
+        return Err(fail(format!("{} problem(s) found in {}", outcome.diags.len(), path.display())));
+    }
+    Ok(outcome)
+}
+
+fn picture(outcome: &Outcome) -> (Graph, Option<Assignment>, String) {
+    let space = outcome.space.clone().expect("no diagnostics means a graph");
+    match &outcome.pinned {
+        Some((a, _)) => {
+            let title = format!("{}: an architecture ({} decisions pinned)", space.name, space.choices.len());
+            (space, Some(a.clone()), title)
+        }
+        None => {
+            let title = format!("{}: search space, {} decisions, {} architectures", space.name, space.choices.len(), space.space_size());
+            (space, None, title)
+        }
+    }
+}
+
+fn one_file(args: &RenderArgs) -> Result<(), ExitCode> {
+    if args.all_epochs || args.epoch.is_some() {
+        return Err(fail(format!("{}: --epoch and --all-epochs take a run folder", args.source.display())));
+    }
+    let outcome = load(&args.source, &args.space.args(), args.space.space.as_deref(), args.pin.as_ref())?;
+    let (g, a, title) = picture(&outcome);
+    let text = dot::render(&g, a.as_ref(), &title);
+    let stem = args.source.file_stem().map_or("graph".into(), |s| s.to_string_lossy().into_owned());
+    let out = match (&args.output, args.format) {
+        (Some(o), _) => Some(o.clone()),
+        (None, RenderFormat::Dot) => None,
+        (None, f) => Some(PathBuf::from(format!("{stem}.{}", ext(f)))),
+    };
+    write(&text, args.format, out.as_deref())
+}
+
+/// Render a run's per-epoch architectures (`epochs/epoch-NNN.lnas`).
+fn run_folder(args: &RenderArgs) -> Result<(), ExitCode> {
+    let dir = args.source.join("epochs");
+    let mut pins: Vec<(u32, PathBuf)> = std::fs::read_dir(&dir)
+        .map_err(|e| fail(format!("{}: not a run folder with epochs ({e})", args.source.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let n = p.file_stem()?.to_str()?.strip_prefix("epoch-")?.parse().ok()?;
+            Some((n, p))
+        })
+        .collect();
+    pins.sort();
+    if pins.is_empty() {
+        return Err(fail(format!("{}: no epoch has finished yet", args.source.display())));
+    }
+    let selected: Vec<&(u32, PathBuf)> = match args.epoch {
+        Some(n) => vec![pins.iter().find(|(e, _)| *e == n).ok_or_else(|| {
+            fail(format!("{}: no epoch {n} (epochs 1 to {})", args.source.display(), pins.last().map_or(0, |p| p.0)))
+        })?],
+        None if args.all_epochs => pins.iter().collect(),
+        None => vec![pins.last().expect("not empty")],
+    };
+    let out_dir = match (&args.output, args.all_epochs) {
+        (Some(o), true) => o.clone(),
+        _ => args.source.join("renders"),
+    };
+    let mut evolution: Vec<(u32, Assignment)> = vec![];
+    let mut space: Option<Graph> = None;
+    for (epoch, pin) in selected {
+        let outcome = load(pin, &SpaceArgs::default(), None, None)?;
+        let (g, a, _) = picture(&outcome);
+        let title = format!("{}: argmax architecture after epoch {epoch}", g.name);
+        let text = dot::render(&g, a.as_ref(), &title);
+        let out = match (&args.output, args.all_epochs, args.format) {
+            (Some(o), false, _) => Some(o.clone()),
+            (None, false, RenderFormat::Dot) => None,
+            _ => Some(out_dir.join(format!("epoch-{epoch:03}.{}", ext(args.format)))),
+        };
+        write(&text, args.format, out.as_deref())?;
+        if let Some(a) = a {
+            evolution.push((*epoch, a));
+        }
+        space = Some(g);
+    }
+    if args.all_epochs && let Some(g) = space {
+        let text = dot::evolution(&g, &evolution, &format!("{}: the argmax of each decision, epoch by epoch", g.name));
+        write(&text, args.format, Some(&out_dir.join(format!("evolution.{}", ext(args.format)))))?;
+    }
+    Ok(())
+}
+
+/// Write DOT text (to stdout when `out` is `None`), or what Graphviz renders from it.
+fn write(text: &str, format: RenderFormat, out: Option<&Path>) -> Result<(), ExitCode> {
+    let bytes = match format {
+        RenderFormat::Dot => text.as_bytes().to_vec(),
+        f => graphviz::render(text, ext(f)).map_err(fail)?,
+    };
+    match out {
+        None => {
+            super::emit(text);
+            Ok(())
+        }
+        Some(p) => {
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+            }
+            lightnasc::util::write_atomic(p, &bytes).map_err(|e| fail(format!("{}: {e}", p.display())))?;
+            eprintln!("wrote {}", p.display());
+            Ok(())
+        }
+    }
+}
