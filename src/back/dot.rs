@@ -91,8 +91,11 @@ pub fn render(g: &Graph, a: Option<&Assignment>, title: &str) -> String {
         }
         n
     };
-    let order: Vec<NodeIndex> =
-        g.topo_order().into_iter().filter(|&n| shown(n) && !(a.is_some() && matches!(g.node(n).op, Op::Select { .. }))).collect();
+    let order: Vec<NodeIndex> = g
+        .topo_order()
+        .into_iter()
+        .filter(|&n| shown(n) && !(a.is_some() && matches!(g.node(n).op, Op::Select { .. })))
+        .collect();
     // Group by top-level scope, in order of first appearance.
     let mut groups: Vec<(String, Vec<NodeIndex>)> = vec![];
     for &n in &order {
@@ -108,7 +111,11 @@ pub fn render(g: &Graph, a: Option<&Assignment>, title: &str) -> String {
         w.set_pretty_print(true);
         let mut root = w.digraph();
         root.set_rank_direction(RankDirection::TopBottom);
-        root.graph_attributes().set("label", &esc(title), true).set("labelloc", "t", true).set("fontname", "Helvetica", true);
+        root.graph_attributes().set("label", &esc(title), true).set("labelloc", "t", true).set(
+            "fontname",
+            "Helvetica",
+            true,
+        );
         root.node_attributes().set("fontname", "Helvetica", true).set("fontsize", "10", true);
         for (scope, nodes) in &groups {
             if nodes.len() > 1 {
@@ -130,7 +137,10 @@ pub fn render(g: &Graph, a: Option<&Assignment>, title: &str) -> String {
                 let e = root.edge(format!("n{}", from.index()), format!("n{}", n.index()));
                 if let Op::Select { choice } = &g.node(n).op {
                     let opt = &g.choice(*choice).options[port].name;
-                    e.attributes().set("label", &esc(opt), true).set("fontsize", "9", true).set("style", "dashed", true);
+                    e.attributes()
+                        .set("label", &esc(opt), true)
+                        .set("fontsize", "9", true)
+                        .set("style", "dashed", true);
                 }
             }
         }
@@ -221,7 +231,12 @@ pub fn evolution(g: &Graph, epochs: &[(u32, Assignment)], title: &str) -> String
             match a.get(crate::ir::ChoiceId(ci as u32)) {
                 Some(o) => {
                     let name = &c.options[o.0 as usize].name;
-                    let _ = write!(t, "<TD BGCOLOR=\"{}\">{}</TD>", colors.get(name).copied().unwrap_or("#ffffff"), html(name));
+                    let _ = write!(
+                        t,
+                        "<TD BGCOLOR=\"{}\">{}</TD>",
+                        colors.get(name).copied().unwrap_or("#ffffff"),
+                        html(name)
+                    );
                 }
                 None => t.push_str("<TD>-</TD>"),
             }
@@ -234,8 +249,16 @@ pub fn evolution(g: &Graph, epochs: &[(u32, Assignment)], title: &str) -> String
         let mut w = DotWriter::from(&mut out);
         w.set_pretty_print(true);
         let mut root = w.digraph();
-        root.graph_attributes().set("label", &esc(title), true).set("labelloc", "t", true).set("fontname", "Helvetica", true);
-        root.node_named("table").set("shape", "plaintext", true).set("fontname", "Helvetica", true).set("fontsize", "10", true).set("label", &t, false);
+        root.graph_attributes().set("label", &esc(title), true).set("labelloc", "t", true).set(
+            "fontname",
+            "Helvetica",
+            true,
+        );
+        root.node_named("table")
+            .set("shape", "plaintext", true)
+            .set("fontname", "Helvetica", true)
+            .set("fontsize", "10", true)
+            .set("label", &t, false);
     }
     String::from_utf8(out).expect("DOT is UTF-8")
 }

@@ -13,9 +13,11 @@ pub fn render(dot_text: &str, format: &str) -> Result<Vec<u8>, String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => "Graphviz's `dot` was not found: install Graphviz (`apt-get install graphviz`), \
+            std::io::ErrorKind::NotFound => {
+                "Graphviz's `dot` was not found: install Graphviz (`apt-get install graphviz`), \
                                              or use `--format dot` and render the file elsewhere"
-                .to_string(),
+                    .to_string()
+            }
             _ => format!("cannot run Graphviz's `dot`: {e}"),
         })?;
     let mut stdin = child.stdin.take().expect("piped stdin");

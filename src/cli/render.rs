@@ -54,7 +54,12 @@ fn picture(outcome: &Outcome) -> (Graph, Option<Assignment>, String) {
             (space, Some(a.clone()), title)
         }
         None => {
-            let title = format!("{}: search space, {} decisions, {} architectures", space.name, space.choices.len(), space.space_size());
+            let title = format!(
+                "{}: search space, {} decisions, {} architectures",
+                space.name,
+                space.choices.len(),
+                space.space_size()
+            );
             (space, None, title)
         }
     }
@@ -120,7 +125,9 @@ fn run_folder(args: &RenderArgs) -> Result<(), ExitCode> {
         }
         space = Some(g);
     }
-    if args.all_epochs && let Some(g) = space {
+    if args.all_epochs
+        && let Some(g) = space
+    {
         let text = dot::evolution(&g, &evolution, &format!("{}: the argmax of each decision, epoch by epoch", g.name));
         write(&text, args.format, Some(&out_dir.join(format!("evolution.{}", ext(args.format)))))?;
     }

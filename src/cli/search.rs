@@ -31,7 +31,7 @@ pub fn run(args: &SearchArgs) -> ExitCode {
     };
     if cfg.export_each_epoch {
         eprintln!(
-            "warning: `export_each_epoch`: the ONNX/MXNet/DOT back ends are not built yet (issue 5); each epoch's architecture is still pinned under epochs/"
+            "warning: `export_each_epoch`: the ONNX and MXNet back ends are not built yet (issue 5); each epoch's architecture is pinned and drawn (DOT, SVG) under epochs/"
         );
     }
     let Some(spec) = cfg.spec.clone() else {

@@ -372,6 +372,16 @@ impl SearchJob {
             std::fs::create_dir_all(pin_path.parent().expect("has a parent"))
                 .and_then(|_| crate::util::write_atomic(&pin_path, pin.as_bytes()))
                 .map_err(|e| format!("{}: {e}", pin_path.display()))?;
+            // And as a colored graph; the SVG only where Graphviz is installed.
+            let title = format!("{}: argmax architecture after epoch {}", self.graph.name, epoch + 1);
+            let dot_text = crate::back::dot::render(&self.graph, Some(&a), &title);
+            let dot_path = pin_path.with_extension("dot");
+            crate::util::write_atomic(&dot_path, dot_text.as_bytes())
+                .map_err(|e| format!("{}: {e}", dot_path.display()))?;
+            if let Ok(svg) = crate::back::graphviz::render(&dot_text, "svg") {
+                let svg_path = pin_path.with_extension("svg");
+                crate::util::write_atomic(&svg_path, &svg).map_err(|e| format!("{}: {e}", svg_path.display()))?;
+            }
             println!(
                 "epoch {}/{}: train loss {:.4} acc {:.4} | val acc {:.4}{} | latency {:.3} | {:.0}s | {}",
                 epoch + 1,
