@@ -114,20 +114,26 @@ pub fn accuracy<B: Backend>(
     hits as f64 / n.max(1) as f64
 }
 
+/// A digest of every parameter and running statistic, in slot order.
 fn weights_digest<B: Backend>(w: &Weights<B>) -> String {
+    fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+        t.into_data().to_vec().unwrap_or_default()
+    }
     let mut all: Vec<f32> = vec![];
-    let mut push = |t: Vec<f32>| all.extend(t);
+    let opt = |p: &Option<burn::module::Param<Tensor<B, 1>>>| p.as_ref().map(|p| values(p.val())).unwrap_or_default();
     for c in &w.convs {
-        push(c.weight.val().into_data().to_vec().unwrap_or_default());
+        all.extend(values(c.weight.val()));
+        all.extend(opt(&c.bias));
     }
     for d in &w.denses {
-        push(d.weight.val().into_data().to_vec().unwrap_or_default());
+        all.extend(values(d.weight.val()));
+        all.extend(opt(&d.bias));
     }
     for n in &w.norms {
-        if let Some(g) = &n.gamma {
-            push(g.val().into_data().to_vec().unwrap_or_default());
-        }
-        push(n.running_mean.value_sync().into_data().to_vec().unwrap_or_default());
+        all.extend(opt(&n.gamma));
+        all.extend(opt(&n.beta));
+        all.extend(values(n.running_mean.value_sync()));
+        all.extend(values(n.running_var.value_sync()));
     }
     checkpoint::digest(all.into_iter())
 }
@@ -182,6 +188,8 @@ impl SearchJob {
                 checkpoint::read(dir, &state, "optim-controller.bin")?,
                 &device,
             )?);
+            // `--epochs` may have been raised on resume: a finished run then goes on.
+            state.finished = state.epoch >= cfg.epochs;
             if state.finished {
                 eprintln!("{}: the run had finished; nothing to resume", self.run_dir.display());
             } else {
