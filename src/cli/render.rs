@@ -87,6 +87,7 @@ fn run_folder(args: &RenderArgs) -> Result<(), ExitCode> {
     let mut pins: Vec<(u32, PathBuf)> = std::fs::read_dir(&dir)
         .map_err(|e| fail(format!("{}: not a run folder with epochs ({e})", args.source.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "lnas"))
         .filter_map(|p| {
             let n = p.file_stem()?.to_str()?.strip_prefix("epoch-")?.parse().ok()?;
             Some((n, p))
