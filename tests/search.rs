@@ -328,3 +328,27 @@ print(json.dumps(out))
     // 10 decisions x 2 options, 8 pixels a cell.
     assert_eq!((probs[0][1].as_i64(), probs[0][2].as_i64()), (Some(16), Some(80)));
 }
+
+#[test]
+fn shipped_configs_parse_and_typos_are_refused() {
+    let dir = root().join("specs/configs");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let cfg = lightnasc::search::config::SearchConfig::from_yaml_file(&p).unwrap_or_else(|e| panic!("{e}"));
+        cfg.validate().unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(cfg.spec.as_ref().is_some_and(|s| s.is_file()), "{}: spec {:?}", p.display(), cfg.spec);
+        n += 1;
+    }
+    assert_eq!(n, 5);
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = write(tmp.path(), "bad.yml", "epochs: 2\nbatch_sise: 32\n");
+    let out = search(&["specs/demo.lnas", "-c", bad.to_str().unwrap(), "--data", "mock:fashion-mnist"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yml") && err.contains("batch_sise") && err.contains("line 2"), "{err}");
+    let bad = write(tmp.path(), "bad2.yml", "epochs: 0\n");
+    let out = search(&["specs/demo.lnas", "-c", bad.to_str().unwrap(), "--data", "mock:fashion-mnist"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`epochs` must be at least 1"));
+}
