@@ -352,3 +352,56 @@ fn shipped_configs_parse_and_typos_are_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`epochs` must be at least 1"));
 }
+
+/// Augmentation against a hand computation: every augmented image is the original shifted by
+/// (dy, dx) in [-4, 4] with zero fill, flipped or not, then normalised; batches are a function of
+/// (seed, epoch, batch) alone.
+#[test]
+fn augmentation_is_a_padded_crop_and_flip_of_the_image() {
+    use lightnasc::data::loader::BatchPlan;
+    let (h, w) = (32usize, 32usize);
+    let img: Vec<u8> = (0..3 * h * w).map(|i| (i * 7 % 251) as u8).collect();
+    let ds = data::Dataset { pixels: img.repeat(8), labels: vec![3; 8], shape: [3, h, w] };
+    let plan = BatchPlan { kind: Kind::Cifar10, batch: 8, augment: true, drop_last: true, shuffle: Some(9) };
+    let (mean, std) = Kind::Cifar10.stats();
+    let candidate = |dy: i64, dx: i64, flip: bool| -> Vec<f32> {
+        let mut v = vec![];
+        for c in 0..3 {
+            for y in 0..h as i64 {
+                for x in 0..w as i64 {
+                    let xs = if flip { w as i64 - 1 - x } else { x };
+                    let (sy, sx) = (y + dy, xs + dx);
+                    let p = if sy < 0 || sx < 0 || sy >= h as i64 || sx >= w as i64 {
+                        0.0
+                    } else {
+                        img[(c * h + sy as usize) * w + sx as usize] as f32 / 255.0
+                    };
+                    v.push((p - mean[c]) / std[c]);
+                }
+            }
+        }
+        v
+    };
+    let mut seen = std::collections::HashSet::new();
+    for b in 0..6u64 {
+        let batch = plan.make(&ds, &(0..8).collect::<Vec<_>>(), 0, b);
+        assert_eq!(batch.labels, vec![3; 8]);
+        for i in 0..8 {
+            let got = &batch.pixels[i * 3 * h * w..(i + 1) * 3 * h * w];
+            let found = (-4..=4)
+                .flat_map(|dy| (-4..=4).flat_map(move |dx| [false, true].map(|f| (dy, dx, f))))
+                .find(|&(dy, dx, f)| candidate(dy, dx, f) == got);
+            let (dy, dx, f) = found.expect("an augmented image is a crop of the padded image, flipped or not");
+            seen.insert((dy, dx, f));
+        }
+        // The same (seed, epoch, batch) gives the same batch.
+        assert_eq!(batch.pixels, plan.make(&ds, &(0..8).collect::<Vec<_>>(), 0, b).pixels);
+    }
+    assert!(seen.len() > 20, "offsets and flips vary: {} distinct", seen.len());
+    assert!(seen.iter().any(|s| s.2) && seen.iter().any(|s| !s.2));
+    // Without augmentation the batch is the normalised image itself.
+    let plain = BatchPlan { augment: false, ..plan.clone() };
+    assert_eq!(plain.make(&ds, &[0], 0, 0).pixels, candidate(0, 0, false));
+    // Fashion-MNIST takes crops but no flips.
+    assert!(!Kind::FashionMnist.flips() && Kind::Cifar100.flips());
+}
