@@ -4,3 +4,4 @@
 
 pub mod dot;
 pub mod graphviz;
+pub mod onnx;

@@ -6,6 +6,7 @@
 pub mod cost;
 pub mod pin;
 pub mod shape;
+pub mod store;
 
 use petgraph::Direction;
 use petgraph::stable_graph::{NodeIndex, StableGraph};

@@ -150,6 +150,45 @@ impl<B: Backend> Supernet<B> {
         }
     }
 
+    /// The weights as host data under the IR's weight keys, for the back ends.
+    pub fn to_store(&self) -> crate::ir::store::WeightStore {
+        fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> (Vec<usize>, Vec<f32>) {
+            (t.dims().to_vec(), t.into_data().convert::<f32>().to_vec().expect("f32 data"))
+        }
+        let mut store = crate::ir::store::WeightStore::default();
+        let mut put =
+            |key: &str, part: &str, (shape, data): (Vec<usize>, Vec<f32>)| store.insert(key, part, shape, data);
+        let w = &self.weights;
+        for s in &self.plan.slots {
+            match s.slot {
+                Slot::Conv(i) => {
+                    put(&s.key, "weight", host(w.convs[i].weight.val()));
+                    if let Some(b) = &w.convs[i].bias {
+                        put(&s.key, "bias", host(b.val()));
+                    }
+                }
+                Slot::Dense(i) => {
+                    put(&s.key, "weight", host(w.denses[i].weight.val()));
+                    if let Some(b) = &w.denses[i].bias {
+                        put(&s.key, "bias", host(b.val()));
+                    }
+                }
+                Slot::Norm(i) => {
+                    let n = &w.norms[i];
+                    if let Some(g) = &n.gamma {
+                        put(&s.key, "gamma", host(g.val()));
+                    }
+                    if let Some(b) = &n.beta {
+                        put(&s.key, "beta", host(b.val()));
+                    }
+                    put(&s.key, "running_mean", host(n.running_mean.value_sync()));
+                    put(&s.key, "running_var", host(n.running_var.value_sync()));
+                }
+            }
+        }
+        store
+    }
+
     /// Trainable parameters actually held by this network.
     pub fn param_count(&self) -> u64 {
         self.weights.param_count()

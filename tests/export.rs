@@ -1,0 +1,101 @@
+//! The ONNX back end judged by the real clients: `onnx.checker` (full check) accepts every model,
+//! and onnxruntime computes what our own inference computes.
+
+mod common;
+
+use burn::backend::Flex;
+use burn::tensor::{Tensor, TensorData};
+
+use common::root;
+use lightnasc::back::onnx;
+use lightnasc::check::{PinArg, check_path};
+use lightnasc::ir::pin::Assignment;
+use lightnasc::lower::SpaceArgs;
+use lightnasc::net::{Mode, Supernet};
+use lightnasc::util::SplitMix64;
+
+fn normal(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = SplitMix64(seed);
+    (0..n).map(|_| rng.normal() as f32).collect()
+}
+
+fn raw(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+#[test]
+fn onnxruntime_computes_what_we_compute() {
+    let python = common::python_venv("onnx", &["onnx==1.23.2", "onnxruntime==1.32.0", "numpy"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, [u32; 3], i64, u64); 5] = [
+        ("specs/demo.lnas", [1, 28, 28], 10, 1),
+        ("specs/demo.lnas", [1, 28, 28], 10, 2),
+        ("specs/resnet18.lnas", [3, 32, 32], 10, 3),
+        ("specs/resnet18.lnas", [1, 28, 28], 10, 4),
+        ("specs/meliusnet22.lnas", [3, 32, 32], 100, 5),
+    ];
+    let mut jobs = vec![];
+    for (i, (spec, input, classes, seed)) in cases.iter().enumerate() {
+        let args = SpaceArgs { input: Some(input.to_vec()), classes: Some(*classes), other: vec![] };
+        let out = check_path(&root().join(spec), &args, None, Some(&PinArg::Random(*seed)));
+        let (space, (a, _)) = (out.space.unwrap(), out.pinned.unwrap());
+        let dev = Default::default();
+        let net = Supernet::<Flex>::new(space, *seed, &dev);
+        let [c, h, w] = input.map(|d| d as usize);
+        // Move every batch norm's statistics off 0/1 along the pinned path.
+        let warm = Tensor::<Flex, 4>::from_data(TensorData::new(normal(8 * c * h * w, seed + 10), [8, c, h, w]), &dev);
+        net.logits(warm, &a, Mode::Train);
+        let fixed = net.extract(&a).unwrap();
+        let bytes = onnx::lower(&fixed.plan.graph, &fixed.to_store()).unwrap();
+        let n = 3;
+        let xv = normal(n * c * h * w, seed + 20);
+        let x = Tensor::<Flex, 4>::from_data(TensorData::new(xv.clone(), [n, c, h, w]), &dev);
+        let y: Vec<f32> = fixed.logits(x, &Assignment(vec![]), Mode::Eval).into_data().to_vec().unwrap();
+        let stem = dir.path().join(format!("case{i}"));
+        std::fs::write(stem.with_extension("onnx"), bytes).unwrap();
+        std::fs::write(stem.with_extension("x"), raw(&xv)).unwrap();
+        std::fs::write(stem.with_extension("y"), raw(&y)).unwrap();
+        jobs.push(serde_json::json!({"stem": stem, "x": [n, c, h, w], "y": [n, classes], "name": format!("{spec} random:{seed}")}));
+    }
+    let script = r#"
+import json, sys
+import numpy as np, onnx, onnxruntime as ort
+out = []
+for job in json.loads(sys.argv[1]):
+    model = onnx.load(job["stem"] + ".onnx")
+    onnx.checker.check_model(model, full_check=True)
+    x = np.fromfile(job["stem"] + ".x", dtype="<f4").reshape(job["x"])
+    want = np.fromfile(job["stem"] + ".y", dtype="<f4").reshape(job["y"])
+    sess = ort.InferenceSession(job["stem"] + ".onnx", providers=["CPUExecutionProvider"])
+    got = sess.run(["output"], {"input": x})[0]
+    out.append({"name": job["name"], "shape": list(got.shape), "max_diff": float(np.abs(got - want).max()),
+                "scale": float(np.abs(want).max()),
+                "opset": model.opset_import[0].version, "ir": model.ir_version})
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script, &serde_json::to_string(&jobs).unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("{results}");
+    for (r, (_, _, classes, _)) in results.as_array().unwrap().iter().zip(cases) {
+        assert_eq!(r["shape"], serde_json::json!([3, classes]), "{r}");
+        assert_eq!((r["opset"].as_i64(), r["ir"].as_i64()), (Some(13), Some(7)));
+        // Untrained weights give logits in the hundreds or thousands, where f32 rounding alone
+        // (convolutions summed in another order) exceeds 1e-4 absolute; so the bound is relative to
+        // the output's scale, and stricter than 1e-4 for outputs below 100. A flipped sign anywhere
+        // would move the logits far more.
+        let (diff, scale) = (r["max_diff"].as_f64().unwrap(), r["scale"].as_f64().unwrap());
+        assert!(diff <= 1e-6 * scale.max(1.0), "{r}");
+    }
+}
+
+#[test]
+fn a_space_is_not_exported_whole() {
+    let out = check_path(&root().join("specs/demo.lnas"), &SpaceArgs::default(), None, None);
+    let net = Supernet::<Flex>::new(out.space.unwrap(), 1, &Default::default());
+    let err = onnx::lower(&net.plan.graph, &net.to_store()).unwrap_err();
+    assert!(err.contains("pin it"), "{err}");
+}
