@@ -23,9 +23,35 @@ fn raw(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// Check and run each job's model with onnxruntime on its input; compare with its expected output.
+fn onnxruntime(jobs: &[serde_json::Value]) -> serde_json::Value {
+    let python = common::python_venv("onnx", &["onnx==1.23.2", "onnxruntime==1.32.0", "numpy"]);
+    let script = r#"
+import json, sys
+import numpy as np, onnx, onnxruntime as ort
+out = []
+for job in json.loads(sys.argv[1]):
+    model = onnx.load(job["stem"] + ".onnx")
+    onnx.checker.check_model(model, full_check=True)
+    x = np.fromfile(job["stem"] + ".x", dtype="<f4").reshape(job["x"])
+    want = np.fromfile(job["stem"] + ".y", dtype="<f4").reshape(job["y"])
+    sess = ort.InferenceSession(job["stem"] + ".onnx", providers=["CPUExecutionProvider"])
+    got = sess.run(["output"], {"input": x})[0]
+    out.append({"name": job["name"], "shape": list(got.shape), "max_diff": float(np.abs(got - want).max()),
+                "scale": float(np.abs(want).max()),
+                "opset": model.opset_import[0].version, "ir": model.ir_version})
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script, &serde_json::to_string(jobs).unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn onnxruntime_computes_what_we_compute() {
-    let python = common::python_venv("onnx", &["onnx==1.23.2", "onnxruntime==1.32.0", "numpy"]);
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, [u32; 3], i64, u64); 5] = [
         ("specs/demo.lnas", [1, 28, 28], 10, 1),
@@ -57,28 +83,7 @@ fn onnxruntime_computes_what_we_compute() {
         std::fs::write(stem.with_extension("y"), raw(&y)).unwrap();
         jobs.push(serde_json::json!({"stem": stem, "x": [n, c, h, w], "y": [n, classes], "name": format!("{spec} random:{seed}")}));
     }
-    let script = r#"
-import json, sys
-import numpy as np, onnx, onnxruntime as ort
-out = []
-for job in json.loads(sys.argv[1]):
-    model = onnx.load(job["stem"] + ".onnx")
-    onnx.checker.check_model(model, full_check=True)
-    x = np.fromfile(job["stem"] + ".x", dtype="<f4").reshape(job["x"])
-    want = np.fromfile(job["stem"] + ".y", dtype="<f4").reshape(job["y"])
-    sess = ort.InferenceSession(job["stem"] + ".onnx", providers=["CPUExecutionProvider"])
-    got = sess.run(["output"], {"input": x})[0]
-    out.append({"name": job["name"], "shape": list(got.shape), "max_diff": float(np.abs(got - want).max()),
-                "scale": float(np.abs(want).max()),
-                "opset": model.opset_import[0].version, "ir": model.ir_version})
-print(json.dumps(out))
-"#;
-    let out = std::process::Command::new(&python)
-        .args(["-c", script, &serde_json::to_string(&jobs).unwrap()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = onnxruntime(&jobs);
     eprintln!("{results}");
     for (r, (_, _, classes, _)) in results.as_array().unwrap().iter().zip(cases) {
         assert_eq!(r["shape"], serde_json::json!([3, classes]), "{r}");
@@ -98,4 +103,50 @@ fn a_space_is_not_exported_whole() {
     let net = Supernet::<Flex>::new(out.space.unwrap(), 1, &Default::default());
     let err = onnx::lower(&net.plan.graph, &net.to_store()).unwrap_err();
     assert!(err.contains("pin it"), "{err}");
+}
+
+/// A search's result, exported from its run folder with `lightnasc export`, computes in
+/// onnxruntime what the run's own weights compute here.
+#[test]
+fn a_run_exports_its_trained_architecture() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let cfg = dir.path().join("c.yml");
+    std::fs::write(&cfg, "epochs: 2\nbatch_size: 64\ntrain_limit: 512\n").unwrap();
+    let out = common::lightnasc(&[
+        "search",
+        "specs/demo.lnas",
+        "-c",
+        cfg.to_str().unwrap(),
+        "--data",
+        "mock:fashion-mnist",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--name",
+        "r",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run_dir = runs.join("r");
+    let out = common::lightnasc(&["export", run_dir.to_str().unwrap(), "--best"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = lightnasc::search::run::Run::open(&run_dir).unwrap();
+    let (epoch, a) = run.architecture(None, true).unwrap();
+    let model = run_dir.join(format!("export/epoch-{epoch:03}.onnx"));
+    assert!(model.is_file());
+    let fixed = run.supernet::<Flex>(&Default::default()).unwrap().extract(&a).unwrap();
+    let xv = normal(4 * 28 * 28, 77);
+    let x = Tensor::<Flex, 4>::from_data(TensorData::new(xv.clone(), [4, 1, 28, 28]), &Default::default());
+    let y: Vec<f32> = fixed.logits(x, &Assignment(vec![]), Mode::Eval).into_data().to_vec().unwrap();
+    let stem = model.with_extension("");
+    std::fs::write(stem.with_extension("x"), raw(&xv)).unwrap();
+    std::fs::write(stem.with_extension("y"), raw(&y)).unwrap();
+    let r = &onnxruntime(&[serde_json::json!({"stem": stem, "x": [4, 1, 28, 28], "y": [4, 10], "name": "run"})])[0];
+    let (diff, scale) = (r["max_diff"].as_f64().unwrap(), r["scale"].as_f64().unwrap());
+    assert!(diff <= 1e-6 * scale.max(1.0), "{r}");
+    // Spaces, and formats not built yet, are refused.
+    assert_eq!(common::lightnasc(&["export", "specs/demo.lnas"]).status.code(), Some(1));
+    assert_eq!(
+        common::lightnasc(&["export", "specs/demo.lnas", "--pin", "random", "--format", "mxnet"]).status.code(),
+        Some(3)
+    );
 }

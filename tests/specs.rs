@@ -201,7 +201,7 @@ fn usage_errors_exit_2_and_unbuilt_commands_say_so() {
     let missing = lightnasc(&["check", "specs/no_such.lnas"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read `specs/no_such.lnas`"));
-    for cmd in ["export", "train", "fmt"] {
+    for cmd in ["train", "fmt"] {
         let help = lightnasc(&[cmd, "--help"]);
         assert_eq!(help.status.code(), Some(0), "{cmd} --help");
         let out = lightnasc(&[cmd, "specs/demo.lnas"]);

@@ -3,6 +3,7 @@
 
 mod bench;
 mod check;
+mod export;
 mod render;
 mod search;
 
@@ -175,24 +176,36 @@ pub struct SearchArgs {
     pub stop_after_steps: Option<u64>,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ExportFormat {
+    Onnx,
+    Mxnet,
+    Params,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
-    /// A run folder, or a spec with --pin.
+    /// A run folder, or a spec (or pin file) with --pin.
     pub source: PathBuf,
     #[arg(long, value_parser = clap::value_parser!(PinArg))]
     pub pin: Option<PinArg>,
-    /// Epoch of a run to export.
-    #[arg(long)]
+    #[command(flatten)]
+    pub space: SpaceOpts,
+    /// Epoch of a run whose architecture to export (default: the last).
+    #[arg(long, conflicts_with = "best")]
     pub epoch: Option<u32>,
-    /// Export the best epoch of a run.
+    /// The epoch with the best validation accuracy.
     #[arg(long)]
     pub best: bool,
-    /// onnx | mxnet | params | all
-    #[arg(long, default_value = "all")]
-    pub format: String,
-    /// Weights to export (random if none).
+    #[arg(long, value_enum, default_value_t = ExportFormat::Onnx)]
+    pub format: ExportFormat,
+    /// Take the weights from this run folder's checkpoint (same space); random if none.
     #[arg(long)]
     pub weights: Option<PathBuf>,
+    /// Seed of random weights.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output file. Default: NAME.onnx here, or RUN/export/epoch-NNN.onnx for a run.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 }
@@ -269,7 +282,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Search(args) => search::run(&args),
-        Command::Export(_) => not_built("export", 5),
+        Command::Export(args) => export::run(&args),
         Command::Render(args) => render::run(&args),
         Command::Train(_) => not_built("train", 8),
         Command::Fmt(_) => not_built("fmt", 7),
@@ -303,7 +316,7 @@ pub fn use_color(c: Color) -> bool {
     }
 }
 
-fn print_diagnostics(outcome: &lightnasc::check::Outcome, spec: &std::path::Path, color: bool) {
+pub(crate) fn print_diagnostics(outcome: &lightnasc::check::Outcome, spec: &std::path::Path, color: bool) {
     for d in &outcome.diags.0 {
         eprintln!("{}", d.render(&outcome.db, color));
     }

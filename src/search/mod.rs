@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod controller;
 pub mod latency;
+pub mod run;
 
 use std::path::PathBuf;
 use std::sync::Arc;
