@@ -4,4 +4,5 @@
 
 pub mod dot;
 pub mod graphviz;
+pub mod mxnet;
 pub mod onnx;

@@ -1,10 +1,11 @@
-//! `lightnasc export`: one architecture with its weights (a run's, or random) as ONNX.
+//! `lightnasc export`: one architecture with its weights (a run's, or random) as ONNX, as an
+//! MXNet symbol/params pair, and as trainable latent weights.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use burn::backend::Flex;
-use lightnasc::back::onnx;
+use lightnasc::back::{mxnet, onnx};
 use lightnasc::check::check_path;
 use lightnasc::net::Supernet;
 use lightnasc::search::run::Run;
@@ -17,27 +18,24 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 pub fn run(args: &ExportArgs) -> ExitCode {
-    if args.format != ExportFormat::Onnx {
-        let name = if args.format == ExportFormat::Mxnet { "mxnet" } else { "params" };
-        eprintln!("error: `--format {name}` is not built yet (tracked in issue 5); `--format onnx` is");
-        return ExitCode::from(3);
-    }
     match export(args) {
-        Ok(path) => {
-            eprintln!("wrote {}", path.display());
+        Ok(paths) => {
+            for p in paths {
+                eprintln!("wrote {}", p.display());
+            }
             ExitCode::SUCCESS
         }
         Err(code) => code,
     }
 }
 
-fn export(args: &ExportArgs) -> Result<PathBuf, ExitCode> {
+fn export(args: &ExportArgs) -> Result<Vec<PathBuf>, ExitCode> {
     let device = Default::default();
     let (net, a, default_out) = if args.source.is_dir() {
         let run = Run::open(&args.source).map_err(fail)?;
         let (epoch, a) = run.architecture(args.epoch, args.best).map_err(fail)?;
         let net = run.supernet::<Flex>(&device).map_err(fail)?;
-        (net, a, run.dir.join("export").join(format!("epoch-{epoch:03}.onnx")))
+        (net, a, run.dir.join("export").join(format!("epoch-{epoch:03}")))
     } else {
         if args.epoch.is_some() || args.best {
             return Err(fail("--epoch and --best take a run folder"));
@@ -65,14 +63,30 @@ fn export(args: &ExportArgs) -> Result<PathBuf, ExitCode> {
             None => Supernet::<Flex>::new(space.clone(), args.seed, &device),
         };
         let stem = args.source.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
-        (net, a, PathBuf::from(format!("{stem}.onnx")))
+        (net, a, PathBuf::from(stem))
     };
     let fixed = net.extract(&a).map_err(|e| fail(e.message))?;
-    let bytes = onnx::lower(&fixed.plan.graph, &fixed.to_store()).map_err(fail)?;
-    let out = args.output.clone().unwrap_or(default_out);
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+    let (g, store) = (&fixed.plan.graph, fixed.to_store());
+    let prefix = args.output.clone().unwrap_or(default_out).display().to_string();
+    let want = |f: ExportFormat| args.format == f || args.format == ExportFormat::All;
+    let mut files: Vec<(PathBuf, Vec<u8>)> = vec![];
+    if want(ExportFormat::Onnx) {
+        files.push((format!("{prefix}.onnx").into(), onnx::lower(g, &store).map_err(fail)?));
     }
-    lightnasc::util::write_atomic(&out, &bytes).map_err(|e| fail(format!("{}: {e}", out.display())))?;
-    Ok(out)
+    if want(ExportFormat::Mxnet) {
+        let (symbol, params) = mxnet::lower(g, &store).map_err(fail)?;
+        files.push((format!("{prefix}-symbol.json").into(), symbol.into_bytes()));
+        files.push((format!("{prefix}-0000.params").into(), params));
+    }
+    if want(ExportFormat::Params) {
+        let latent: Vec<_> = store.tensors.into_iter().collect();
+        files.push((format!("{prefix}-latent.params").into(), mxnet::write_params(&latent)));
+    }
+    for (path, bytes) in &files {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+        }
+        lightnasc::util::write_atomic(path, bytes).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    }
+    Ok(files.into_iter().map(|f| f.0).collect())
 }

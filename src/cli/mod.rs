@@ -178,9 +178,13 @@ pub struct SearchArgs {
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum ExportFormat {
+    /// PREFIX.onnx
     Onnx,
+    /// PREFIX-symbol.json + PREFIX-0000.params (binarised weights, stock ops)
     Mxnet,
+    /// PREFIX-latent.params: the latent float weights under the IR's weight keys
     Params,
+    All,
 }
 
 #[derive(clap::Args, Debug)]
@@ -197,7 +201,7 @@ pub struct ExportArgs {
     /// The epoch with the best validation accuracy.
     #[arg(long)]
     pub best: bool,
-    #[arg(long, value_enum, default_value_t = ExportFormat::Onnx)]
+    #[arg(long, value_enum, default_value_t = ExportFormat::All)]
     pub format: ExportFormat,
     /// Take the weights from this run folder's checkpoint (same space); random if none.
     #[arg(long)]
@@ -205,7 +209,8 @@ pub struct ExportArgs {
     /// Seed of random weights.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Output file. Default: NAME.onnx here, or RUN/export/epoch-NNN.onnx for a run.
+    /// Output prefix (the files add their extensions). Default: NAME here, or
+    /// RUN/export/epoch-NNN for a run.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 }

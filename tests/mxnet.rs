@@ -1,0 +1,120 @@
+//! The MXNet back end against stock MXNet 1.9.1: our `.params` reader and writer on files MXNet
+//! wrote (byte for byte, and the same arrays as `mx.nd.load` sees), and our exports loaded by
+//! `SymbolBlock.imports` computing what our inference computes.
+
+mod common;
+
+use burn::backend::Flex;
+use burn::tensor::{Tensor, TensorData};
+
+use common::root;
+use lightnasc::back::mxnet;
+use lightnasc::check::{PinArg, check_path};
+use lightnasc::ir::pin::Assignment;
+use lightnasc::lower::SpaceArgs;
+use lightnasc::net::{Mode, Supernet};
+use lightnasc::util::SplitMix64;
+
+fn mxnet_python() -> std::path::PathBuf {
+    common::python_venv("mxnet", &["mxnet==1.9.1", "numpy<1.24"])
+}
+
+fn python(script: &str, arg: &str) -> serde_json::Value {
+    let out = std::process::Command::new(mxnet_python()).args(["-c", script, arg]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn params_files_written_by_mxnet_read_and_write_back_byte_for_byte() {
+    let dir = root().join("fixtures/mxnet");
+    let script = r#"
+import json, sys
+import mxnet as mx
+d = mx.nd.load(sys.argv[1])
+print(json.dumps({k: {"shape": list(v.shape), "data": [float(x) for x in v.asnumpy().ravel()]} for k, v in d.items()}))
+"#;
+    for f in ["tiny-0000.params", "tiny-bnn-0000.params", "tiny-bnn-io.nd"] {
+        let path = dir.join(f);
+        let bytes = std::fs::read(&path).unwrap();
+        let arrays = mxnet::read_params(&bytes).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!(mxnet::write_params(&arrays), bytes, "{f}: our writer reproduces MXNet's bytes");
+        let theirs = python(script, path.to_str().unwrap());
+        assert_eq!(theirs.as_object().unwrap().len(), arrays.len(), "{f}");
+        for (name, t) in &arrays {
+            let want = &theirs[name];
+            assert_eq!(want["shape"], serde_json::json!(t.shape), "{f} {name}");
+            let data: Vec<f32> = want["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            assert_eq!(data, t.data, "{f} {name}");
+        }
+    }
+    assert!(mxnet::read_params(&std::fs::read(dir.join("tiny-0000.params")).unwrap()[..100]).is_err());
+}
+
+fn normal(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = SplitMix64(seed);
+    (0..n).map(|_| rng.normal() as f32).collect()
+}
+
+#[test]
+fn stock_mxnet_loads_our_exports_and_computes_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: [(&str, [u32; 3], i64, u64); 4] = [
+        ("specs/demo.lnas", [1, 28, 28], 10, 1),
+        ("specs/resnet18.lnas", [3, 32, 32], 10, 3),
+        ("specs/meliusnet22.lnas", [3, 32, 32], 100, 5),
+        ("specs/meliusnet_a.lnas", [3, 32, 32], 100, 6),
+    ];
+    let mut jobs = vec![];
+    for (i, (spec, input, classes, seed)) in cases.iter().enumerate() {
+        let args = SpaceArgs { input: Some(input.to_vec()), classes: Some(*classes), other: vec![] };
+        let out = check_path(&root().join(spec), &args, None, Some(&PinArg::Random(*seed)));
+        let (space, (a, _)) = (out.space.unwrap(), out.pinned.unwrap());
+        let dev = Default::default();
+        let net = Supernet::<Flex>::new(space, *seed, &dev);
+        let [c, h, w] = input.map(|d| d as usize);
+        let warm = Tensor::<Flex, 4>::from_data(TensorData::new(normal(8 * c * h * w, seed + 10), [8, c, h, w]), &dev);
+        net.logits(warm, &a, Mode::Train);
+        let fixed = net.extract(&a).unwrap();
+        let (symbol, params) = mxnet::lower(&fixed.plan.graph, &fixed.to_store()).unwrap();
+        let prefix = tmp.path().join(format!("case{i}"));
+        std::fs::write(format!("{}-symbol.json", prefix.display()), symbol).unwrap();
+        std::fs::write(format!("{}-0000.params", prefix.display()), params).unwrap();
+        let n = 2;
+        let xv = normal(n * c * h * w, seed + 20);
+        let x = Tensor::<Flex, 4>::from_data(TensorData::new(xv.clone(), [n, c, h, w]), &dev);
+        let y: Vec<f32> = fixed.logits(x, &Assignment(vec![]), Mode::Eval).into_data().to_vec().unwrap();
+        let io = vec![
+            ("input".to_string(), lightnasc::ir::store::HostTensor { shape: vec![n, c, h, w], data: xv }),
+            ("output".to_string(), lightnasc::ir::store::HostTensor { shape: vec![n, *classes as usize], data: y }),
+        ];
+        std::fs::write(format!("{}-io.nd", prefix.display()), mxnet::write_params(&io)).unwrap();
+        jobs.push(serde_json::json!({"prefix": prefix, "name": format!("{spec} random:{seed}")}));
+    }
+    let script = r#"
+import json, sys, warnings
+warnings.filterwarnings("ignore")
+import mxnet as mx, numpy as np
+out = []
+for job in json.loads(sys.argv[1]):
+    p = job["prefix"]
+    net = mx.gluon.SymbolBlock.imports(p + "-symbol.json", ["data"], p + "-0000.params")
+    io = mx.nd.load(p + "-io.nd")
+    got = net(io["input"]).asnumpy()
+    want = io["output"].asnumpy()
+    keys = mx.nd.load(p + "-0000.params").keys()
+    out.append({"name": job["name"], "shape": list(got.shape), "max_diff": float(np.abs(got - want).max()),
+                "scale": float(np.abs(want).max()), "aux": sum(k.startswith("aux:") for k in keys),
+                "arg": sum(k.startswith("arg:") for k in keys)})
+print(json.dumps(out))
+"#;
+    let results = python(script, &serde_json::to_string(&jobs).unwrap());
+    eprintln!("{results}");
+    for (r, (_, _, classes, _)) in results.as_array().unwrap().iter().zip(cases) {
+        assert_eq!(r["shape"], serde_json::json!([2, classes]), "{r}");
+        assert!(r["aux"].as_u64().unwrap() > 0 && r["arg"].as_u64().unwrap() > 0, "{r}");
+        // Relative to the output's scale, as for ONNX (tests/export.rs).
+        let (diff, scale) = (r["max_diff"].as_f64().unwrap(), r["scale"].as_f64().unwrap());
+        assert!(diff <= 1e-5 * scale.max(1.0), "{r}");
+    }
+}
