@@ -143,6 +143,22 @@ fn a_run_exports_its_trained_architecture() {
     let r = &onnxruntime(&[serde_json::json!({"stem": stem, "x": [4, 1, 28, 28], "y": [4, 10], "name": "run"})])[0];
     let (diff, scale) = (r["max_diff"].as_f64().unwrap(), r["scale"].as_f64().unwrap());
     assert!(diff <= 1e-6 * scale.max(1.0), "{r}");
+    // The epoch's pin with the latent weights exports the very same model.
+    let again = dir.path().join("again");
+    let pin = run_dir.join(format!("epochs/epoch-{epoch:03}.lnas"));
+    let weights = run_dir.join(format!("export/epoch-{epoch:03}-latent.params"));
+    let out = common::lightnasc(&[
+        "export",
+        pin.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--format",
+        "onnx",
+        "-o",
+        again.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(again.with_extension("onnx")).unwrap(), std::fs::read(&model).unwrap());
     // A space is refused: export one architecture of it.
     assert_eq!(common::lightnasc(&["export", "specs/demo.lnas"]).status.code(), Some(1));
     for f in ["export/epoch-00{e}-symbol.json", "export/epoch-00{e}-0000.params", "export/epoch-00{e}-latent.params"] {

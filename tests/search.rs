@@ -280,7 +280,7 @@ fn the_mock_configs_run() {
 fn tensorboard_reads_every_tag() {
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("runs");
-    let cfg = write(dir.path(), "c.yml", "epochs: 2\nbatch_size: 64\ntest_each_epoch: true\n");
+    let cfg = write(dir.path(), "c.yml", "epochs: 2\nbatch_size: 64\ntest_each_epoch: true\nexport_each_epoch: true\n");
     ok(&search_run(&root().join("specs/demo.lnas"), &cfg, "mock:fashion-mnist", &runs, "tb"));
     let run = runs.join("tb");
     for f in

@@ -1,6 +1,7 @@
 //! Back ends: each lowers the IR (and, for model formats, a weight store) to one format and
-//! knows nothing of the others or of the search. [`dot`] draws spaces and architectures;
-//! [`graphviz`] runs Graphviz on its output.
+//! knows nothing of the others or of the search. [`dot`] draws spaces and architectures and
+//! [`graphviz`] runs Graphviz on its output; [`onnx`] and [`mxnet`] export a pinned architecture
+//! with its weights.
 
 pub mod dot;
 pub mod graphviz;

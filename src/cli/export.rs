@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use burn::backend::Flex;
 use lightnasc::back::{mxnet, onnx};
 use lightnasc::check::check_path;
+use lightnasc::ir::Graph;
+use lightnasc::ir::store::WeightStore;
 use lightnasc::net::Supernet;
 use lightnasc::search::run::Run;
 
@@ -52,6 +54,15 @@ fn export(args: &ExportArgs) -> Result<Vec<PathBuf>, ExitCode> {
             )));
         };
         let space = outcome.space.expect("no diagnostics means a graph");
+        let stem = args.source.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
+        // A `-latent.params` file (our trainable export) is a weight store already.
+        if let Some(file) = args.weights.as_ref().filter(|p| p.is_file()) {
+            let bytes = std::fs::read(file).map_err(|e| fail(format!("{}: {e}", file.display())))?;
+            let arrays = mxnet::read_params(&bytes).map_err(|e| fail(format!("{}: {e}", file.display())))?;
+            let store = WeightStore { tensors: arrays.into_iter().collect() };
+            let pinned = lightnasc::ir::pin::pin(&space, &a).map_err(|e| fail(e.message))?;
+            return write_all(args, &pinned, store, PathBuf::from(stem));
+        }
         let net = match &args.weights {
             Some(dir) => {
                 let run = Run::open(dir).map_err(fail)?;
@@ -62,11 +73,14 @@ fn export(args: &ExportArgs) -> Result<Vec<PathBuf>, ExitCode> {
             }
             None => Supernet::<Flex>::new(space.clone(), args.seed, &device),
         };
-        let stem = args.source.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
         (net, a, PathBuf::from(stem))
     };
     let fixed = net.extract(&a).map_err(|e| fail(e.message))?;
-    let (g, store) = (&fixed.plan.graph, fixed.to_store());
+    write_all(args, &fixed.plan.graph, fixed.to_store(), default_out)
+}
+
+/// Write the formats asked for under the output prefix.
+fn write_all(args: &ExportArgs, g: &Graph, store: WeightStore, default_out: PathBuf) -> Result<Vec<PathBuf>, ExitCode> {
     let prefix = args.output.clone().unwrap_or(default_out).display().to_string();
     let want = |f: ExportFormat| args.format == f || args.format == ExportFormat::All;
     let mut files: Vec<(PathBuf, Vec<u8>)> = vec![];

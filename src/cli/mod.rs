@@ -203,7 +203,8 @@ pub struct ExportArgs {
     pub best: bool,
     #[arg(long, value_enum, default_value_t = ExportFormat::All)]
     pub format: ExportFormat,
-    /// Take the weights from this run folder's checkpoint (same space); random if none.
+    /// Weights: a run folder (its checkpoint; same space) or a `-latent.params` file written by
+    /// `export --format params`; random if none.
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Seed of random weights.

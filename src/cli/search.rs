@@ -29,11 +29,6 @@ pub fn run(args: &SearchArgs) -> ExitCode {
         Ok(d) => d,
         Err(e) => return fail(format!("config `device`: {e}")),
     };
-    if cfg.export_each_epoch {
-        eprintln!(
-            "warning: `export_each_epoch`: the ONNX and MXNet back ends are not built yet (issue 5); each epoch's architecture is pinned and drawn (DOT, SVG) under epochs/"
-        );
-    }
     let Some(spec) = cfg.spec.clone() else {
         return fail("no search space: give a spec (`lightnasc search SPEC`) or `spec:` in the config");
     };

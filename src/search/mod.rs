@@ -391,6 +391,21 @@ impl SearchJob {
                 let svg_path = pin_path.with_extension("svg");
                 crate::util::write_atomic(&svg_path, &svg).map_err(|e| format!("{}: {e}", svg_path.display()))?;
             }
+            if cfg.export_each_epoch {
+                // The argmax architecture with the current weights, as ONNX and MXNet.
+                let fixed = eval_net.extract(&a).map_err(|e| e.message)?;
+                let (g, store) = (&fixed.plan.graph, fixed.to_store());
+                let stem = pin_path.with_extension("").display().to_string();
+                let (symbol, params) = crate::back::mxnet::lower(g, &store)?;
+                for (path, bytes) in [
+                    (format!("{stem}.onnx"), crate::back::onnx::lower(g, &store)?),
+                    (format!("{stem}-symbol.json"), symbol.into_bytes()),
+                    (format!("{stem}-0000.params"), params),
+                ] {
+                    crate::util::write_atomic(std::path::Path::new(&path), &bytes)
+                        .map_err(|e| format!("{path}: {e}"))?;
+                }
+            }
             println!(
                 "epoch {}/{}: train loss {:.4} acc {:.4} | val acc {:.4}{} | latency {:.3} | {:.0}s | {}",
                 epoch + 1,
