@@ -112,6 +112,8 @@ fn colors_follow_the_choices() {
         }
     }
     assert!(n1 > 0 && n32 > 0);
+    // Labels name the alternative a layer belongs to.
+    assert!(dot.contains("bits = b1") && dot.contains("bits = b32"));
     // Only the chosen alternative of each block is drawn.
     for c in &space.choices[..3] {
         assert!(!dot.contains(&format!("{}.b32.", c.name)), "{} drew its unchosen variant", c.name);

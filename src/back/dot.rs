@@ -122,10 +122,10 @@ pub fn render(g: &Graph, a: Option<&Assignment>, title: &str) -> String {
                 let mut cluster = root.cluster();
                 cluster.set("label", &esc(scope), true).set("style", "rounded", true).set("color", "#b0b0b0", true);
                 for &n in nodes {
-                    node(&mut cluster, g, n, a.is_none(), &colors);
+                    node(&mut cluster, g, n, &colors);
                 }
             } else {
-                node(&mut root, g, nodes[0], a.is_none(), &colors);
+                node(&mut root, g, nodes[0], &colors);
             }
         }
         for &n in &order {
@@ -149,7 +149,7 @@ pub fn render(g: &Graph, a: Option<&Assignment>, title: &str) -> String {
     String::from_utf8(out).expect("DOT is UTF-8")
 }
 
-fn node(scope: &mut Scope<'_, '_>, g: &Graph, n: NodeIndex, space: bool, colors: &HashMap<String, &str>) {
+fn node(scope: &mut Scope<'_, '_>, g: &Graph, n: NodeIndex, colors: &HashMap<String, &str>) {
     let node = g.node(n);
     let id = format!("n{}", n.index());
     let mut dn = scope.node_named(id);
@@ -171,9 +171,7 @@ fn node(scope: &mut Scope<'_, '_>, g: &Graph, n: NodeIndex, space: bool, colors:
         let opt = &c.options[alt.option.0 as usize].name;
         fill = colors.get(opt).copied().unwrap_or("#ffffff");
         let short = c.name.rsplit('.').next().unwrap_or(&c.name);
-        if space {
-            let _ = write!(label, "\n{short} = {opt}");
-        }
+        let _ = write!(label, "\n{short} = {opt}");
     }
     let (border, width) = border(&node.op);
     let shape = if matches!(node.op, Op::Input | Op::Output) { "ellipse" } else { "box" };
