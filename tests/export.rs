@@ -8,16 +8,10 @@ use burn::tensor::{Tensor, TensorData};
 
 use common::root;
 use lightnasc::back::onnx;
-use lightnasc::check::{PinArg, check_path};
+use lightnasc::check::check_path;
 use lightnasc::ir::pin::Assignment;
 use lightnasc::lower::SpaceArgs;
 use lightnasc::net::{Mode, Supernet};
-use lightnasc::util::SplitMix64;
-
-fn normal(n: usize, seed: u64) -> Vec<f32> {
-    let mut rng = SplitMix64(seed);
-    (0..n).map(|_| rng.normal() as f32).collect()
-}
 
 fn raw(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -64,26 +58,13 @@ fn onnxruntime_computes_what_we_compute() {
     ];
     let mut jobs = vec![];
     for (i, (spec, input, classes, seed)) in cases.iter().enumerate() {
-        let args = SpaceArgs { input: Some(input.to_vec()), classes: Some(*classes), other: vec![] };
-        let out = check_path(&root().join(spec), &args, None, Some(&PinArg::Random(*seed)));
-        let (space, (a, _)) = (out.space.unwrap(), out.pinned.unwrap());
-        let dev = Default::default();
-        let net = Supernet::<Flex>::new(space, *seed, &dev);
-        let [c, h, w] = input.map(|d| d as usize);
-        // Move every batch norm's statistics off 0/1 along the pinned path.
-        let warm = Tensor::<Flex, 4>::from_data(TensorData::new(normal(8 * c * h * w, seed + 10), [8, c, h, w]), &dev);
-        net.logits(warm, &a, Mode::Train);
-        let fixed = net.extract(&a).unwrap();
-        let bytes = onnx::lower(&fixed.plan.graph, &fixed.to_store()).unwrap();
-        let n = 3;
-        let xv = normal(n * c * h * w, seed + 20);
-        let x = Tensor::<Flex, 4>::from_data(TensorData::new(xv.clone(), [n, c, h, w]), &dev);
-        let y: Vec<f32> = fixed.logits(x, &Assignment(vec![]), Mode::Eval).into_data().to_vec().unwrap();
+        let e = common::exported(spec, *input, *classes, *seed, 3);
+        let bytes = onnx::lower(&e.fixed.plan.graph, &e.fixed.to_store()).unwrap();
         let stem = dir.path().join(format!("case{i}"));
         std::fs::write(stem.with_extension("onnx"), bytes).unwrap();
-        std::fs::write(stem.with_extension("x"), raw(&xv)).unwrap();
-        std::fs::write(stem.with_extension("y"), raw(&y)).unwrap();
-        jobs.push(serde_json::json!({"stem": stem, "x": [n, c, h, w], "y": [n, classes], "name": format!("{spec} random:{seed}")}));
+        std::fs::write(stem.with_extension("x"), raw(&e.x)).unwrap();
+        std::fs::write(stem.with_extension("y"), raw(&e.y)).unwrap();
+        jobs.push(serde_json::json!({"stem": stem, "x": e.x_shape, "y": [3, classes], "name": format!("{spec} random:{seed}")}));
     }
     let results = onnxruntime(&jobs);
     eprintln!("{results}");
@@ -112,23 +93,7 @@ fn a_space_is_not_exported_whole() {
 #[test]
 fn a_run_exports_its_trained_architecture() {
     let dir = tempfile::tempdir().unwrap();
-    let runs = dir.path().join("runs");
-    let cfg = dir.path().join("c.yml");
-    std::fs::write(&cfg, "epochs: 2\nbatch_size: 64\ntrain_limit: 512\n").unwrap();
-    let out = common::lightnasc(&[
-        "search",
-        "specs/demo.lnas",
-        "-c",
-        cfg.to_str().unwrap(),
-        "--data",
-        "mock:fashion-mnist",
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--name",
-        "r",
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let run_dir = runs.join("r");
+    let run_dir = common::mock_demo_run(dir.path(), "epochs: 2\nbatch_size: 64\ntrain_limit: 512\n", "r");
     let out = common::lightnasc(&["export", run_dir.to_str().unwrap(), "--best"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let run = lightnasc::search::run::Run::open(&run_dir).unwrap();
@@ -136,7 +101,7 @@ fn a_run_exports_its_trained_architecture() {
     let model = run_dir.join(format!("export/epoch-{epoch:03}.onnx"));
     assert!(model.is_file());
     let fixed = run.supernet::<Flex>(&Default::default()).unwrap().extract(&a).unwrap();
-    let xv = normal(4 * 28 * 28, 77);
+    let xv = common::normal(4 * 28 * 28, 77);
     let x = Tensor::<Flex, 4>::from_data(TensorData::new(xv.clone(), [4, 1, 28, 28]), &Default::default());
     let y: Vec<f32> = fixed.logits(x, &Assignment(vec![]), Mode::Eval).into_data().to_vec().unwrap();
     let stem = model.with_extension("");

@@ -4,16 +4,9 @@
 
 mod common;
 
-use burn::backend::Flex;
-use burn::tensor::{Tensor, TensorData};
-
 use common::root;
 use lightnasc::back::mxnet;
-use lightnasc::check::{PinArg, check_path};
-use lightnasc::ir::pin::Assignment;
-use lightnasc::lower::SpaceArgs;
-use lightnasc::net::{Mode, Supernet};
-use lightnasc::util::SplitMix64;
+use lightnasc::ir::store::HostTensor;
 
 fn mxnet_python() -> std::path::PathBuf {
     common::python_venv("mxnet", &["mxnet==1.9.1", "numpy<1.24"])
@@ -51,11 +44,6 @@ print(json.dumps({k: {"shape": list(v.shape), "data": [float(x) for x in v.asnum
     assert!(mxnet::read_params(&std::fs::read(dir.join("tiny-0000.params")).unwrap()[..100]).is_err());
 }
 
-fn normal(n: usize, seed: u64) -> Vec<f32> {
-    let mut rng = SplitMix64(seed);
-    (0..n).map(|_| rng.normal() as f32).collect()
-}
-
 #[test]
 fn stock_mxnet_loads_our_exports_and_computes_the_same() {
     let tmp = tempfile::tempdir().unwrap();
@@ -67,26 +55,14 @@ fn stock_mxnet_loads_our_exports_and_computes_the_same() {
     ];
     let mut jobs = vec![];
     for (i, (spec, input, classes, seed)) in cases.iter().enumerate() {
-        let args = SpaceArgs { input: Some(input.to_vec()), classes: Some(*classes), other: vec![] };
-        let out = check_path(&root().join(spec), &args, None, Some(&PinArg::Random(*seed)));
-        let (space, (a, _)) = (out.space.unwrap(), out.pinned.unwrap());
-        let dev = Default::default();
-        let net = Supernet::<Flex>::new(space, *seed, &dev);
-        let [c, h, w] = input.map(|d| d as usize);
-        let warm = Tensor::<Flex, 4>::from_data(TensorData::new(normal(8 * c * h * w, seed + 10), [8, c, h, w]), &dev);
-        net.logits(warm, &a, Mode::Train);
-        let fixed = net.extract(&a).unwrap();
-        let (symbol, params) = mxnet::lower(&fixed.plan.graph, &fixed.to_store()).unwrap();
+        let e = common::exported(spec, *input, *classes, *seed, 2);
+        let (symbol, params) = mxnet::lower(&e.fixed.plan.graph, &e.fixed.to_store()).unwrap();
         let prefix = tmp.path().join(format!("case{i}"));
         std::fs::write(format!("{}-symbol.json", prefix.display()), symbol).unwrap();
         std::fs::write(format!("{}-0000.params", prefix.display()), params).unwrap();
-        let n = 2;
-        let xv = normal(n * c * h * w, seed + 20);
-        let x = Tensor::<Flex, 4>::from_data(TensorData::new(xv.clone(), [n, c, h, w]), &dev);
-        let y: Vec<f32> = fixed.logits(x, &Assignment(vec![]), Mode::Eval).into_data().to_vec().unwrap();
         let io = vec![
-            ("input".to_string(), lightnasc::ir::store::HostTensor { shape: vec![n, c, h, w], data: xv }),
-            ("output".to_string(), lightnasc::ir::store::HostTensor { shape: vec![n, *classes as usize], data: y }),
+            ("input".to_string(), HostTensor { shape: e.x_shape.to_vec(), data: e.x }),
+            ("output".to_string(), HostTensor { shape: vec![2, *classes as usize], data: e.y }),
         ];
         std::fs::write(format!("{}-io.nd", prefix.display()), mxnet::write_params(&io)).unwrap();
         jobs.push(serde_json::json!({"prefix": prefix, "name": format!("{spec} random:{seed}")}));

@@ -146,23 +146,7 @@ fn image_formats_go_through_graphviz_and_its_absence_is_a_clear_error() {
 #[test]
 fn a_run_renders_every_epoch_and_the_evolution() {
     let dir = tempfile::tempdir().unwrap();
-    let runs = dir.path().join("runs");
-    let cfg = dir.path().join("c.yml");
-    std::fs::write(&cfg, "epochs: 2\nbatch_size: 64\ntrain_limit: 256\n").unwrap();
-    let out = lightnasc(&[
-        "search",
-        "specs/demo.lnas",
-        "-c",
-        cfg.to_str().unwrap(),
-        "--data",
-        "mock:fashion-mnist",
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--name",
-        "r",
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let run = runs.join("r");
+    let run = common::mock_demo_run(dir.path(), "epochs: 2\nbatch_size: 64\ntrain_limit: 256\n", "r");
     let out = lightnasc(&["render", run.to_str().unwrap(), "--all-epochs", "--format", "dot"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for f in ["epoch-001.dot", "epoch-002.dot", "evolution.dot"] {

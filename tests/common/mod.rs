@@ -60,3 +60,59 @@ pub fn python_venv(name: &str, packages: &[&str]) -> PathBuf {
     std::fs::write(&marker, wanted).unwrap();
     python
 }
+
+/// A small demo search on mock Fashion-MNIST (`config` is the YAML), in `dir/runs/NAME`.
+pub fn mock_demo_run(dir: &Path, config: &str, name: &str) -> PathBuf {
+    let runs = dir.join("runs");
+    let cfg = dir.join(format!("{name}.yml"));
+    std::fs::write(&cfg, config).unwrap();
+    let out = lightnasc(&[
+        "search",
+        "specs/demo.lnas",
+        "-c",
+        cfg.to_str().unwrap(),
+        "--data",
+        "mock:fashion-mnist",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--name",
+        name,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    runs.join(name)
+}
+
+/// Standard normal values from a seed.
+pub fn normal(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = lightnasc::util::SplitMix64(seed);
+    (0..n).map(|_| rng.normal() as f32).collect()
+}
+
+/// One architecture of a shipped space (pinned `random:SEED`) as a fixed network whose batch
+/// norms' statistics have moved off 0/1, with a batch of `n` inputs and its logits in eval mode.
+pub struct Exported {
+    pub fixed: lightnasc::net::Supernet<burn::backend::Flex>,
+    pub x: Vec<f32>,
+    pub x_shape: [usize; 4],
+    pub y: Vec<f32>,
+}
+
+pub fn exported(spec: &str, input: [u32; 3], classes: i64, seed: u64, n: usize) -> Exported {
+    use burn::backend::Flex;
+    use burn::tensor::{Tensor, TensorData};
+    use lightnasc::net::{Mode, Supernet};
+    let args = lightnasc::lower::SpaceArgs { input: Some(input.to_vec()), classes: Some(classes), other: vec![] };
+    let out =
+        lightnasc::check::check_path(&root().join(spec), &args, None, Some(&lightnasc::check::PinArg::Random(seed)));
+    let (space, (a, _)) = (out.space.unwrap(), out.pinned.unwrap());
+    let dev = Default::default();
+    let net = Supernet::<Flex>::new(space, seed, &dev);
+    let [c, h, w] = input.map(|d| d as usize);
+    let warm = Tensor::<Flex, 4>::from_data(TensorData::new(normal(8 * c * h * w, seed + 10), [8, c, h, w]), &dev);
+    net.logits(warm, &a, Mode::Train);
+    let fixed = net.extract(&a).unwrap();
+    let x = normal(n * c * h * w, seed + 20);
+    let xt = Tensor::<Flex, 4>::from_data(TensorData::new(x.clone(), [n, c, h, w]), &dev);
+    let y = fixed.logits(xt, &lightnasc::ir::pin::Assignment(vec![]), Mode::Eval).into_data().to_vec().unwrap();
+    Exported { fixed, x, x_shape: [n, c, h, w], y }
+}
