@@ -133,6 +133,22 @@ fn bad_data_files_are_named_in_clear_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("train-images-idx3-ubyte.gz"));
     let out = search(&["specs/demo.lnas", "--data", "imagenet"]);
     assert_eq!(out.status.code(), Some(2), "an unknown dataset is a usage error");
+    if !cfg!(feature = "cuda") {
+        // Refused before anything is made: no run folder appears.
+        let runs = d.join("cuda-runs");
+        let out = search(&[
+            "specs/demo.lnas",
+            "--data",
+            "mock:cifar10",
+            "--device",
+            "cuda",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("built without CUDA"));
+        assert!(!runs.exists());
+    }
     // Mock data has the dataset's shape and class count.
     let m = data::mock(Kind::Cifar100, (50, 10), 1);
     assert_eq!(m.train.shape, [3, 32, 32]);

@@ -29,6 +29,9 @@ pub fn run(args: &SearchArgs) -> ExitCode {
         Ok(d) => d,
         Err(e) => return fail(format!("config `device`: {e}")),
     };
+    if let Err(e) = lightnasc::net::device::available(device) {
+        return fail(e);
+    }
     let Some(spec) = cfg.spec.clone() else {
         return fail("no search space: give a spec (`lightnasc search SPEC`) or `spec:` in the config");
     };

@@ -51,16 +51,25 @@ pub trait BackendJob {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output;
 }
 
+/// Whether `device`'s backend was compiled in (checked before a command makes anything).
+pub fn available(device: DeviceArg) -> Result<(), String> {
+    match device {
+        DeviceArg::Cuda(_) if !cfg!(feature = "cuda") => Err(format!(
+            "device `{device}`: this lightnasc was built without CUDA; rebuild with `cargo build --release --features cuda`"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Run `job` on `device`'s backend; an error if that backend was not compiled in.
 pub fn run_on<J: BackendJob>(device: DeviceArg, job: J) -> Result<J::Output, String> {
+    available(device)?;
     match device {
         DeviceArg::Cpu => Ok(job.run::<CpuBackend>(Default::default())),
         #[cfg(feature = "cuda")]
         DeviceArg::Cuda(index) => Ok(job.run::<CudaBackend>(burn::backend::cuda::CudaDevice { index })),
         #[cfg(not(feature = "cuda"))]
-        DeviceArg::Cuda(_) => Err(format!(
-            "device `{device}`: this lightnasc was built without CUDA; rebuild with `cargo build --release --features cuda`"
-        )),
+        DeviceArg::Cuda(_) => unreachable!("`available` refused it"),
     }
 }
 
