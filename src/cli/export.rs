@@ -12,12 +12,7 @@ use lightnasc::ir::store::WeightStore;
 use lightnasc::net::Supernet;
 use lightnasc::search::run::Run;
 
-use super::{ExportArgs, ExportFormat};
-
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {msg}");
-    ExitCode::from(1)
-}
+use super::{ExportArgs, ExportFormat, fail};
 
 pub fn run(args: &ExportArgs) -> ExitCode {
     match export(args) {

@@ -313,6 +313,12 @@ fn not_built(cmd: &str, issue: u32) -> ExitCode {
     ExitCode::from(3)
 }
 
+/// Print an error and give exit code 1 (a failed job).
+pub(crate) fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(1)
+}
+
 pub fn use_color(c: Color) -> bool {
     use std::io::IsTerminal as _;
     match c {

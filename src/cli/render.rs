@@ -10,12 +10,7 @@ use lightnasc::ir::Graph;
 use lightnasc::ir::pin::Assignment;
 use lightnasc::lower::SpaceArgs;
 
-use super::{RenderArgs, RenderFormat};
-
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {msg}");
-    ExitCode::from(1)
-}
+use super::{RenderArgs, RenderFormat, fail};
 
 fn ext(f: RenderFormat) -> &'static str {
     match f {
@@ -38,10 +33,8 @@ pub fn run(args: &RenderArgs) -> ExitCode {
 fn load(path: &Path, args: &SpaceArgs, space: Option<&str>, pin: Option<&PinArg>) -> Result<Outcome, ExitCode> {
     let outcome = check_path(path, args, space, pin);
     if !outcome.diags.is_empty() {
-        for d in &outcome.diags.0 {
-            eprintln!("{}", d.render(&outcome.db, super::use_color(super::Color::Auto)));
-        }
-        return Err(fail(format!("{} problem(s) found in {}", outcome.diags.len(), path.display())));
+        super::print_diagnostics(&outcome, path, super::use_color(super::Color::Auto));
+        return Err(ExitCode::from(1));
     }
     Ok(outcome)
 }

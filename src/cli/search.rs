@@ -13,12 +13,7 @@ use lightnasc::search::SearchJob;
 use lightnasc::search::config::SearchConfig;
 use lightnasc::util::SplitMix64;
 
-use super::SearchArgs;
-
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {msg}");
-    ExitCode::from(1)
-}
+use super::{SearchArgs, fail};
 
 pub fn run(args: &SearchArgs) -> ExitCode {
     let (cfg, run_dir, resume) = match resolve(args) {
