@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use lightnasc::data;
-use lightnasc::lower::SpaceArgs;
 use lightnasc::net::device::{DeviceArg, describe, run_on};
 use lightnasc::search::SearchJob;
 use lightnasc::search::config::SearchConfig;
@@ -36,8 +35,7 @@ pub fn run(args: &SearchArgs) -> ExitCode {
     };
     // The space is instantiated for the data: its input shape and class count.
     let kind = cfg.data.kind;
-    let shape: Vec<u32> = kind.shape().iter().map(|&d| d as u32).collect();
-    let space_args = SpaceArgs { input: Some(shape.clone()), classes: Some(kind.classes() as i64), other: vec![] };
+    let space_args = cfg.space_args();
     let graph = match super::load_space_with(&spec, &space_args, cfg.space.as_deref()) {
         Ok(g) => g,
         Err(code) => return code,
@@ -63,6 +61,8 @@ pub fn run(args: &SearchArgs) -> ExitCode {
     }
     let spec_abs = std::fs::canonicalize(&spec).unwrap_or(spec.clone());
     let input_name = graph.node(graph.input).name.clone();
+    // The same arguments, written into every pin of the run so that it checks back on its own.
+    let shape = space_args.input.as_deref().unwrap_or_default();
     let space_args = vec![
         (input_name, format!("[{}]", shape.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))),
         ("classes".to_string(), kind.classes().to_string()),

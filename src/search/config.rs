@@ -161,6 +161,17 @@ impl SearchConfig {
         Ok(cfg)
     }
 
+    /// The space's arguments for this data: its input shape and class count. The search, and
+    /// everything that reads a run back, instantiate the space with them.
+    pub fn space_args(&self) -> crate::lower::SpaceArgs {
+        let kind = self.data.kind;
+        crate::lower::SpaceArgs {
+            input: Some(kind.shape().iter().map(|&d| d as u32).collect()),
+            classes: Some(kind.classes() as i64),
+            other: vec![],
+        }
+    }
+
     pub fn to_yaml(&self) -> String {
         serde_norway::to_string(self).expect("a config serialises")
     }

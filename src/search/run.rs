@@ -13,7 +13,6 @@ use super::controller::Decisions;
 use crate::check::check_path;
 use crate::ir::Graph;
 use crate::ir::pin::Assignment;
-use crate::lower::SpaceArgs;
 use crate::net::Supernet;
 
 pub struct Run {
@@ -32,13 +31,7 @@ impl Run {
         }
         let cfg = SearchConfig::from_yaml_file(&cfg_path)?;
         let spec = cfg.spec.clone().ok_or_else(|| format!("{}: no `spec`", cfg_path.display()))?;
-        let kind = cfg.data.kind;
-        let args = SpaceArgs {
-            input: Some(kind.shape().iter().map(|&d| d as u32).collect()),
-            classes: Some(kind.classes() as i64),
-            other: vec![],
-        };
-        let out = check_path(&spec, &args, cfg.space.as_deref(), None);
+        let out = check_path(&spec, &cfg.space_args(), cfg.space.as_deref(), None);
         let graph = match (out.diags.is_empty(), out.space) {
             (true, Some(g)) => g,
             _ => return Err(format!("{}: the run's spec no longer checks", spec.display())),
