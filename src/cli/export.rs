@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use burn::backend::Flex;
-use lightnasc::back::{mxnet, onnx};
+use lightnasc::back::mxnet;
 use lightnasc::check::check_path;
+use lightnasc::export::{ModelFormat, write_model};
 use lightnasc::ir::Graph;
 use lightnasc::ir::store::WeightStore;
 use lightnasc::net::Supernet;
@@ -76,26 +77,11 @@ fn export(args: &ExportArgs) -> Result<Vec<PathBuf>, ExitCode> {
 
 /// Write the formats asked for under the output prefix.
 fn write_all(args: &ExportArgs, g: &Graph, store: WeightStore, default_out: PathBuf) -> Result<Vec<PathBuf>, ExitCode> {
-    let prefix = args.output.clone().unwrap_or(default_out).display().to_string();
-    let want = |f: ExportFormat| args.format == f || args.format == ExportFormat::All;
-    let mut files: Vec<(PathBuf, Vec<u8>)> = vec![];
-    if want(ExportFormat::Onnx) {
-        files.push((format!("{prefix}.onnx").into(), onnx::lower(g, &store).map_err(fail)?));
-    }
-    if want(ExportFormat::Mxnet) {
-        let (symbol, params) = mxnet::lower(g, &store).map_err(fail)?;
-        files.push((format!("{prefix}-symbol.json").into(), symbol.into_bytes()));
-        files.push((format!("{prefix}-0000.params").into(), params));
-    }
-    if want(ExportFormat::Params) {
-        let latent: Vec<_> = store.tensors.into_iter().collect();
-        files.push((format!("{prefix}-latent.params").into(), mxnet::write_params(&latent)));
-    }
-    for (path, bytes) in &files {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
-        }
-        lightnasc::util::write_atomic(path, bytes).map_err(|e| fail(format!("{}: {e}", path.display())))?;
-    }
-    Ok(files.into_iter().map(|f| f.0).collect())
+    let formats = match args.format {
+        ExportFormat::Onnx => vec![ModelFormat::Onnx],
+        ExportFormat::Mxnet => vec![ModelFormat::Mxnet],
+        ExportFormat::Params => vec![ModelFormat::Params],
+        ExportFormat::All => vec![ModelFormat::Onnx, ModelFormat::Mxnet, ModelFormat::Params],
+    };
+    write_model(&args.output.clone().unwrap_or(default_out), &formats, g, &store).map_err(fail)
 }

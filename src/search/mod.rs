@@ -26,6 +26,7 @@ use serde::Serialize;
 
 use crate::data::loader::{Batch, BatchPlan, stream};
 use crate::data::{Dataset, Kind};
+use crate::export::{ModelFormat, write_model};
 use crate::ir::Graph;
 use crate::ir::pin::{Assignment, pin_text};
 use crate::net::device::BackendJob;
@@ -394,17 +395,8 @@ impl SearchJob {
             if cfg.export_each_epoch {
                 // The argmax architecture with the current weights, as ONNX and MXNet.
                 let fixed = eval_net.extract(&a).map_err(|e| e.message)?;
-                let (g, store) = (&fixed.plan.graph, fixed.to_store());
-                let stem = pin_path.with_extension("").display().to_string();
-                let (symbol, params) = crate::back::mxnet::lower(g, &store)?;
-                for (path, bytes) in [
-                    (format!("{stem}.onnx"), crate::back::onnx::lower(g, &store)?),
-                    (format!("{stem}-symbol.json"), symbol.into_bytes()),
-                    (format!("{stem}-0000.params"), params),
-                ] {
-                    crate::util::write_atomic(std::path::Path::new(&path), &bytes)
-                        .map_err(|e| format!("{path}: {e}"))?;
-                }
+                let formats = [ModelFormat::Onnx, ModelFormat::Mxnet];
+                write_model(&pin_path.with_extension(""), &formats, &fixed.plan.graph, &fixed.to_store())?;
             }
             println!(
                 "epoch {}/{}: train loss {:.4} acc {:.4} | val acc {:.4}{} | latency {:.3} | {:.0}s | {}",
