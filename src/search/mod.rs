@@ -116,28 +116,9 @@ pub fn accuracy<B: Backend>(
     hits as f64 / n.max(1) as f64
 }
 
-/// A digest of every parameter and running statistic, in slot order.
-fn weights_digest<B: Backend>(w: &Weights<B>) -> String {
-    fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-        t.into_data().to_vec().unwrap_or_default()
-    }
-    let mut all: Vec<f32> = vec![];
-    let opt = |p: &Option<burn::module::Param<Tensor<B, 1>>>| p.as_ref().map(|p| values(p.val())).unwrap_or_default();
-    for c in &w.convs {
-        all.extend(values(c.weight.val()));
-        all.extend(opt(&c.bias));
-    }
-    for d in &w.denses {
-        all.extend(values(d.weight.val()));
-        all.extend(opt(&d.bias));
-    }
-    for n in &w.norms {
-        all.extend(opt(&n.gamma));
-        all.extend(opt(&n.beta));
-        all.extend(values(n.running_mean.value_sync()));
-        all.extend(values(n.running_var.value_sync()));
-    }
-    checkpoint::digest(all.into_iter())
+/// A digest of every parameter and running statistic (the weight store, in key order).
+fn weights_digest<B: Backend>(net: &Supernet<B>) -> String {
+    checkpoint::digest(net.to_store().tensors.values().flat_map(|t| t.data.iter().copied()))
 }
 
 impl SearchJob {
@@ -248,7 +229,7 @@ impl SearchJob {
                     optim: &GroupedOptimizer<O>,
                     copt: &_|
          -> Result<(), String> {
-            state.weights_digest = weights_digest(&net.weights);
+            state.weights_digest = weights_digest(net);
             let records: Records = vec![
                 ("supernet.bin", checkpoint::module_bytes(&net.weights)?),
                 ("controller.bin", checkpoint::module_bytes(ctrl)?),
@@ -329,7 +310,7 @@ impl SearchJob {
                         argmax: vec![],
                         val_accuracy: 0.0,
                         test_accuracy: None,
-                        weights_digest: weights_digest(&net.weights),
+                        weights_digest: weights_digest(&net),
                         finished: false,
                     });
                 }
