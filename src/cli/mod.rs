@@ -4,6 +4,7 @@
 mod bench;
 mod check;
 mod export;
+mod fmt;
 mod render;
 mod search;
 
@@ -266,6 +267,7 @@ pub struct TrainArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct FmtArgs {
+    /// Files to format in place; none, or `-`, formats standard input to standard output.
     pub files: Vec<PathBuf>,
     /// Change nothing; exit 1 and show a diff if a file is not formatted.
     #[arg(long)]
@@ -291,7 +293,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Export(args) => export::run(&args),
         Command::Render(args) => render::run(&args),
         Command::Train(_) => not_built("train", 8),
-        Command::Fmt(_) => not_built("fmt", 7),
+        Command::Fmt(args) => fmt::run(&args),
         Command::Lsp => not_built("lsp", 7),
         Command::Bench(args) => match args.what {
             BenchWhat::Supernet(a) => bench::supernet(&a),

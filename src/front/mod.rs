@@ -2,6 +2,7 @@
 //! definitions they hold. Nothing here knows about graphs or tensors.
 
 pub mod ast;
+pub mod fmt;
 pub mod parse;
 pub mod source;
 pub mod stdlib;

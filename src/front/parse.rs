@@ -13,6 +13,13 @@ use crate::diag::{Code, Diagnostic};
 #[grammar = "grammar/lnas.pest"]
 struct LnasParser;
 
+/// The concrete tree of one file, for tools that need every token (the formatter).
+pub(crate) fn concrete_tree(file: FileId, text: &str) -> Result<Pair<'_, Rule>, Diagnostic> {
+    check_nesting(file, text)?;
+    let mut pairs = LnasParser::parse(Rule::file, text).map_err(|e| syntax_error(file, text, e))?;
+    Ok(pairs.next().expect("the file rule always yields one pair"))
+}
+
 /// Deepest bracket nesting accepted. Real specs nest a handful of levels; the limit keeps the
 /// recursive-descent parser and the evaluator far from the end of the stack on hostile input.
 pub const MAX_NESTING: usize = 64;
@@ -20,9 +27,7 @@ pub const MAX_NESTING: usize = 64;
 /// Parse one file. On a syntax error the file yields no items and exactly one diagnostic (pest
 /// does not recover), which points at the furthest position the parser reached.
 pub fn parse_file(file: FileId, text: &str) -> Result<File, Diagnostic> {
-    check_nesting(file, text)?;
-    let mut pairs = LnasParser::parse(Rule::file, text).map_err(|e| syntax_error(file, text, e))?;
-    let root = pairs.next().expect("the file rule always yields one pair");
+    let root = concrete_tree(file, text)?;
     let cx = Cx { file, text };
     let mut items = vec![];
     for pair in root.into_inner() {
