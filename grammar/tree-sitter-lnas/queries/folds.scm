@@ -1,0 +1,9 @@
+[
+  (body)
+  (block_expression)
+  (choice_expression)
+  (pin_definition)
+  (parameters)
+  (arguments)
+  (list)
+] @fold
