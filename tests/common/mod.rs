@@ -61,6 +61,29 @@ pub fn python_venv(name: &str, packages: &[&str]) -> PathBuf {
     python
 }
 
+/// npm `packages` in a folder of their own under the target directory, installed once and reused
+/// (the editor tests judge our grammar with VS Code's own engine). Returns its `node_modules`.
+pub fn npm_packages(name: &str, packages: &[&str]) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    let dir = target.join(format!("npm-{name}"));
+    let marker = dir.join(".installed");
+    let wanted = packages.join(" ");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+        return dir.join("node_modules");
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("package.json"), "{\"private\": true}\n").unwrap();
+    let out = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--silent"])
+        .args(packages)
+        .current_dir(&dir)
+        .output()
+        .expect("npm (install Node.js: apt-get install nodejs npm)");
+    assert!(out.status.success(), "npm install {wanted} failed: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(&marker, wanted).unwrap();
+    dir.join("node_modules")
+}
+
 /// A small demo search on mock Fashion-MNIST (`config` is the YAML), in `dir/runs/NAME`.
 pub fn mock_demo_run(dir: &Path, config: &str, name: &str) -> PathBuf {
     let runs = dir.join("runs");
