@@ -76,11 +76,19 @@ pub fn check_path(path: &Path, args: &SpaceArgs, space_name: Option<&str>, pin: 
     check_program(prog, diags, args, space_name, pin)
 }
 
-/// Check source text held in memory (tests, the language server).
+/// Check source text held in memory (tests).
 pub fn check_text(name: &str, text: &str, args: &SpaceArgs, pin: Option<&PinArg>) -> Outcome {
     let mut diags = Diagnostics::default();
     let prog = front::load_text(name, None, text.to_string(), &mut diags);
     check_program(prog, diags, args, None, pin)
+}
+
+/// Check the unsaved text of a file at `path` (the language server): relative imports resolve
+/// against the file's folder.
+pub fn check_unsaved(name: &str, path: Option<std::path::PathBuf>, text: &str, args: &SpaceArgs) -> Outcome {
+    let mut diags = Diagnostics::default();
+    let prog = front::load_text(name, path, text.to_string(), &mut diags);
+    check_program(prog, diags, args, None, None)
 }
 
 /// Stack for lowering: it recurses once per nested block call and expression level (both

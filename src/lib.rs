@@ -13,6 +13,7 @@ pub mod export;
 pub mod front;
 pub mod ir;
 pub mod lower;
+pub mod lsp;
 pub mod net;
 pub mod search;
 pub mod tensorboard;

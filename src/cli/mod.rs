@@ -294,7 +294,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Render(args) => render::run(&args),
         Command::Train(_) => not_built("train", 8),
         Command::Fmt(args) => fmt::run(&args),
-        Command::Lsp => not_built("lsp", 7),
+        Command::Lsp => match lightnasc::lsp::run_stdio() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(format!("language server: {e}")),
+        },
         Command::Bench(args) => match args.what {
             BenchWhat::Supernet(a) => bench::supernet(&a),
         },

@@ -97,7 +97,7 @@ impl<'s> Printer<'s> {
     fn flush_comments(&mut self) {
         for c in std::mem::take(&mut self.pending) {
             if c.trailing && !self.out.is_empty() && !self.out.ends_with('\n') {
-                self.out.push_str(" ");
+                self.out.push(' ');
                 self.out.push_str(&c.text);
                 self.want_newline = true;
                 self.want_space = false;

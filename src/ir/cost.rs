@@ -89,7 +89,18 @@ pub struct CostRange {
 }
 
 pub fn cost_range(g: &Graph) -> CostRange {
-    let costs = node_costs(g);
+    cost_range_of(g, |_| true)
+}
+
+/// The range over all architectures of the cost of the nodes `part` selects (a block instance's,
+/// for the language server's hover).
+pub fn cost_range_of(g: &Graph, part: impl Fn(&Node) -> bool) -> CostRange {
+    let mut costs = node_costs(g);
+    for n in g.nodes.node_indices() {
+        if !part(g.node(n)) {
+            costs[n.index()] = Cost::default();
+        }
+    }
     let tree = ChoiceTree::new(g, &costs);
     let (params_min, params_max) = tree.extremes(None, &|c| c.params as f64);
     let (ops_min, ops_max) = tree.extremes(None, &Cost::ops);

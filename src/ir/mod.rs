@@ -250,6 +250,17 @@ pub struct Graph {
     pub input: NodeIndex,
     pub output: NodeIndex,
     pub classes: Option<u32>,
+    /// Every block call that was instantiated, for tools that map source back to the graph.
+    pub instances: Vec<Instance>,
+}
+
+/// One instantiation of a block: where it was called and the scope its nodes are named under
+/// (`stage1.block2.dense`), so the language server can sum a call's shapes and costs.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    pub block: String,
+    pub span: Span,
+    pub scope: String,
 }
 
 impl Graph {
@@ -296,6 +307,13 @@ impl Graph {
     /// Total number of architectures in the space (nested choices counted through their parent).
     pub fn space_size(&self) -> num_bigint::BigUint {
         self.size_of(None)
+    }
+
+    /// Number of architectures a choice spans: each option with everything nested in it.
+    pub fn choice_size(&self, id: ChoiceId) -> num_bigint::BigUint {
+        (0..self.choice(id).options.len())
+            .map(|o| self.size_of(Some(Alt { choice: id, option: OptionIx(o as u32) })))
+            .sum()
     }
 
     fn size_of(&self, ctx: Option<Alt>) -> num_bigint::BigUint {

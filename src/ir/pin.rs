@@ -277,5 +277,6 @@ pub fn pin(g: &Graph, a: &Assignment) -> Result<Graph, PinError> {
         input: map[&g.input],
         output: map[&g.output],
         classes: g.classes,
+        instances: g.instances.clone(),
     })
 }

@@ -55,6 +55,7 @@ pub fn lower(prog: &Program, space: &BlockDef, args: &SpaceArgs, diags: &mut Dia
         calls: vec![],
         shared_weights: HashMap::new(),
         budget_reported: false,
+        instances: vec![],
     };
     let graph = l.space(space, args);
     if l.diags.len() > before { None } else { graph }
@@ -88,6 +89,7 @@ struct Lowerer<'a> {
     /// Signature and first use of every shared weight key, to check the sharers agree.
     shared_weights: HashMap<String, (WeightSignature, Span)>,
     budget_reported: bool,
+    instances: Vec<ir::Instance>,
 }
 
 /// A parameter as the argument binder sees it, for blocks and built-in layers alike.
@@ -316,6 +318,7 @@ impl Lowerer<'_> {
             input,
             output,
             classes: classes.map(|c| c as u32),
+            instances: std::mem::take(&mut self.instances),
         })
     }
 
@@ -894,6 +897,12 @@ impl Lowerer<'_> {
         }
         let segment = self.unique(label.map_or(name, |l| l.name.as_str()));
         self.push_frame(segment, false);
+        let scope = self.path("", false);
+        self.instances.push(ir::Instance {
+            block: name.to_string(),
+            span,
+            scope: scope.trim_end_matches('.').to_string(),
+        });
         self.calls.push((name.to_string(), span));
         let v = self.body(&def.body, bound);
         self.calls.pop();
