@@ -12,6 +12,7 @@ pub mod diag;
 pub mod export;
 pub mod front;
 pub mod ir;
+pub mod ledger;
 pub mod lower;
 pub mod lsp;
 pub mod net;

@@ -1,5 +1,5 @@
 //! Command-line definitions (clap derive) and dispatch. Exit codes: 0 success, 1 diagnostics or
-//! a failed job, 2 usage errors (clap's own code), 3 a command not built yet.
+//! a failed job, 2 usage errors (clap's own code).
 
 mod bench;
 mod check;
@@ -7,6 +7,7 @@ mod export;
 mod fmt;
 mod render;
 mod search;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -139,6 +140,16 @@ pub struct SupernetBenchArgs {
 pub struct SearchArgs {
     /// The search space (.lnas); may come from the config instead.
     pub spec: Option<PathBuf>,
+    /// enas (the LSTM controller) | random (uniform sampling on the same budget, the baseline).
+    #[arg(long, value_enum)]
+    pub controller: Option<lightnasc::search::config::Policy>,
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+/// What a search and a training run share: config, data, budget, device, the run folder.
+#[derive(clap::Args, Debug)]
+pub struct RunOpts {
     /// YAML config (see specs/configs/); command-line flags override it.
     #[arg(short, long)]
     pub config: Option<PathBuf>,
@@ -163,11 +174,11 @@ pub struct SearchArgs {
     /// Run folder name under runs/ (default: space name + timestamp).
     #[arg(long)]
     pub name: Option<String>,
-    /// Folder that holds run folders.
+    /// Folder that holds run folders (and the results ledger, ledger.jsonl).
     #[arg(long, default_value = "runs")]
     pub runs_dir: PathBuf,
     /// Continue a run from its last checkpoint (its spec and config come from the run folder).
-    #[arg(long, conflicts_with_all = ["spec", "config", "data", "data_dir", "batch_size", "seed", "train_limit", "name"])]
+    #[arg(long, conflicts_with_all = ["config", "data", "data_dir", "batch_size", "seed", "train_limit", "name"])]
     pub resume: Option<PathBuf>,
     /// Write each epoch's exports and renders into the run folder.
     #[arg(long)]
@@ -250,19 +261,20 @@ pub struct RenderArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// A pinned architecture, a run folder, or a spec with --pin.
-    pub source: PathBuf,
+    /// A pinned architecture (.lnas with a `pin`), a search run folder, or a spec with --pin.
+    pub source: Option<PathBuf>,
+    /// The architecture (a pin file, `random[:SEED]`, `name=option,...`, or the original's
+    /// MeliusNet config string `melius:DIDI...T...`); with a run folder, in the run's space.
     #[arg(long, value_parser = clap::value_parser!(PinArg))]
     pub pin: Option<PinArg>,
-    #[arg(short, long)]
-    pub config: Option<PathBuf>,
+    /// With a run folder: the argmax architecture after this epoch (default: the run's result).
     #[arg(long)]
-    pub data: Option<String>,
-    #[arg(long)]
-    pub epochs: Option<u32>,
-    /// scratch | supernet
-    #[arg(long, default_value = "scratch")]
-    pub init: String,
+    pub epoch: Option<u32>,
+    /// scratch (seeded initialisation) | supernet (fine-tune from the run's shared weights).
+    #[arg(long, value_enum)]
+    pub init: Option<lightnasc::search::config::Init>,
+    #[command(flatten)]
+    pub run: RunOpts,
 }
 
 #[derive(clap::Args, Debug)]
@@ -292,7 +304,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Search(args) => search::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Render(args) => render::run(&args),
-        Command::Train(_) => not_built("train", 8),
+        Command::Train(args) => train::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Lsp => match lightnasc::lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
@@ -309,13 +321,6 @@ pub fn emit(text: &str) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
-}
-
-fn not_built(cmd: &str, issue: u32) -> ExitCode {
-    eprintln!(
-        "error: `lightnasc {cmd}` is not built yet (tracked in issue {issue}); `lightnasc {cmd} --help` shows what it will take"
-    );
-    ExitCode::from(3)
 }
 
 /// Print an error and give exit code 1 (a failed job).

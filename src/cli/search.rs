@@ -8,17 +8,43 @@ use std::sync::Arc;
 
 use lightnasc::data;
 use lightnasc::net::device::{DeviceArg, describe, run_on};
+use lightnasc::ir::pin::Assignment;
+use lightnasc::ledger;
 use lightnasc::search::SearchJob;
-use lightnasc::search::config::SearchConfig;
+use lightnasc::search::config::{Policy, SearchConfig};
 use lightnasc::util::SplitMix64;
 
-use super::{SearchArgs, fail};
+use super::{RunOpts, SearchArgs, fail};
 
 pub fn run(args: &SearchArgs) -> ExitCode {
-    let (cfg, run_dir, resume) = match resolve(args) {
+    if args.run.resume.is_some() && (args.spec.is_some() || args.controller.is_some()) {
+        return fail("--resume continues a run with its own spec and policy; drop the spec and --controller");
+    }
+    let (mut cfg, run_dir, resume) = match resolve(&args.run, args.spec.as_deref(), "search") {
         Ok(v) => v,
         Err(e) => return fail(e),
     };
+    if let Some(p) = args.controller {
+        if p == Policy::Fixed {
+            return fail("`--controller fixed` is `lightnasc train`");
+        }
+        cfg.policy = p;
+    }
+    if !resume && let Err(e) = create_run(&run_dir, &cfg, cfg.spec.as_deref()) {
+        return fail(e);
+    }
+    launch(cfg, run_dir, resume, args.run.stop_after_steps, None)
+}
+
+/// Load the data and the space, run the job, report, and append the result to the ledger. Shared
+/// by `search` and `train` (a `policy: fixed` run trains its pinned architecture).
+pub(super) fn launch(
+    cfg: SearchConfig,
+    run_dir: PathBuf,
+    resume: bool,
+    stop_after: Option<u64>,
+    source_arch: Option<Assignment>,
+) -> ExitCode {
     let device: DeviceArg = match cfg.device.parse() {
         Ok(d) => d,
         Err(e) => return fail(format!("config `device`: {e}")),
@@ -33,12 +59,25 @@ pub fn run(args: &SearchArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    // The space is instantiated for the data: its input shape and class count.
     let kind = cfg.data.kind;
     let space_args = cfg.space_args();
-    let graph = match super::load_space_with(&spec, &space_args, cfg.space.as_deref()) {
-        Ok(g) => g,
-        Err(code) => return code,
+    let fixed = cfg.policy == Policy::Fixed;
+    let graph = if fixed {
+        // The pinned architecture itself: its fixed network is what trains.
+        let outcome = lightnasc::check::check_path(&spec, &space_args, cfg.space.as_deref(), None);
+        if !outcome.diags.is_empty() {
+            super::print_diagnostics(&outcome, &spec, super::use_color(super::Color::Auto));
+            return ExitCode::from(1);
+        }
+        match outcome.pinned {
+            Some((_, g)) => g,
+            None => return fail(format!("{}: not a pinned architecture (no `pin`)", spec.display())),
+        }
+    } else {
+        match super::load_space_with(&spec, &space_args, cfg.space.as_deref()) {
+            Ok(g) => g,
+            Err(code) => return code,
+        }
     };
     let mut train = splits.train;
     if let Some(limit) = cfg.train_limit.filter(|&l| l < train.len()) {
@@ -56,21 +95,26 @@ pub fn run(args: &SearchArgs) -> ExitCode {
             train.len()
         ));
     }
-    if !resume && let Err(e) = create_run(&run_dir, &cfg, &spec) {
-        return fail(e);
-    }
     let spec_abs = std::fs::canonicalize(&spec).unwrap_or(spec.clone());
     let input_name = graph.node(graph.input).name.clone();
-    // The same arguments, written into every pin of the run so that it checks back on its own.
     let shape = space_args.input.as_deref().unwrap_or_default();
-    let space_args = vec![
+    let pin_args = vec![
         (input_name, format!("[{}]", shape.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))),
         ("classes".to_string(), kind.classes().to_string()),
     ];
+    let cost = lightnasc::ir::cost::cost_range(&graph);
+    let what = match cfg.policy {
+        Policy::Enas => format!("search `{}` ({} decisions)", graph.name, graph.choices.len()),
+        Policy::Random => format!("random search `{}` ({} decisions)", graph.name, graph.choices.len()),
+        Policy::Fixed => format!(
+            "train `{}` ({} params, {:.1}M OPs)",
+            graph.name,
+            cost.params_max,
+            cost.ops_max / 1e6
+        ),
+    };
     eprintln!(
-        "search `{}` ({} decisions) on {} ({} train / {} val / {} test images) with {}; run folder {}",
-        graph.name,
-        graph.choices.len(),
+        "{what} on {} ({} train / {} val / {} test images) with {}; run folder {}",
         cfg.data,
         train.len(),
         val.len(),
@@ -78,95 +122,127 @@ pub fn run(args: &SearchArgs) -> ExitCode {
         describe(device),
         run_dir.display()
     );
+    let started = std::time::Instant::now();
     let job = SearchJob {
         kind,
-        graph,
+        graph: graph.clone(),
         train: Arc::new(train),
         val: Arc::new(val),
         test: Arc::new(splits.test),
         run_dir: run_dir.clone(),
         resume,
         spec_ref: spec_abs.display().to_string(),
-        space_args,
-        stop_after: args.stop_after_steps,
-        cfg,
+        space_args: pin_args,
+        stop_after,
+        source_arch,
+        cfg: cfg.clone(),
     };
     match run_on(device, job) {
         Ok(Ok(out)) if out.finished => {
-            let arch: Vec<String> = out.argmax.iter().map(|(c, o)| format!("{c}={o}")).collect();
-            println!("argmax architecture: {}", arch.join(","));
+            if !fixed {
+                let arch: Vec<String> = out.argmax.iter().map(|(c, o)| format!("{c}={o}")).collect();
+                println!("argmax architecture: {}", arch.join(","));
+            }
+            if let Some(s) = out.shared_weight_accuracy {
+                println!("shared-weight validation accuracy {s:.4} (before training)");
+            }
             println!("validation accuracy {:.4}", out.val_accuracy);
             if let Some(t) = out.test_accuracy {
                 println!("test accuracy {t:.4} (chance {:.4})", 1.0 / kind.classes() as f64);
             }
-            println!("pinned architecture: {}", run_dir.join("result.lnas").display());
-            ExitCode::SUCCESS
+            if fixed {
+                println!("model: {}", run_dir.join("model.onnx").display());
+            } else {
+                println!("pinned architecture: {}", run_dir.join("result.lnas").display());
+            }
+            let entry = ledger::Entry::new(&cfg, &run_dir, &graph, &out, describe(device), started.elapsed());
+            match entry.and_then(|e| ledger::append(&ledger::path_for(&run_dir), &e)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(format!("the run finished, but the ledger was not written: {e}")),
+            }
         }
         Ok(Ok(out)) => {
-            eprintln!("stopped early as asked; resume with `lightnasc search --resume {}`", out.run_dir.display());
+            let cmd = if fixed { "train" } else { "search" };
+            eprintln!("stopped early as asked; resume with `lightnasc {cmd} --resume {}`", out.run_dir.display());
             ExitCode::SUCCESS
         }
         Ok(Err(e)) | Err(e) => fail(e),
     }
 }
 
-/// The resolved config, the run folder, and whether this is a resume.
-fn resolve(args: &SearchArgs) -> Result<(SearchConfig, PathBuf, bool), String> {
-    if let Some(dir) = &args.resume {
+/// The configuration and run folder from a config file and flags, or from the run folder when
+/// resuming. `prefix` starts default run names (`search`: the spec's name).
+pub(super) fn resolve(
+    opts: &RunOpts,
+    spec: Option<&Path>,
+    prefix: &str,
+) -> Result<(SearchConfig, PathBuf, bool), String> {
+    if let Some(dir) = &opts.resume {
         let path = dir.join("config.yml");
         if !path.is_file() {
             return Err(format!("{}: not a run folder (no config.yml)", dir.display()));
         }
         let mut cfg = SearchConfig::from_yaml_file(&path)?;
-        if let Some(e) = args.epochs {
+        if let Some(e) = opts.epochs {
             cfg.epochs = e;
         }
-        if let Some(d) = args.device {
+        if let Some(d) = opts.device {
             cfg.device = d.to_string();
         }
         cfg.validate()?;
         return Ok((cfg, dir.clone(), true));
     }
-    let mut cfg = match &args.config {
+    let mut cfg = match &opts.config {
         Some(p) => SearchConfig::from_yaml_file(p)?,
         None => SearchConfig::default(),
     };
-    if let Some(s) = &args.spec {
-        cfg.spec = Some(s.clone());
+    if let Some(s) = spec {
+        cfg.spec = Some(s.to_path_buf());
     }
-    if let Some(d) = args.data {
+    apply_overrides(&mut cfg, opts);
+    cfg.validate()?;
+    if let Some(spec) = &cfg.spec {
+        cfg.spec = Some(std::fs::canonicalize(spec).map_err(|e| format!("{}: {e}", spec.display()))?);
+    }
+    let stem = cfg.spec.as_ref().and_then(|s| s.file_stem()).map(|s| s.to_string_lossy().into_owned());
+    let base = if prefix == "search" { stem.unwrap_or_else(|| "search".into()) } else { prefix.to_string() };
+    Ok((cfg, run_dir_for(opts, &base)?, false))
+}
+
+/// Flags over a config: data, budget, device, seed.
+pub(super) fn apply_overrides(cfg: &mut SearchConfig, opts: &RunOpts) {
+    if let Some(d) = opts.data {
         cfg.data = d;
     }
-    if let Some(d) = &args.data_dir {
+    if let Some(d) = &opts.data_dir {
         cfg.data_dir = Some(d.clone());
     }
-    if let Some(e) = args.epochs {
+    if let Some(e) = opts.epochs {
         cfg.epochs = e;
     }
-    if let Some(b) = args.batch_size {
+    if let Some(b) = opts.batch_size {
         cfg.batch_size = b as usize;
     }
-    if let Some(d) = args.device {
+    if let Some(d) = opts.device {
         cfg.device = d.to_string();
     }
-    if let Some(s) = args.seed {
+    if let Some(s) = opts.seed {
         cfg.seed = s;
     }
-    if let Some(l) = args.train_limit {
+    if let Some(l) = opts.train_limit {
         cfg.train_limit = Some(l);
     }
-    cfg.export_each_epoch |= args.export_each_epoch;
-    cfg.validate()?;
-    let spec =
-        cfg.spec.clone().ok_or("no search space: give a spec (`lightnasc search SPEC`) or `spec:` in the config")?;
-    // Stored absolute, so the run folder can be resumed from anywhere.
-    cfg.spec = Some(std::fs::canonicalize(&spec).map_err(|e| format!("{}: {e}", spec.display()))?);
-    let name = match &args.name {
+    cfg.export_each_epoch |= opts.export_each_epoch;
+}
+
+/// A new run folder: `--name`, which must not exist yet, or `BASE-TIMESTAMP`.
+pub(super) fn run_dir_for(opts: &RunOpts, base: &str) -> Result<PathBuf, String> {
+    let name = match &opts.name {
         Some(n) => {
             if n.is_empty() || n.contains(['/', '\\']) || n.starts_with('.') {
                 return Err(format!("`{n}` is not a run name: use letters, digits, `-` and `_`"));
             }
-            let dir = args.runs_dir.join(n);
+            let dir = opts.runs_dir.join(n);
             if dir.exists() {
                 return Err(format!(
                     "{} already exists; pick another --name, or continue it with --resume {}",
@@ -177,28 +253,28 @@ fn resolve(args: &SearchArgs) -> Result<(SearchConfig, PathBuf, bool), String> {
             n.clone()
         }
         None => {
-            let stem = spec.file_stem().map_or("search".into(), |s| s.to_string_lossy().into_owned());
-            let base = format!("{stem}-{}", timestamp());
-            let mut n = base.clone();
+            let stamped = format!("{base}-{}", timestamp());
+            let mut n = stamped.clone();
             let mut k = 2;
-            while args.runs_dir.join(&n).exists() {
-                n = format!("{base}-{k}");
+            while opts.runs_dir.join(&n).exists() {
+                n = format!("{stamped}-{k}");
                 k += 1;
             }
             n
         }
     };
-    Ok((cfg, args.runs_dir.join(name), false))
+    Ok(opts.runs_dir.join(name))
 }
 
-fn create_run(dir: &Path, cfg: &SearchConfig, spec: &Path) -> Result<(), String> {
+/// Make the run folder with its resolved config (and a copy of the spec, for the record).
+pub(super) fn create_run(dir: &Path, cfg: &SearchConfig, spec: Option<&Path>) -> Result<(), String> {
     std::fs::create_dir_all(dir.parent().unwrap_or(Path::new("."))).map_err(|e| format!("{}: {e}", dir.display()))?;
     std::fs::create_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let header = "# The resolved configuration of this run (`lightnasc search --resume` reads it).\n";
     lightnasc::util::write_atomic(&dir.join("config.yml"), format!("{header}{}", cfg.to_yaml()).as_bytes())
         .map_err(|e| format!("{}: {e}", dir.join("config.yml").display()))?;
     // A copy of the spec as it was, for the record.
-    if let Ok(text) = std::fs::read(spec) {
+    if let Some(text) = spec.and_then(|s| std::fs::read(s).ok()) {
         let _ = lightnasc::util::write_atomic(&dir.join("spec.lnas"), &text);
     }
     Ok(())

@@ -49,6 +49,13 @@ pub struct State {
     pub weights_digest: String,
     /// CRC-32C of each record file, checked before decoding (burn's decoder panics on garbage).
     pub checksums: std::collections::BTreeMap<String, u32>,
+    /// `policy: random`: the best architecture sampled so far and its reward.
+    #[serde(default)]
+    pub random_best: Option<(Vec<u32>, f64)>,
+    /// `lightnasc train` from a search run: the architecture's accuracy with the run's shared
+    /// weights on the validation split, measured before training.
+    #[serde(default)]
+    pub shared_weight_accuracy: Option<f64>,
 }
 
 /// Binary records of modules and optimiser states, by file name.

@@ -44,6 +44,32 @@ pub struct SearchConfig {
     pub checkpoint_steps: Option<u64>,
     /// Write each epoch's exports and renders into the run folder.
     pub export_each_epoch: bool,
+    /// How architectures are chosen: `enas` (the controller), `random` (uniform sampling on the
+    /// same budget, the baseline), `fixed` (one pinned architecture: `lightnasc train`).
+    pub policy: Policy,
+    /// `lightnasc train`: the search run the architecture came from. Its supernet scores the
+    /// architecture's shared-weight accuracy, and with `init: supernet` gives the start weights.
+    pub source_run: Option<PathBuf>,
+    pub init: Init,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    #[default]
+    Enas,
+    Random,
+    Fixed,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// Seeded initialisation, as in a search.
+    #[default]
+    Scratch,
+    /// The source run's supernet weights for this architecture (fine-tuning).
+    Supernet,
 }
 
 impl Default for SearchConfig {
@@ -69,6 +95,9 @@ impl Default for SearchConfig {
             checkpoint_minutes: 10.0,
             checkpoint_steps: None,
             export_each_epoch: false,
+            policy: Policy::Enas,
+            source_run: None,
+            init: Init::Scratch,
         }
     }
 }
@@ -202,6 +231,9 @@ impl SearchConfig {
         }
         if !(0.0..1.0).contains(&self.controller.baseline_decay) {
             return bad("`controller.baseline_decay` must be in [0, 1)".into());
+        }
+        if self.init == Init::Supernet && self.source_run.is_none() {
+            return bad("`init: supernet` needs the search run to take the weights from (`source_run`)".into());
         }
         Ok(())
     }

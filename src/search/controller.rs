@@ -75,6 +75,11 @@ impl Decisions {
         self.options[..k].iter().sum()
     }
 
+    /// One option per decision, uniformly (the random-search baseline).
+    pub fn uniform(&self, rng: &mut SplitMix64) -> Vec<u32> {
+        self.options.iter().map(|&k| rng.below(k as u64) as u32).collect()
+    }
+
     pub fn assignment(&self, actions: &[u32]) -> Assignment {
         Assignment(actions.iter().map(|&a| Some(OptionIx(a))).collect())
     }

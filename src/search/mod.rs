@@ -36,7 +36,7 @@ use crate::net::{Mode, Supernet};
 use crate::tensorboard::EventWriter;
 use crate::util::SplitMix64;
 use checkpoint::{EpochRecord, Records, State};
-use config::{OptimizerKind, SearchConfig};
+use config::{Init, OptimizerKind, Policy, SearchConfig};
 use controller::{Controller, Decisions, Pick};
 use latency::LatencyTable;
 
@@ -56,17 +56,23 @@ pub struct SearchJob {
     pub space_args: Vec<(String, String)>,
     /// Stop (as if killed) after this many training steps in this process: for tests of resume.
     pub stop_after: Option<u64>,
+    /// `policy: fixed` with a `source_run`: the architecture in the source run's space.
+    pub source_arch: Option<Assignment>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SearchOutcome {
     pub run_dir: PathBuf,
     pub argmax: Vec<(String, String)>,
+    /// The same, as option indices per decision.
+    pub actions: Vec<u32>,
     pub val_accuracy: f64,
     pub test_accuracy: Option<f64>,
     pub weights_digest: String,
     /// False when stopped early by `stop_after`.
     pub finished: bool,
+    /// `lightnasc train` from a search run: the architecture's shared-weight validation accuracy.
+    pub shared_weight_accuracy: Option<f64>,
 }
 
 impl BackendJob for SearchJob {
@@ -179,6 +185,16 @@ impl SearchJob {
                 eprintln!("resuming {} at epoch {}, batch {}", self.run_dir.display(), state.epoch + 1, state.batch);
             }
         } else {
+            if let (Some(src), Some(a)) = (&cfg.source_run, &self.source_arch) {
+                // Score the architecture with the search's shared weights before training it, and
+                // start from those weights when asked.
+                let source = run::Run::open(src)?.supernet::<B>(&device)?;
+                let eval = source.valid();
+                state.shared_weight_accuracy = Some(accuracy(&eval, a, &self.val, self.kind, cfg.batch_size, &device));
+                if cfg.init == Init::Supernet {
+                    net = source.extract(a).map_err(|e| e.message)?;
+                }
+            }
             optim = GroupedOptimizer::new(&net, decayed, plain);
         }
 
@@ -251,8 +267,13 @@ impl SearchJob {
             {
                 // One architecture per training batch, sampled from the current policy.
                 let mut rng = SplitMix64(stream(seed, 3, epoch as u64, b as u64));
-                let arch =
-                    ctrl.valid().rollout(&decisions, &cfg.controller, 1, Pick::Sample(&mut rng)).actions.remove(0);
+                let arch = match cfg.policy {
+                    Policy::Enas => {
+                        ctrl.valid().rollout(&decisions, &cfg.controller, 1, Pick::Sample(&mut rng)).actions.remove(0)
+                    }
+                    Policy::Random => decisions.uniform(&mut rng),
+                    Policy::Fixed => vec![],
+                };
                 let a = decisions.assignment(&arch);
                 let lr = cfg.optimizer.lr_at(state.global_step, total_steps);
                 let n = batch.n;
@@ -275,7 +296,10 @@ impl SearchJob {
                     .map_err(tb_err)?;
                 tb.scalar("lr", state.global_step as i64, lr).map_err(tb_err)?;
 
-                if epoch >= cfg.warmup_epochs && b % cfg.update_arch_frequency == 0 {
+                let update = epoch >= cfg.warmup_epochs && b % cfg.update_arch_frequency == 0;
+                if update && cfg.policy == Policy::Random {
+                    self.random_update(&net, &decisions, &latency, &mut state, &mut tb, epoch, b, &device)?;
+                } else if update && cfg.policy == Policy::Enas {
                     self.controller_update(
                         &mut ctrl,
                         &mut ctrl_optim,
@@ -308,10 +332,12 @@ impl SearchJob {
                     return Ok(SearchOutcome {
                         run_dir: self.run_dir.clone(),
                         argmax: vec![],
+                        actions: vec![],
                         val_accuracy: 0.0,
                         test_accuracy: None,
                         weights_digest: weights_digest(&net),
                         finished: false,
+                        shared_weight_accuracy: state.shared_weight_accuracy,
                     });
                 }
             }
@@ -319,8 +345,21 @@ impl SearchJob {
 
             // End of epoch: validate the argmax architecture on the whole validation split.
             let eval_net = net.valid();
-            let roll = ctrl.valid().rollout(&decisions, &cfg.controller, 1, Pick::Argmax);
-            let argmax = roll.actions[0].clone();
+            let (argmax, probs) = match cfg.policy {
+                Policy::Enas => {
+                    let roll = ctrl.valid().rollout(&decisions, &cfg.controller, 1, Pick::Argmax);
+                    (roll.actions[0].clone(), roll.probs)
+                }
+                // The best candidate so far (a uniform draw before the first was scored).
+                Policy::Random => {
+                    let best = state.random_best.as_ref().map(|b| b.0.clone());
+                    let arch = best.unwrap_or_else(|| {
+                        decisions.uniform(&mut SplitMix64(stream(seed, 6, epoch as u64, 0)))
+                    });
+                    (arch, decisions.options.iter().map(|&k| vec![1.0 / k as f32; k]).collect())
+                }
+                Policy::Fixed => (vec![], vec![]),
+            };
             let a = decisions.assignment(&argmax);
             let val_acc = accuracy(&eval_net, &a, &self.val, self.kind, cfg.batch_size, &device);
             let last = epoch + 1 == cfg.epochs;
@@ -333,7 +372,7 @@ impl SearchJob {
                 val_accuracy: val_acc,
                 test_accuracy: test_acc,
                 argmax: argmax.clone(),
-                probs: roll.probs.clone(),
+                probs: probs.clone(),
                 latency: latency.of(&a),
                 seconds: started.elapsed().as_secs_f64(),
             };
@@ -346,12 +385,14 @@ impl SearchJob {
             }
             let width = decisions.options.iter().copied().max().unwrap_or(1);
             let mut cells = vec![0f32; decisions.options.len() * width];
-            for (k, p) in roll.probs.iter().enumerate() {
+            for (k, p) in probs.iter().enumerate() {
                 cells[k * width..k * width + p.len()].copy_from_slice(p);
             }
-            tb.grey_image("controller/probabilities", step, &cells, decisions.options.len(), width, 8)
-                .map_err(tb_err)?;
-            if !epoch_archs.is_empty() {
+            if !decisions.options.is_empty() {
+                tb.grey_image("controller/probabilities", step, &cells, decisions.options.len(), width, 8)
+                    .map_err(tb_err)?;
+            }
+            if !epoch_archs.is_empty() && !decisions.options.is_empty() {
                 let mean: Vec<f32> = (0..decisions.options.len())
                     .map(|k| epoch_archs.iter().map(|a| a[k] as f32).sum::<f32>() / epoch_archs.len() as f32)
                     .collect();
@@ -403,16 +444,23 @@ impl SearchJob {
             last_save = Instant::now();
         }
         let last = state.history.last().ok_or("no epoch was run")?;
+        if cfg.policy == Policy::Fixed {
+            // A trained network is the product: export it beside its checkpoint.
+            let formats = [ModelFormat::Onnx, ModelFormat::Mxnet];
+            write_model(&self.run_dir.join("model"), &formats, &net.plan.graph, &net.valid().to_store())?;
+        }
         let a = decisions.assignment(&last.argmax);
         let pin = pin_text(&self.graph, &a, &self.spec_ref, &self.space_args);
         crate::util::write_atomic(&self.run_dir.join("result.lnas"), pin.as_bytes()).map_err(|e| e.to_string())?;
         Ok(SearchOutcome {
             run_dir: self.run_dir.clone(),
             argmax: a.settings(&self.graph),
+            actions: last.argmax.clone(),
             val_accuracy: last.val_accuracy,
             test_accuracy: last.test_accuracy,
             weights_digest: state.weights_digest.clone(),
             finished: true,
+            shared_weight_accuracy: state.shared_weight_accuracy,
         })
     }
 
@@ -441,31 +489,12 @@ impl SearchJob {
         let n = cfg.controller.batch_size;
         let mut rng = SplitMix64(stream(cfg.seed, 4, epoch as u64, b as u64));
         let actions = ctrl.valid().rollout(decisions, &cfg.controller, n, Pick::Sample(&mut rng)).actions;
-        let eval_net = net.valid();
-        let plan = BatchPlan {
-            kind: self.kind,
-            batch: cfg.batch_size,
-            augment: false,
-            drop_last: false,
-            shuffle: Some(stream(cfg.seed, 5, epoch as u64, b as u64)),
-        };
-        let order = plan.order(self.val.len(), 0);
-        let nb = plan.batches(self.val.len()).max(1);
-        let mut rewards = vec![];
+        let rewards = self.score::<B>(net, decisions, latency, &actions, epoch, b, device);
         let mut advantages = vec![];
-        for (i, arch) in actions.iter().enumerate() {
-            let k = i % nb;
-            let idx = &order[k * cfg.batch_size..((k + 1) * cfg.batch_size).min(order.len())];
-            let batch = plan.make(&self.val, idx, 0, k as u64);
-            let count = batch.n;
-            let (x, y) = to_tensors::<B::InnerBackend>(batch, device);
-            let a = decisions.assignment(arch);
-            let acc = correct(eval_net.logits(x, &a, Mode::Eval), y) as f64 / count as f64;
-            let r = latency.reward(&cfg.reward, acc, &a);
+        for &r in &rewards {
             let base = *state.baseline.get_or_insert(r);
             advantages.push(r - base);
             state.baseline = Some(cfg.controller.baseline_decay * base + (1.0 - cfg.controller.baseline_decay) * r);
-            rewards.push(r);
         }
         let roll = ctrl.rollout(decisions, &cfg.controller, n, Pick::Given(&actions));
         let adv = Tensor::<B, 1>::from_data(
@@ -482,6 +511,79 @@ impl SearchJob {
         tb.scalar("controller/reward", step, rewards.iter().sum::<f64>() / n as f64).map_err(err)?;
         tb.scalar("controller/baseline", step, state.baseline.unwrap_or(0.0)).map_err(err)?;
         tb.scalar("controller/entropy", step, entropy.into_scalar().elem::<f64>()).map_err(err)?;
+        Ok(())
+    }
+}
+
+impl SearchJob {
+    /// The reward of each architecture, each scored on one validation batch (eval mode): the
+    /// controller's REINFORCE signal, and the random baseline's ranking, on the same budget.
+    #[allow(clippy::too_many_arguments)]
+    fn score<B: AutodiffBackend>(
+        &self,
+        net: &Supernet<B>,
+        decisions: &Decisions,
+        latency: &LatencyTable,
+        archs: &[Vec<u32>],
+        epoch: u32,
+        b: usize,
+        device: &B::Device,
+    ) -> Vec<f64> {
+        let cfg = &self.cfg;
+        let eval_net = net.valid();
+        let plan = BatchPlan {
+            kind: self.kind,
+            batch: cfg.batch_size,
+            augment: false,
+            drop_last: false,
+            shuffle: Some(stream(cfg.seed, 5, epoch as u64, b as u64)),
+        };
+        let order = plan.order(self.val.len(), 0);
+        let nb = plan.batches(self.val.len()).max(1);
+        archs
+            .iter()
+            .enumerate()
+            .map(|(i, arch)| {
+                let k = i % nb;
+                let idx = &order[k * cfg.batch_size..((k + 1) * cfg.batch_size).min(order.len())];
+                let batch = plan.make(&self.val, idx, 0, k as u64);
+                let count = batch.n;
+                let (x, y) = to_tensors::<B::InnerBackend>(batch, device);
+                let a = decisions.assignment(arch);
+                let acc = correct(eval_net.logits(x, &a, Mode::Eval), y) as f64 / count as f64;
+                latency.reward(&cfg.reward, acc, &a)
+            })
+            .collect()
+    }
+
+    /// Random search with weight sharing (Li and Talwalkar, 2019) on ENAS's budget: where ENAS
+    /// updates its controller, score as many uniformly drawn architectures and keep the best.
+    #[allow(clippy::too_many_arguments)]
+    fn random_update<B: AutodiffBackend>(
+        &self,
+        net: &Supernet<B>,
+        decisions: &Decisions,
+        latency: &LatencyTable,
+        state: &mut State,
+        tb: &mut EventWriter,
+        epoch: u32,
+        b: usize,
+        device: &B::Device,
+    ) -> Result<(), String> {
+        let n = self.cfg.controller.batch_size;
+        let mut rng = SplitMix64(stream(self.cfg.seed, 4, epoch as u64, b as u64));
+        let archs: Vec<Vec<u32>> = (0..n).map(|_| decisions.uniform(&mut rng)).collect();
+        let rewards = self.score::<B>(net, decisions, latency, &archs, epoch, b, device);
+        for (arch, r) in archs.into_iter().zip(rewards.iter().copied()) {
+            if state.random_best.as_ref().is_none_or(|best| r > best.1) {
+                state.random_best = Some((arch, r));
+            }
+        }
+        state.controller_updates += 1;
+        let step = state.controller_updates as i64;
+        let err = |e: std::io::Error| format!("writing TensorBoard events: {e}");
+        tb.scalar("controller/reward", step, rewards.iter().sum::<f64>() / n as f64).map_err(err)?;
+        tb.scalar("random/best_reward", step, state.random_best.as_ref().map_or(0.0, |b| b.1)).map_err(err)?;
         Ok(())
     }
 }

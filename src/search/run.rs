@@ -1,6 +1,6 @@
 //! Reading a run folder back: its configuration, its space (instantiated for its data, as the
 //! search did), its checkpoint's state and supernet weights, and the architecture of an epoch.
-//! `export`, `render` and later `train` start from here.
+//! `export`, `render`, `train` and `report` start from here.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::tensor::backend::Backend;
 
 use super::checkpoint::{self, State};
-use super::config::SearchConfig;
+use super::config::{Policy, SearchConfig};
 use super::controller::Decisions;
 use crate::check::check_path;
 use crate::ir::Graph;
@@ -32,7 +32,9 @@ impl Run {
         let cfg = SearchConfig::from_yaml_file(&cfg_path)?;
         let spec = cfg.spec.clone().ok_or_else(|| format!("{}: no `spec`", cfg_path.display()))?;
         let out = check_path(&spec, &cfg.space_args(), cfg.space.as_deref(), None);
-        let graph = match (out.diags.is_empty(), out.space) {
+        // A training run (`policy: fixed`) trains its pinned architecture; a search, the space.
+        let graph = if cfg.policy == Policy::Fixed { out.pinned.map(|p| p.1) } else { out.space };
+        let graph = match (out.diags.is_empty(), graph) {
             (true, Some(g)) => g,
             _ => return Err(format!("{}: the run's spec no longer checks", spec.display())),
         };

@@ -1,0 +1,135 @@
+//! The results ledger (`runs/ledger.jsonl`): one JSON line per finished search or training run,
+//! appended, never rewritten. Keyed by the architecture's structural hash, the seed, the version
+//! and the device, so results from many runs and machines can be merged and compared.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ir::Graph;
+use crate::ir::cost::total;
+use crate::ir::pin::pin;
+use crate::search::SearchOutcome;
+use crate::search::config::{Policy, SearchConfig};
+use crate::search::controller::Decisions;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    /// Seconds since the Unix epoch when the run finished.
+    pub time: u64,
+    /// `search` (ENAS), `random` (the random-search baseline) or `train`.
+    pub kind: String,
+    pub run: String,
+    pub space: String,
+    /// Structural hash of the architecture (the found one for a search, the trained one for
+    /// `train`): equal for the same network however it was reached.
+    pub arch_hash: String,
+    /// The choices of the space that pick it, where known (`choice=option,...`).
+    pub arch: String,
+    pub seed: u64,
+    pub version: String,
+    pub device: String,
+    pub data: String,
+    pub epochs: u32,
+    pub params: u64,
+    pub ops: f64,
+    /// Validation accuracy: with shared weights for a search, stand-alone for `train`.
+    pub val_accuracy: f64,
+    pub test_accuracy: Option<f64>,
+    /// `train` from a search run: the same architecture's accuracy with the run's shared weights.
+    pub shared_weight_accuracy: Option<f64>,
+    pub wall_seconds: f64,
+}
+
+impl Entry {
+    /// The entry of a finished run; `graph` is the space searched, or the architecture trained.
+    pub fn new(
+        cfg: &SearchConfig,
+        run_dir: &Path,
+        graph: &Graph,
+        out: &SearchOutcome,
+        device: String,
+        wall: Duration,
+    ) -> Result<Entry, String> {
+        let arch = match cfg.policy {
+            Policy::Fixed => graph.clone(),
+            _ => pin(graph, &Decisions::of(graph).assignment(&out.actions)).map_err(|e| e.message)?,
+        };
+        let cost = total(&arch);
+        Ok(Entry {
+            time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            kind: match cfg.policy {
+                Policy::Enas => "search",
+                Policy::Random => "random",
+                Policy::Fixed => "train",
+            }
+            .into(),
+            run: run_dir.display().to_string(),
+            space: graph.name.clone(),
+            arch_hash: structure_hash(&arch),
+            arch: out.argmax.iter().map(|(c, o)| format!("{c}={o}")).collect::<Vec<_>>().join(","),
+            seed: cfg.seed,
+            version: env!("CARGO_PKG_VERSION").into(),
+            device,
+            data: cfg.data.to_string(),
+            epochs: cfg.epochs,
+            params: cost.params,
+            ops: cost.ops(),
+            val_accuracy: out.val_accuracy,
+            test_accuracy: out.test_accuracy,
+            shared_weight_accuracy: out.shared_weight_accuracy,
+            wall_seconds: wall.as_secs_f64(),
+        })
+    }
+}
+
+/// FNV-1a over every layer of a pinned graph: name, op, shape and inputs, in topological order.
+pub fn structure_hash(g: &Graph) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |s: &str| {
+        for b in s.bytes().chain(std::iter::once(0)) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for n in g.topo_order() {
+        let node = g.node(n);
+        feed(&node.name);
+        feed(&format!("{:?}", node.op));
+        feed(&node.shape.to_string());
+        for i in g.inputs(n) {
+            feed(&g.node(i).name);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// The ledger beside a run folder: `<runs dir>/ledger.jsonl`.
+pub fn path_for(run_dir: &Path) -> PathBuf {
+    run_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("ledger.jsonl")
+}
+
+/// Append one line with a single `write` on an `O_APPEND` file, so concurrent writers (a sweep's
+/// shards) never interleave within a line.
+pub fn append(path: &Path, e: &Entry) -> Result<(), String> {
+    let mut line = serde_json::to_string(e).map_err(|e| e.to_string())?;
+    line.push('\n');
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    f.write_all(line.as_bytes()).and_then(|_| f.sync_data()).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Every entry of a ledger; a line that does not parse (a crash mid-write) is an error naming it.
+pub fn read(path: &Path) -> Result<Vec<Entry>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1)))
+        .collect()
+}
