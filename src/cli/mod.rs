@@ -6,6 +6,7 @@ mod check;
 mod export;
 mod fmt;
 mod render;
+mod report;
 mod search;
 mod train;
 
@@ -58,6 +59,9 @@ pub enum Command {
     Fmt(FmtArgs),
     /// Run the language server on stdin/stdout (LSP 3.17).
     Lsp,
+    /// Report runs: argmax per epoch, block summaries, accuracies, costs, and how well shared-weight
+    /// accuracy ranks retrained architectures (Kendall's tau).
+    Report(ReportArgs),
     /// Benchmarks that print ratios against a baseline measured in the same run.
     Bench(BenchArgs),
 }
@@ -278,6 +282,24 @@ pub struct TrainArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// Run folders, or folders holding run folders (e.g. `runs`).
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+    pub format: ReportFormat,
+    /// Also write report.md, report.json, a CSV of epochs per run, and accuracy_vs_ops.svg here.
+    #[arg(short, long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct FmtArgs {
     /// Files to format in place; none, or `-`, formats standard input to standard output.
     pub files: Vec<PathBuf>,
@@ -305,6 +327,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Export(args) => export::run(&args),
         Command::Render(args) => render::run(&args),
         Command::Train(args) => train::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Lsp => match lightnasc::lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,

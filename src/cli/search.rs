@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use lightnasc::data;
-use lightnasc::net::device::{DeviceArg, describe, run_on};
 use lightnasc::ir::pin::Assignment;
 use lightnasc::ledger;
+use lightnasc::net::device::{DeviceArg, describe, run_on};
 use lightnasc::search::SearchJob;
 use lightnasc::search::config::{Policy, SearchConfig};
 use lightnasc::util::SplitMix64;
@@ -106,12 +106,7 @@ pub(super) fn launch(
     let what = match cfg.policy {
         Policy::Enas => format!("search `{}` ({} decisions)", graph.name, graph.choices.len()),
         Policy::Random => format!("random search `{}` ({} decisions)", graph.name, graph.choices.len()),
-        Policy::Fixed => format!(
-            "train `{}` ({} params, {:.1}M OPs)",
-            graph.name,
-            cost.params_max,
-            cost.ops_max / 1e6
-        ),
+        Policy::Fixed => format!("train `{}` ({} params, {:.1}M OPs)", graph.name, cost.params_max, cost.ops_max / 1e6),
     };
     eprintln!(
         "{what} on {} ({} train / {} val / {} test images) with {}; run folder {}",

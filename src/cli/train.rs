@@ -16,7 +16,9 @@ use super::{TrainArgs, fail};
 pub fn run(args: &TrainArgs) -> ExitCode {
     if args.run.resume.is_some() {
         if args.source.is_some() || args.pin.is_some() || args.epoch.is_some() || args.init.is_some() {
-            return fail("--resume continues a training run as it was set up; drop the source, --pin, --epoch and --init");
+            return fail(
+                "--resume continues a training run as it was set up; drop the source, --pin, --epoch and --init",
+            );
         }
         return match resolve(&args.run, None, "train") {
             // The source run's part (shared-weight score, start weights) was done at the start.
@@ -26,9 +28,9 @@ pub fn run(args: &TrainArgs) -> ExitCode {
     }
     match prepare(args) {
         Ok((cfg, dir, pin, source)) => {
-            if let Err(e) = create_run(&dir, &cfg, None)
-                .and_then(|_| lightnasc::util::write_atomic(&dir.join("arch.lnas"), pin.as_bytes()).map_err(|e| e.to_string()))
-            {
+            if let Err(e) = create_run(&dir, &cfg, None).and_then(|_| {
+                lightnasc::util::write_atomic(&dir.join("arch.lnas"), pin.as_bytes()).map_err(|e| e.to_string())
+            }) {
                 return fail(e);
             }
             launch(cfg, dir, false, args.run.stop_after_steps, source)
@@ -40,7 +42,8 @@ pub fn run(args: &TrainArgs) -> ExitCode {
 /// The run's config, its folder, the pin text of the architecture, and (from a search run) the
 /// architecture in that run's space.
 fn prepare(args: &TrainArgs) -> Result<(SearchConfig, PathBuf, String, Option<Assignment>), String> {
-    let source = args.source.as_ref().ok_or("give what to train: a pin file, a search run folder, or a spec with --pin")?;
+    let source =
+        args.source.as_ref().ok_or("give what to train: a pin file, a search run folder, or a spec with --pin")?;
     let (mut cfg, space, a, spec_ref, source_run) = if source.is_dir() {
         // A search run: its config (data, budget) is the default, its space the architecture's.
         let run = Run::open(source)?;
@@ -69,7 +72,9 @@ fn prepare(args: &TrainArgs) -> Result<(SearchConfig, PathBuf, String, Option<As
         let (a, space) = pinned(source, &cfg, args.pin.as_ref())?;
         let spec_ref = match space_spec(source) {
             Some(s) => s,
-            None => std::fs::canonicalize(source).map_err(|e| format!("{}: {e}", source.display()))?.display().to_string(),
+            None => {
+                std::fs::canonicalize(source).map_err(|e| format!("{}: {e}", source.display()))?.display().to_string()
+            }
         };
         (cfg, space, a, spec_ref, None)
     };
@@ -94,7 +99,11 @@ fn prepare(args: &TrainArgs) -> Result<(SearchConfig, PathBuf, String, Option<As
 }
 
 /// The assignment a pin (file, `random:S`, `melius:...`, settings) gives in a spec's space.
-fn pinned(spec: &std::path::Path, cfg: &SearchConfig, pin: Option<&PinArg>) -> Result<(Assignment, lightnasc::ir::Graph), String> {
+fn pinned(
+    spec: &std::path::Path,
+    cfg: &SearchConfig,
+    pin: Option<&PinArg>,
+) -> Result<(Assignment, lightnasc::ir::Graph), String> {
     let out = check_path(spec, &cfg.space_args(), cfg.space.as_deref(), pin);
     if !out.diags.is_empty() {
         let msgs: Vec<String> = out.diags.0.iter().map(|d| d.render(&out.db, false)).collect();

@@ -198,6 +198,9 @@ impl SearchJob {
             optim = GroupedOptimizer::new(&net, decayed, plain);
         }
 
+        if cfg.policy == Policy::Fixed {
+            eprintln!("network: {} trainable parameters in {} layers", net.param_count(), net.plan.steps.len());
+        }
         // A resumed run reuses the table it started with: measured latencies differ run to run.
         let latency_path = self.run_dir.join("latency.json");
         let stored: Option<LatencyTable> = resumed_from
@@ -353,9 +356,8 @@ impl SearchJob {
                 // The best candidate so far (a uniform draw before the first was scored).
                 Policy::Random => {
                     let best = state.random_best.as_ref().map(|b| b.0.clone());
-                    let arch = best.unwrap_or_else(|| {
-                        decisions.uniform(&mut SplitMix64(stream(seed, 6, epoch as u64, 0)))
-                    });
+                    let arch =
+                        best.unwrap_or_else(|| decisions.uniform(&mut SplitMix64(stream(seed, 6, epoch as u64, 0))));
                     (arch, decisions.options.iter().map(|&k| vec![1.0 / k as f32; k]).collect())
                 }
                 Policy::Fixed => (vec![], vec![]),
@@ -420,17 +422,24 @@ impl SearchJob {
                 let formats = [ModelFormat::Onnx, ModelFormat::Mxnet];
                 write_model(&pin_path.with_extension(""), &formats, &fixed.plan.graph, &fixed.to_store())?;
             }
+            // A fixed network has no architecture to show, nor latency to trade against.
+            let search_part = match cfg.policy {
+                Policy::Fixed => String::new(),
+                _ => format!(
+                    " | latency {:.3} | {}",
+                    record.latency,
+                    argmax.iter().map(|a| a.to_string()).collect::<String>()
+                ),
+            };
             println!(
-                "epoch {}/{}: train loss {:.4} acc {:.4} | val acc {:.4}{} | latency {:.3} | {:.0}s | {}",
+                "epoch {}/{}: train loss {:.4} acc {:.4} | val acc {:.4}{} | {:.0}s{search_part}",
                 epoch + 1,
                 cfg.epochs,
                 record.train_loss,
                 record.train_accuracy,
                 val_acc,
                 test_acc.map_or(String::new(), |t| format!(" | test acc {t:.4}")),
-                record.latency,
                 record.seconds,
-                argmax.iter().map(|a| a.to_string()).collect::<String>()
             );
             state.history.push(record);
             state.epoch += 1;

@@ -1,0 +1,390 @@
+//! `lightnasc report`: what runs found and how honest their numbers are. For each run (search,
+//! random baseline, or `train`): the argmax architecture and a block summary per epoch, the
+//! shared-weight validation accuracy, test accuracy, OPs, params and latency of the result, wall
+//! time and device. Over the `train` runs that came from a search, the rank correlation (Kendall's
+//! tau-b) between shared-weight and stand-alone accuracy: does the supernet rank architectures
+//! the way training them alone does? Markdown, JSON, CSV, and an SVG of accuracy against OPs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::ir::cost::total;
+use crate::ir::pin::pin;
+use crate::ledger::{self, Entry};
+use crate::search::config::Policy;
+use crate::search::controller::Decisions;
+use crate::search::run::Run;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub run: String,
+    pub kind: String,
+    pub space: String,
+    pub device: Option<String>,
+    pub wall_seconds: f64,
+    pub epochs: Vec<EpochRow>,
+    pub result: Option<ResultRow>,
+    /// `train` runs: accuracy with the source search's shared weights, before training.
+    pub shared_weight_accuracy: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochRow {
+    pub epoch: u32,
+    /// Option index per decision, as a string (`0110...`).
+    pub argmax: String,
+    /// Options taken, counted per kind of choice (`keep=full` -> 3): the block summary.
+    pub blocks: BTreeMap<String, usize>,
+    pub val_accuracy: f64,
+    pub test_accuracy: Option<f64>,
+    pub ops: f64,
+    pub params: u64,
+    pub latency: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ResultRow {
+    pub arch_hash: String,
+    pub val_accuracy: f64,
+    pub test_accuracy: Option<f64>,
+    pub ops: f64,
+    pub params: u64,
+    pub latency: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Correlation {
+    /// Architectures with both numbers.
+    pub n: usize,
+    /// Kendall's tau-b between shared-weight and stand-alone validation accuracy.
+    pub kendall_tau_val: Option<f64>,
+    /// The same against stand-alone test accuracy.
+    pub kendall_tau_test: Option<f64>,
+    pub points: Vec<(String, f64, f64, Option<f64>)>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub runs: Vec<RunReport>,
+    pub correlation: Correlation,
+}
+
+/// Read runs (each a run folder) into a report; the ledger beside each supplies wall time and
+/// device for finished runs.
+pub fn build(dirs: &[&Path]) -> Result<Report, String> {
+    let mut runs = vec![];
+    for dir in dirs {
+        runs.push(one_run(dir)?);
+    }
+    // Several results for one architecture (shards rerun, duplicates): each run counts once.
+    let mut points = vec![];
+    for r in &runs {
+        if let (Some(sw), Some(res)) = (r.shared_weight_accuracy, &r.result) {
+            points.push((r.run.clone(), sw, res.val_accuracy, res.test_accuracy));
+        }
+    }
+    let xs: Vec<f64> = points.iter().map(|p| p.1).collect();
+    let val: Vec<f64> = points.iter().map(|p| p.2).collect();
+    let test: Option<Vec<f64>> = points.iter().map(|p| p.3).collect();
+    let correlation = Correlation {
+        n: points.len(),
+        kendall_tau_val: kendall_tau_b(&xs, &val),
+        kendall_tau_test: test.and_then(|t| kendall_tau_b(&xs, &t)),
+        points,
+    };
+    Ok(Report { runs, correlation })
+}
+
+fn one_run(dir: &Path) -> Result<RunReport, String> {
+    let run = Run::open(dir)?;
+    let g = &run.graph;
+    let decisions = Decisions::of(g);
+    let entry: Option<Entry> = ledger::read(&ledger::path_for(dir)).ok().and_then(|all| {
+        let canon = std::fs::canonicalize(dir).ok();
+        all.into_iter().rev().find(|e| std::fs::canonicalize(&e.run).ok() == canon)
+    });
+    let mut epochs = vec![];
+    for rec in &run.state.history {
+        let a = decisions.assignment(&rec.argmax);
+        let arch = pin(g, &a).map_err(|e| e.message)?;
+        let cost = total(&arch);
+        let mut blocks = BTreeMap::new();
+        for (c, o) in a.settings(g) {
+            let kind = c.rsplit('.').next().unwrap_or(&c).to_string();
+            *blocks.entry(format!("{kind}={o}")).or_insert(0) += 1;
+        }
+        epochs.push(EpochRow {
+            epoch: rec.epoch,
+            argmax: rec.argmax.iter().map(u32::to_string).collect(),
+            blocks,
+            val_accuracy: rec.val_accuracy,
+            test_accuracy: rec.test_accuracy,
+            ops: cost.ops(),
+            params: cost.params,
+            latency: rec.latency,
+        });
+    }
+    let result = epochs.last().map(|last| {
+        let arch = pin(g, &decisions.assignment(&run.state.history.last().expect("has epochs").argmax));
+        ResultRow {
+            arch_hash: arch.map(|a| ledger::structure_hash(&a)).unwrap_or_default(),
+            val_accuracy: last.val_accuracy,
+            test_accuracy: last.test_accuracy,
+            ops: last.ops,
+            params: last.params,
+            latency: last.latency,
+        }
+    });
+    let kind = match run.cfg.policy {
+        Policy::Enas => "search",
+        Policy::Random => "random",
+        Policy::Fixed => "train",
+    };
+    Ok(RunReport {
+        run: dir.display().to_string(),
+        kind: kind.into(),
+        space: g.name.clone(),
+        device: entry.as_ref().map(|e| e.device.clone()),
+        wall_seconds: entry.map_or_else(|| run.state.history.iter().map(|r| r.seconds).sum(), |e| e.wall_seconds),
+        epochs,
+        result,
+        shared_weight_accuracy: run.state.shared_weight_accuracy,
+    })
+}
+
+/// Kendall's tau-b (ties in either ranking accounted for); `None` below two points or when one
+/// side is constant.
+pub fn kendall_tau_b(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.len().min(y.len());
+    let (mut concordant, mut discordant, mut ties_x, mut ties_y) = (0i64, 0i64, 0i64, 0i64);
+    for i in 0..n {
+        for j in i + 1..n {
+            let dx = (x[i] - x[j]).signum() * f64::from(x[i] != x[j]);
+            let dy = (y[i] - y[j]).signum() * f64::from(y[i] != y[j]);
+            match (dx == 0.0, dy == 0.0) {
+                (true, true) => {}
+                (true, false) => ties_x += 1,
+                (false, true) => ties_y += 1,
+                (false, false) if dx == dy => concordant += 1,
+                (false, false) => discordant += 1,
+            }
+        }
+    }
+    let n0 = (concordant + discordant + ties_x) as f64;
+    let n1 = (concordant + discordant + ties_y) as f64;
+    (n0 > 0.0 && n1 > 0.0).then(|| (concordant - discordant) as f64 / (n0 * n1).sqrt())
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.2}%", v * 100.0)
+}
+
+pub fn markdown(r: &Report) -> String {
+    let mut s = String::from("# lightnasc report\n");
+    for run in &r.runs {
+        let _ = writeln!(s, "\n## {} ({}, space `{}`)\n", run.run, run.kind, run.space);
+        let _ = writeln!(
+            s,
+            "Wall time {:.0} s on {}.",
+            run.wall_seconds,
+            run.device.as_deref().unwrap_or("an unrecorded device (unfinished run)")
+        );
+        if let Some(sw) = run.shared_weight_accuracy {
+            let _ = writeln!(s, "Shared-weight validation accuracy before training: {}.", pct(sw));
+        }
+        if let Some(res) = &run.result {
+            let latency = if run.kind == "train" { String::new() } else { format!(", latency {:.3}", res.latency) };
+            let _ = writeln!(
+                s,
+                "Result `{}`: {} params, {:.3}M OPs{latency}, validation {}{}.",
+                res.arch_hash,
+                res.params,
+                res.ops / 1e6,
+                pct(res.val_accuracy),
+                res.test_accuracy.map_or(String::new(), |t| format!(", test {}", pct(t)))
+            );
+        }
+        if run.kind == "train" {
+            continue; // one architecture: its epochs have no argmax to show
+        }
+        let _ = writeln!(
+            s,
+            "\n| epoch | argmax | blocks | val acc | test acc | OPs | params |\n|---|---|---|---|---|---|---|"
+        );
+        for e in &run.epochs {
+            let blocks: Vec<String> = e.blocks.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(
+                s,
+                "| {} | `{}` | {} | {} | {} | {:.3}M | {} |",
+                e.epoch,
+                e.argmax,
+                blocks.join(", "),
+                pct(e.val_accuracy),
+                e.test_accuracy.map_or("-".into(), pct),
+                e.ops / 1e6,
+                e.params
+            );
+        }
+    }
+    let c = &r.correlation;
+    let _ = writeln!(s, "\n## Shared-weight vs stand-alone accuracy\n");
+    if c.n == 0 {
+        let _ = writeln!(s, "No `train` runs from a search were given.");
+    } else {
+        let tau = |t: Option<f64>| t.map_or("undefined".to_string(), |t| format!("{t:.3}"));
+        let _ = writeln!(
+            s,
+            "Kendall's tau-b over {} retrained architectures: {} (validation), {} (test).\n",
+            c.n,
+            tau(c.kendall_tau_val),
+            tau(c.kendall_tau_test)
+        );
+        let _ = writeln!(s, "| run | shared-weight val | stand-alone val | stand-alone test |\n|---|---|---|---|");
+        for (run, sw, val, test) in &c.points {
+            let _ = writeln!(s, "| {run} | {} | {} | {} |", pct(*sw), pct(*val), test.map_or("-".into(), pct));
+        }
+    }
+    s
+}
+
+/// One CSV per run: a row per epoch, a column per block-summary count.
+pub fn epochs_csv(run: &RunReport) -> String {
+    let keys: std::collections::BTreeSet<&String> = run.epochs.iter().flat_map(|e| e.blocks.keys()).collect();
+    let mut s = String::from("epoch,argmax,val_accuracy,test_accuracy,ops,params,latency");
+    for k in &keys {
+        let _ = write!(s, ",{k}");
+    }
+    s.push('\n');
+    for e in &run.epochs {
+        let _ = write!(
+            s,
+            "{},{},{},{},{},{},{}",
+            e.epoch,
+            e.argmax,
+            e.val_accuracy,
+            e.test_accuracy.map_or(String::new(), |t| t.to_string()),
+            e.ops,
+            e.params,
+            e.latency
+        );
+        for k in &keys {
+            let _ = write!(s, ",{}", e.blocks.get(*k).copied().unwrap_or(0));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Accuracy against OPs for every architecture evaluated: each search epoch's argmax
+/// (shared-weight validation accuracy) and each retrained architecture (stand-alone test
+/// accuracy, else validation).
+pub fn plot_svg(r: &Report) -> String {
+    let mut pts: Vec<(f64, f64, &str)> = vec![];
+    for run in &r.runs {
+        match run.kind.as_str() {
+            "train" => {
+                if let Some(res) = &run.result {
+                    pts.push((res.ops, res.test_accuracy.unwrap_or(res.val_accuracy), "train"));
+                }
+            }
+            kind => pts.extend(run.epochs.iter().map(|e| (e.ops, e.val_accuracy, kind))),
+        }
+    }
+    let (w, h, m) = (640.0, 420.0, 60.0);
+    let xmin = pts.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let xmax = pts.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+    let (xmin, xmax) = if pts.is_empty() {
+        (0.0, 1.0)
+    } else if xmax > xmin {
+        (xmin, xmax)
+    } else {
+        (xmin * 0.9, xmax * 1.1 + 1.0)
+    };
+    let ymax = pts.iter().map(|p| p.1).fold(0.0, f64::max).max(0.1).min(1.0);
+    let sx = |x: f64| m + (x - xmin) / (xmax - xmin) * (w - 2.0 * m);
+    let sy = |y: f64| h - m - y / ymax * (h - 2.0 * m);
+    let color = |k: &str| match k {
+        "search" => "#1f77b4",
+        "random" => "#ff7f0e",
+        _ => "#2ca02c",
+    };
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n"
+    );
+    let _ = writeln!(s, "<line x1=\"{m}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>", h - m, w - m, h - m);
+    let _ = writeln!(s, "<line x1=\"{m}\" y1=\"{m}\" x2=\"{m}\" y2=\"{}\" stroke=\"black\"/>", h - m);
+    for i in 0..=4 {
+        let xv = xmin + (xmax - xmin) * i as f64 / 4.0;
+        let yv = ymax * i as f64 / 4.0;
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{:.3}M</text>",
+            sx(xv),
+            h - m + 18.0,
+            xv / 1e6
+        );
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{:.0}%</text>",
+            m - 6.0,
+            sy(yv) + 4.0,
+            yv * 100.0
+        );
+    }
+    let _ =
+        writeln!(s, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">OPs (FLOPs + BOPs/64)</text>", w / 2.0, h - 15.0);
+    let _ = writeln!(
+        s,
+        "<text x=\"15\" y=\"{}\" transform=\"rotate(-90 15 {})\" text-anchor=\"middle\">accuracy</text>",
+        h / 2.0,
+        h / 2.0
+    );
+    for (x, y, k) in &pts {
+        let _ = writeln!(
+            s,
+            "<circle class=\"{k}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{}\" fill-opacity=\"0.8\"/>",
+            sx(*x),
+            sy(*y),
+            color(k)
+        );
+    }
+    for (i, k) in ["search", "random", "train"].iter().enumerate() {
+        let y = m + 16.0 * i as f64;
+        let _ = writeln!(
+            s,
+            "<circle cx=\"{}\" cy=\"{y}\" r=\"4\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{}</text>",
+            w - m - 110.0,
+            color(k),
+            w - m - 100.0,
+            y + 4.0,
+            match *k {
+                "search" => "ENAS argmax (shared weights)",
+                "random" => "random search (shared weights)",
+                _ => "retrained (stand-alone)",
+            }
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kendall_tau_b;
+
+    #[test]
+    fn kendall_tau_b_by_hand() {
+        // Identical and reversed rankings.
+        assert_eq!(kendall_tau_b(&[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]), Some(1.0));
+        assert_eq!(kendall_tau_b(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), Some(-1.0));
+        // x = 1 2 3 4, y = 1 3 2 4: pairs 6, one discordant (2,3): (5 - 1) / 6.
+        assert!((kendall_tau_b(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0]).unwrap() - 4.0 / 6.0).abs() < 1e-12);
+        // A tie in y: x = 1 2 3, y = 1 1 2: C = 2, D = 0, ties_y = 1 -> 2 / sqrt(3 * 2).
+        assert!((kendall_tau_b(&[1.0, 2.0, 3.0], &[1.0, 1.0, 2.0]).unwrap() - 2.0 / 6f64.sqrt()).abs() < 1e-12);
+        assert_eq!(kendall_tau_b(&[1.0], &[1.0]), None);
+        assert_eq!(kendall_tau_b(&[1.0, 1.0], &[1.0, 2.0]), None);
+    }
+}
