@@ -1,1 +1,16 @@
-//! Binary kernels (bit-packed XNOR-popcount). Populated by the binary-kernels issue; the crate exists now so the workspace layout is stable.
+//! Bit-packed binary kernels: XNOR-popcount convolution and dense layers on ±1 values stored one
+//! bit each (1 = +1, 0 = -1; a value `>= 0` packs as +1, as `det_sign` rounds it).
+//!
+//! A binary conv's `(h + K) / 2` output (BMXNet's offset, `h` the ±1 dot product, `K` its length)
+//! is the number of positions where input and weight signs agree, so the kernels count matches
+//! directly: `K - popcount(a XOR w)` summed over words, exact in integers. Padding with -1 is a
+//! packed pixel of zero bits, which the packed input carries as a zero border.
+//!
+//! [`cpu`] holds the CPU kernels (AVX-512 VPOPCNTDQ, or scalar `popcnt`, chosen at run time); the
+//! layout of packed tensors is in [`pack`].
+
+pub mod cpu;
+pub mod pack;
+
+pub use cpu::{Epilogue, Kernel, binary_conv2d, binary_conv2d_using, binary_dense};
+pub use pack::{ConvGeometry, PackedActivations, PackedWeights, pack_activations, pack_weights};

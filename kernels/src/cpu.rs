@@ -1,0 +1,261 @@
+//! CPU kernels. Work is split over output rows with rayon; each row counts mismatches with
+//! AVX-512 VPOPCNTDQ (eight output channels per vector, one broadcast input word against a run
+//! of weights) where the CPU has it, else with scalar `popcnt`. Both give the same integers.
+
+use rayon::prelude::*;
+
+use crate::pack::{ConvGeometry, PackedActivations, PackedWeights};
+
+/// What a conv writes, from the match count `m` of each output (K = fan-in).
+#[derive(Clone, Copy, Debug)]
+pub enum Epilogue<'a> {
+    /// `m`, which is BMXNet's `(h + K) / 2`.
+    Matches,
+    /// `h = 2m - K`, the plain ±1 dot product.
+    Dot,
+    /// `m * scale[o] + shift[o]`: a following batch norm (inference) folded in.
+    Affine { scale: &'a [f32], shift: &'a [f32] },
+}
+
+/// An inner kernel. [`Kernel::best`] is what the CPU supports; the others exist for tests and
+/// benchmarks (all give the same integers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    Avx512,
+    Popcnt,
+    Portable,
+}
+
+impl Kernel {
+    pub fn best() -> Kernel {
+        if has_avx512() {
+            Kernel::Avx512
+        } else if has_popcnt() {
+            Kernel::Popcnt
+        } else {
+            Kernel::Portable
+        }
+    }
+
+    /// The kernels this CPU can run.
+    pub fn available() -> Vec<Kernel> {
+        let mut v = vec![Kernel::Portable];
+        if has_popcnt() {
+            v.push(Kernel::Popcnt);
+        }
+        if has_avx512() {
+            v.push(Kernel::Avx512);
+        }
+        v
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Avx512 => "avx512-vpopcntdq",
+            Kernel::Popcnt => "popcnt",
+            Kernel::Portable => "portable",
+        }
+    }
+}
+
+fn has_popcnt() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return is_x86_feature_detected!("popcnt");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static DETECTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *DETECTED.get_or_init(|| {
+            std::env::var_os("LIGHTNASC_NO_AVX512").is_none()
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512vpopcntdq")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Output size of a convolution along one axis.
+pub fn out_size(size: usize, k: usize, g: ConvGeometry) -> usize {
+    (size + 2 * g.pad).saturating_sub(g.dilation * (k - 1) + 1) / g.stride + 1
+}
+
+/// Binary convolution of packed activations (packed with `g.pad` as their border) with packed
+/// weights; the result is NCHW `[n][out][ho][wo]`.
+pub fn binary_conv2d(a: &PackedActivations, w: &PackedWeights, g: ConvGeometry, epilogue: Epilogue) -> Vec<f32> {
+    binary_conv2d_using(Kernel::best(), a, w, g, epilogue)
+}
+
+/// [`binary_conv2d`] with a given inner kernel, which the CPU must support (see
+/// [`Kernel::available`]).
+pub fn binary_conv2d_using(
+    kernel: Kernel,
+    a: &PackedActivations,
+    w: &PackedWeights,
+    g: ConvGeometry,
+    epilogue: Epilogue,
+) -> Vec<f32> {
+    assert!(Kernel::available().contains(&kernel), "this CPU cannot run the {} kernel", kernel.name());
+    assert_eq!(a.c, w.c, "input channels of activations and weights differ");
+    assert_eq!(a.pad, g.pad, "activations must be packed with the convolution's padding");
+    assert!(g.stride >= 1 && g.dilation >= 1);
+    let (ho, wo) = (out_size(a.h, w.kh, g), out_size(a.w, w.kw, g));
+    let fan_in = w.fan_in() as u32;
+    let rows: Vec<Vec<u32>> = (0..a.n * ho)
+        .into_par_iter()
+        .map(|r| {
+            let mut mismatches = vec![0u32; w.out_stride * wo];
+            row(kernel, a, w, g, r / ho, r % ho, wo, &mut mismatches);
+            mismatches
+        })
+        .collect();
+    let mut y = vec![0f32; a.n * w.out * ho * wo];
+    for (r, mis) in rows.iter().enumerate() {
+        let (img, oy) = (r / ho, r % ho);
+        for o in 0..w.out {
+            let dst = &mut y[((img * w.out + o) * ho + oy) * wo..][..wo];
+            for (ox, d) in dst.iter_mut().enumerate() {
+                let m = fan_in - mis[ox * w.out_stride + o];
+                *d = match epilogue {
+                    Epilogue::Matches => m as f32,
+                    Epilogue::Dot => (2 * m as i64 - fan_in as i64) as f32,
+                    Epilogue::Affine { scale, shift } => m as f32 * scale[o] + shift[o],
+                };
+            }
+        }
+    }
+    y
+}
+
+/// Binary dense layer: `a` packed as `[n][1][1][words]` (no border), weights as a 1x1 conv.
+pub fn binary_dense(a: &PackedActivations, w: &PackedWeights, epilogue: Epilogue) -> Vec<f32> {
+    assert!(a.h == 1 && a.w == 1 && w.kh == 1 && w.kw == 1, "dense layers take vectors and 1x1 weights");
+    binary_conv2d(a, w, ConvGeometry { stride: 1, pad: 0, dilation: 1 }, epilogue)
+}
+
+/// Mismatch counts of one output row, `[ox][out_stride]`.
+#[allow(clippy::too_many_arguments)]
+fn row(
+    kernel: Kernel,
+    a: &PackedActivations,
+    w: &PackedWeights,
+    g: ConvGeometry,
+    img: usize,
+    oy: usize,
+    wo: usize,
+    mis: &mut [u32],
+) {
+    match kernel {
+        // SAFETY: `binary_conv2d_using` checked that the CPU has the kernel's features; all
+        // indices are in bounds by the shapes it asserted.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => unsafe { row_avx512(a, w, g, img, oy, wo, mis) },
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Popcnt => unsafe { row_popcnt(a, w, g, img, oy, wo, mis) },
+        _ => row_scalar(a, w, g, img, oy, wo, mis),
+    }
+}
+
+/// Index of the first word of a pixel (in border coordinates).
+#[inline(always)]
+fn pixel(a: &PackedActivations, img: usize, y: usize, x: usize) -> usize {
+    let (hp, wp) = (a.h + 2 * a.pad, a.w + 2 * a.pad);
+    ((img * hp + y) * wp + x) * a.words
+}
+
+/// The scalar kernel compiled with the `popcnt` instruction (x86-64's baseline lacks it).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+unsafe fn row_popcnt(
+    a: &PackedActivations,
+    w: &PackedWeights,
+    g: ConvGeometry,
+    img: usize,
+    oy: usize,
+    wo: usize,
+    mis: &mut [u32],
+) {
+    row_scalar(a, w, g, img, oy, wo, mis)
+}
+
+
+#[inline(always)]
+fn row_scalar(
+    a: &PackedActivations,
+    w: &PackedWeights,
+    g: ConvGeometry,
+    img: usize,
+    oy: usize,
+    wo: usize,
+    mis: &mut [u32],
+) {
+    let os = w.out_stride;
+    for ox in 0..wo {
+        let acc = &mut mis[ox * os..(ox + 1) * os];
+        for ky in 0..w.kh {
+            for kx in 0..w.kw {
+                let p = pixel(a, img, oy * g.stride + ky * g.dilation, ox * g.stride + kx * g.dilation);
+                for wi in 0..a.words {
+                    let av = a.data[p + wi];
+                    let ws = &w.data[((ky * w.kw + kx) * w.words + wi) * os..][..os];
+                    for (c, &wv) in acc.iter_mut().zip(ws) {
+                        *c += (av ^ wv).count_ones();
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vpopcntdq")]
+unsafe fn row_avx512(
+    a: &PackedActivations,
+    w: &PackedWeights,
+    g: ConvGeometry,
+    img: usize,
+    oy: usize,
+    wo: usize,
+    mis: &mut [u32],
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller checked the CPU features; indices stay within the packed buffers.
+    unsafe {
+        const BLOCK: usize = 8; // vectors of 8 channels held in registers: 64 channels at a time
+        let os = w.out_stride;
+        let vectors = os / 8;
+        for ox in 0..wo {
+            let mut v0 = 0;
+            while v0 < vectors {
+                let nv = BLOCK.min(vectors - v0);
+                let mut acc = [_mm512_setzero_si512(); BLOCK];
+                for ky in 0..w.kh {
+                    for kx in 0..w.kw {
+                        let p = pixel(a, img, oy * g.stride + ky * g.dilation, ox * g.stride + kx * g.dilation);
+                        for wi in 0..a.words {
+                            let av = _mm512_set1_epi64(*a.data.get_unchecked(p + wi) as i64);
+                            let base = ((ky * w.kw + kx) * w.words + wi) * os + v0 * 8;
+                            let wp = w.data.as_ptr().add(base);
+                            for (j, acc_j) in acc.iter_mut().enumerate().take(nv) {
+                                let wv = _mm512_loadu_si512(wp.add(j * 8) as *const _);
+                                *acc_j = _mm512_add_epi64(*acc_j, _mm512_popcnt_epi64(_mm512_xor_si512(av, wv)));
+                            }
+                        }
+                    }
+                }
+                for (j, acc_j) in acc.iter().enumerate().take(nv) {
+                    let mut lanes = [0u64; 8];
+                    _mm512_storeu_si512(lanes.as_mut_ptr() as *mut _, *acc_j);
+                    for (l, &v) in lanes.iter().enumerate() {
+                        mis[ox * os + (v0 + j) * 8 + l] = v as u32;
+                    }
+                }
+                v0 += nv;
+            }
+        }
+    }
+}
