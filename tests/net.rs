@@ -179,9 +179,47 @@ fn binary_conv_counts_matching_bits_with_minus_one_padding() {
         let x = Tensor::<B, 4>::from_data(TensorData::new(xv, [n, c, h, w]), &dev());
         let wt = conv_weights(Tensor::<B, 4>::from_data(TensorData::new(wv, [o, c, k, k]), &dev()));
         let spec = bconv(o as u32, k as u32, stride as u32, pad as u32, dil as u32, Scaling::None);
-        let y = layers::binary_conv(x, &spec, &wt);
+        let y = layers::binary_conv(x.clone(), &spec, &wt);
         assert_eq!(y.dims(), [n, o, ho, wo]);
         assert_eq!(values(y), expected, "case c={c} k={k} stride={stride} pad={pad} dilation={dil}");
+        // The bit-packed kernels give the same integers, with the offset and without.
+        assert!(lightnasc::net::packed::eligible(&spec));
+        assert_eq!(values(lightnasc::net::packed::binary_conv(x.clone(), &spec, &wt)), expected);
+        let plain = BinaryConv { offset: false, ..spec };
+        assert_eq!(
+            values(lightnasc::net::packed::binary_conv(x.clone(), &plain, &wt)),
+            values(layers::binary_conv(x, &plain, &wt))
+        );
+    }
+}
+
+/// Whole networks in eval mode: the same logits, bit for bit, with the packed kernels as
+/// without, and the kernels really run (most binary convs are eligible).
+#[test]
+fn binary_kernels_give_the_float_paths_logits_exactly() {
+    for (spec, input, classes, seed) in [
+        ("specs/meliusnet22.lnas", [3u32, 32, 32], 100, 3u64),
+        ("specs/resnet18.lnas", [3, 32, 32], 10, 4),
+        ("specs/demo.lnas", [1, 28, 28], 10, 5),
+    ] {
+        let (g, _) = space(spec, &input, classes, None);
+        let eligible = g
+            .nodes
+            .node_weights()
+            .filter(|n| matches!(&n.op, lightnasc::ir::Op::BinaryConv(b) if b.bits == 1))
+            .filter(|n| matches!(&n.op, lightnasc::ir::Op::BinaryConv(b) if lightnasc::net::packed::eligible(b)))
+            .count();
+        assert!(eligible > 0, "{spec}: no binary conv takes the packed path");
+        let mut net = Supernet::<burn::backend::Flex>::new(g.clone(), seed, &Default::default());
+        for trial in 0..2 {
+            let a = Assignment::random(&g, seed * 10 + trial);
+            let x = images::<burn::backend::Flex>(3, &input, seed + trial);
+            net.binary_kernels = false;
+            let float = values(net.logits(x.clone(), &a, Mode::Eval));
+            net.binary_kernels = true;
+            let packed = values(net.logits(x, &a, Mode::Eval));
+            assert_eq!(float, packed, "{spec}: logits differ with the binary kernels");
+        }
     }
 }
 

@@ -182,7 +182,6 @@ unsafe fn row_popcnt(
     row_scalar(a, w, g, img, oy, wo, mis)
 }
 
-
 #[inline(always)]
 fn row_scalar(
     a: &PackedActivations,

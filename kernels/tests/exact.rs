@@ -3,7 +3,9 @@
 //! strides, paddings and dilations.
 
 use lightnasc_kernels::cpu::out_size;
-use lightnasc_kernels::{ConvGeometry, Epilogue, Kernel, binary_conv2d_using, binary_dense, pack_activations, pack_weights};
+use lightnasc_kernels::{
+    ConvGeometry, Epilogue, Kernel, binary_conv2d_using, binary_dense, pack_activations, pack_weights,
+};
 
 struct Rng(u64);
 impl Rng {

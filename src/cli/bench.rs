@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use lightnasc::bench::{BenchRow, SupernetBench};
 use lightnasc::net::device::{describe, run_on};
 
-use super::{Format, SupernetBenchArgs};
+use super::{Format, KernelBenchArgs, NetworkBenchArgs, SupernetBenchArgs};
 
 pub fn supernet(args: &SupernetBenchArgs) -> ExitCode {
     let graph = match super::load_space(&args.spec, &args.space) {
@@ -59,4 +59,98 @@ fn table(name: &str, args: &SupernetBenchArgs, rows: &[BenchRow]) -> String {
         );
     }
     o
+}
+
+pub fn kernels(args: &KernelBenchArgs) -> ExitCode {
+    use lightnasc_kernels::Kernel;
+    let kernel = match args.kernel.as_str() {
+        "best" => Kernel::best(),
+        "avx512" => Kernel::Avx512,
+        "popcnt" => Kernel::Popcnt,
+        "portable" => Kernel::Portable,
+        k => return super::fail(format!("unknown kernel `{k}`: best, avx512, popcnt or portable")),
+    };
+    if !Kernel::available().contains(&kernel) {
+        return super::fail(format!("this CPU cannot run the {} kernel", kernel.name()));
+    }
+    if args.batch.iter().any(|&b| b == 0) {
+        return super::fail("batch sizes must be at least 1");
+    }
+    let rows = lightnasc::bench::kernels::run(&args.batch, args.reps as usize, kernel);
+    match args.format {
+        Format::Json => super::emit(&format!("{}\n", serde_json::to_string_pretty(&rows).unwrap())),
+        Format::Text => {
+            use std::fmt::Write as _;
+            let mut o = String::new();
+            let _ = writeln!(
+                o,
+                "binary conv ({} kernel, input packing included) vs burn Flex float conv2d, {} threads; median of {} runs",
+                kernel.name(),
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+                args.reps
+            );
+            let _ = writeln!(
+                o,
+                "{:<12} {:<24} {:>5} {:>10} {:>10} {:>8} {:>11} {:>11}",
+                "net", "shape", "batch", "binary ms", "float ms", "speedup", "binary KiB", "float KiB"
+            );
+            for r in &rows {
+                let _ = writeln!(
+                    o,
+                    "{:<12} {:<24} {:>5} {:>10.3} {:>10.3} {:>7.1}x {:>11.1} {:>11.1}",
+                    r.net,
+                    r.shape,
+                    r.batch,
+                    r.binary_ms,
+                    r.float_ms,
+                    r.speedup,
+                    r.binary_bytes as f64 / 1024.0,
+                    r.float_bytes as f64 / 1024.0
+                );
+            }
+            super::emit(&o);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+pub fn network(args: &NetworkBenchArgs) -> ExitCode {
+    let pin = args.pin.clone().unwrap_or(lightnasc::check::PinArg::Random(1));
+    let outcome = lightnasc::check::check_path(&args.spec, &args.space.args(), args.space.space.as_deref(), Some(&pin));
+    if !outcome.diags.is_empty() {
+        super::print_diagnostics(&outcome, &args.spec, super::use_color(super::Color::Auto));
+        return ExitCode::from(1);
+    }
+    let (Some(space), Some((arch, _))) = (outcome.space, outcome.pinned) else {
+        return super::fail("no architecture to time");
+    };
+    if args.batch.iter().any(|&b| b == 0) {
+        return super::fail("batch sizes must be at least 1");
+    }
+    let rows = match lightnasc::bench::network::run(&space, &arch, &args.batch, args.reps as usize) {
+        Ok(r) => r,
+        Err(e) => return super::fail(e),
+    };
+    match args.format {
+        Format::Json => super::emit(&format!("{}\n", serde_json::to_string_pretty(&rows).unwrap())),
+        Format::Text => {
+            use std::fmt::Write as _;
+            let mut o = format!(
+                "eval-mode inference on cpu (burn Flex, {} threads), {} kernel: binary convs packed vs float; median of {}\n",
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+                lightnasc_kernels::Kernel::best().name(),
+                args.reps
+            );
+            let _ = writeln!(o, "{:<56} {:>5} {:>10} {:>10} {:>8}", "", "batch", "binary ms", "float ms", "speedup");
+            for r in &rows {
+                let _ = writeln!(
+                    o,
+                    "{:<56} {:>5} {:>10.2} {:>10.2} {:>7.2}x",
+                    r.what, r.batch, r.binary_ms, r.float_ms, r.speedup
+                );
+            }
+            super::emit(&o);
+        }
+    }
+    ExitCode::SUCCESS
 }

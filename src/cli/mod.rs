@@ -115,6 +115,46 @@ pub enum BenchWhat {
     /// Training steps per second and peak memory of a space's supernet, against the fixed
     /// network of one of its architectures.
     Supernet(SupernetBenchArgs),
+    /// The bit-packed binary conv against the float conv of the same shape, at MeliusNet-22's
+    /// and ResNet-18's 3x3 binary conv shapes.
+    Kernels(KernelBenchArgs),
+    /// Whole-network CPU inference with the bit-packed kernels against the float path: a pinned
+    /// architecture, and the supernet on sampled paths (the reward evaluation).
+    Network(NetworkBenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct NetworkBenchArgs {
+    /// The search space (.lnas).
+    pub spec: PathBuf,
+    #[command(flatten)]
+    pub space: SpaceOpts,
+    /// The architecture to time (default: `random:1`).
+    #[arg(long, value_parser = clap::value_parser!(PinArg))]
+    pub pin: Option<PinArg>,
+    /// Batch sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 32])]
+    pub batch: Vec<usize>,
+    /// Timed passes per row (the median is reported).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub reps: u32,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct KernelBenchArgs {
+    /// Batch sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 32])]
+    pub batch: Vec<usize>,
+    /// Timed repetitions per row (the median is reported).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub reps: u32,
+    /// best | avx512 | popcnt | portable
+    #[arg(long, default_value = "best")]
+    pub kernel: String,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(clap::Args, Debug)]
@@ -335,6 +375,8 @@ pub fn run(cli: Cli) -> ExitCode {
         },
         Command::Bench(args) => match args.what {
             BenchWhat::Supernet(a) => bench::supernet(&a),
+            BenchWhat::Kernels(a) => bench::kernels(&a),
+            BenchWhat::Network(a) => bench::network(&a),
         },
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod device;
 pub mod layers;
+pub mod packed;
 pub mod plan;
 pub mod quant;
 pub mod supernet;

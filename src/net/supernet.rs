@@ -42,13 +42,16 @@ impl<B: Backend> Act<B> {
 pub struct Supernet<B: Backend> {
     pub plan: Arc<Plan>,
     pub weights: Weights<B>,
+    /// Run eligible binary convs through the bit-packed CPU kernels in forward-only passes
+    /// (the same integers as the float path; see `net::packed`). Off by default; set for CPU.
+    pub binary_kernels: bool,
 }
 
 /// A deep copy: its own parameters and running statistics (the module's derived `Clone` shares
 /// the statistics, which would let one copy's training move the other's).
 impl<B: Backend> Clone for Supernet<B> {
     fn clone(&self) -> Self {
-        Supernet { plan: self.plan.clone(), weights: self.weights.deep_copy() }
+        Supernet { plan: self.plan.clone(), weights: self.weights.deep_copy(), binary_kernels: self.binary_kernels }
     }
 }
 
@@ -57,7 +60,7 @@ impl<B: Backend> Supernet<B> {
     pub fn new(graph: Graph, seed: u64, device: &B::Device) -> Self {
         let plan = Plan::new(graph);
         let weights = Weights::init(&plan.slots, seed, device);
-        Supernet { plan: Arc::new(plan), weights }
+        Supernet { plan: Arc::new(plan), weights, binary_kernels: false }
     }
 
     /// Runs the path `a` selects. `a` must assign every active choice (see
@@ -114,7 +117,15 @@ impl<B: Backend> Supernet<B> {
         match op {
             Op::Input | Op::Output | Op::Identity => x,
             Op::Conv { conv: c, .. } => Act::Map(layers::conv(x.map(name), c, conv())),
-            Op::BinaryConv(b) => Act::Map(layers::binary_conv(x.map(name), b, conv())),
+            Op::BinaryConv(b) => {
+                let x = x.map(name);
+                // Forward-only passes (no autodiff) may take the bit-packed kernels.
+                if self.binary_kernels && !B::ad_enabled(&x.device()) && super::packed::eligible(b) {
+                    Act::Map(super::packed::binary_conv(x, b, conv()))
+                } else {
+                    Act::Map(layers::binary_conv(x, b, conv()))
+                }
+            }
             Op::BatchNorm { eps, momentum, .. } => {
                 let Some(Slot::Norm(i)) = slot else { panic!("{name}: no batch norm weights") };
                 let bn = &w.norms[i];
@@ -208,14 +219,14 @@ impl<B: Backend> Supernet<B> {
                 Slot::Norm(i) => weights.norms.push(w.norms[i].deep_copy()),
             }
         }
-        Ok(Supernet { plan: Arc::new(plan), weights })
+        Ok(Supernet { plan: Arc::new(plan), weights, binary_kernels: self.binary_kernels })
     }
 }
 
 impl<B: AutodiffBackend> Supernet<B> {
     /// The same network on the inner backend, without autodiff (for evaluation).
     pub fn valid(&self) -> Supernet<B::InnerBackend> {
-        Supernet { plan: self.plan.clone(), weights: self.weights.valid() }
+        Supernet { plan: self.plan.clone(), weights: self.weights.valid(), binary_kernels: self.binary_kernels }
     }
 }
 

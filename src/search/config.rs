@@ -51,6 +51,9 @@ pub struct SearchConfig {
     /// architecture's shared-weight accuracy, and with `init: supernet` gives the start weights.
     pub source_run: Option<PathBuf>,
     pub init: Init,
+    /// Forward-only passes on the CPU (rewards, validation, latency measurement) run eligible
+    /// binary convs through the bit-packed kernels: the same numbers, sooner.
+    pub binary_kernels: bool,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -98,6 +101,7 @@ impl Default for SearchConfig {
             policy: Policy::Enas,
             source_run: None,
             init: Init::Scratch,
+            binary_kernels: true,
         }
     }
 }

@@ -138,6 +138,8 @@ impl SearchJob {
         let decisions = Decisions::of(&self.graph);
         let names: Vec<String> = self.graph.choices.iter().map(|c| c.name.clone()).collect();
         let mut net = Supernet::<B>::new(self.graph.clone(), seed, &device);
+        // The packed kernels are CPU kernels: on a GPU the float path stays on the device.
+        net.binary_kernels = cfg.binary_kernels && cfg.device.starts_with("cpu");
         let mut ctrl = Controller::<B>::new(&decisions, &cfg.controller, seed, &device);
         let mut state = State { decisions: names.clone(), ..Default::default() };
         let mut ctrl_optim = AdamConfig::new().with_epsilon(1e-8).init::<B, Controller<B>>();
@@ -192,7 +194,9 @@ impl SearchJob {
                 let eval = source.valid();
                 state.shared_weight_accuracy = Some(accuracy(&eval, a, &self.val, self.kind, cfg.batch_size, &device));
                 if cfg.init == Init::Supernet {
+                    let kernels = net.binary_kernels;
                     net = source.extract(a).map_err(|e| e.message)?;
+                    net.binary_kernels = kernels;
                 }
             }
             optim = GroupedOptimizer::new(&net, decayed, plain);

@@ -1,0 +1,87 @@
+//! `lightnasc bench network`: whole-network inference on the CPU with the bit-packed binary
+//! kernels against the float path, in the same run: a pinned architecture's fixed network, and
+//! the supernet on a fresh sampled path per pass (what the controller's reward evaluation runs).
+
+use std::time::Instant;
+
+use burn::backend::Flex;
+use burn::tensor::{Tensor, TensorData};
+use serde::Serialize;
+
+use crate::ir::Graph;
+use crate::ir::pin::{Assignment, pin};
+use crate::net::{Mode, Supernet};
+use crate::util::SplitMix64;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NetworkRow {
+    pub what: String,
+    pub shape: String,
+    pub batch: usize,
+    pub binary_ms: f64,
+    pub float_ms: f64,
+    pub speedup: f64,
+}
+
+/// Median milliseconds of `reps` passes of `f(i)` after one warm-up pass.
+fn median_ms(reps: usize, mut f: impl FnMut(usize)) -> f64 {
+    f(0);
+    let mut t: Vec<f64> = (1..=reps)
+        .map(|i| {
+            let s = Instant::now();
+            f(i);
+            s.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+/// `space` with `arch` pinned: the fixed network, then the supernet on sampled paths.
+pub fn run(space: &Graph, arch: &Assignment, batches: &[usize], reps: usize) -> Result<Vec<NetworkRow>, String> {
+    let device = Default::default();
+    let fixed = Supernet::<Flex>::new(pin(space, arch).map_err(|e| e.message)?, 1, &device);
+    let mut supernet = Supernet::<Flex>::new(space.clone(), 1, &device);
+    let input = space.node(space.input).shape.dims().iter().map(|&d| d as usize).collect::<Vec<_>>();
+    let shape = format!("{input:?}");
+    let mut rows = vec![];
+    for &n in batches {
+        let mut rng = SplitMix64(5);
+        let len = n * input.iter().product::<usize>();
+        let x = Tensor::<Flex, 4>::from_data(
+            TensorData::new(
+                (0..len).map(|_| rng.normal() as f32).collect::<Vec<f32>>(),
+                [n, input[0], input[1], input[2]],
+            ),
+            &device,
+        );
+        let timed = |net: &mut Supernet<Flex>, paths: &dyn Fn(usize) -> Assignment, kernels: bool| {
+            net.binary_kernels = kernels;
+            median_ms(reps, |i| {
+                let _ = net.logits(x.clone(), &paths(i), Mode::Eval).into_data();
+            })
+        };
+        let empty = |_| Assignment(vec![]);
+        let (float_ms, binary_ms) = (timed(&mut fixed.clone(), &empty, false), timed(&mut fixed.clone(), &empty, true));
+        rows.push(NetworkRow {
+            what: format!("{} (pinned)", space.name),
+            shape: shape.clone(),
+            batch: n,
+            binary_ms,
+            float_ms,
+            speedup: float_ms / binary_ms,
+        });
+        // The same sampled paths for both: Assignment::random is a function of its seed.
+        let sampled = |i: usize| Assignment::random(space, 1000 + i as u64);
+        let (float_ms, binary_ms) = (timed(&mut supernet, &sampled, false), timed(&mut supernet, &sampled, true));
+        rows.push(NetworkRow {
+            what: format!("{} supernet, sampled paths (reward evaluation)", space.name),
+            shape: shape.clone(),
+            batch: n,
+            binary_ms,
+            float_ms,
+            speedup: float_ms / binary_ms,
+        });
+    }
+    Ok(rows)
+}
