@@ -455,3 +455,24 @@ fn bench_supernet_reports_rows_and_rejects_bad_devices() {
     let out = common::lightnasc(&["bench", "supernet", "fixtures/errors/unknown_block_typo.lnas"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// `bench kernels --format json`: a row per shape and batch with both timings, and packed
+/// sizes a 32nd of float (plus the rounding of channels up to whole words).
+#[test]
+fn bench_kernels_reports_rows_with_both_paths() {
+    let out = common::lightnasc(&["bench", "kernels", "--batch", "1", "--reps", "1", "--format", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), lightnasc::bench::kernels::SHAPES.len());
+    for r in rows {
+        assert!(r["binary_ms"].as_f64().unwrap() > 0.0 && r["float_ms"].as_f64().unwrap() > 0.0, "{r}");
+        let ratio = r["speedup"].as_f64().unwrap() * r["binary_ms"].as_f64().unwrap() / r["float_ms"].as_f64().unwrap();
+        assert!((ratio - 1.0).abs() < 1e-9);
+        // Every shape has C_in a multiple of 64, so the packed size is exactly 1/32 (input with its
+        // one-pixel border of -1).
+        let (b, f) = (r["binary_bytes"].as_u64().unwrap() as f64, r["float_bytes"].as_u64().unwrap() as f64);
+        assert!(b * 32.0 >= f && b * 32.0 < f * 1.3, "{r}");
+        assert!(r["shape"].as_str().unwrap().ends_with("3x3"));
+    }
+}

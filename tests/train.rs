@@ -117,6 +117,22 @@ fn search_retrain_random_baseline_and_report() {
         d.join("runs/retrain-result/model.onnx").is_file() && d.join("runs/retrain-result/model-symbol.json").is_file()
     );
 
+    // `infer` reproduces the run's test accuracy, with the bit-packed kernels as with the float
+    // path, and reads a raw IDX image file the same way.
+    let infer = |extra: &[&str]| -> Value {
+        let (out, _) = run_in(d, &[&["infer", "runs/retrain-result", "--format", "json"][..], extra].concat());
+        serde_json::from_str(&out).unwrap()
+    };
+    let packed = infer(&[]);
+    assert_eq!(packed["binary_kernels"], true);
+    assert_eq!(packed["images"], 10000);
+    assert_eq!(packed["accuracy"], retrain["test_accuracy"]);
+    let float = infer(&["--float"]);
+    assert_eq!(float["predictions"], packed["predictions"]);
+    let file = infer(&["--images", "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", "--limit", "300"]);
+    assert_eq!(file["accuracy"], Value::Null);
+    assert_eq!(file["predictions"].as_array().unwrap()[..], packed["predictions"].as_array().unwrap()[..300]);
+
     // The report: its correlation over the five retrained architectures, recomputed here by
     // counting pairs from the ledger's numbers.
     let report: Value = serde_json::from_str(&std::fs::read_to_string(d.join("report/report.json")).unwrap()).unwrap();

@@ -5,6 +5,7 @@ mod bench;
 mod check;
 mod export;
 mod fmt;
+mod infer;
 mod render;
 mod report;
 mod search;
@@ -62,6 +63,8 @@ pub enum Command {
     /// Report runs: argmax per epoch, block summaries, accuracies, costs, and how well shared-weight
     /// accuracy ranks retrained architectures (Kendall's tau).
     Report(ReportArgs),
+    /// Run a trained architecture on images (CPU, binary convs bit-packed).
+    Infer(InferArgs),
     /// Benchmarks that print ratios against a baseline measured in the same run.
     Bench(BenchArgs),
 }
@@ -322,6 +325,29 @@ pub struct TrainArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct InferArgs {
+    /// A run folder: a training run's network, or a search run's architecture on its shared weights.
+    pub run: PathBuf,
+    /// With a search run: the argmax after this epoch (default: the last).
+    #[arg(long)]
+    pub epoch: Option<u32>,
+    /// Images as an IDX file of unsigned bytes ([n, h, w] or [n, c, h, w]); default: the run's
+    /// test set (with labels, so accuracy is reported too).
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// At most this many images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub batch: u32,
+    /// Keep the float path for binary convs (for comparison).
+    #[arg(long)]
+    pub float: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct ReportArgs {
     /// Run folders, or folders holding run folders (e.g. `runs`).
     #[arg(required = true)]
@@ -368,6 +394,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Render(args) => render::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Infer(args) => infer::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Lsp => match lightnasc::lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,

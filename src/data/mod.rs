@@ -4,7 +4,7 @@
 //! [`loader`]; nothing here knows about burn.
 
 mod cifar;
-mod idx;
+pub mod idx;
 pub mod loader;
 
 use std::fmt;

@@ -1,0 +1,110 @@
+//! `lightnasc infer`: run a trained architecture on images on the CPU, binary convs through the
+//! bit-packed kernels: predictions, accuracy when the images have labels, and throughput.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::backend::Flex;
+use burn::tensor::{Tensor, TensorData};
+use lightnasc::data::loader::BatchPlan;
+use lightnasc::data::{Dataset, idx};
+use lightnasc::net::{Mode, Supernet};
+use lightnasc::search::config::Policy;
+use lightnasc::search::run::Run;
+
+use super::{Format, InferArgs, emit, fail};
+
+pub fn run(args: &InferArgs) -> ExitCode {
+    match infer(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Output {
+    images: usize,
+    predictions: Vec<usize>,
+    accuracy: Option<f64>,
+    images_per_s: f64,
+    binary_kernels: bool,
+}
+
+fn infer(args: &InferArgs) -> Result<(), String> {
+    let run = Run::open(&args.run)?;
+    let device = Default::default();
+    // The trained network: a training run's own, or a search run's architecture on its shared weights.
+    let supernet = run.supernet::<Flex>(&device)?;
+    let mut net: Supernet<Flex> = if run.cfg.policy == Policy::Fixed {
+        supernet
+    } else {
+        let (_, a) = run.architecture(args.epoch, false)?;
+        supernet.extract(&a).map_err(|e| e.message)?
+    };
+    net.binary_kernels = !args.float;
+    let kind = run.cfg.data.kind;
+    let (ds, labelled) = match &args.images {
+        Some(path) => (images_file(path, kind.shape())?, false),
+        None => {
+            let splits = lightnasc::data::load(run.cfg.data, run.cfg.data_dir.as_deref(), run.cfg.seed)
+                .map_err(|e| e.to_string())?;
+            (splits.test, true)
+        }
+    };
+    let ds = match args.limit {
+        Some(l) if l < ds.len() => ds.select(&(0..l).collect::<Vec<_>>()),
+        _ => ds,
+    };
+    let plan = BatchPlan { kind, batch: args.batch as usize, augment: false, drop_last: false, shuffle: None };
+    let (mut predictions, mut hits) = (vec![], 0usize);
+    let started = Instant::now();
+    for b in plan.stream(Arc::new(ds.clone()), 0, 0) {
+        let [c, h, w] = b.shape;
+        let x = Tensor::<Flex, 4>::from_data(TensorData::new(b.pixels, [b.n, c, h, w]), &device);
+        let classes = net.logits(x, &lightnasc::ir::pin::Assignment(vec![]), Mode::Eval).argmax(1);
+        let pred: Vec<i64> = classes.into_data().convert::<i64>().to_vec().map_err(|e| format!("{e:?}"))?;
+        for (p, y) in pred.iter().zip(&b.labels) {
+            hits += usize::from(*p == *y);
+            predictions.push(*p as usize);
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let out = Output {
+        images: predictions.len(),
+        accuracy: labelled.then(|| hits as f64 / predictions.len().max(1) as f64),
+        images_per_s: predictions.len() as f64 / secs.max(1e-9),
+        binary_kernels: net.binary_kernels,
+        predictions,
+    };
+    match args.format {
+        Format::Json => emit(&format!("{}\n", serde_json::to_string(&out).expect("serialises"))),
+        Format::Text => {
+            let mut s: String = out.predictions.iter().enumerate().map(|(i, p)| format!("{i}\t{p}\n")).collect();
+            s.push_str(&format!(
+                "# {} images, {:.0} images/s on the CPU ({}){}\n",
+                out.images,
+                out.images_per_s,
+                if out.binary_kernels { "binary convs bit-packed" } else { "float path" },
+                out.accuracy.map_or(String::new(), |a| format!(", accuracy {a:.4}"))
+            ));
+            emit(&s);
+        }
+    }
+    Ok(())
+}
+
+/// Unlabelled images from an IDX file of unsigned bytes: `[n, h, w]` or `[n, c, h, w]`.
+fn images_file(path: &Path, want: [usize; 3]) -> Result<Dataset, String> {
+    let (dims, pixels) = idx::read_idx(path, 3).or_else(|_| idx::read_idx(path, 4)).map_err(|e| e.to_string())?;
+    let shape = match dims[..] {
+        [_, h, w] => [1, h, w],
+        [_, c, h, w] => [c, h, w],
+        _ => unreachable!("read_idx returns the dimensions asked for"),
+    };
+    if shape != want {
+        return Err(format!("{}: images are {shape:?}, the network takes {want:?}", path.display()));
+    }
+    Ok(Dataset { labels: vec![0; dims[0]], pixels, shape })
+}
