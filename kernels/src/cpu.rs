@@ -27,14 +27,33 @@ pub enum Kernel {
 }
 
 impl Kernel {
+    /// The fastest kernel on this CPU, chosen once per process by timing every available one
+    /// on a MeliusNet-sized conv (64 channels, 16x16, 3x3); ties go to the wider one.
     pub fn best() -> Kernel {
-        if has_avx512() {
-            Kernel::Avx512
-        } else if has_popcnt() {
-            Kernel::Popcnt
-        } else {
-            Kernel::Portable
-        }
+        static BEST: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *BEST.get_or_init(|| {
+            let available = Kernel::available();
+            if available.len() == 1 {
+                return available[0];
+            }
+            let (c, hw, out) = (64, 16, 64);
+            let x: Vec<f32> = (0..c * hw * hw).map(|i| if (i * 7919) % 13 < 6 { -1.0 } else { 1.0 }).collect();
+            let w: Vec<f32> = (0..out * c * 9).map(|i| if (i * 104_729) % 11 < 5 { -1.0 } else { 1.0 }).collect();
+            let g = ConvGeometry { stride: 1, pad: 1, dilation: 1 };
+            let a = crate::pack::pack_activations(&x, [1, c, hw, hw], 1);
+            let pw = crate::pack::pack_weights(&w, [out, c, 3, 3]);
+            let time = |k: Kernel| {
+                (0..5)
+                    .map(|_| {
+                        let t = std::time::Instant::now();
+                        std::hint::black_box(binary_conv2d_using(k, &a, &pw, g, Epilogue::Matches));
+                        t.elapsed()
+                    })
+                    .min()
+                    .unwrap_or_default()
+            };
+            available.into_iter().rev().min_by_key(|&k| time(k)).unwrap_or(Kernel::Portable)
+        })
     }
 
     /// The kernels this CPU can run.

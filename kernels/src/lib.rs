@@ -6,10 +6,12 @@
 //! directly: `K - popcount(a XOR w)` summed over words, exact in integers. Padding with -1 is a
 //! packed pixel of zero bits, which the packed input carries as a zero border.
 //!
-//! [`cpu`] holds the CPU kernels (AVX-512 VPOPCNTDQ, or scalar `popcnt`, chosen at run time); the
-//! layout of packed tensors is in [`pack`].
+//! [`cpu`] holds the CPU kernels (AVX-512 VPOPCNTDQ, or scalar `popcnt`, chosen at run time),
+//! `gpu` the CubeCL kernel (features `wgpu`, `cuda`); the layout of packed tensors is in [`pack`].
 
 pub mod cpu;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub mod gpu;
 pub mod pack;
 
 pub use cpu::{Epilogue, Kernel, binary_conv2d, binary_conv2d_using, binary_dense};
