@@ -124,30 +124,43 @@ pub fn binary_conv2d_using(
     assert!(g.stride >= 1 && g.dilation >= 1);
     let (ho, wo) = (out_size(a.h, w.kh, g), out_size(a.w, w.kw, g));
     let fan_in = w.fan_in() as u32;
-    let rows: Vec<Vec<u32>> = (0..a.n * ho)
-        .into_par_iter()
-        .map(|r| {
-            let mut mismatches = vec![0u32; w.out_stride * wo];
-            row(kernel, a, w, g, r / ho, r % ho, wo, &mut mismatches);
-            mismatches
-        })
-        .collect();
     let mut y = vec![0f32; a.n * w.out * ho * wo];
-    for (r, mis) in rows.iter().enumerate() {
-        let (img, oy) = (r / ho, r % ho);
-        for o in 0..w.out {
-            let dst = &mut y[((img * w.out + o) * ho + oy) * wo..][..wo];
-            for (ox, d) in dst.iter_mut().enumerate() {
-                let m = fan_in - mis[ox * w.out_stride + o];
-                *d = match epilogue {
-                    Epilogue::Matches => m as f32,
-                    Epilogue::Dot => (2 * m as i64 - fan_in as i64) as f32,
-                    Epilogue::Affine { scale, shift } => m as f32 * scale[o] + shift[o],
-                };
+    let out = OutPtr(y.as_mut_ptr());
+    (0..a.n * ho).into_par_iter().for_each_init(
+        || vec![0u32; w.out_stride * wo],
+        |mis, r| {
+            let (img, oy) = (r / ho, r % ho);
+            mis.fill(0);
+            row(kernel, a, w, g, img, oy, wo, mis);
+            for o in 0..w.out {
+                // SAFETY: row (img, oy) is the only writer of out[img][o][oy][..] for every o,
+                // and that range lies inside `y`, which outlives the parallel loop.
+                let dst = unsafe { std::slice::from_raw_parts_mut(out.at(((img * w.out + o) * ho + oy) * wo), wo) };
+                for (ox, d) in dst.iter_mut().enumerate() {
+                    let m = fan_in - mis[ox * w.out_stride + o];
+                    *d = match epilogue {
+                        Epilogue::Matches => m as f32,
+                        Epilogue::Dot => (2 * m as i64 - fan_in as i64) as f32,
+                        Epilogue::Affine { scale, shift } => m as f32 * scale[o] + shift[o],
+                    };
+                }
             }
-        }
-    }
+        },
+    );
     y
+}
+
+/// The output buffer, shared by the row tasks, each of which writes its own disjoint cells.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: tasks write disjoint ranges (see `binary_conv2d_using`).
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+impl OutPtr {
+    fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: callers pass offsets inside the buffer.
+        unsafe { self.0.add(offset) }
+    }
 }
 
 /// Binary dense layer: `a` packed as `[n][1][1][words]` (no border), weights as a 1x1 conv.
