@@ -303,7 +303,7 @@ pub fn plot_svg(r: &Report) -> String {
     } else {
         (xmin * 0.9, xmax * 1.1 + 1.0)
     };
-    let ymax = pts.iter().map(|p| p.1).fold(0.0, f64::max).max(0.1).min(1.0);
+    let ymax = pts.iter().map(|p| p.1).fold(0.0, f64::max).clamp(0.1, 1.0);
     let sx = |x: f64| m + (x - xmin) / (xmax - xmin) * (w - 2.0 * m);
     let sy = |y: f64| h - m - y / ymax * (h - 2.0 * m);
     let color = |k: &str| match k {

@@ -143,7 +143,7 @@ fn search_retrain_random_baseline_and_report() {
         .iter()
         .map(|e| (e["shared_weight_accuracy"].as_f64().unwrap(), e["val_accuracy"].as_f64().unwrap()))
         .unzip();
-    let (mut conc, mut disc, mut tx, mut ty) = (0.0, 0.0, 0.0, 0.0);
+    let (mut conc, mut disc, mut tx, mut ty) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     for i in 0..xs.len() {
         for j in 0..i {
             let (a, b) =
@@ -157,7 +157,7 @@ fn search_retrain_random_baseline_and_report() {
             }
         }
     }
-    let want = (conc - disc) / ((conc + disc + tx) * (conc + disc + ty) as f64).sqrt();
+    let want = (conc - disc) / ((conc + disc + tx) * (conc + disc + ty)).sqrt();
     let got = c["kendall_tau_val"].as_f64().unwrap();
     assert!((got - want).abs() < 1e-12, "tau {got} vs {want}");
     assert!(md.contains(&format!("Kendall's tau-b over 5 retrained architectures: {got:.3}")), "{md}");

@@ -73,7 +73,7 @@ pub fn kernels(args: &KernelBenchArgs) -> ExitCode {
     if !Kernel::available().contains(&kernel) {
         return super::fail(format!("this CPU cannot run the {} kernel", kernel.name()));
     }
-    if args.batch.iter().any(|&b| b == 0) {
+    if args.batch.contains(&0) {
         return super::fail("batch sizes must be at least 1");
     }
     let rows = lightnasc::bench::kernels::run(&args.batch, args.reps as usize, kernel);
@@ -124,7 +124,7 @@ pub fn network(args: &NetworkBenchArgs) -> ExitCode {
     let (Some(space), Some((arch, _))) = (outcome.space, outcome.pinned) else {
         return super::fail("no architecture to time");
     };
-    if args.batch.iter().any(|&b| b == 0) {
+    if args.batch.contains(&0) {
         return super::fail("batch sizes must be at least 1");
     }
     let rows = match lightnasc::bench::network::run(&space, &arch, &args.batch, args.reps as usize) {
