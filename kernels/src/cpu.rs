@@ -131,7 +131,7 @@ pub fn binary_conv2d_using(
         |mis, r| {
             let (img, oy) = (r / ho, r % ho);
             mis.fill(0);
-            row(kernel, a, w, g, img, oy, wo, mis);
+            row(kernel, Row { a, w, g, img, oy, wo }, mis);
             for o in 0..w.out {
                 // SAFETY: row (img, oy) is the only writer of out[img][o][oy][..] for every o,
                 // and that range lies inside `y`, which outlives the parallel loop.
@@ -169,26 +169,27 @@ pub fn binary_dense(a: &PackedActivations, w: &PackedWeights, epilogue: Epilogue
     binary_conv2d(a, w, ConvGeometry { stride: 1, pad: 0, dilation: 1 }, epilogue)
 }
 
-/// Mismatch counts of one output row, `[ox][out_stride]`.
-#[allow(clippy::too_many_arguments)]
-fn row(
-    kernel: Kernel,
-    a: &PackedActivations,
-    w: &PackedWeights,
+/// One output row of one convolution: its inputs, where it is, and how wide.
+#[derive(Clone, Copy)]
+struct Row<'a> {
+    a: &'a PackedActivations,
+    w: &'a PackedWeights,
     g: ConvGeometry,
     img: usize,
     oy: usize,
     wo: usize,
-    mis: &mut [u32],
-) {
+}
+
+/// Mismatch counts of one output row, `[ox][out_stride]`.
+fn row(kernel: Kernel, r: Row, mis: &mut [u32]) {
     match kernel {
         // SAFETY: `binary_conv2d_using` checked that the CPU has the kernel's features; all
         // indices are in bounds by the shapes it asserted.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512 => unsafe { row_avx512(a, w, g, img, oy, wo, mis) },
+        Kernel::Avx512 => unsafe { row_avx512(r, mis) },
         #[cfg(target_arch = "x86_64")]
-        Kernel::Popcnt => unsafe { row_popcnt(a, w, g, img, oy, wo, mis) },
-        _ => row_scalar(a, w, g, img, oy, wo, mis),
+        Kernel::Popcnt => unsafe { row_popcnt(r, mis) },
+        _ => row_scalar(r, mis),
     }
 }
 
@@ -202,28 +203,13 @@ fn pixel(a: &PackedActivations, img: usize, y: usize, x: usize) -> usize {
 /// The scalar kernel compiled with the `popcnt` instruction (x86-64's baseline lacks it).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
-unsafe fn row_popcnt(
-    a: &PackedActivations,
-    w: &PackedWeights,
-    g: ConvGeometry,
-    img: usize,
-    oy: usize,
-    wo: usize,
-    mis: &mut [u32],
-) {
-    row_scalar(a, w, g, img, oy, wo, mis)
+unsafe fn row_popcnt(r: Row, mis: &mut [u32]) {
+    row_scalar(r, mis)
 }
 
 #[inline(always)]
-fn row_scalar(
-    a: &PackedActivations,
-    w: &PackedWeights,
-    g: ConvGeometry,
-    img: usize,
-    oy: usize,
-    wo: usize,
-    mis: &mut [u32],
-) {
+fn row_scalar(r: Row, mis: &mut [u32]) {
+    let Row { a, w, g, img, oy, wo } = r;
     let os = w.out_stride;
     for ox in 0..wo {
         let acc = &mut mis[ox * os..(ox + 1) * os];
@@ -244,15 +230,8 @@ fn row_scalar(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vpopcntdq")]
-unsafe fn row_avx512(
-    a: &PackedActivations,
-    w: &PackedWeights,
-    g: ConvGeometry,
-    img: usize,
-    oy: usize,
-    wo: usize,
-    mis: &mut [u32],
-) {
+unsafe fn row_avx512(r: Row, mis: &mut [u32]) {
+    let Row { a, w, g, img, oy, wo } = r;
     use std::arch::x86_64::*;
     // SAFETY: the caller checked the CPU features; indices stay within the packed buffers.
     unsafe {

@@ -304,21 +304,12 @@ impl SearchJob {
                 tb.scalar("lr", state.global_step as i64, lr).map_err(tb_err)?;
 
                 let update = epoch >= cfg.warmup_epochs && b % cfg.update_arch_frequency == 0;
-                if update && cfg.policy == Policy::Random {
-                    self.random_update(&net, &decisions, &latency, &mut state, &mut tb, epoch, b, &device)?;
-                } else if update && cfg.policy == Policy::Enas {
-                    self.controller_update(
-                        &mut ctrl,
-                        &mut ctrl_optim,
-                        &net,
-                        &decisions,
-                        &latency,
-                        &mut state,
-                        &mut tb,
-                        epoch,
-                        b,
-                        &device,
-                    )?;
+                if update && cfg.policy != Policy::Fixed {
+                    let at = Scoring { net: &net, decisions: &decisions, latency: &latency, epoch, b, device: &device };
+                    match cfg.policy {
+                        Policy::Random => self.random_update(&at, &mut state, &mut tb)?,
+                        _ => self.controller_update(&at, &mut ctrl, &mut ctrl_optim, &mut state, &mut tb)?,
+                    }
                 }
                 bar.set_position(((b + 1) * cfg.batch_size) as u64);
                 bar.set_message(format!(
@@ -480,19 +471,13 @@ impl SearchJob {
     /// One REINFORCE update: sample `controller.batch_size` architectures, score each on one
     /// validation batch (eval mode), and step the controller on the mean of
     /// -(R_i - baseline) * log p(arch_i) (minus the entropy bonus).
-    #[allow(clippy::too_many_arguments)]
     fn controller_update<B, CO>(
         &self,
+        at: &Scoring<B>,
         ctrl: &mut Controller<B>,
         optim: &mut CO,
-        net: &Supernet<B>,
-        decisions: &Decisions,
-        latency: &LatencyTable,
         state: &mut State,
         tb: &mut EventWriter,
-        epoch: u32,
-        b: usize,
-        device: &B::Device,
     ) -> Result<(), String>
     where
         B: AutodiffBackend,
@@ -500,19 +485,19 @@ impl SearchJob {
     {
         let cfg = &self.cfg;
         let n = cfg.controller.batch_size;
-        let mut rng = SplitMix64(stream(cfg.seed, 4, epoch as u64, b as u64));
-        let actions = ctrl.valid().rollout(decisions, &cfg.controller, n, Pick::Sample(&mut rng)).actions;
-        let rewards = self.score::<B>(net, decisions, latency, &actions, epoch, b, device);
+        let mut rng = SplitMix64(stream(cfg.seed, 4, at.epoch as u64, at.b as u64));
+        let actions = ctrl.valid().rollout(at.decisions, &cfg.controller, n, Pick::Sample(&mut rng)).actions;
+        let rewards = self.score(at, &actions);
         let mut advantages = vec![];
         for &r in &rewards {
             let base = *state.baseline.get_or_insert(r);
             advantages.push(r - base);
             state.baseline = Some(cfg.controller.baseline_decay * base + (1.0 - cfg.controller.baseline_decay) * r);
         }
-        let roll = ctrl.rollout(decisions, &cfg.controller, n, Pick::Given(&actions));
+        let roll = ctrl.rollout(at.decisions, &cfg.controller, n, Pick::Given(&actions));
         let adv = Tensor::<B, 1>::from_data(
             TensorData::new(advantages.iter().map(|&v| v as f32).collect::<Vec<_>>(), [n]),
-            device,
+            at.device,
         );
         let entropy = roll.entropy.clone().mean();
         let loss = (roll.log_prob * adv).mean().neg() - entropy.clone() * cfg.controller.entropy_weight;
@@ -528,28 +513,29 @@ impl SearchJob {
     }
 }
 
+/// What scoring architectures needs at one training batch: the shared weights, the decisions,
+/// the latency table, and where in the run it is (which fixes the validation batches drawn).
+struct Scoring<'a, B: AutodiffBackend> {
+    net: &'a Supernet<B>,
+    decisions: &'a Decisions,
+    latency: &'a LatencyTable,
+    epoch: u32,
+    b: usize,
+    device: &'a B::Device,
+}
+
 impl SearchJob {
     /// The reward of each architecture, each scored on one validation batch (eval mode): the
     /// controller's REINFORCE signal, and the random baseline's ranking, on the same budget.
-    #[allow(clippy::too_many_arguments)]
-    fn score<B: AutodiffBackend>(
-        &self,
-        net: &Supernet<B>,
-        decisions: &Decisions,
-        latency: &LatencyTable,
-        archs: &[Vec<u32>],
-        epoch: u32,
-        b: usize,
-        device: &B::Device,
-    ) -> Vec<f64> {
+    fn score<B: AutodiffBackend>(&self, at: &Scoring<B>, archs: &[Vec<u32>]) -> Vec<f64> {
         let cfg = &self.cfg;
-        let eval_net = net.valid();
+        let eval_net = at.net.valid();
         let plan = BatchPlan {
             kind: self.kind,
             batch: cfg.batch_size,
             augment: false,
             drop_last: false,
-            shuffle: Some(stream(cfg.seed, 5, epoch as u64, b as u64)),
+            shuffle: Some(stream(cfg.seed, 5, at.epoch as u64, at.b as u64)),
         };
         let order = plan.order(self.val.len(), 0);
         let nb = plan.batches(self.val.len()).max(1);
@@ -561,32 +547,26 @@ impl SearchJob {
                 let idx = &order[k * cfg.batch_size..((k + 1) * cfg.batch_size).min(order.len())];
                 let batch = plan.make(&self.val, idx, 0, k as u64);
                 let count = batch.n;
-                let (x, y) = to_tensors::<B::InnerBackend>(batch, device);
-                let a = decisions.assignment(arch);
+                let (x, y) = to_tensors::<B::InnerBackend>(batch, at.device);
+                let a = at.decisions.assignment(arch);
                 let acc = correct(eval_net.logits(x, &a, Mode::Eval), y) as f64 / count as f64;
-                latency.reward(&cfg.reward, acc, &a)
+                at.latency.reward(&cfg.reward, acc, &a)
             })
             .collect()
     }
 
     /// Random search with weight sharing (Li and Talwalkar, 2019) on ENAS's budget: where ENAS
     /// updates its controller, score as many uniformly drawn architectures and keep the best.
-    #[allow(clippy::too_many_arguments)]
     fn random_update<B: AutodiffBackend>(
         &self,
-        net: &Supernet<B>,
-        decisions: &Decisions,
-        latency: &LatencyTable,
+        at: &Scoring<B>,
         state: &mut State,
         tb: &mut EventWriter,
-        epoch: u32,
-        b: usize,
-        device: &B::Device,
     ) -> Result<(), String> {
         let n = self.cfg.controller.batch_size;
-        let mut rng = SplitMix64(stream(self.cfg.seed, 4, epoch as u64, b as u64));
-        let archs: Vec<Vec<u32>> = (0..n).map(|_| decisions.uniform(&mut rng)).collect();
-        let rewards = self.score::<B>(net, decisions, latency, &archs, epoch, b, device);
+        let mut rng = SplitMix64(stream(self.cfg.seed, 4, at.epoch as u64, at.b as u64));
+        let archs: Vec<Vec<u32>> = (0..n).map(|_| at.decisions.uniform(&mut rng)).collect();
+        let rewards = self.score(at, &archs);
         for (arch, r) in archs.into_iter().zip(rewards.iter().copied()) {
             if state.random_best.as_ref().is_none_or(|best| r > best.1) {
                 state.random_best = Some((arch, r));
