@@ -131,6 +131,9 @@ fn bad_data_files_are_named_in_clear_errors() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("train-images-idx3-ubyte.gz"));
+    // Nothing ran, so no run folder is left behind.
+    let left: Vec<_> = std::fs::read_dir(d).unwrap().filter_map(|e| e.ok()).filter(|e| e.path().is_dir()).collect();
+    assert!(left.is_empty(), "a failed start left {left:?}");
     let out = search(&["specs/demo.lnas", "--data", "imagenet"]);
     assert_eq!(out.status.code(), Some(2), "an unknown dataset is a usage error");
     if !cfg!(feature = "cuda") {

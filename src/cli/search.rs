@@ -30,10 +30,20 @@ pub fn run(args: &SearchArgs) -> ExitCode {
         }
         cfg.policy = p;
     }
+    if let Err(e) = device_of(&cfg) {
+        return fail(e); // before the run folder is made
+    }
     if !resume && let Err(e) = create_run(&run_dir, &cfg, cfg.spec.as_deref()) {
         return fail(e);
     }
     launch(cfg, run_dir, resume, args.run.stop_after_steps, None)
+}
+
+/// The config's device, if this build and machine can run it.
+pub(super) fn device_of(cfg: &SearchConfig) -> Result<DeviceArg, String> {
+    let device: DeviceArg = cfg.device.parse().map_err(|e| format!("config `device`: {e}"))?;
+    lightnasc::net::device::available(device)?;
+    Ok(device)
 }
 
 /// Load the data and the space, run the job, report, and append the result to the ledger. Shared
@@ -45,19 +55,38 @@ pub(super) fn launch(
     stop_after: Option<u64>,
     source_arch: Option<Assignment>,
 ) -> ExitCode {
-    let device: DeviceArg = match cfg.device.parse() {
-        Ok(d) => d,
-        Err(e) => return fail(format!("config `device`: {e}")),
-    };
-    if let Err(e) = lightnasc::net::device::available(device) {
-        return fail(e);
+    match prepare(&cfg, &run_dir, resume, stop_after, source_arch) {
+        Ok((job, device, graph)) => execute(job, device, graph),
+        Err(code) => {
+            // Nothing ran: a run folder made for this run holds nothing worth keeping.
+            if !resume {
+                let _ = std::fs::remove_dir_all(&run_dir);
+            }
+            code
+        }
     }
+}
+
+/// Everything up to the first training step: device, data, space, the job.
+fn prepare(
+    cfg: &SearchConfig,
+    run_dir: &Path,
+    resume: bool,
+    stop_after: Option<u64>,
+    source_arch: Option<Assignment>,
+) -> Result<(SearchJob, DeviceArg, lightnasc::ir::Graph), ExitCode> {
+    let cfg = cfg.clone();
+    let run_dir = run_dir.to_path_buf();
+    let device = match device_of(&cfg) {
+        Ok(d) => d,
+        Err(e) => return Err(fail(e)),
+    };
     let Some(spec) = cfg.spec.clone() else {
-        return fail("no search space: give a spec (`lightnasc search SPEC`) or `spec:` in the config");
+        return Err(fail("no search space: give a spec (`lightnasc search SPEC`) or `spec:` in the config"));
     };
     let splits = match data::load(cfg.data, cfg.data_dir.as_deref(), cfg.seed) {
         Ok(s) => s,
-        Err(e) => return fail(e),
+        Err(e) => return Err(fail(e)),
     };
     let kind = cfg.data.kind;
     let space_args = cfg.space_args();
@@ -67,16 +96,16 @@ pub(super) fn launch(
         let outcome = lightnasc::check::check_path(&spec, &space_args, cfg.space.as_deref(), None);
         if !outcome.diags.is_empty() {
             super::print_diagnostics(&outcome, &spec, super::use_color(super::Color::Auto));
-            return ExitCode::from(1);
+            return Err(ExitCode::from(1));
         }
         match outcome.pinned {
             Some((_, g)) => g,
-            None => return fail(format!("{}: not a pinned architecture (no `pin`)", spec.display())),
+            None => return Err(fail(format!("{}: not a pinned architecture (no `pin`)", spec.display()))),
         }
     } else {
         match super::load_space_with(&spec, &space_args, cfg.space.as_deref()) {
             Ok(g) => g,
-            Err(code) => return code,
+            Err(code) => return Err(code),
         }
     };
     let mut train = splits.train;
@@ -89,11 +118,11 @@ pub(super) fn launch(
     }
     let (train, val) = data::split_validation(&train, cfg.val_fraction, cfg.seed);
     if val.is_empty() {
-        return fail(format!(
+        return Err(fail(format!(
             "`val_fraction` {} of {} images leaves no validation data",
             cfg.val_fraction,
             train.len()
-        ));
+        )));
     }
     let spec_abs = std::fs::canonicalize(&spec).unwrap_or(spec.clone());
     let input_name = graph.node(graph.input).name.clone();
@@ -117,21 +146,31 @@ pub(super) fn launch(
         describe(device),
         run_dir.display()
     );
+    Ok((
+        SearchJob {
+            kind,
+            graph: graph.clone(),
+            train: Arc::new(train),
+            val: Arc::new(val),
+            test: Arc::new(splits.test),
+            run_dir: run_dir.clone(),
+            resume,
+            spec_ref: spec_abs.display().to_string(),
+            space_args: pin_args,
+            stop_after,
+            source_arch,
+            cfg,
+        },
+        device,
+        graph,
+    ))
+}
+
+/// Run the job, report its result, and append it to the ledger.
+fn execute(job: SearchJob, device: DeviceArg, graph: lightnasc::ir::Graph) -> ExitCode {
+    let (cfg, run_dir, kind) = (job.cfg.clone(), job.run_dir.clone(), job.kind);
+    let fixed = cfg.policy == Policy::Fixed;
     let started = std::time::Instant::now();
-    let job = SearchJob {
-        kind,
-        graph: graph.clone(),
-        train: Arc::new(train),
-        val: Arc::new(val),
-        test: Arc::new(splits.test),
-        run_dir: run_dir.clone(),
-        resume,
-        spec_ref: spec_abs.display().to_string(),
-        space_args: pin_args,
-        stop_after,
-        source_arch,
-        cfg: cfg.clone(),
-    };
     match run_on(device, job) {
         Ok(Ok(out)) if out.finished => {
             if !fixed {

@@ -28,6 +28,9 @@ pub fn run(args: &TrainArgs) -> ExitCode {
     }
     match prepare(args) {
         Ok((cfg, dir, pin, source)) => {
+            if let Err(e) = super::search::device_of(&cfg) {
+                return fail(e); // before the run folder is made
+            }
             if let Err(e) = create_run(&dir, &cfg, None).and_then(|_| {
                 lightnasc::util::write_atomic(&dir.join("arch.lnas"), pin.as_bytes()).map_err(|e| e.to_string())
             }) {
