@@ -94,3 +94,23 @@ print(json.dumps(out))
         assert!(diff <= 1e-5 * scale.max(1.0), "{r}");
     }
 }
+
+/// The oneDNN comparison script runs against MXNet 1.9.1 and times every shape of
+/// `lightnasc bench kernels`.
+#[test]
+fn the_onednn_conv_script_times_every_kernel_shape() {
+    let out = std::process::Command::new(mxnet_python())
+        .arg(root().join("scripts/bench_mxnet_conv.py"))
+        .args(["--batch", "1", "--reps", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), lightnasc::bench::kernels::SHAPES.len());
+    for (r, (net, c, hw, o)) in rows.iter().zip(lightnasc::bench::kernels::SHAPES) {
+        assert_eq!(r["net"], *net);
+        assert_eq!(r["shape"], format!("{c}x{hw}x{hw} -> {o}, 3x3"));
+        assert!(r["float_ms"].as_f64().unwrap() > 0.0);
+    }
+}
