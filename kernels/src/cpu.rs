@@ -84,7 +84,7 @@ fn has_popcnt() -> bool {
     false
 }
 
-fn has_avx512() -> bool {
+pub(crate) fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static DETECTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -130,19 +130,20 @@ pub fn binary_conv2d_using(
         || vec![0u32; w.out_stride * wo],
         |mis, r| {
             let (img, oy) = (r / ho, r % ho);
-            mis.fill(0);
             row(kernel, Row { a, w, g, img, oy, wo }, mis);
             for o in 0..w.out {
                 // SAFETY: row (img, oy) is the only writer of out[img][o][oy][..] for every o,
                 // and that range lies inside `y`, which outlives the parallel loop.
                 let dst = unsafe { std::slice::from_raw_parts_mut(out.at(((img * w.out + o) * ho + oy) * wo), wo) };
-                for (ox, d) in dst.iter_mut().enumerate() {
-                    let m = fan_in - mis[ox * w.out_stride + o];
-                    *d = match epilogue {
-                        Epilogue::Matches => m as f32,
-                        Epilogue::Dot => (2 * m as i64 - fan_in as i64) as f32,
-                        Epilogue::Affine { scale, shift } => m as f32 * scale[o] + shift[o],
-                    };
+                let src = &mis[o * wo..(o + 1) * wo];
+                match epilogue {
+                    Epilogue::Matches => dst.iter_mut().zip(src).for_each(|(d, &m)| *d = (fan_in - m) as f32),
+                    Epilogue::Dot => {
+                        dst.iter_mut().zip(src).for_each(|(d, &m)| *d = (fan_in as i32 - 2 * m as i32) as f32)
+                    }
+                    Epilogue::Affine { scale, shift } => {
+                        dst.iter_mut().zip(src).for_each(|(d, &m)| *d = (fan_in - m) as f32 * scale[o] + shift[o])
+                    }
                 }
             }
         },
@@ -180,7 +181,7 @@ struct Row<'a> {
     wo: usize,
 }
 
-/// Mismatch counts of one output row, `[ox][out_stride]`.
+/// Mismatch counts of one output row, `[out_stride][wo]` (channel-major, as NCHW wants them).
 fn row(kernel: Kernel, r: Row, mis: &mut [u32]) {
     match kernel {
         // SAFETY: `binary_conv2d_using` checked that the CPU has the kernel's features; all
@@ -211,8 +212,9 @@ unsafe fn row_popcnt(r: Row, mis: &mut [u32]) {
 fn row_scalar(r: Row, mis: &mut [u32]) {
     let Row { a, w, g, img, oy, wo } = r;
     let os = w.out_stride;
+    let mut acc = vec![0u32; os];
     for ox in 0..wo {
-        let acc = &mut mis[ox * os..(ox + 1) * os];
+        acc.fill(0);
         for ky in 0..w.kh {
             for kx in 0..w.kw {
                 let p = pixel(a, img, oy * g.stride + ky * g.dilation, ox * g.stride + kx * g.dilation);
@@ -225,46 +227,72 @@ fn row_scalar(r: Row, mis: &mut [u32]) {
                 }
             }
         }
+        for (o, &m) in acc.iter().enumerate() {
+            mis[o * wo + ox] = m;
+        }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vpopcntdq")]
 unsafe fn row_avx512(r: Row, mis: &mut [u32]) {
-    let Row { a, w, g, img, oy, wo } = r;
+    // Blocks of 64 output channels (eight vectors of counters, kept in registers), then 32, 16, 8.
+    let vectors = r.w.out_stride / 8;
+    let mut v0 = 0;
+    while v0 < vectors {
+        // SAFETY: the caller checked the CPU features; `v0 + NV <= vectors`.
+        unsafe {
+            match vectors - v0 {
+                8.. => block_avx512::<8>(r, v0, mis),
+                4..=7 => block_avx512::<4>(r, v0, mis),
+                2..=3 => block_avx512::<2>(r, v0, mis),
+                _ => block_avx512::<1>(r, v0, mis),
+            }
+        }
+        v0 += match vectors - v0 {
+            8.. => 8,
+            4..=7 => 4,
+            2..=3 => 2,
+            _ => 1,
+        };
+    }
+}
+
+/// `NV` vectors of output channels from vector `v0`, for every pixel of the row.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vpopcntdq")]
+#[inline]
+unsafe fn block_avx512<const NV: usize>(r: Row, v0: usize, mis: &mut [u32]) {
     use std::arch::x86_64::*;
-    // SAFETY: the caller checked the CPU features; indices stay within the packed buffers.
+    let Row { a, w, g, img, oy, wo } = r;
+    let os = w.out_stride;
+    // SAFETY: indices stay within the packed buffers (shapes asserted by the caller); `mis` holds
+    // `out_stride * wo` counters.
     unsafe {
-        const BLOCK: usize = 8; // vectors of 8 channels held in registers: 64 channels at a time
-        let os = w.out_stride;
-        let vectors = os / 8;
         for ox in 0..wo {
-            let mut v0 = 0;
-            while v0 < vectors {
-                let nv = BLOCK.min(vectors - v0);
-                let mut acc = [_mm512_setzero_si512(); BLOCK];
-                for ky in 0..w.kh {
-                    for kx in 0..w.kw {
-                        let p = pixel(a, img, oy * g.stride + ky * g.dilation, ox * g.stride + kx * g.dilation);
-                        for wi in 0..a.words {
-                            let av = _mm512_set1_epi64(*a.data.get_unchecked(p + wi) as i64);
-                            let base = ((ky * w.kw + kx) * w.words + wi) * os + v0 * 8;
-                            let wp = w.data.as_ptr().add(base);
-                            for (j, acc_j) in acc.iter_mut().enumerate().take(nv) {
-                                let wv = _mm512_loadu_si512(wp.add(j * 8) as *const _);
-                                *acc_j = _mm512_add_epi64(*acc_j, _mm512_popcnt_epi64(_mm512_xor_si512(av, wv)));
-                            }
+            let mut acc = [_mm512_setzero_si512(); NV];
+            for ky in 0..w.kh {
+                for kx in 0..w.kw {
+                    let p = pixel(a, img, oy * g.stride + ky * g.dilation, ox * g.stride + kx * g.dilation);
+                    let ap = a.data.as_ptr().add(p);
+                    let wbase = w.data.as_ptr().add((ky * w.kw + kx) * w.words * os + v0 * 8);
+                    for wi in 0..a.words {
+                        let av = _mm512_set1_epi64(*ap.add(wi) as i64);
+                        let wp = wbase.add(wi * os);
+                        for (j, acc_j) in acc.iter_mut().enumerate() {
+                            let wv = _mm512_loadu_si512(wp.add(j * 8) as *const _);
+                            *acc_j = _mm512_add_epi64(*acc_j, _mm512_popcnt_epi64(_mm512_xor_si512(av, wv)));
                         }
                     }
                 }
-                for (j, acc_j) in acc.iter().enumerate().take(nv) {
-                    let mut lanes = [0u64; 8];
-                    _mm512_storeu_si512(lanes.as_mut_ptr() as *mut _, *acc_j);
-                    for (l, &v) in lanes.iter().enumerate() {
-                        mis[ox * os + (v0 + j) * 8 + l] = v as u32;
-                    }
+            }
+            for (j, acc_j) in acc.iter().enumerate() {
+                let counts = _mm512_cvtepi64_epi32(*acc_j); // 8 x u32
+                let mut lanes = [0u32; 8];
+                _mm256_storeu_si256(lanes.as_mut_ptr() as *mut _, counts);
+                for (l, &m) in lanes.iter().enumerate() {
+                    *mis.get_unchecked_mut(((v0 + j) * 8 + l) * wo + ox) = m;
                 }
-                v0 += nv;
             }
         }
     }

@@ -15,4 +15,6 @@ pub mod gpu;
 pub mod pack;
 
 pub use cpu::{Epilogue, Kernel, binary_conv2d, binary_conv2d_using, binary_dense};
-pub use pack::{ConvGeometry, PackedActivations, PackedWeights, pack_activations, pack_weights};
+pub use pack::{
+    ConvGeometry, PackedActivations, PackedWeights, pack_activations, pack_activations_portable, pack_weights,
+};

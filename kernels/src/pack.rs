@@ -63,28 +63,98 @@ pub fn words_for(c: usize) -> usize {
     c.div_ceil(64)
 }
 
-/// Signs of an NCHW tensor, packed with a `pad`-pixel border of -1.
-pub fn pack_activations(x: &[f32], [n, c, h, w]: [usize; 4], pad: usize) -> PackedActivations {
+/// Signs of an NCHW tensor, packed with a `pad`-pixel border of -1. Rows are packed in
+/// parallel; within a row, 64 channels at a time are gathered into one word per pixel, reading
+/// each channel's row contiguously.
+pub fn pack_activations(x: &[f32], shape: [usize; 4], pad: usize) -> PackedActivations {
+    pack(x, shape, pad, true)
+}
+
+/// [`pack_activations`] without SIMD: the reference the SIMD packer is tested against.
+pub fn pack_activations_portable(x: &[f32], shape: [usize; 4], pad: usize) -> PackedActivations {
+    pack(x, shape, pad, false)
+}
+
+fn pack(x: &[f32], [n, c, h, w]: [usize; 4], pad: usize, simd: bool) -> PackedActivations {
+    use rayon::prelude::*;
     assert_eq!(x.len(), n * c * h * w, "activation data does not match its shape");
     let words = words_for(c);
     let (hp, wp) = (h + 2 * pad, w + 2 * pad);
     let mut data = vec![0u64; n * hp * wp * words];
-    for img in 0..n {
-        let out = &mut data[img * hp * wp * words..(img + 1) * hp * wp * words];
-        for ch in 0..c {
-            let plane = &x[(img * c + ch) * h * w..(img * c + ch + 1) * h * w];
-            let (word, bit) = (ch / 64, 1u64 << (ch % 64));
-            for y in 0..h {
-                let row = &plane[y * w..(y + 1) * w];
-                let base = ((y + pad) * wp + pad) * words + word;
-                for (xx, &v) in row.iter().enumerate() {
-                    // Branch-free: the bit is set where v >= 0 (NaN packs as -1).
-                    out[base + xx * words] |= bit * u64::from(v >= 0.0);
+    data.par_chunks_mut(wp * words).enumerate().for_each_init(
+        || vec![0u64; w],
+        |tmp, (r, out_row)| {
+            let (img, yp) = (r / hp, r % hp);
+            if yp < pad || yp >= pad + h {
+                return; // border rows stay -1
+            }
+            let y = yp - pad;
+            #[cfg(target_arch = "x86_64")]
+            if simd && crate::cpu::has_avx512() {
+                // SAFETY: the CPU has AVX-512 (checked); the row slices are in bounds.
+                unsafe { pack_row_avx512(x, [c, h, w], img, y, pad, words, out_row) };
+                return;
+            }
+            for word in 0..words {
+                tmp.fill(0);
+                for bit in 0..64.min(c - word * 64) {
+                    let ch = word * 64 + bit;
+                    let row = &x[((img * c + ch) * h + y) * w..][..w];
+                    for (t, &v) in tmp.iter_mut().zip(row) {
+                        // Branch-free: the bit is set where v >= 0 (NaN packs as -1).
+                        *t |= u64::from(v >= 0.0) << bit;
+                    }
+                }
+                for (xx, &t) in tmp.iter().enumerate() {
+                    out_row[(pad + xx) * words + word] = t;
+                }
+            }
+        },
+    );
+    PackedActivations { n, c, h, w, pad, words, data }
+}
+
+/// One row of [`pack_activations`] with AVX-512: 16 pixels of a channel compared at once, their
+/// sign bits OR-ed into 16 per-pixel words held in two registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_row_avx512(
+    x: &[f32],
+    [c, h, w]: [usize; 3],
+    img: usize,
+    y: usize,
+    pad: usize,
+    words: usize,
+    out_row: &mut [u64],
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: loads are masked to the row's `w` floats; stores stay inside `out_row`.
+    unsafe {
+        let zero = _mm512_setzero_ps();
+        let mut lanes = [0u64; 16];
+        for word in 0..words {
+            let bits = 64.min(c - word * 64);
+            for start in (0..w).step_by(16) {
+                let n16 = 16.min(w - start);
+                let valid: __mmask16 = if n16 == 16 { 0xffff } else { (1u16 << n16) - 1 };
+                let (mut lo, mut hi) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+                for bit in 0..bits {
+                    let ch = word * 64 + bit;
+                    let p = x.as_ptr().add(((img * c + ch) * h + y) * w + start);
+                    let v = _mm512_maskz_loadu_ps(valid, p);
+                    let k = _mm512_mask_cmp_ps_mask::<_CMP_GE_OQ>(valid, v, zero);
+                    let b = _mm512_set1_epi64((1u64 << bit) as i64);
+                    lo = _mm512_mask_or_epi64(lo, k as u8, lo, b);
+                    hi = _mm512_mask_or_epi64(hi, (k >> 8) as u8, hi, b);
+                }
+                _mm512_storeu_si512(lanes.as_mut_ptr() as *mut _, lo);
+                _mm512_storeu_si512(lanes.as_mut_ptr().add(8) as *mut _, hi);
+                for (i, &t) in lanes.iter().enumerate().take(n16) {
+                    *out_row.get_unchecked_mut((pad + start + i) * words + word) = t;
                 }
             }
         }
     }
-    PackedActivations { n, c, h, w, pad, words, data }
 }
 
 /// Signs of `[out][c][kh][kw]` weights, packed and transposed for the kernel.

@@ -4,7 +4,8 @@
 
 use lightnasc_kernels::cpu::out_size;
 use lightnasc_kernels::{
-    ConvGeometry, Epilogue, Kernel, binary_conv2d_using, binary_dense, pack_activations, pack_weights,
+    ConvGeometry, Epilogue, Kernel, binary_conv2d_using, binary_dense, pack_activations, pack_activations_portable,
+    pack_weights,
 };
 
 struct Rng(u64);
@@ -119,4 +120,22 @@ fn packed_sizes_are_a_32nd_of_float() {
     assert_eq!(a.bytes() * 32, c * h * w * 4);
     let pw = pack_weights(&vec![0.0; o * c * 9], [o, c, 3, 3]);
     assert_eq!(pw.bytes() * 32, o * c * 9 * 4);
+}
+
+#[test]
+fn the_simd_packer_equals_the_portable_one() {
+    let mut rng = Rng(11);
+    for _ in 0..30 {
+        let (n, c, h, w, pad) =
+            (1 + rng.below(3), 1 + rng.below(200), 1 + rng.below(20), 1 + rng.below(40), rng.below(3));
+        let mut x = rng.values(n * c * h * w);
+        // Signed zeros and NaN too: -0.0 >= 0 packs as +1, NaN as -1.
+        for _ in 0..4 {
+            let i = rng.below(x.len() as u64);
+            x[i] = [-0.0, f32::NAN, 0.0, -1e-30][rng.below(4)];
+        }
+        let a = pack_activations(&x, [n, c, h, w], pad);
+        let b = pack_activations_portable(&x, [n, c, h, w], pad);
+        assert_eq!(a.data, b.data, "n {n} c {c} {h}x{w} pad {pad}");
+    }
 }
