@@ -193,7 +193,7 @@ fn pins_round_trip_through_a_pin_file() {
 }
 
 #[test]
-fn usage_errors_exit_2_and_unbuilt_commands_say_so() {
+fn usage_errors_exit_2_and_bad_input_exits_1() {
     assert_eq!(lightnasc(&["check"]).status.code(), Some(2));
     assert_eq!(lightnasc(&["check", "specs/demo.lnas", "--input", "1,2"]).status.code(), Some(2));
     assert_eq!(lightnasc(&["check", "specs/demo.lnas", "--frobnicate"]).status.code(), Some(2));
@@ -201,11 +201,24 @@ fn usage_errors_exit_2_and_unbuilt_commands_say_so() {
     let missing = lightnasc(&["check", "specs/no_such.lnas"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read `specs/no_such.lnas`"));
-    for cmd in ["train", "fmt"] {
-        let help = lightnasc(&[cmd, "--help"]);
-        assert_eq!(help.status.code(), Some(0), "{cmd} --help");
-        let out = lightnasc(&[cmd, "specs/demo.lnas"]);
-        assert_eq!(out.status.code(), Some(3), "{cmd}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"), "{cmd}");
+    // Every command has help, and refuses flags it does not know (clap's exit code 2).
+    for cmd in ["check", "search", "train", "report", "infer", "fmt", "lsp", "export", "render", "bench"] {
+        assert_eq!(lightnasc(&[cmd, "--help"]).status.code(), Some(0), "{cmd} --help");
+        assert_eq!(lightnasc(&[cmd, "--frobnicate"]).status.code(), Some(2), "{cmd} --frobnicate");
+    }
+    assert_eq!(lightnasc(&["train", "specs/demo.lnas", "--init", "bogus"]).status.code(), Some(2));
+    assert_eq!(lightnasc(&["report"]).status.code(), Some(2));
+    // Bad input: exit 1 with a message that says what is wrong.
+    let cases: &[(&[&str], &str)] = &[
+        (&["train"], "give what to train"),
+        (&["train", "specs/demo.lnas", "--data", "mock:fashion-mnist"], "no architecture"),
+        (&["report", "specs"], "neither a run folder nor a folder of runs"),
+        (&["infer", "specs"], "not a run folder"),
+        (&["bench", "kernels", "--kernel", "nope"], "unknown kernel"),
+    ];
+    for (args, want) in cases {
+        let out = lightnasc(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(want), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
