@@ -117,6 +117,11 @@ fn search_retrain_random_baseline_and_report() {
         d.join("runs/retrain-result/model.onnx").is_file() && d.join("runs/retrain-result/model-symbol.json").is_file()
     );
 
+    // The training run's result is the architecture it trained, and checks as such.
+    let (out, _) = run_in(d, &["check", "runs/retrain-result/result.lnas", "--format", "json"]);
+    let checked: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(checked["pinned"]["params"], retrain["params"]);
+
     // `infer` reproduces the run's test accuracy, with the bit-packed kernels as with the float
     // path, and reads a raw IDX image file the same way.
     let infer = |extra: &[&str]| -> Value {

@@ -396,26 +396,30 @@ impl SearchJob {
                 tb.grey_image("train/epoch_average_config", step, &mean, decisions.options.len(), 1, 8)
                     .map_err(tb_err)?;
             }
-            let pin = pin_text(&self.graph, &a, &self.spec_ref, &self.space_args);
-            let pin_path = self.run_dir.join("epochs").join(format!("epoch-{:03}.lnas", epoch + 1));
-            std::fs::create_dir_all(pin_path.parent().expect("has a parent"))
-                .and_then(|_| crate::util::write_atomic(&pin_path, pin.as_bytes()))
-                .map_err(|e| format!("{}: {e}", pin_path.display()))?;
-            // And as a colored graph; the SVG only where Graphviz is installed.
-            let title = format!("{}: argmax architecture after epoch {}", self.graph.name, epoch + 1);
-            let dot_text = crate::back::dot::render(&self.graph, Some(&a), &title);
-            let dot_path = pin_path.with_extension("dot");
-            crate::util::write_atomic(&dot_path, dot_text.as_bytes())
-                .map_err(|e| format!("{}: {e}", dot_path.display()))?;
-            if let Ok(svg) = crate::back::graphviz::render(&dot_text, "svg") {
-                let svg_path = pin_path.with_extension("svg");
-                crate::util::write_atomic(&svg_path, &svg).map_err(|e| format!("{}: {e}", svg_path.display()))?;
-            }
-            if cfg.export_each_epoch {
-                // The argmax architecture with the current weights, as ONNX and MXNet.
-                let fixed = eval_net.extract(&a).map_err(|e| e.message)?;
-                let formats = [ModelFormat::Onnx, ModelFormat::Mxnet];
-                write_model(&pin_path.with_extension(""), &formats, &fixed.plan.graph, &fixed.to_store())?;
+            // Each epoch's argmax as a pin and a colored graph (a training run has one
+            // architecture, its `arch.lnas`).
+            if cfg.policy != Policy::Fixed {
+                let pin = pin_text(&self.graph, &a, &self.spec_ref, &self.space_args);
+                let pin_path = self.run_dir.join("epochs").join(format!("epoch-{:03}.lnas", epoch + 1));
+                std::fs::create_dir_all(pin_path.parent().expect("has a parent"))
+                    .and_then(|_| crate::util::write_atomic(&pin_path, pin.as_bytes()))
+                    .map_err(|e| format!("{}: {e}", pin_path.display()))?;
+                // And as a colored graph; the SVG only where Graphviz is installed.
+                let title = format!("{}: argmax architecture after epoch {}", self.graph.name, epoch + 1);
+                let dot_text = crate::back::dot::render(&self.graph, Some(&a), &title);
+                let dot_path = pin_path.with_extension("dot");
+                crate::util::write_atomic(&dot_path, dot_text.as_bytes())
+                    .map_err(|e| format!("{}: {e}", dot_path.display()))?;
+                if let Ok(svg) = crate::back::graphviz::render(&dot_text, "svg") {
+                    let svg_path = pin_path.with_extension("svg");
+                    crate::util::write_atomic(&svg_path, &svg).map_err(|e| format!("{}: {e}", svg_path.display()))?;
+                }
+                if cfg.export_each_epoch {
+                    // The argmax architecture with the current weights, as ONNX and MXNet.
+                    let fixed = eval_net.extract(&a).map_err(|e| e.message)?;
+                    let formats = [ModelFormat::Onnx, ModelFormat::Mxnet];
+                    write_model(&pin_path.with_extension(""), &formats, &fixed.plan.graph, &fixed.to_store())?;
+                }
             }
             // A fixed network has no architecture to show, nor latency to trade against.
             let search_part = match cfg.policy {
@@ -454,7 +458,13 @@ impl SearchJob {
             write_model(&self.run_dir.join("model"), &formats, &net.plan.graph, &net.valid().to_store())?;
         }
         let a = decisions.assignment(&last.argmax);
-        let pin = pin_text(&self.graph, &a, &self.spec_ref, &self.space_args);
+        // A training run's result is the architecture it trained, as pinned in its config.
+        let pin = match (&cfg.policy, &cfg.spec) {
+            (Policy::Fixed, Some(spec)) => {
+                std::fs::read_to_string(spec).map_err(|e| format!("{}: {e}", spec.display()))?
+            }
+            _ => pin_text(&self.graph, &a, &self.spec_ref, &self.space_args),
+        };
         crate::util::write_atomic(&self.run_dir.join("result.lnas"), pin.as_bytes()).map_err(|e| e.to_string())?;
         Ok(SearchOutcome {
             run_dir: self.run_dir.clone(),
