@@ -50,6 +50,13 @@ fn prepare(args: &TrainArgs) -> Result<(SearchConfig, PathBuf, String, Option<As
     let (mut cfg, space, a, spec_ref, source_run) = if source.is_dir() {
         // A search run: its config (data, budget) is the default, its space the architecture's.
         let run = Run::open(source)?;
+        if run.cfg.policy == Policy::Fixed {
+            return Err(format!(
+                "{} is a training run, not a search: train its architecture again with `lightnasc train {}`",
+                source.display(),
+                source.join("arch.lnas").display()
+            ));
+        }
         let a = match &args.pin {
             Some(p) => pinned(run.cfg.spec.as_ref().ok_or("the run has no spec")?, &run.cfg, Some(p))?.0,
             None => run.architecture(args.epoch, false)?.1,
