@@ -73,7 +73,17 @@ pub fn serve(connection: &Connection) -> Result<(), Error> {
                 if connection.handle_shutdown(&req)? {
                     return Ok(());
                 }
-                let resp = server.request(req);
+                // A bug in one request must not take the editor's server down: answer it with an
+                // internal error and go on.
+                let id = req.id.clone();
+                let resp = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.request(req)))
+                    .unwrap_or_else(|_| {
+                        Response::new_err(
+                            id,
+                            lsp_server::ErrorCode::InternalError as i32,
+                            "lightnasc lsp: internal error".into(),
+                        )
+                    });
                 connection.sender.send(Message::Response(resp))?;
             }
             Message::Notification(n) => {
@@ -94,7 +104,10 @@ struct Server {
 fn analyse(uri: &Uri, text: String) -> Analysis {
     let path = text::uri_to_path(uri);
     let name = path.as_ref().map_or_else(|| uri.as_str().to_string(), |p| p.display().to_string());
-    Analysis::new(&name, path, text)
+    // An internal bug while checking (reported by `check` as a crash) must not end the session:
+    // the document is then analysed as empty, so the editor keeps its other features.
+    std::panic::catch_unwind(|| Analysis::new(&name, path.clone(), text.clone()))
+        .unwrap_or_else(|_| Analysis::new(&name, path, String::new()))
 }
 
 fn publish(uri: Uri, a: Option<&Analysis>) -> Notification {
