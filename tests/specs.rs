@@ -73,7 +73,8 @@ fn meliusnet22_matches_the_original() {
 #[test]
 fn meliusnet_variants_have_the_original_widths() {
     // (spec, blocks, ratios, transition widths from the reference's table 4.1, final width)
-    let cases: [(&str, [u64; 4], [f64; 3], [(u64, u64); 3], u64); 3] = [
+    type Case = (&'static str, [u64; 4], [f64; 3], [(u64, u64); 3], u64);
+    let cases: [Case; 3] = [
         (
             "meliusnet29",
             [4, 6, 8, 6],

@@ -77,17 +77,11 @@ fn prepare(
 ) -> Result<(SearchJob, DeviceArg, lightnasc::ir::Graph), ExitCode> {
     let cfg = cfg.clone();
     let run_dir = run_dir.to_path_buf();
-    let device = match device_of(&cfg) {
-        Ok(d) => d,
-        Err(e) => return Err(fail(e)),
-    };
+    let device = device_of(&cfg).map_err(fail)?;
     let Some(spec) = cfg.spec.clone() else {
         return Err(fail("no search space: give a spec (`lightnasc search SPEC`) or `spec:` in the config"));
     };
-    let splits = match data::load(cfg.data, cfg.data_dir.as_deref(), cfg.seed) {
-        Ok(s) => s,
-        Err(e) => return Err(fail(e)),
-    };
+    let splits = data::load(cfg.data, cfg.data_dir.as_deref(), cfg.seed).map_err(fail)?;
     let kind = cfg.data.kind;
     let space_args = cfg.space_args();
     let fixed = cfg.policy == Policy::Fixed;
@@ -103,10 +97,7 @@ fn prepare(
             None => return Err(fail(format!("{}: not a pinned architecture (no `pin`)", spec.display()))),
         }
     } else {
-        match super::load_space_with(&spec, &space_args, cfg.space.as_deref()) {
-            Ok(g) => g,
-            Err(code) => return Err(code),
-        }
+        super::load_space_with(&spec, &space_args, cfg.space.as_deref())?
     };
     let mut train = splits.train;
     if let Some(limit) = cfg.train_limit.filter(|&l| l < train.len()) {
