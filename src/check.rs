@@ -62,6 +62,8 @@ impl std::str::FromStr for PinArg {
 /// What one check produced. `db` is always there so diagnostics can be rendered.
 pub struct Outcome {
     pub db: SourceDb,
+    /// The syntax trees of the root file (first) and its imports, for tools that navigate source.
+    pub files: Vec<crate::front::ast::File>,
     pub diags: Diagnostics,
     pub space: Option<Graph>,
     pub pinned: Option<(Assignment, Graph)>,
@@ -71,7 +73,7 @@ pub struct Outcome {
 pub fn check_path(path: &Path, args: &SpaceArgs, space_name: Option<&str>, pin: Option<&PinArg>) -> Outcome {
     let mut diags = Diagnostics::default();
     let Some(prog) = front::load_path(path, &mut diags) else {
-        return Outcome { db: SourceDb::new(), diags, space: None, pinned: None };
+        return Outcome { db: SourceDb::new(), files: vec![], diags, space: None, pinned: None };
     };
     check_program(prog, diags, args, space_name, pin)
 }
@@ -120,7 +122,7 @@ fn check_program_on_this_thread(
     pin: Option<&PinArg>,
 ) -> Outcome {
     if !diags.is_empty() {
-        return Outcome { db: prog.db, diags, space: None, pinned: None };
+        return Outcome { db: prog.db, files: prog.files, diags, space: None, pinned: None };
     }
     // A file holding a `pin` names its space; otherwise the root file's space is checked.
     let file_pin = prog.pins.first().cloned();
@@ -199,7 +201,7 @@ fn check_program_on_this_thread(
             }
         }
     }
-    Outcome { db: prog.db, diags, space: graph, pinned }
+    Outcome { db: prog.db, files: prog.files, diags, space: graph, pinned }
 }
 
 /// The `choice = option` lines of a pin. Spans only when the pin is in this compilation's

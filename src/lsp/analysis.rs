@@ -4,15 +4,13 @@
 use std::path::PathBuf;
 
 use crate::check::{Outcome, check_unsaved};
-use crate::diag::Diagnostics;
-use crate::front::ast::{BlockDef, Expr, ExprKind, Ident, Item, Stmt};
-use crate::front::source::{FileId, Span};
-use crate::front::{Program, load_text};
+use crate::front::ast::{BlockDef, Expr, ExprKind, File, Ident, Item, Stmt};
+use crate::front::source::{FileId, SourceDb, Span};
 use crate::lower::SpaceArgs;
 
 pub struct Analysis {
     pub text: String,
-    pub program: Program,
+    /// The check, with the syntax trees it parsed (`outcome.files`) and their sources (`outcome.db`).
     pub outcome: Outcome,
 }
 
@@ -32,22 +30,30 @@ pub enum Hit<'a> {
 
 impl Analysis {
     pub fn new(name: &str, path: Option<PathBuf>, text: String) -> Self {
-        let outcome = check_unsaved(name, path.clone(), &text, &SpaceArgs::default());
-        let program = load_text(name, path, text.clone(), &mut Diagnostics::default());
-        Analysis { text, program, outcome }
+        let outcome = check_unsaved(name, path, &text, &SpaceArgs::default());
+        Analysis { text, outcome }
     }
 
+    /// The document itself: the first file the checker loaded.
     pub fn root(&self) -> FileId {
-        self.program.root
+        FileId(0)
+    }
+
+    pub fn db(&self) -> &SourceDb {
+        &self.outcome.db
+    }
+
+    pub fn files(&self) -> &[File] {
+        &self.outcome.files
     }
 
     pub fn root_items(&self) -> &[Item] {
-        self.program.files.iter().find(|f| f.id == self.program.root).map_or(&[], |f| &f.items)
+        self.files().iter().find(|f| f.id == self.root()).map_or(&[], |f| &f.items)
     }
 
     /// Every definition in every loaded file.
     pub fn all_defs(&self) -> impl Iterator<Item = &BlockDef> {
-        self.program.files.iter().flat_map(|f| f.items.iter()).filter_map(|i| match i {
+        self.files().iter().flat_map(|f| f.items.iter()).filter_map(|i| match i {
             Item::Block(b) => Some(b),
             _ => None,
         })
@@ -99,7 +105,7 @@ impl Analysis {
 
     /// The `//` lines right above a definition: its documentation.
     pub fn doc_comment(&self, def: &BlockDef) -> String {
-        let text = &self.program.db.get(def.span.file).text;
+        let text = &self.db().get(def.span.file).text;
         let before = &text[..def.span.start as usize];
         let mut lines: Vec<&str> = vec![];
         for line in

@@ -157,7 +157,7 @@ pub fn hover(a: &Analysis, pos: Position) -> Option<Hover> {
             (s, ident.span)
         }
         Hit::Import { path, span } => {
-            let s = match a.program.db.find_name(path) {
+            let s = match a.db().find_name(path) {
                 Some(_) => format!("`{path}`: the standard library shipped inside lightnasc"),
                 None => format!("imports `{path}` (relative to this file)"),
             };
@@ -171,7 +171,7 @@ pub fn hover(a: &Analysis, pos: Position) -> Option<Hover> {
 }
 
 fn signature(a: &Analysis, def: &crate::front::ast::BlockDef) -> String {
-    let db = &a.program.db;
+    let db = &a.db();
     let params: Vec<String> = def
         .params
         .iter()
@@ -262,7 +262,7 @@ fn layer_nodes_summary(g: &Graph, call: Span) -> String {
 // ---- navigation --------------------------------------------------------------------------------
 
 fn location(a: &Analysis, span: Span) -> Option<Location> {
-    Some(Location::new(file_uri(&a.program.db, span.file)?, span_range(&a.program.db, span)))
+    Some(Location::new(file_uri(&a.db(), span.file)?, span_range(&a.db(), span)))
 }
 
 pub fn definition(a: &Analysis, pos: Position) -> Option<Location> {
@@ -271,13 +271,13 @@ pub fn definition(a: &Analysis, pos: Position) -> Option<Location> {
         Hit::Callee { name, .. } => location(a, a.def(&name.name)?.name.span),
         Hit::DefName(def) => location(a, def.name.span),
         Hit::Import { path, .. } => {
-            let file = a.program.files.iter().map(|f| f.id).find(|&id| {
-                let f = a.program.db.get(id);
+            let file = a.files().iter().map(|f| f.id).find(|&id| {
+                let f = a.db().get(id);
                 f.name == path
                     || f.name.ends_with(&format!("/{path}"))
                     || f.path.as_ref().is_some_and(|p| p.ends_with(path))
             })?;
-            Some(Location::new(file_uri(&a.program.db, file)?, Range::default()))
+            Some(Location::new(file_uri(&a.db(), file)?, Range::default()))
         }
         Hit::Var { ident, def } => {
             // The last assignment before the use, else the parameter.
@@ -317,7 +317,7 @@ pub fn references(a: &Analysis, pos: Position, include_declaration: bool) -> Vec
         Some(Hit::Import { path, .. }) => {
             // Every import of the same file, in every loaded file.
             let mut out = vec![];
-            for f in &a.program.files {
+            for f in a.files() {
                 for item in &f.items {
                     if let Item::Import(i) = item
                         && i.path == path
