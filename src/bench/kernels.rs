@@ -3,8 +3,6 @@
 //! ResNet-18's 3x3 binary conv shapes. Each binary time includes packing the input (sign and bit
 //! packing fused); weights are packed once, as for inference. Medians over repeated runs.
 
-use std::time::Instant;
-
 use burn::backend::Flex;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -12,6 +10,7 @@ use burn::tensor::{Tensor, TensorData};
 use lightnasc_kernels::{ConvGeometry, Epilogue, Kernel, binary_conv2d_using, pack_activations, pack_weights};
 use serde::Serialize;
 
+use super::median_ms;
 use crate::util::SplitMix64;
 
 #[derive(Clone, Debug, Serialize)]
@@ -44,19 +43,6 @@ pub const SHAPES: &[(&str, usize, usize, usize)] = &[
     ("resnet18", 512, 4, 512),
 ];
 
-fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
-    f(); // warm-up: caches, thread pools, allocations
-    let mut t: Vec<f64> = (0..reps)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
-}
-
 pub fn run(batches: &[usize], reps: usize, kernel: Kernel) -> Vec<KernelRow> {
     let device = Default::default();
     let mut rng = SplitMix64(17);
@@ -68,13 +54,13 @@ pub fn run(batches: &[usize], reps: usize, kernel: Kernel) -> Vec<KernelRow> {
             let g = ConvGeometry { stride: 1, pad: 1, dilation: 1 };
             let pw = pack_weights(&w, [out, c, 3, 3]);
             let packed_in = pack_activations(&x, [n, c, hw, hw], 1);
-            let binary_ms = median_ms(reps, || {
+            let binary_ms = median_ms(reps, |_| {
                 let a = pack_activations(&x, [n, c, hw, hw], 1);
                 std::hint::black_box(binary_conv2d_using(kernel, &a, &pw, g, Epilogue::Matches));
             });
             let xt = Tensor::<Flex, 4>::from_data(TensorData::new(x.clone(), [n, c, hw, hw]), &device);
             let wt = Tensor::<Flex, 4>::from_data(TensorData::new(w.clone(), [out, c, 3, 3]), &device);
-            let float_ms = median_ms(reps, || {
+            let float_ms = median_ms(reps, |_| {
                 let y = conv2d(xt.clone(), wt.clone(), None, ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
                 // Reading the result back waits for the work (and counts what inference needs).
                 std::hint::black_box(y.into_data());

@@ -2,12 +2,11 @@
 //! kernels against the float path, in the same run: a pinned architecture's fixed network, and
 //! the supernet on a fresh sampled path per pass (what the controller's reward evaluation runs).
 
-use std::time::Instant;
-
 use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorData};
 use serde::Serialize;
 
+use super::median_ms;
 use crate::ir::Graph;
 use crate::ir::pin::{Assignment, pin};
 use crate::net::{Mode, Supernet};
@@ -21,20 +20,6 @@ pub struct NetworkRow {
     pub binary_ms: f64,
     pub float_ms: f64,
     pub speedup: f64,
-}
-
-/// Median milliseconds of `reps` passes of `f(i)` after one warm-up pass.
-fn median_ms(reps: usize, mut f: impl FnMut(usize)) -> f64 {
-    f(0);
-    let mut t: Vec<f64> = (1..=reps)
-        .map(|i| {
-            let s = Instant::now();
-            f(i);
-            s.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
 }
 
 /// `space` with `arch` pinned: the fixed network, then the supernet on sampled paths.

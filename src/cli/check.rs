@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use lightnasc::check::{self, Report};
 
+use lightnasc::util::human_count;
+
 use super::{CheckArgs, Format};
 
 pub fn run(args: &CheckArgs) -> ExitCode {
@@ -36,15 +38,6 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn human(n: f64) -> String {
-    match n {
-        n if n >= 1e9 => format!("{:.2}G", n / 1e9),
-        n if n >= 1e6 => format!("{:.2}M", n / 1e6),
-        n if n >= 1e3 => format!("{:.1}k", n / 1e3),
-        n => format!("{n}"),
-    }
-}
-
 fn text_report(r: &Report, verbose: bool) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
@@ -56,22 +49,22 @@ fn text_report(r: &Report, verbose: bool) -> String {
                 o,
                 "  pinned: {} params, {} FLOPs, {} BOPs, {} OPs",
                 p.params,
-                human(p.flops as f64),
-                human(p.bops as f64),
-                human(p.ops)
+                human_count(p.flops as f64),
+                human_count(p.bops as f64),
+                human_count(p.ops)
             );
         }
         None => {
             let _ = writeln!(
                 o,
                 "  params {} .. {} ({} .. {}), supernet {}",
-                human(r.params_min as f64),
-                human(r.params_max as f64),
+                human_count(r.params_min as f64),
+                human_count(r.params_max as f64),
                 r.params_min,
                 r.params_max,
-                human(r.supernet_params as f64)
+                human_count(r.supernet_params as f64)
             );
-            let _ = writeln!(o, "  OPs    {} .. {}", human(r.ops_min), human(r.ops_max));
+            let _ = writeln!(o, "  OPs    {} .. {}", human_count(r.ops_min), human_count(r.ops_max));
         }
     }
     if !r.choices.is_empty() {

@@ -116,12 +116,7 @@ fn prepare(
         )));
     }
     let spec_abs = std::fs::canonicalize(&spec).unwrap_or(spec.clone());
-    let input_name = graph.node(graph.input).name.clone();
-    let shape = space_args.input.as_deref().unwrap_or_default();
-    let pin_args = vec![
-        (input_name, format!("[{}]", shape.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))),
-        ("classes".to_string(), kind.classes().to_string()),
-    ];
+    let pin_args = cfg.pin_args(&graph.node(graph.input).name);
     let cost = lightnasc::ir::cost::cost_range(&graph);
     let what = match cfg.policy {
         Policy::Enas => format!("search `{}` ({} decisions)", graph.name, graph.choices.len()),

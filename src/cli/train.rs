@@ -98,13 +98,7 @@ fn prepare(args: &TrainArgs) -> Result<(SearchConfig, PathBuf, String, Option<As
     cfg.spec = Some(std::path::absolute(dir.join("arch.lnas")).map_err(|e| e.to_string())?);
     cfg.space = None;
     cfg.validate()?;
-    let input = space.node(space.input).name.clone();
-    let shape = cfg.space_args().input.unwrap_or_else(|| space.node(space.input).shape.dims());
-    let pin_args = vec![
-        (input, format!("[{}]", shape.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))),
-        ("classes".to_string(), cfg.data.kind.classes().to_string()),
-    ];
-    let pin = pin_text(&space, &a, &spec_ref, &pin_args);
+    let pin = pin_text(&space, &a, &spec_ref, &cfg.pin_args(&space.node(space.input).name));
     Ok((cfg, dir, pin, source_run.map(|_| a)))
 }
 

@@ -9,6 +9,7 @@ use crate::front::source::Span;
 use crate::ir::Graph;
 use crate::ir::cost::{cost_range_of, node_cost};
 use crate::lower::builtins::{self, ArgDefault};
+use crate::util::human_count;
 
 // ---- diagnostics -------------------------------------------------------------------------------
 
@@ -60,17 +61,8 @@ pub fn diagnostics(a: &Analysis) -> Vec<Diagnostic> {
 
 // ---- hover -------------------------------------------------------------------------------------
 
-fn fmt_count(v: f64) -> String {
-    match v {
-        v if v >= 1e9 => format!("{:.2}G", v / 1e9),
-        v if v >= 1e6 => format!("{:.2}M", v / 1e6),
-        v if v >= 1e3 => format!("{:.1}k", v / 1e3),
-        v => format!("{v:.0}"),
-    }
-}
-
 fn range_text(lo: f64, hi: f64) -> String {
-    if (hi - lo).abs() < 0.5 { fmt_count(lo) } else { format!("{} – {}", fmt_count(lo), fmt_count(hi)) }
+    if (hi - lo).abs() < 0.5 { human_count(lo) } else { format!("{} – {}", human_count(lo), human_count(hi)) }
 }
 
 pub fn hover(a: &Analysis, pos: Position) -> Option<Hover> {
@@ -249,8 +241,8 @@ fn layer_nodes_summary(g: &Graph, call: Span) -> String {
             "\n- `{}` → {} · params {} · OPs {}",
             node.name,
             node.shape,
-            fmt_count(c.params as f64),
-            fmt_count(c.ops())
+            human_count(c.params as f64),
+            human_count(c.ops())
         ));
     }
     if here.len() > 12 {

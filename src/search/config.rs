@@ -205,6 +205,14 @@ impl SearchConfig {
         }
     }
 
+    /// The same, as a pin's header writes them (`pin demo(x: [1, 28, 28], classes: 10)`), for a
+    /// space whose input parameter is named `input`.
+    pub fn pin_args(&self, input: &str) -> Vec<(String, String)> {
+        let kind = self.data.kind;
+        let shape = kind.shape().iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+        vec![(input.to_string(), format!("[{shape}]")), ("classes".to_string(), kind.classes().to_string())]
+    }
+
     pub fn to_yaml(&self) -> String {
         serde_norway::to_string(self).expect("a config serialises")
     }
