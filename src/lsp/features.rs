@@ -254,7 +254,7 @@ fn layer_nodes_summary(g: &Graph, call: Span) -> String {
 // ---- navigation --------------------------------------------------------------------------------
 
 fn location(a: &Analysis, span: Span) -> Option<Location> {
-    Some(Location::new(file_uri(&a.db(), span.file)?, span_range(&a.db(), span)))
+    Some(Location::new(file_uri(a.db(), span.file)?, span_range(a.db(), span)))
 }
 
 pub fn definition(a: &Analysis, pos: Position) -> Option<Location> {
@@ -269,7 +269,7 @@ pub fn definition(a: &Analysis, pos: Position) -> Option<Location> {
                     || f.name.ends_with(&format!("/{path}"))
                     || f.path.as_ref().is_some_and(|p| p.ends_with(path))
             })?;
-            Some(Location::new(file_uri(&a.db(), file)?, Range::default()))
+            Some(Location::new(file_uri(a.db(), file)?, Range::default()))
         }
         Hit::Var { ident, def } => {
             // The last assignment before the use, else the parameter.
