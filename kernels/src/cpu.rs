@@ -58,14 +58,16 @@ impl Kernel {
 
     /// The kernels this CPU can run.
     pub fn available() -> Vec<Kernel> {
-        let mut v = vec![Kernel::Portable];
-        if has_popcnt() {
-            v.push(Kernel::Popcnt);
+        [Kernel::Portable, Kernel::Popcnt, Kernel::Avx512].into_iter().filter(|k| k.supported()).collect()
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn supported(self) -> bool {
+        match self {
+            Kernel::Avx512 => has_avx512(),
+            Kernel::Popcnt => has_popcnt(),
+            Kernel::Portable => true,
         }
-        if has_avx512() {
-            v.push(Kernel::Avx512);
-        }
-        v
     }
 
     pub fn name(self) -> &'static str {
@@ -118,7 +120,7 @@ pub fn binary_conv2d_using(
     g: ConvGeometry,
     epilogue: Epilogue,
 ) -> Vec<f32> {
-    assert!(Kernel::available().contains(&kernel), "this CPU cannot run the {} kernel", kernel.name());
+    assert!(kernel.supported(), "this CPU cannot run the {} kernel", kernel.name());
     assert_eq!(a.c, w.c, "input channels of activations and weights differ");
     assert_eq!(a.pad, g.pad, "activations must be packed with the convolution's padding");
     assert!(g.stride >= 1 && g.dilation >= 1);

@@ -70,7 +70,7 @@ pub fn kernels(args: &KernelBenchArgs) -> ExitCode {
         "portable" => Kernel::Portable,
         k => return super::fail(format!("unknown kernel `{k}`: best, avx512, popcnt or portable")),
     };
-    if !Kernel::available().contains(&kernel) {
+    if !kernel.supported() {
         return super::fail(format!("this CPU cannot run the {} kernel", kernel.name()));
     }
     if args.batch.contains(&0) {

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use burn::backend::Flex;
-use burn::tensor::{Tensor, TensorData};
 use lightnasc::data::loader::BatchPlan;
 use lightnasc::data::{Dataset, idx};
 use lightnasc::net::{Mode, Supernet};
 use lightnasc::search::config::Policy;
 use lightnasc::search::run::Run;
+use lightnasc::search::to_tensors;
 
 use super::{Format, InferArgs, emit, fail};
 
@@ -60,12 +60,12 @@ fn infer(args: &InferArgs) -> Result<(), String> {
     let plan = BatchPlan { kind, batch: args.batch as usize, augment: false, drop_last: false, shuffle: None };
     let (mut predictions, mut hits) = (vec![], 0usize);
     let started = Instant::now();
-    for b in plan.stream(Arc::new(ds.clone()), 0, 0) {
-        let [c, h, w] = b.shape;
-        let x = Tensor::<Flex, 4>::from_data(TensorData::new(b.pixels, [b.n, c, h, w]), &device);
+    for b in plan.stream(Arc::new(ds), 0, 0) {
+        let labels = b.labels.clone();
+        let (x, _) = to_tensors::<Flex>(b, &device);
         let classes = net.logits(x, &lightnasc::ir::pin::Assignment(vec![]), Mode::Eval).argmax(1);
         let pred: Vec<i64> = classes.into_data().convert::<i64>().to_vec().map_err(|e| format!("{e:?}"))?;
-        for (p, y) in pred.iter().zip(&b.labels) {
+        for (p, y) in pred.iter().zip(&labels) {
             hits += usize::from(*p == *y);
             predictions.push(*p as usize);
         }

@@ -96,7 +96,8 @@ impl BackendJob for SearchJob {
     }
 }
 
-fn to_tensors<B: Backend>(b: Batch, device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
+/// A batch as burn tensors: images `[n, c, h, w]` and labels.
+pub fn to_tensors<B: Backend>(b: Batch, device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
     let [c, h, w] = b.shape;
     let x = Tensor::from_data(TensorData::new(b.pixels, [b.n, c, h, w]), device);
     let y = Tensor::from_data(TensorData::new(b.labels, [b.n]), device);
