@@ -30,13 +30,14 @@ pub fn run(args: &SearchArgs) -> ExitCode {
         }
         cfg.policy = p;
     }
-    if let Err(e) = device_of(&cfg) {
-        return fail(e); // before the run folder is made
-    }
+    let device = match device_of(&cfg) {
+        Ok(d) => d,
+        Err(e) => return fail(e), // before the run folder is made
+    };
     if !resume && let Err(e) = create_run(&run_dir, &cfg, cfg.spec.as_deref()) {
         return fail(e);
     }
-    launch(cfg, run_dir, resume, args.run.stop_after_steps, None)
+    launch(cfg, device, run_dir, resume, args.run.stop_after_steps, None)
 }
 
 /// The config's device, if this build and machine can run it.
@@ -50,12 +51,13 @@ pub(super) fn device_of(cfg: &SearchConfig) -> Result<DeviceArg, String> {
 /// by `search` and `train` (a `policy: fixed` run trains its pinned architecture).
 pub(super) fn launch(
     cfg: SearchConfig,
+    device: DeviceArg,
     run_dir: PathBuf,
     resume: bool,
     stop_after: Option<u64>,
     source_arch: Option<Assignment>,
 ) -> ExitCode {
-    match prepare(&cfg, &run_dir, resume, stop_after, source_arch) {
+    match prepare(cfg, device, &run_dir, resume, stop_after, source_arch) {
         Ok((job, device, graph)) => execute(job, device, graph),
         Err(code) => {
             // Nothing ran: a run folder made for this run holds nothing worth keeping.
@@ -67,17 +69,15 @@ pub(super) fn launch(
     }
 }
 
-/// Everything up to the first training step: device, data, space, the job.
+/// Everything up to the first training step: data, space, the job.
 fn prepare(
-    cfg: &SearchConfig,
+    cfg: SearchConfig,
+    device: DeviceArg,
     run_dir: &Path,
     resume: bool,
     stop_after: Option<u64>,
     source_arch: Option<Assignment>,
 ) -> Result<(SearchJob, DeviceArg, lightnasc::ir::Graph), ExitCode> {
-    let cfg = cfg.clone();
-    let run_dir = run_dir.to_path_buf();
-    let device = device_of(&cfg).map_err(fail)?;
     let Some(spec) = cfg.spec.clone() else {
         return Err(fail("no search space: give a spec (`lightnasc search SPEC`) or `spec:` in the config"));
     };
@@ -139,7 +139,7 @@ fn prepare(
             train: Arc::new(train),
             val: Arc::new(val),
             test: Arc::new(splits.test),
-            run_dir: run_dir.clone(),
+            run_dir: run_dir.to_path_buf(),
             resume,
             spec_ref: spec_abs.display().to_string(),
             space_args: pin_args,

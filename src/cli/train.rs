@@ -10,7 +10,7 @@ use lightnasc::ir::pin::{Assignment, pin_text};
 use lightnasc::search::config::{Init, Policy, SearchConfig};
 use lightnasc::search::run::Run;
 
-use super::search::{apply_overrides, create_run, launch, resolve, run_dir_for};
+use super::search::{apply_overrides, create_run, device_of, launch, resolve, run_dir_for};
 use super::{TrainArgs, fail};
 
 pub fn run(args: &TrainArgs) -> ExitCode {
@@ -20,23 +20,24 @@ pub fn run(args: &TrainArgs) -> ExitCode {
                 "--resume continues a training run as it was set up; drop the source, --pin, --epoch and --init",
             );
         }
-        return match resolve(&args.run, None, "train") {
-            // The source run's part (shared-weight score, start weights) was done at the start.
-            Ok((cfg, dir, _)) => launch(cfg, dir, true, args.run.stop_after_steps, None),
+        // The source run's part (shared-weight score, start weights) was done at the start.
+        return match resolve(&args.run, None, "train").and_then(|(cfg, dir, _)| Ok((device_of(&cfg)?, cfg, dir))) {
+            Ok((device, cfg, dir)) => launch(cfg, device, dir, true, args.run.stop_after_steps, None),
             Err(e) => fail(e),
         };
     }
     match prepare(args) {
         Ok((cfg, dir, pin, source)) => {
-            if let Err(e) = super::search::device_of(&cfg) {
-                return fail(e); // before the run folder is made
-            }
+            let device = match device_of(&cfg) {
+                Ok(d) => d,
+                Err(e) => return fail(e), // before the run folder is made
+            };
             if let Err(e) = create_run(&dir, &cfg, None).and_then(|_| {
                 lightnasc::util::write_atomic(&dir.join("arch.lnas"), pin.as_bytes()).map_err(|e| e.to_string())
             }) {
                 return fail(e);
             }
-            launch(cfg, dir, false, args.run.stop_after_steps, source)
+            launch(cfg, device, dir, false, args.run.stop_after_steps, source)
         }
         Err(e) => fail(e),
     }
