@@ -40,7 +40,9 @@ pub struct BenchRow {
 impl BackendJob for SupernetBench {
     type Output = Result<Vec<BenchRow>, String>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output {
+        // One device: `lightnasc bench` refuses a list.
+        let device = devices.into_iter().next().expect("run_on gives at least one device");
         let Shape3(c, h, w) = input_shape(&self.graph)?;
         let classes = self.graph.classes.unwrap_or(10) as usize;
         let mut rng = SplitMix64(self.seed);

@@ -8,6 +8,9 @@ use lightnasc::net::device::{describe, run_on};
 use super::{Format, KernelBenchArgs, NetworkBenchArgs, SupernetBenchArgs};
 
 pub fn supernet(args: &SupernetBenchArgs) -> ExitCode {
+    if args.device.replicas() > 1 {
+        return super::fail("`bench supernet` times one device; give one (`cuda:1`), not a list");
+    }
     let graph = match super::load_space(&args.spec, &args.space) {
         Ok(g) => g,
         Err(code) => return code,
@@ -20,7 +23,7 @@ pub fn supernet(args: &SupernetBenchArgs) -> ExitCode {
         warmup: args.warmup as usize,
         seed: args.seed,
     };
-    let rows = match run_on(args.device, job) {
+    let rows = match run_on(&args.device, job) {
         Ok(Ok(rows)) => rows,
         Ok(Err(e)) | Err(e) => {
             eprintln!("error: {e}");
@@ -41,7 +44,7 @@ fn table(name: &str, args: &SupernetBenchArgs, rows: &[BenchRow]) -> String {
         o,
         "supernet training of `{name}` at batch {} on {}: {} timed steps after {} warm-up",
         args.batch,
-        describe(args.device),
+        describe(&args.device),
         args.steps,
         args.warmup
     );

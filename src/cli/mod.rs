@@ -210,7 +210,7 @@ pub struct RunOpts {
     pub epochs: Option<u32>,
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub batch_size: Option<u32>,
-    /// cpu | cuda | cuda:N
+    /// cpu | cuda | cuda:N, or a list for data-parallel training: cuda:0,1,2,3 (cpu:0,1: CPU replicas)
     #[arg(long)]
     pub device: Option<DeviceArg>,
     #[arg(long)]

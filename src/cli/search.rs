@@ -43,7 +43,7 @@ pub fn run(args: &SearchArgs) -> ExitCode {
 /// The config's device, if this build and machine can run it.
 pub(super) fn device_of(cfg: &SearchConfig) -> Result<DeviceArg, String> {
     let device: DeviceArg = cfg.device.parse().map_err(|e| format!("config `device`: {e}"))?;
-    lightnasc::net::device::available(device)?;
+    lightnasc::net::device::available(&device)?;
     Ok(device)
 }
 
@@ -129,7 +129,7 @@ fn prepare(
         train.len(),
         val.len(),
         splits.test.len(),
-        describe(device),
+        describe(&device),
         run_dir.display()
     );
     Ok((
@@ -157,7 +157,7 @@ fn execute(job: SearchJob, device: DeviceArg, graph: lightnasc::ir::Graph) -> Ex
     let (cfg, run_dir, kind) = (job.cfg.clone(), job.run_dir.clone(), job.kind);
     let fixed = cfg.policy == Policy::Fixed;
     let started = std::time::Instant::now();
-    match run_on(device, job) {
+    match run_on(&device, job) {
         Ok(Ok(out)) if out.finished => {
             if !fixed {
                 let arch: Vec<String> = out.argmax.iter().map(|(c, o)| format!("{c}={o}")).collect();
@@ -175,7 +175,7 @@ fn execute(job: SearchJob, device: DeviceArg, graph: lightnasc::ir::Graph) -> Ex
             } else {
                 println!("pinned architecture: {}", run_dir.join("result.lnas").display());
             }
-            let entry = ledger::Entry::new(&cfg, &run_dir, &graph, &out, describe(device), started.elapsed());
+            let entry = ledger::Entry::new(&cfg, &run_dir, &graph, &out, describe(&device), started.elapsed());
             match entry.and_then(|e| ledger::append(&ledger::path_for(&run_dir), &e)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(format!("the run finished, but the ledger was not written: {e}")),
@@ -206,7 +206,7 @@ pub(super) fn resolve(
         if let Some(e) = opts.epochs {
             cfg.epochs = e;
         }
-        if let Some(d) = opts.device {
+        if let Some(d) = &opts.device {
             cfg.device = d.to_string();
         }
         cfg.validate()?;
@@ -243,7 +243,7 @@ pub(super) fn apply_overrides(cfg: &mut SearchConfig, opts: &RunOpts) {
     if let Some(b) = opts.batch_size {
         cfg.batch_size = b as usize;
     }
-    if let Some(d) = opts.device {
+    if let Some(d) = &opts.device {
         cfg.device = d.to_string();
     }
     if let Some(s) = opts.seed {

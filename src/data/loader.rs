@@ -18,6 +18,30 @@ pub struct Batch {
     pub shape: [usize; 3],
 }
 
+impl Batch {
+    /// `k` consecutive shares of the rows, as even as they can be (the first ones take the
+    /// remainder); `k` must not exceed the batch.
+    pub fn split(self, k: usize) -> Vec<Batch> {
+        assert!(k >= 1 && k <= self.n, "{} rows cannot make {k} shares", self.n);
+        let per_row: usize = self.shape.iter().product();
+        let (base, extra) = (self.n / k, self.n % k);
+        let mut start = 0;
+        (0..k)
+            .map(|i| {
+                let n = base + usize::from(i < extra);
+                let rows = start..start + n;
+                start += n;
+                Batch {
+                    pixels: self.pixels[rows.start * per_row..rows.end * per_row].to_vec(),
+                    labels: self.labels[rows].to_vec(),
+                    n,
+                    shape: self.shape,
+                }
+            })
+            .collect()
+    }
+}
+
 /// What an epoch's batches are made of.
 #[derive(Clone, Debug)]
 pub struct BatchPlan {

@@ -1,4 +1,5 @@
-//! Run-time choice of backend and device (`--device cpu|cuda[:N]`). Code that trains or runs a
+//! Run-time choice of backend and devices (`--device cpu|cuda[:N]`, or several devices of one
+//! backend for data-parallel training: `cuda:0,1,2,3`, `cpu:0,1`). Code that trains or runs a
 //! network is generic over the backend; a [`BackendJob`] is instantiated here once per backend
 //! compiled in.
 
@@ -14,47 +15,99 @@ pub type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;
 pub type CudaBackend = burn::backend::Autodiff<burn::backend::Cuda>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum DeviceArg {
+pub enum BackendKind {
     #[default]
     Cpu,
-    Cuda(usize),
+    Cuda,
+}
+
+/// One device or several of one backend; the first is the main device (the controller, the
+/// evaluations and the checkpoint live there). Flex has a single CPU device, so `cpu:0,1` means
+/// two replicas sharing the CPU: the data-parallel code path, runnable without GPUs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceArg {
+    pub backend: BackendKind,
+    /// Distinct device (or CPU replica) indices, main first; never empty.
+    pub ids: Vec<usize>,
+}
+
+impl Default for DeviceArg {
+    fn default() -> Self {
+        DeviceArg::CPU
+    }
+}
+
+impl DeviceArg {
+    pub const CPU: DeviceArg = DeviceArg { backend: BackendKind::Cpu, ids: Vec::new() };
+
+    pub fn cuda(index: usize) -> DeviceArg {
+        DeviceArg { backend: BackendKind::Cuda, ids: vec![index] }
+    }
+
+    /// How many devices train in parallel.
+    pub fn replicas(&self) -> usize {
+        self.ids.len().max(1)
+    }
+
+    /// The main device alone.
+    pub fn main(&self) -> DeviceArg {
+        DeviceArg { backend: self.backend, ids: self.ids.first().map(|&i| vec![i]).unwrap_or_default() }
+    }
 }
 
 impl FromStr for DeviceArg {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("`{s}` is not a device: write `cpu`, `cuda` or `cuda:N` (N the GPU index)");
-        match s.trim() {
-            "cpu" => Ok(DeviceArg::Cpu),
-            "cuda" => Ok(DeviceArg::Cuda(0)),
-            other => match other.strip_prefix("cuda:") {
-                Some(n) => n.parse().map(DeviceArg::Cuda).map_err(|_| bad()),
-                None => Err(bad()),
-            },
+        let bad = || {
+            format!(
+                "`{s}` is not a device: write `cpu`, `cuda` or `cuda:N` (N the GPU index), or a list for \
+                 data-parallel training: `cuda:0,1,2,3` (`cpu:0,1`: CPU replicas)"
+            )
+        };
+        let s = s.trim();
+        let (name, list) = s.split_once(':').map_or((s, None), |(n, l)| (n, Some(l)));
+        let backend = match name {
+            "cpu" => BackendKind::Cpu,
+            "cuda" => BackendKind::Cuda,
+            _ => return Err(bad()),
+        };
+        let ids = match list {
+            None => vec![0],
+            Some(l) => {
+                l.split(',').map(|n| n.trim().parse::<usize>().map_err(|_| bad())).collect::<Result<Vec<_>, _>>()?
+            }
+        };
+        if let Some(dup) = ids.iter().enumerate().find_map(|(k, i)| ids[..k].contains(i).then_some(i)) {
+            return Err(format!("`{s}`: device {dup} is listed twice"));
         }
+        // `cpu` and `cpu:0` are the plain CPU device, written `cpu`.
+        let ids = if backend == BackendKind::Cpu && ids == [0] { vec![] } else { ids };
+        Ok(DeviceArg { backend, ids })
     }
 }
 
 impl fmt::Display for DeviceArg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DeviceArg::Cpu => write!(f, "cpu"),
-            DeviceArg::Cuda(n) => write!(f, "cuda:{n}"),
-        }
+        let name = match self.backend {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Cuda => "cuda",
+        };
+        let ids: Vec<String> = self.ids.iter().map(|i| i.to_string()).collect();
+        if ids.is_empty() { write!(f, "{name}") } else { write!(f, "{name}:{}", ids.join(",")) }
     }
 }
 
-/// Work generic over the backend, run on the one the user picked.
+/// Work generic over the backend, run on the devices the user picked (main device first).
 pub trait BackendJob {
     type Output;
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output;
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output;
 }
 
 /// Whether `device`'s backend was compiled in (checked before a command makes anything).
-pub fn available(device: DeviceArg) -> Result<(), String> {
-    match device {
-        DeviceArg::Cuda(_) if !cfg!(feature = "cuda") => Err(format!(
+pub fn available(device: &DeviceArg) -> Result<(), String> {
+    match device.backend {
+        BackendKind::Cuda if !cfg!(feature = "cuda") => Err(format!(
             "device `{device}`: this lightnasc was built without CUDA; rebuild with `cargo build --release --features cuda`"
         )),
         _ => Ok(()),
@@ -62,23 +115,56 @@ pub fn available(device: DeviceArg) -> Result<(), String> {
 }
 
 /// Run `job` on `device`'s backend; an error if that backend was not compiled in.
-pub fn run_on<J: BackendJob>(device: DeviceArg, job: J) -> Result<J::Output, String> {
+pub fn run_on<J: BackendJob>(device: &DeviceArg, job: J) -> Result<J::Output, String> {
     available(device)?;
-    match device {
-        DeviceArg::Cpu => Ok(job.run::<CpuBackend>(Default::default())),
+    match device.backend {
+        BackendKind::Cpu => Ok(job.run::<CpuBackend>(vec![Default::default(); device.replicas()])),
         #[cfg(feature = "cuda")]
-        DeviceArg::Cuda(index) => Ok(job.run::<CudaBackend>(burn::backend::cuda::CudaDevice { index })),
+        BackendKind::Cuda => Ok(
+            job.run::<CudaBackend>(device.ids.iter().map(|&index| burn::backend::cuda::CudaDevice { index }).collect())
+        ),
         #[cfg(not(feature = "cuda"))]
-        DeviceArg::Cuda(_) => unreachable!("`available` refused it"),
+        BackendKind::Cuda => unreachable!("`available` refused it"),
     }
 }
 
 /// What the backend is, for reports.
-pub fn describe(device: DeviceArg) -> String {
-    match device {
-        DeviceArg::Cpu => {
-            format!("cpu (burn Flex, {} threads)", std::thread::available_parallelism().map_or(1, |n| n.get()))
+pub fn describe(device: &DeviceArg) -> String {
+    let k = device.replicas();
+    let parallel = if k > 1 { format!(", data-parallel on {k}") } else { String::new() };
+    match device.backend {
+        BackendKind::Cpu => format!(
+            "{device} (burn Flex, {} threads{parallel})",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        ),
+        BackendKind::Cuda => format!("{device} (burn CUDA{parallel})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_lists_parse_and_print_back() {
+        for (text, backend, ids, shown) in [
+            ("cpu", BackendKind::Cpu, vec![], "cpu"),
+            ("cpu:0", BackendKind::Cpu, vec![], "cpu"),
+            ("cpu:0,1", BackendKind::Cpu, vec![0, 1], "cpu:0,1"),
+            ("cuda", BackendKind::Cuda, vec![0], "cuda:0"),
+            ("cuda:3", BackendKind::Cuda, vec![3], "cuda:3"),
+            ("cuda:0,1,2,3", BackendKind::Cuda, vec![0, 1, 2, 3], "cuda:0,1,2,3"),
+        ] {
+            let d: DeviceArg = text.parse().unwrap();
+            assert_eq!((d.backend, &d.ids), (backend, &ids), "{text}");
+            assert_eq!(d.to_string(), shown);
+            assert_eq!(shown.parse::<DeviceArg>().unwrap(), d);
         }
-        DeviceArg::Cuda(n) => format!("cuda:{n} (burn CUDA)"),
+        assert_eq!("cuda:0,1,2,3".parse::<DeviceArg>().unwrap().replicas(), 4);
+        assert_eq!("cpu".parse::<DeviceArg>().unwrap().replicas(), 1);
+        assert!("cuda:1,1".parse::<DeviceArg>().unwrap_err().contains("listed twice"));
+        for bad in ["gpu", "cuda:", "cuda:x", "cpu:0,,1"] {
+            assert!(bad.parse::<DeviceArg>().is_err(), "{bad}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 pub mod device;
 pub mod layers;
 pub mod packed;
+pub mod parallel;
 pub mod plan;
 pub mod quant;
 pub mod supernet;

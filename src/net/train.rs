@@ -71,6 +71,42 @@ pub struct StepStats {
     pub correct: usize,
 }
 
+/// Forward the batch on path `a` in train mode and backpropagate `scale` times its mean loss
+/// (a data-parallel share scales by its part of the whole batch). The stats hold the unscaled
+/// mean loss; `None` instead of gradients when it is not finite.
+pub fn gradients<B: AutodiffBackend>(
+    net: &Supernet<B>,
+    x: Tensor<B, 4>,
+    labels: Tensor<B, 1, Int>,
+    a: &Assignment,
+    scale: f64,
+) -> (Option<GradientsParams>, StepStats) {
+    let logits = net.logits(x, a, Mode::Train);
+    let correct = correct(logits.clone().detach(), labels.clone());
+    let loss = cross_entropy(logits, labels);
+    let value: f64 = loss.clone().into_scalar().elem();
+    let grads = value.is_finite().then(|| {
+        let loss = if scale == 1.0 { loss } else { loss.mul_scalar(scale) };
+        GradientsParams::from_grads(loss.backward(), &net.weights)
+    });
+    (grads, StepStats { loss: value, correct })
+}
+
+/// The error of a step whose loss is not finite.
+pub fn not_finite(loss: f64) -> String {
+    format!("the training loss is {loss}; the weights were not updated")
+}
+
+/// Apply `grads` to the network's weights.
+pub fn apply<B, O>(net: &mut Supernet<B>, optim: &mut GroupedOptimizer<O>, lr: f64, grads: GradientsParams)
+where
+    B: AutodiffBackend,
+    O: Optimizer<Weights<B>, B>,
+{
+    let weights = std::mem::replace(&mut net.weights, Weights { convs: vec![], denses: vec![], norms: vec![] });
+    net.weights = optim.step(lr, weights, grads);
+}
+
 /// Forward the batch on path `a` in train mode, backpropagate, update. Errors (without changing
 /// the weights) if the loss is not finite.
 pub fn train_step<B, O>(
@@ -85,15 +121,7 @@ where
     B: AutodiffBackend,
     O: Optimizer<Weights<B>, B>,
 {
-    let logits = net.logits(x, a, Mode::Train);
-    let correct = correct(logits.clone().detach(), labels.clone());
-    let loss = cross_entropy(logits, labels);
-    let value: f64 = loss.clone().into_scalar().elem();
-    if !value.is_finite() {
-        return Err(format!("the training loss is {value}; the weights were not updated"));
-    }
-    let grads = GradientsParams::from_grads(loss.backward(), &net.weights);
-    let weights = std::mem::replace(&mut net.weights, Weights { convs: vec![], denses: vec![], norms: vec![] });
-    net.weights = optim.step(lr, weights, grads);
-    Ok(StepStats { loss: value, correct })
+    let (grads, stats) = gradients(net, x, labels, a, 1.0);
+    apply(net, optim, lr, grads.ok_or_else(|| not_finite(stats.loss))?);
+    Ok(stats)
 }

@@ -108,6 +108,39 @@ impl<B: Backend> Weights<B> {
         }
     }
 
+    /// A copy on `device` whose parameters keep their ids (so gradients and optimiser state
+    /// match across data-parallel replicas), with its own running statistics.
+    pub fn replica(&self, device: &B::Device) -> Self {
+        fn same<B: Backend, const D: usize>(p: &Param<Tensor<B, D>>, device: &B::Device) -> Param<Tensor<B, D>> {
+            let v = p.val();
+            let require_grad = v.is_require_grad();
+            Param::initialized(p.id, v.to_device(device).detach().set_require_grad(require_grad))
+        }
+        let opt = |p: &Option<Param<Tensor<B, 1>>>| p.as_ref().map(|p| same(p, device));
+        Weights {
+            convs: self
+                .convs
+                .iter()
+                .map(|c| ConvWeights { weight: same(&c.weight, device), bias: opt(&c.bias) })
+                .collect(),
+            denses: self
+                .denses
+                .iter()
+                .map(|d| DenseWeights { weight: same(&d.weight, device), bias: opt(&d.bias) })
+                .collect(),
+            norms: self
+                .norms
+                .iter()
+                .map(|n| NormWeights {
+                    gamma: opt(&n.gamma),
+                    beta: opt(&n.beta),
+                    running_mean: RunningState::new(n.running_mean.value_sync().to_device(device)),
+                    running_var: RunningState::new(n.running_var.value_sync().to_device(device)),
+                })
+                .collect(),
+        }
+    }
+
     /// Trainable parameters actually held (running statistics excluded).
     pub fn param_count(&self) -> u64 {
         fn n<B: Backend, const D: usize>(p: &Param<Tensor<B, D>>) -> u64 {

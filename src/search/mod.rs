@@ -30,7 +30,8 @@ use crate::export::{ModelFormat, write_model};
 use crate::ir::Graph;
 use crate::ir::pin::{Assignment, pin_text};
 use crate::net::device::BackendJob;
-use crate::net::train::{GroupedOptimizer, correct, train_step};
+use crate::net::parallel::DataParallel;
+use crate::net::train::{GroupedOptimizer, correct};
 use crate::net::weights::Weights;
 use crate::net::{Mode, Supernet};
 use crate::tensorboard::EventWriter;
@@ -78,19 +79,19 @@ pub struct SearchOutcome {
 impl BackendJob for SearchJob {
     type Output = Result<SearchOutcome, String>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output {
         let o = &self.cfg.optimizer;
         let decay = (o.weight_decay > 0.0).then(|| WeightDecayConfig::new(o.weight_decay as f32));
         match o.kind {
             OptimizerKind::Adam => {
                 let decayed = AdamConfig::new().with_weight_decay(decay).init::<B, Weights<B>>();
-                self.run_with(device, decayed, AdamConfig::new().init::<B, Weights<B>>())
+                self.run_with(devices, decayed, AdamConfig::new().init::<B, Weights<B>>())
             }
             OptimizerKind::Sgd => {
                 let momentum = Some(MomentumConfig { momentum: o.momentum, dampening: 0.0, nesterov: false });
                 let decayed =
                     SgdConfig::new().with_momentum(momentum.clone()).with_weight_decay(decay).init::<B, Weights<B>>();
-                self.run_with(device, decayed, SgdConfig::new().with_momentum(momentum).init::<B, Weights<B>>())
+                self.run_with(devices, decayed, SgdConfig::new().with_momentum(momentum).init::<B, Weights<B>>())
             }
         }
     }
@@ -129,12 +130,19 @@ fn weights_digest<B: Backend>(net: &Supernet<B>) -> String {
 }
 
 impl SearchJob {
-    fn run_with<B, O>(self, device: B::Device, decayed: O, plain: O) -> Result<SearchOutcome, String>
+    fn run_with<B, O>(self, devices: Vec<B::Device>, decayed: O, plain: O) -> Result<SearchOutcome, String>
     where
         B: AutodiffBackend,
-        O: Optimizer<Weights<B>, B>,
+        O: Optimizer<Weights<B>, B> + Clone + Send + 'static,
     {
         let cfg = &self.cfg;
+        // The controller, evaluations and checkpoints live on the main device; the others hold
+        // data-parallel replicas of the shared weights.
+        let (device, others) = devices.split_first().ok_or("no device")?;
+        let device = device.clone();
+        if cfg.batch_size < devices.len() {
+            return Err(format!("a batch of {} cannot be split over {} devices", cfg.batch_size, devices.len()));
+        }
         let seed = cfg.seed;
         let decisions = Decisions::of(&self.graph);
         let names: Vec<String> = self.graph.choices.iter().map(|c| c.name.clone()).collect();
@@ -206,6 +214,7 @@ impl SearchJob {
         if cfg.policy == Policy::Fixed {
             eprintln!("network: {} trainable parameters in {} layers", net.param_count(), net.plan.steps.len());
         }
+        let mut parallel = DataParallel::start(&net, &optim, &device, others);
         // A resumed run reuses the table it started with: measured latencies differ run to run.
         let latency_path = self.run_dir.join("latency.json");
         let stored: Option<LatencyTable> = resumed_from
@@ -285,8 +294,7 @@ impl SearchJob {
                 let a = decisions.assignment(&arch);
                 let lr = cfg.optimizer.lr_at(state.global_step, total_steps);
                 let n = batch.n;
-                let (x, y) = to_tensors::<B>(batch, &device);
-                let stats = train_step(&mut net, &mut optim, lr, x, y, &a).map_err(|e| {
+                let stats = parallel.step(&mut net, &mut optim, lr, batch, &a, &device).map_err(|e| {
                     format!(
                         "epoch {}, batch {b}: {e}; the last checkpoint in {} is intact",
                         epoch + 1,
