@@ -111,6 +111,33 @@ pub fn path_for(run_dir: &Path) -> PathBuf {
     run_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("ledger.jsonl")
 }
 
+/// Every ledger file in a folder of runs, in name order: `ledger.jsonl` and the sweep shards' own
+/// `ledger-shard-I-of-N.jsonl` (one writer each: appends from several machines to one file on a
+/// network file system are not atomic).
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    name.starts_with("ledger") && name.ends_with(".jsonl") && p.is_file()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// The entries of every ledger file in a folder of runs.
+pub fn read_folder(dir: &Path) -> Result<Vec<Entry>, String> {
+    let mut all = vec![];
+    for f in files_in(dir) {
+        all.extend(read(&f)?);
+    }
+    Ok(all)
+}
+
 /// Append one line with a single `write` on an `O_APPEND` file, so concurrent writers (a sweep's
 /// shards) never interleave within a line.
 pub fn append(path: &Path, e: &Entry) -> Result<(), String> {

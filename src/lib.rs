@@ -18,6 +18,7 @@ pub mod lsp;
 pub mod net;
 pub mod report;
 pub mod search;
+pub mod sweep;
 pub mod tensorboard;
 pub mod util;
 pub mod valid;

@@ -102,7 +102,8 @@ fn one_run(dir: &Path) -> Result<RunReport, String> {
     let run = Run::open(dir)?;
     let g = &run.graph;
     let decisions = Decisions::of(g);
-    let entry: Option<Entry> = ledger::read(&ledger::path_for(dir)).ok().and_then(|all| {
+    let folder = ledger::path_for(dir).parent().map(Path::to_path_buf).unwrap_or_default();
+    let entry: Option<Entry> = ledger::read_folder(&folder).ok().and_then(|all| {
         let canon = std::fs::canonicalize(dir).ok();
         all.into_iter().rev().find(|e| std::fs::canonicalize(&e.run).ok() == canon)
     });

@@ -9,6 +9,7 @@ mod infer;
 mod render;
 mod report;
 mod search;
+mod sweep;
 mod train;
 
 use std::path::PathBuf;
@@ -67,6 +68,77 @@ pub enum Command {
     Infer(InferArgs),
     /// Benchmarks that print ratios against a baseline measured in the same run.
     Bench(BenchArgs),
+    /// Run a sweep plan's runs as shards: one shard here, all of them as local processes, or a
+    /// Slurm or Kubernetes script that runs them on a cluster.
+    Sweep(SweepArgs),
+}
+
+/// `--shard I/N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    let bad = || format!("`{s}` is not a shard: write I/N with 0 <= I < N (e.g. 3/6)");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (index, count) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if index >= count {
+        return Err(bad());
+    }
+    Ok(Shard { index, count })
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Emit {
+    /// A job-array script for `sbatch`.
+    Slurm,
+    /// An Indexed Job manifest for `kubectl apply -f`.
+    K8s,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["shard", "local", "emit", "status"])))]
+pub struct SweepArgs {
+    /// The sweep plan (YAML; see specs/sweeps/).
+    pub plan: PathBuf,
+    /// Run shard I of N (0-based, as Slurm's array index and Kubernetes' completion index).
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// Run the shards here, as parallel processes (`-j`); shards already finished are skipped.
+    #[arg(long, conflicts_with_all = ["shard", "emit", "status"])]
+    pub local: bool,
+    /// With --local: how many shards run at once.
+    #[arg(short = 'j', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub jobs: u32,
+    /// Print a script that runs the shards on a cluster.
+    #[arg(long, value_enum, conflicts_with_all = ["shard", "status"])]
+    pub emit: Option<Emit>,
+    /// List the runs, their shards and where each stands.
+    #[arg(long, conflicts_with = "shard")]
+    pub status: bool,
+    /// How many shards (default: one per run).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub shards: Option<u32>,
+    /// With --emit: at most this many shards at once.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: Option<u32>,
+    /// With --emit slurm: another `#SBATCH` option, e.g. `--sbatch=--partition=gpu` (repeatable).
+    #[arg(long, allow_hyphen_values = true)]
+    pub sbatch: Vec<String>,
+    /// With --emit k8s: the container image (with lightnasc on its PATH).
+    #[arg(long, default_value = "lightnasc:latest")]
+    pub image: String,
+    /// With --emit k8s: a ReadWriteMany PersistentVolumeClaim holding the plan, specs, data and runs.
+    #[arg(long, default_value = "lightnasc-work")]
+    pub claim: String,
+    /// With --emit k8s: where the claim is mounted (the working directory).
+    #[arg(long, default_value = "/work")]
+    pub mount: String,
+    /// With --emit k8s: retries of each failed shard (backoffLimitPerIndex).
+    #[arg(long, default_value_t = 2)]
+    pub retries: u32,
 }
 
 #[derive(clap::Args, Debug)]
@@ -233,6 +305,10 @@ pub struct RunOpts {
     /// Stop after this many training steps as if killed (for tests of resume).
     #[arg(long, hide = true)]
     pub stop_after_steps: Option<u64>,
+    /// The ledger file to append the result to (default: ledger.jsonl beside the run folder; a
+    /// sweep's shards each have their own).
+    #[arg(long, hide = true)]
+    pub ledger: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -395,6 +471,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Infer(args) => infer::run(&args),
+        Command::Sweep(args) => sweep::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Lsp => match lightnasc::lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,

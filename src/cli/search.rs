@@ -37,7 +37,7 @@ pub fn run(args: &SearchArgs) -> ExitCode {
     if !resume && let Err(e) = create_run(&run_dir, &cfg, cfg.spec.as_deref()) {
         return fail(e);
     }
-    launch(cfg, device, run_dir, resume, args.run.stop_after_steps, None)
+    launch(cfg, device, run_dir, resume, &args.run, None)
 }
 
 /// The config's device, if this build and machine can run it.
@@ -54,11 +54,12 @@ pub(super) fn launch(
     device: DeviceArg,
     run_dir: PathBuf,
     resume: bool,
-    stop_after: Option<u64>,
+    opts: &RunOpts,
     source_arch: Option<Assignment>,
 ) -> ExitCode {
-    match prepare(cfg, device, &run_dir, resume, stop_after, source_arch) {
-        Ok((job, device, graph)) => execute(job, device, graph),
+    let ledger = opts.ledger.clone().unwrap_or_else(|| ledger::path_for(&run_dir));
+    match prepare(cfg, device, &run_dir, resume, opts.stop_after_steps, source_arch) {
+        Ok((job, device, graph)) => execute(job, device, graph, &ledger),
         Err(code) => {
             // Nothing ran: a run folder made for this run holds nothing worth keeping.
             if !resume {
@@ -153,7 +154,7 @@ fn prepare(
 }
 
 /// Run the job, report its result, and append it to the ledger.
-fn execute(job: SearchJob, device: DeviceArg, graph: lightnasc::ir::Graph) -> ExitCode {
+fn execute(job: SearchJob, device: DeviceArg, graph: lightnasc::ir::Graph, ledger_file: &Path) -> ExitCode {
     let (cfg, run_dir, kind) = (job.cfg.clone(), job.run_dir.clone(), job.kind);
     let fixed = cfg.policy == Policy::Fixed;
     let started = std::time::Instant::now();
@@ -176,7 +177,7 @@ fn execute(job: SearchJob, device: DeviceArg, graph: lightnasc::ir::Graph) -> Ex
                 println!("pinned architecture: {}", run_dir.join("result.lnas").display());
             }
             let entry = ledger::Entry::new(&cfg, &run_dir, &graph, &out, describe(&device), started.elapsed());
-            match entry.and_then(|e| ledger::append(&ledger::path_for(&run_dir), &e)) {
+            match entry.and_then(|e| ledger::append(ledger_file, &e)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(format!("the run finished, but the ledger was not written: {e}")),
             }

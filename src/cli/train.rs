@@ -22,7 +22,7 @@ pub fn run(args: &TrainArgs) -> ExitCode {
         }
         // The source run's part (shared-weight score, start weights) was done at the start.
         return match resolve(&args.run, None, "train").and_then(|(cfg, dir, _)| Ok((device_of(&cfg)?, cfg, dir))) {
-            Ok((device, cfg, dir)) => launch(cfg, device, dir, true, args.run.stop_after_steps, None),
+            Ok((device, cfg, dir)) => launch(cfg, device, dir, true, &args.run, None),
             Err(e) => fail(e),
         };
     }
@@ -37,7 +37,7 @@ pub fn run(args: &TrainArgs) -> ExitCode {
             }) {
                 return fail(e);
             }
-            launch(cfg, device, dir, false, args.run.stop_after_steps, source)
+            launch(cfg, device, dir, false, &args.run, source)
         }
         Err(e) => fail(e),
     }
