@@ -25,7 +25,12 @@ SHAPES = [  # (network, C_in, H = W, C_out), as in src/bench/kernels.rs
 
 
 def median_ms(f, reps):
+    # As `lightnasc bench`: one warm-up call, then at least `reps` timed calls, more for fast
+    # ones (about a quarter second in all, at most 2000 calls).
+    t = time.perf_counter()
     f()
+    first = max((time.perf_counter() - t) * 1e3, 1e-3)
+    reps = max(reps, min(int(250.0 / first), 2000))
     times = []
     for _ in range(reps):
         t = time.perf_counter()

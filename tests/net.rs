@@ -184,10 +184,10 @@ fn binary_conv_counts_matching_bits_with_minus_one_padding() {
         assert_eq!(values(y), expected, "case c={c} k={k} stride={stride} pad={pad} dilation={dil}");
         // The bit-packed kernels give the same integers, with the offset and without.
         assert!(lightnasc::net::packed::eligible(&spec));
-        assert_eq!(values(lightnasc::net::packed::binary_conv(x.clone(), &spec, &wt)), expected);
+        assert_eq!(values(lightnasc::net::packed::binary_conv(x.clone(), &spec, &wt, 0, &Default::default())), expected);
         let plain = BinaryConv { offset: false, ..spec };
         assert_eq!(
-            values(lightnasc::net::packed::binary_conv(x.clone(), &plain, &wt)),
+            values(lightnasc::net::packed::binary_conv(x.clone(), &plain, &wt, 0, &Default::default())),
             values(layers::binary_conv(x, &plain, &wt))
         );
     }
@@ -220,6 +220,14 @@ fn binary_kernels_give_the_float_paths_logits_exactly() {
             let packed = values(net.logits(x, &a, Mode::Eval));
             assert_eq!(float, packed, "{spec}: logits differ with the binary kernels");
         }
+        // The packed weights are cached per network; new weights must not meet stale packs.
+        let other = Supernet::<burn::backend::Flex>::new(g.clone(), seed + 100, &Default::default());
+        net.set_weights(other.weights.clone());
+        let a = Assignment::random(&g, seed * 10 + 7);
+        let x = images::<burn::backend::Flex>(2, &input, seed + 7);
+        let packed = values(net.logits(x.clone(), &a, Mode::Eval));
+        net.binary_kernels = false;
+        assert_eq!(values(net.logits(x, &a, Mode::Eval)), packed, "{spec}: stale packed weights after set_weights");
     }
 }
 

@@ -10,7 +10,7 @@ use burn::tensor::{Tensor, TensorData};
 use lightnasc_kernels::{ConvGeometry, Epilogue, Kernel, binary_conv2d_using, pack_activations, pack_weights};
 use serde::Serialize;
 
-use super::median_ms;
+use super::paired_median_ms;
 use crate::util::SplitMix64;
 
 #[derive(Clone, Debug, Serialize)]
@@ -54,17 +54,20 @@ pub fn run(batches: &[usize], reps: usize, kernel: Kernel) -> Vec<KernelRow> {
             let g = ConvGeometry { stride: 1, pad: 1, dilation: 1 };
             let pw = pack_weights(&w, [out, c, 3, 3]);
             let packed_in = pack_activations(&x, [n, c, hw, hw], 1);
-            let binary_ms = median_ms(reps, |_| {
-                let a = pack_activations(&x, [n, c, hw, hw], 1);
-                std::hint::black_box(binary_conv2d_using(kernel, &a, &pw, g, Epilogue::Matches));
-            });
             let xt = Tensor::<Flex, 4>::from_data(TensorData::new(x.clone(), [n, c, hw, hw]), &device);
             let wt = Tensor::<Flex, 4>::from_data(TensorData::new(w.clone(), [out, c, 3, 3]), &device);
-            let float_ms = median_ms(reps, |_| {
-                let y = conv2d(xt.clone(), wt.clone(), None, ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
-                // Reading the result back waits for the work (and counts what inference needs).
-                std::hint::black_box(y.into_data());
-            });
+            let (binary_ms, float_ms) = paired_median_ms(
+                reps,
+                |_| {
+                    let a = pack_activations(&x, [n, c, hw, hw], 1);
+                    std::hint::black_box(binary_conv2d_using(kernel, &a, &pw, g, Epilogue::Matches));
+                },
+                |_| {
+                    let y = conv2d(xt.clone(), wt.clone(), None, ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
+                    // Reading the result back waits for the work (and counts what inference needs).
+                    std::hint::black_box(y.into_data());
+                },
+            );
             rows.push(KernelRow {
                 net: net.into(),
                 shape: format!("{c}x{hw}x{hw} -> {out}, 3x3"),

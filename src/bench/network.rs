@@ -6,7 +6,7 @@ use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorData};
 use serde::Serialize;
 
-use super::median_ms;
+use super::paired_median_ms;
 use crate::ir::Graph;
 use crate::ir::pin::{Assignment, pin};
 use crate::net::{Mode, Supernet};
@@ -26,7 +26,7 @@ pub struct NetworkRow {
 pub fn run(space: &Graph, arch: &Assignment, batches: &[usize], reps: usize) -> Result<Vec<NetworkRow>, String> {
     let device = Default::default();
     let fixed = Supernet::<Flex>::new(pin(space, arch).map_err(|e| e.message)?, 1, &device);
-    let mut supernet = Supernet::<Flex>::new(space.clone(), 1, &device);
+    let supernet = Supernet::<Flex>::new(space.clone(), 1, &device);
     let input = space.node(space.input).shape.dims().iter().map(|&d| d as usize).collect::<Vec<_>>();
     let shape = format!("{input:?}");
     let mut rows = vec![];
@@ -40,14 +40,18 @@ pub fn run(space: &Graph, arch: &Assignment, batches: &[usize], reps: usize) -> 
             ),
             &device,
         );
-        let timed = |net: &mut Supernet<Flex>, paths: &dyn Fn(usize) -> Assignment, kernels: bool| {
-            net.binary_kernels = kernels;
-            median_ms(reps, |i| {
-                let _ = net.logits(x.clone(), &paths(i), Mode::Eval).into_data();
-            })
+        // The packed network and the float one, the same weights, timed alternately.
+        let timed = |net: &Supernet<Flex>, paths: &dyn Fn(usize) -> Assignment| {
+            let (mut packed, mut float) = (net.clone(), net.clone());
+            (packed.binary_kernels, float.binary_kernels) = (true, false);
+            paired_median_ms(
+                reps,
+                |i| drop(packed.logits(x.clone(), &paths(i), Mode::Eval).into_data()),
+                |i| drop(float.logits(x.clone(), &paths(i), Mode::Eval).into_data()),
+            )
         };
         let empty = |_| Assignment(vec![]);
-        let (float_ms, binary_ms) = (timed(&mut fixed.clone(), &empty, false), timed(&mut fixed.clone(), &empty, true));
+        let (binary_ms, float_ms) = timed(&fixed, &empty);
         rows.push(NetworkRow {
             what: format!("{} (pinned)", space.name),
             shape: shape.clone(),
@@ -58,7 +62,7 @@ pub fn run(space: &Graph, arch: &Assignment, batches: &[usize], reps: usize) -> 
         });
         // The same sampled paths for both: Assignment::random is a function of its seed.
         let sampled = |i: usize| Assignment::random(space, 1000 + i as u64);
-        let (float_ms, binary_ms) = (timed(&mut supernet, &sampled, false), timed(&mut supernet, &sampled, true));
+        let (binary_ms, float_ms) = timed(&supernet, &sampled);
         rows.push(NetworkRow {
             what: format!("{} supernet, sampled paths (reward evaluation)", space.name),
             shape: shape.clone(),

@@ -87,7 +87,7 @@ pub fn kernels(args: &KernelBenchArgs) -> ExitCode {
             let mut o = String::new();
             let _ = writeln!(
                 o,
-                "binary conv ({} kernel, input packing included) vs burn Flex float conv2d, {} threads; median of {} runs",
+                "binary conv ({} kernel, input packing included) vs burn Flex float conv2d, {} threads; median of at least {} runs (about 0.25 s a row)",
                 kernel.name(),
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
                 args.reps
@@ -139,7 +139,7 @@ pub fn network(args: &NetworkBenchArgs) -> ExitCode {
         Format::Text => {
             use std::fmt::Write as _;
             let mut o = format!(
-                "eval-mode inference on cpu (burn Flex, {} threads), {} kernel: binary convs packed vs float; median of {}\n",
+                "eval-mode inference on cpu (burn Flex, {} threads), {} kernel: binary convs packed vs float; median of at least {} (about 0.25 s a row)\n",
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
                 lightnasc_kernels::Kernel::best().name(),
                 args.reps

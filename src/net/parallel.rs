@@ -83,7 +83,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
             .map(|(k, device)| {
                 let peer = k as u32 + 1;
                 let net =
-                    Supernet { plan: net.plan.clone(), weights: net.weights.replica(device), binary_kernels: false };
+                    Supernet::from_parts(net.plan.clone(), net.weights.replica(device), false);
                 let (optim, device, config) = (optim.clone(), device.clone(), config.clone());
                 let (orders, their_orders) = channel();
                 let (their_replies, replies) = channel();

@@ -9,6 +9,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Tensor};
 
 use super::layers::{self, Mode};
+use super::packed::PackedCache;
 use super::plan::Plan;
 use super::weights::{Slot, Weights};
 use crate::ir::pin::{Assignment, PinError, pin};
@@ -45,13 +46,15 @@ pub struct Supernet<B: Backend> {
     /// Run eligible binary convs through the bit-packed CPU kernels in forward-only passes
     /// (the same integers as the float path; see `net::packed`). Off by default; set for CPU.
     pub binary_kernels: bool,
+    /// The binary convs' packed weights, made on first use by the packed path.
+    packed: PackedCache,
 }
 
 /// A deep copy: its own parameters and running statistics (the module's derived `Clone` shares
 /// the statistics, which would let one copy's training move the other's).
 impl<B: Backend> Clone for Supernet<B> {
     fn clone(&self) -> Self {
-        Supernet { plan: self.plan.clone(), weights: self.weights.deep_copy(), binary_kernels: self.binary_kernels }
+        Supernet::from_parts(self.plan.clone(), self.weights.deep_copy(), self.binary_kernels)
     }
 }
 
@@ -60,7 +63,23 @@ impl<B: Backend> Supernet<B> {
     pub fn new(graph: Graph, seed: u64, device: &B::Device) -> Self {
         let plan = Plan::new(graph);
         let weights = Weights::init(&plan.slots, seed, device);
-        Supernet { plan: Arc::new(plan), weights, binary_kernels: false }
+        Supernet::from_parts(Arc::new(plan), weights, false)
+    }
+
+    pub fn from_parts(plan: Arc<Plan>, weights: Weights<B>, binary_kernels: bool) -> Self {
+        Supernet { plan, weights, binary_kernels, packed: PackedCache::default() }
+    }
+
+    /// Replace the weights (and forget any packed copy of the old ones).
+    pub fn set_weights(&mut self, weights: Weights<B>) {
+        self.packed.clear();
+        self.weights = weights;
+    }
+
+    /// Take the weights out, leaving an empty store (to hand them to an optimiser).
+    pub fn take_weights(&mut self) -> Weights<B> {
+        self.packed.clear();
+        std::mem::replace(&mut self.weights, Weights { convs: vec![], denses: vec![], norms: vec![] })
     }
 
     /// Runs the path `a` selects. `a` must assign every active choice (see
@@ -109,10 +128,11 @@ impl<B: Backend> Supernet<B> {
             return combine(op, args);
         }
         let w = &self.weights;
-        let conv = || match slot {
-            Some(Slot::Conv(i)) => &w.convs[i],
+        let conv_slot = || match slot {
+            Some(Slot::Conv(i)) => i,
             _ => panic!("{name}: no conv weights"),
         };
+        let conv = || &w.convs[conv_slot()];
         let x = args.into_iter().next().expect("ops other than concat and add take one input");
         match op {
             Op::Input | Op::Output | Op::Identity => x,
@@ -121,7 +141,7 @@ impl<B: Backend> Supernet<B> {
                 let x = x.map(name);
                 // Forward-only passes (no autodiff) may take the bit-packed kernels.
                 if self.binary_kernels && !B::ad_enabled(&x.device()) && super::packed::eligible(b) {
-                    Act::Map(super::packed::binary_conv(x, b, conv()))
+                    Act::Map(super::packed::binary_conv(x, b, conv(), conv_slot(), &self.packed))
                 } else {
                     Act::Map(layers::binary_conv(x, b, conv()))
                 }
@@ -219,14 +239,14 @@ impl<B: Backend> Supernet<B> {
                 Slot::Norm(i) => weights.norms.push(w.norms[i].deep_copy()),
             }
         }
-        Ok(Supernet { plan: Arc::new(plan), weights, binary_kernels: self.binary_kernels })
+        Ok(Supernet::from_parts(Arc::new(plan), weights, self.binary_kernels))
     }
 }
 
 impl<B: AutodiffBackend> Supernet<B> {
     /// The same network on the inner backend, without autodiff (for evaluation).
     pub fn valid(&self) -> Supernet<B::InnerBackend> {
-        Supernet { plan: self.plan.clone(), weights: self.weights.valid(), binary_kernels: self.binary_kernels }
+        Supernet::from_parts(self.plan.clone(), self.weights.valid(), self.binary_kernels)
     }
 }
 

@@ -103,8 +103,8 @@ where
     B: AutodiffBackend,
     O: Optimizer<Weights<B>, B>,
 {
-    let weights = std::mem::replace(&mut net.weights, Weights { convs: vec![], denses: vec![], norms: vec![] });
-    net.weights = optim.step(lr, weights, grads);
+    let weights = net.take_weights();
+    net.set_weights(optim.step(lr, weights, grads));
 }
 
 /// Forward the batch on path `a` in train mode, backpropagate, update. Errors (without changing

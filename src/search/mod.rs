@@ -168,9 +168,9 @@ impl SearchJob {
                     names.len()
                 ));
             }
-            net.weights = net
-                .weights
-                .load_record(checkpoint::load_record::<B, _>(checkpoint::read(dir, &state, "supernet.bin")?, &device)?);
+            let record = checkpoint::load_record::<B, _>(checkpoint::read(dir, &state, "supernet.bin")?, &device)?;
+            let loaded = net.take_weights().load_record(record);
+            net.set_weights(loaded);
             ctrl = ctrl.load_record(checkpoint::load_record::<B, _>(
                 checkpoint::read(dir, &state, "controller.bin")?,
                 &device,

@@ -51,7 +51,8 @@ impl Run {
     pub fn supernet<B: Backend>(&self, device: &B::Device) -> Result<Supernet<B>, String> {
         let mut net = Supernet::<B>::new(self.graph.clone(), self.cfg.seed, device);
         let bytes = checkpoint::read(&self.checkpoint, &self.state, "supernet.bin")?;
-        net.weights = net.weights.load_record(checkpoint::load_record::<B, _>(bytes, device)?);
+        let loaded = net.take_weights().load_record(checkpoint::load_record::<B, _>(bytes, device)?);
+        net.set_weights(loaded);
         Ok(net)
     }
 
