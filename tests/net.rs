@@ -184,7 +184,10 @@ fn binary_conv_counts_matching_bits_with_minus_one_padding() {
         assert_eq!(values(y), expected, "case c={c} k={k} stride={stride} pad={pad} dilation={dil}");
         // The bit-packed kernels give the same integers, with the offset and without.
         assert!(lightnasc::net::packed::eligible(&spec));
-        assert_eq!(values(lightnasc::net::packed::binary_conv(x.clone(), &spec, &wt, 0, &Default::default())), expected);
+        assert_eq!(
+            values(lightnasc::net::packed::binary_conv(x.clone(), &spec, &wt, 0, &Default::default())),
+            expected
+        );
         let plain = BinaryConv { offset: false, ..spec };
         assert_eq!(
             values(lightnasc::net::packed::binary_conv(x.clone(), &plain, &wt, 0, &Default::default())),

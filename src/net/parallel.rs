@@ -82,8 +82,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
             .enumerate()
             .map(|(k, device)| {
                 let peer = k as u32 + 1;
-                let net =
-                    Supernet::from_parts(net.plan.clone(), net.weights.replica(device), false);
+                let net = Supernet::from_parts(net.plan.clone(), net.weights.replica(device), false);
                 let (optim, device, config) = (optim.clone(), device.clone(), config.clone());
                 let (orders, their_orders) = channel();
                 let (their_replies, replies) = channel();
