@@ -120,28 +120,11 @@ fn two_cpu_replicas_make_the_update_of_one_device_on_the_whole_batch() {
     // The search: the same seed gives the same result on two CPU replicas, and a run stopped
     // mid-epoch resumes to it.
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.yml");
-    std::fs::write(&cfg, "epochs: 2\nbatch_size: 32\ncheckpoint_steps: 4\nseed: 5\nreward: {latency: ops}\n").unwrap();
     let runs = dir.path().join("runs");
+    let config = "epochs: 2\nbatch_size: 32\ncheckpoint_steps: 4\nseed: 5\nreward: {latency: ops}\n";
     let search = |name: &str, extra: &[&str]| {
-        let mut args = vec![
-            "search",
-            "specs/demo.lnas",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--data",
-            "mock:fashion-mnist",
-            "--device",
-            "cpu:0,1",
-            "--runs-dir",
-            runs.to_str().unwrap(),
-            "--name",
-            name,
-        ];
-        args.extend_from_slice(extra);
-        let out = common::lightnasc(&args);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        let args: Vec<&str> = ["--device", "cpu:0,1"].iter().chain(extra).copied().collect();
+        common::mock_demo_search(dir.path(), config, name, &args).1
     };
     let state = |name: &str| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(runs.join(name).join("checkpoint/state.json")).unwrap()).unwrap()

@@ -86,10 +86,15 @@ pub fn npm_packages(name: &str, packages: &[&str]) -> PathBuf {
 
 /// A small demo search on mock Fashion-MNIST (`config` is the YAML), in `dir/runs/NAME`.
 pub fn mock_demo_run(dir: &Path, config: &str, name: &str) -> PathBuf {
+    mock_demo_search(dir, config, name, &[]).0
+}
+
+/// [`mock_demo_run`] with more flags; also returns what the search printed on stderr.
+pub fn mock_demo_search(dir: &Path, config: &str, name: &str, extra: &[&str]) -> (PathBuf, String) {
     let runs = dir.join("runs");
     let cfg = dir.join(format!("{name}.yml"));
     std::fs::write(&cfg, config).unwrap();
-    let out = lightnasc(&[
+    let mut args = vec![
         "search",
         "specs/demo.lnas",
         "-c",
@@ -100,9 +105,11 @@ pub fn mock_demo_run(dir: &Path, config: &str, name: &str) -> PathBuf {
         runs.to_str().unwrap(),
         "--name",
         name,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = lightnasc(&args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    runs.join(name)
+    (runs.join(name), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// Standard normal values from a seed.
