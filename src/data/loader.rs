@@ -23,6 +23,9 @@ impl Batch {
     /// remainder); `k` must not exceed the batch.
     pub fn split(self, k: usize) -> Vec<Batch> {
         assert!(k >= 1 && k <= self.n, "{} rows cannot make {k} shares", self.n);
+        if k == 1 {
+            return vec![self]; // one device: no copy on the hot path
+        }
         let per_row: usize = self.shape.iter().product();
         let (base, extra) = (self.n / k, self.n % k);
         let mut start = 0;
