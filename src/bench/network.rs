@@ -40,37 +40,28 @@ pub fn run(space: &Graph, arch: &Assignment, batches: &[usize], reps: usize) -> 
             ),
             &device,
         );
-        // The packed network and the float one, the same weights, timed alternately.
-        let timed = |net: &Supernet<Flex>, paths: &dyn Fn(usize) -> Assignment| {
+        // The packed network and the float one, the same weights, one row of the table.
+        let mut row = |what: String, net: &Supernet<Flex>, paths: &dyn Fn(usize) -> Assignment| {
             let (mut packed, mut float) = (net.clone(), net.clone());
             (packed.binary_kernels, float.binary_kernels) = (true, false);
-            paired_median_ms(
+            let (binary_ms, float_ms) = paired_median_ms(
                 reps,
                 |i| drop(packed.logits(x.clone(), &paths(i), Mode::Eval).into_data()),
                 |i| drop(float.logits(x.clone(), &paths(i), Mode::Eval).into_data()),
-            )
+            );
+            rows.push(NetworkRow {
+                what,
+                shape: shape.clone(),
+                batch: n,
+                binary_ms,
+                float_ms,
+                speedup: float_ms / binary_ms,
+            });
         };
-        let empty = |_| Assignment(vec![]);
-        let (binary_ms, float_ms) = timed(&fixed, &empty);
-        rows.push(NetworkRow {
-            what: format!("{} (pinned)", space.name),
-            shape: shape.clone(),
-            batch: n,
-            binary_ms,
-            float_ms,
-            speedup: float_ms / binary_ms,
-        });
+        row(format!("{} (pinned)", space.name), &fixed, &|_| Assignment(vec![]));
         // The same sampled paths for both: Assignment::random is a function of its seed.
         let sampled = |i: usize| Assignment::random(space, 1000 + i as u64);
-        let (binary_ms, float_ms) = timed(&supernet, &sampled);
-        rows.push(NetworkRow {
-            what: format!("{} supernet, sampled paths (reward evaluation)", space.name),
-            shape: shape.clone(),
-            batch: n,
-            binary_ms,
-            float_ms,
-            speedup: float_ms / binary_ms,
-        });
+        row(format!("{} supernet, sampled paths (reward evaluation)", space.name), &supernet, &sampled);
     }
     Ok(rows)
 }
