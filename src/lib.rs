@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod lower;
 pub mod lsp;
 pub mod net;
+pub mod ranking;
 pub mod report;
 pub mod search;
 pub mod sweep;

@@ -29,6 +29,8 @@ pub struct RunReport {
     pub result: Option<ResultRow>,
     /// `train` runs: accuracy with the source search's shared weights, before training.
     pub shared_weight_accuracy: Option<f64>,
+    /// The run against a ranking table (`bench ranking --save` writes `ranking.json`).
+    pub ranking: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -43,6 +45,8 @@ pub struct EpochRow {
     pub ops: f64,
     pub params: u64,
     pub latency: f64,
+    /// The controller's entropy along the argmax (ENAS runs).
+    pub entropy: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -126,6 +130,7 @@ fn one_run(dir: &Path) -> Result<RunReport, String> {
             ops: cost.ops(),
             params: cost.params,
             latency: rec.latency,
+            entropy: rec.entropy,
         });
     }
     let result = epochs.last().map(|last| {
@@ -153,6 +158,7 @@ fn one_run(dir: &Path) -> Result<RunReport, String> {
         epochs,
         result,
         shared_weight_accuracy: run.state.shared_weight_accuracy,
+        ranking: std::fs::read_to_string(dir.join("ranking.json")).ok().and_then(|t| serde_json::from_str(&t).ok()),
     })
 }
 
@@ -208,25 +214,42 @@ pub fn markdown(r: &Report) -> String {
                 res.test_accuracy.map_or(String::new(), |t| format!(", test {}", pct(t)))
             );
         }
+        if let Some(r) = &run.ranking {
+            let num = |k: &str| r[k].as_f64().map_or("undefined".to_string(), |v| format!("{v:.3}"));
+            let pp = |k: &str| r["result"][k].as_f64().map_or("unknown".to_string(), |v| format!("{v:.2} pp"));
+            let _ = writeln!(
+                s,
+                "Against the ranking table `{}` ({} architectures): Kendall's tau-b {}, Spearman's rho {}, \
+                 top-5 overlap {}/5; objective regret {}, accuracy regret {}.",
+                r["table"].as_str().unwrap_or("?"),
+                r["architectures"],
+                num("kendall_tau_b"),
+                num("spearman_rho"),
+                r["top5_overlap"],
+                pp("objective_regret_pp"),
+                pp("accuracy_regret_pp")
+            );
+        }
         if run.kind == "train" {
             continue; // one architecture: its epochs have no argmax to show
         }
         let _ = writeln!(
             s,
-            "\n| epoch | argmax | blocks | val acc | test acc | OPs | params |\n|---|---|---|---|---|---|---|"
+            "\n| epoch | argmax | blocks | val acc | test acc | OPs | params | entropy |\n|---|---|---|---|---|---|---|---|"
         );
         for e in &run.epochs {
             let blocks: Vec<String> = e.blocks.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = writeln!(
                 s,
-                "| {} | `{}` | {} | {} | {} | {:.3}M | {} |",
+                "| {} | `{}` | {} | {} | {} | {:.3}M | {} | {} |",
                 e.epoch,
                 e.argmax,
                 blocks.join(", "),
                 pct(e.val_accuracy),
                 e.test_accuracy.map_or("-".into(), pct),
                 e.ops / 1e6,
-                e.params
+                e.params,
+                e.entropy.map_or("-".into(), |h| format!("{h:.2}"))
             );
         }
     }

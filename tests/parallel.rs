@@ -15,7 +15,7 @@ use lightnasc::ir::store::WeightStore;
 use lightnasc::net::Supernet;
 use lightnasc::net::parallel::DataParallel;
 use lightnasc::net::train::{GroupedOptimizer, train_step};
-use lightnasc::search::to_tensors;
+use lightnasc::net::train::to_tensors;
 
 type AD = Autodiff<Flex>;
 

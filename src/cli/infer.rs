@@ -12,7 +12,7 @@ use lightnasc::data::{Dataset, idx};
 use lightnasc::net::{Mode, Supernet};
 use lightnasc::search::config::Policy;
 use lightnasc::search::run::Run;
-use lightnasc::search::to_tensors;
+use lightnasc::net::train::to_tensors;
 
 use super::{Format, InferArgs, emit, fail};
 

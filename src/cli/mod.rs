@@ -6,6 +6,7 @@ mod check;
 mod export;
 mod fmt;
 mod infer;
+mod ranking;
 mod render;
 mod report;
 mod search;
@@ -196,6 +197,43 @@ pub enum BenchWhat {
     /// Whole-network CPU inference with the bit-packed kernels against the float path: a pinned
     /// architecture, and the supernet on sampled paths (the reward evaluation).
     Network(NetworkBenchArgs),
+    /// How well a search run's shared weights rank the architectures of a ranking table (Kendall's
+    /// tau-b, Spearman's rho, top-5 overlap), and the regrets of the run's result.
+    Ranking(RankingArgs),
+    /// Make a ranking table from the ledger of `train` runs (a sweep's folder).
+    Table(TableArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RankingArgs {
+    /// A search run folder.
+    pub run: PathBuf,
+    /// The ranking table (JSON lines, as `bench table` writes).
+    #[arg(long, default_value = "specs/bench/demo-fashion-mnist.jsonl")]
+    pub table: PathBuf,
+    /// Score only N table rows, evenly spaced over the table's OPs order (for quick checks).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Score with this batch-norm mode instead of the run's own (running | batch | recalibrate).
+    #[arg(long, value_enum)]
+    pub batch_norm: Option<lightnasc::search::scoring::BatchNormScoring>,
+    /// A folder whose ledger has stand-alone retrains of the result (when it is not in the table).
+    #[arg(long)]
+    pub retrained: Option<PathBuf>,
+    /// Write the figures (JSON) into the run folder too, for `report`.
+    #[arg(long)]
+    pub save: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TableArgs {
+    /// Folder whose ledger files hold the `train` runs (e.g. runs/sweeps/ranking-demo).
+    pub runs: PathBuf,
+    /// The table file to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -302,6 +340,13 @@ pub struct RunOpts {
     /// Write each epoch's exports and renders into the run folder.
     #[arg(long)]
     pub export_each_epoch: bool,
+    /// Set any config key, e.g. `--set scoring.batch_norm=recalibrate --set controller.tanh_constant=1.5`
+    /// (applied after the config file; repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", conflicts_with = "resume")]
+    pub set: Vec<String>,
+    /// A latency table (JSON, as a run's `latency.json`) for the reward, instead of building one.
+    #[arg(long, conflicts_with = "resume")]
+    pub latency_table: Option<PathBuf>,
     /// Stop after this many training steps as if killed (for tests of resume).
     #[arg(long, hide = true)]
     pub stop_after_steps: Option<u64>,
@@ -481,6 +526,8 @@ pub fn run(cli: Cli) -> ExitCode {
             BenchWhat::Supernet(a) => bench::supernet(&a),
             BenchWhat::Kernels(a) => bench::kernels(&a),
             BenchWhat::Network(a) => bench::network(&a),
+            BenchWhat::Ranking(a) => ranking::ranking(&a),
+            BenchWhat::Table(a) => ranking::table(&a),
         },
     }
 }

@@ -12,7 +12,6 @@ use lightnasc::ledger;
 use lightnasc::net::device::{DeviceArg, describe, run_on};
 use lightnasc::search::SearchJob;
 use lightnasc::search::config::{Policy, SearchConfig};
-use lightnasc::util::SplitMix64;
 
 use super::{RunOpts, SearchArgs, fail};
 
@@ -86,6 +85,7 @@ fn prepare(
     let kind = cfg.data.kind;
     let space_args = cfg.space_args();
     let fixed = cfg.policy == Policy::Fixed;
+    let mut trained_arch = vec![];
     let graph = if fixed {
         // The pinned architecture itself: its fixed network is what trains.
         let outcome = lightnasc::check::check_path(&spec, &space_args, cfg.space.as_deref(), None);
@@ -93,29 +93,17 @@ fn prepare(
             super::print_diagnostics(&outcome, &spec, super::use_color(super::Color::Auto));
             return Err(ExitCode::from(1));
         }
-        match outcome.pinned {
-            Some((_, g)) => g,
-            None => return Err(fail(format!("{}: not a pinned architecture (no `pin`)", spec.display()))),
+        match (outcome.pinned, &outcome.space) {
+            (Some((a, g)), space) => {
+                trained_arch = space.as_ref().map(|s| a.settings(s)).unwrap_or_default();
+                g
+            }
+            (None, _) => return Err(fail(format!("{}: not a pinned architecture (no `pin`)", spec.display()))),
         }
     } else {
         super::load_space_with(&spec, &space_args, cfg.space.as_deref())?
     };
-    let mut train = splits.train;
-    if let Some(limit) = cfg.train_limit.filter(|&l| l < train.len()) {
-        let mut idx: Vec<usize> = (0..train.len()).collect();
-        data::shuffle(&mut idx, &mut SplitMix64(cfg.seed ^ 0x6c69_6d69));
-        idx.truncate(limit);
-        idx.sort_unstable();
-        train = train.select(&idx);
-    }
-    let (train, val) = data::split_validation(&train, cfg.val_fraction, cfg.seed);
-    if val.is_empty() {
-        return Err(fail(format!(
-            "`val_fraction` {} of {} images leaves no validation data",
-            cfg.val_fraction,
-            train.len()
-        )));
-    }
+    let (train, val) = lightnasc::search::split_training(&cfg, splits.train).map_err(fail)?;
     let spec_abs = std::fs::canonicalize(&spec).unwrap_or(spec.clone());
     let pin_args = cfg.pin_args(&graph.node(graph.input).name);
     let cost = lightnasc::ir::cost::cost_range(&graph);
@@ -146,6 +134,7 @@ fn prepare(
             space_args: pin_args,
             stop_after,
             source_arch,
+            trained_arch,
             cfg,
         },
         device,
@@ -203,7 +192,7 @@ pub(super) fn resolve(
         if !path.is_file() {
             return Err(format!("{}: not a run folder (no config.yml)", dir.display()));
         }
-        let mut cfg = SearchConfig::from_yaml_file(&path)?;
+        let mut cfg = SearchConfig::from_run_file(&path)?;
         if let Some(e) = opts.epochs {
             cfg.epochs = e;
         }
@@ -220,7 +209,7 @@ pub(super) fn resolve(
     if let Some(s) = spec {
         cfg.spec = Some(s.to_path_buf());
     }
-    apply_overrides(&mut cfg, opts);
+    apply_overrides(&mut cfg, opts)?;
     cfg.validate()?;
     if let Some(spec) = &cfg.spec {
         cfg.spec = Some(std::fs::canonicalize(spec).map_err(|e| format!("{}: {e}", spec.display()))?);
@@ -230,8 +219,8 @@ pub(super) fn resolve(
     Ok((cfg, run_dir_for(opts, &base)?, false))
 }
 
-/// Flags over a config: data, budget, device, seed.
-pub(super) fn apply_overrides(cfg: &mut SearchConfig, opts: &RunOpts) {
+/// Flags over a config: data, budget, device, seed, then `--set KEY=VALUE`s.
+pub(super) fn apply_overrides(cfg: &mut SearchConfig, opts: &RunOpts) -> Result<(), String> {
     if let Some(d) = opts.data {
         cfg.data = d;
     }
@@ -254,6 +243,13 @@ pub(super) fn apply_overrides(cfg: &mut SearchConfig, opts: &RunOpts) {
         cfg.train_limit = Some(l);
     }
     cfg.export_each_epoch |= opts.export_each_epoch;
+    if let Some(t) = &opts.latency_table {
+        cfg.latency_table = Some(std::fs::canonicalize(t).map_err(|e| format!("--latency-table {}: {e}", t.display()))?);
+    }
+    for kv in &opts.set {
+        cfg.set(kv)?;
+    }
+    Ok(())
 }
 
 /// A new run folder: `--name`, which must not exist yet, or `BASE-TIMESTAMP`.

@@ -79,7 +79,7 @@ fn prepare(args: &TrainArgs) -> Result<(SearchConfig, PathBuf, String, Option<As
             None => SearchConfig::default(),
         };
         cfg.spec = Some(source.clone());
-        apply_overrides(&mut cfg, &args.run);
+        apply_overrides(&mut cfg, &args.run)?;
         let (a, space) = pinned(source, &cfg, args.pin.as_ref())?;
         let spec_ref = match space_spec(source) {
             Some(s) => s,
@@ -89,7 +89,7 @@ fn prepare(args: &TrainArgs) -> Result<(SearchConfig, PathBuf, String, Option<As
         };
         (cfg, space, a, spec_ref, None)
     };
-    apply_overrides(&mut cfg, &args.run);
+    apply_overrides(&mut cfg, &args.run)?;
     cfg.policy = Policy::Fixed;
     cfg.init = args.init.unwrap_or(Init::Scratch);
     cfg.source_run = source_run.clone();

@@ -10,11 +10,19 @@ use super::quant;
 use super::weights::{ConvWeights, DenseWeights, NormWeights};
 use crate::ir::{BinaryConv, Conv2d, Pool, Scaling};
 
-/// Train: batch statistics, running statistics updated. Eval: running statistics.
+/// How batch norm normalises, and what it updates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// Batch statistics; running statistics move by the layer's momentum. Dropout is on.
     Train,
+    /// Running statistics.
     Eval,
+    /// Batch statistics, nothing updated: ENAS's scoring of a sampled path (forward-only).
+    Batch,
+    /// Batch statistics, and the running statistics become the average of the batches seen so
+    /// far: `r = (k * r + batch) / (k + 1)` at the k-th batch (from 0, which discards the old
+    /// value). Recalibrating a path (SPOS) is `k = 0..N` over N training batches, then `Eval`.
+    Calibrate(u32),
 }
 
 fn options(c: &Conv2d, pad: u32) -> ConvOptions<2> {
@@ -88,7 +96,7 @@ pub fn batch_norm<B: Backend, const D: usize>(
     bshape[1] = c;
     let (mean, var) = match mode {
         Mode::Eval => (w.running_mean.value_sync().reshape(bshape), w.running_var.value_sync().reshape(bshape)),
-        Mode::Train => {
+        Mode::Train | Mode::Batch | Mode::Calibrate(_) => {
             // Reduce the spatial axes first, as one contiguous trailing axis, then the batch: the
             // backward of each reduction is then a per-row broadcast, which Flex vectorises
             // (reducing N first makes it broadcast over an outer axis: element by element).
@@ -99,10 +107,17 @@ pub fn batch_norm<B: Backend, const D: usize>(
             let mean = per_channel(x.clone());
             let centred = x.clone() - per_sample(mean.clone(), n);
             let var = per_channel(centred.clone() * centred);
-            let update =
-                |r: Tensor<B, 1>, batch: Tensor<B, D>| r * momentum + batch.detach().reshape([c]) * (1.0 - momentum);
-            w.running_mean.update(update(w.running_mean.value_sync(), mean.clone()).detach());
-            w.running_var.update(update(w.running_var.value_sync(), var.clone()).detach());
+            // The weight the old running value keeps.
+            let keep = match mode {
+                Mode::Calibrate(k) => Some(k as f64 / (k as f64 + 1.0)),
+                Mode::Train => Some(momentum),
+                _ => None,
+            };
+            if let Some(m) = keep {
+                let update = |r: Tensor<B, 1>, batch: Tensor<B, D>| r * m + batch.detach().reshape([c]) * (1.0 - m);
+                w.running_mean.update(update(w.running_mean.value_sync(), mean.clone()).detach());
+                w.running_var.update(update(w.running_var.value_sync(), var.clone()).detach());
+            }
             (mean, var)
         }
     };
@@ -150,4 +165,96 @@ pub fn channel_shuffle<B: Backend>(x: Tensor<B, 4>, groups: u32) -> Tensor<B, 4>
     let [n, c, h, w] = x.dims();
     let g = groups as usize;
     x.reshape([n, g, c / g, h, w]).swap_dims(1, 2).reshape([n, c, h, w])
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Flex;
+    use burn::module::{Param, RunningState};
+    use burn::tensor::{Tensor, TensorData};
+
+    use super::{Mode, batch_norm};
+    use crate::net::weights::NormWeights;
+
+    type B = Flex;
+
+    /// Two channels, gamma (2, 1), beta (0, 1), running statistics mean 0 and variance 1.
+    fn norm() -> NormWeights<B> {
+        let d = Default::default();
+        let v = |x: [f32; 2]| Tensor::<B, 1>::from_data(TensorData::from(x), &d);
+        NormWeights {
+            gamma: Some(Param::from_tensor(v([2.0, 1.0]))),
+            beta: Some(Param::from_tensor(v([0.0, 1.0]))),
+            running_mean: RunningState::new(v([0.0, 0.0])),
+            running_var: RunningState::new(v([1.0, 1.0])),
+        }
+    }
+
+    /// A batch of 2 images, 2 channels, 1x2 pixels: channel 0 holds 1, 3 | 5, 7 (mean 4, biased
+    /// variance 5), channel 1 holds 0, 0 | 2, 2 (mean 1, variance 1).
+    fn batch() -> Tensor<B, 4> {
+        let x = [1.0f32, 3.0, 0.0, 0.0, 5.0, 7.0, 2.0, 2.0];
+        Tensor::from_data(TensorData::new(x.to_vec(), [2, 2, 1, 2]), &Default::default())
+    }
+
+    fn host<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+        t.into_data().to_vec().unwrap()
+    }
+
+    fn close(a: &[f32], b: &[f32]) {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() < 1e-5, "{a:?} != {b:?}");
+        }
+    }
+
+    fn running(w: &NormWeights<B>) -> (Vec<f32>, Vec<f32>) {
+        (host(w.running_mean.value_sync()), host(w.running_var.value_sync()))
+    }
+
+    #[test]
+    fn each_mode_against_a_hand_computation() {
+        const EPS: f64 = 0.0;
+        // Eval: running statistics (0, 1): y = gamma * x + beta; nothing changes.
+        let w = norm();
+        close(&host(batch_norm(batch(), EPS, 0.9, &w, Mode::Eval)), &[2.0, 6.0, 1.0, 1.0, 10.0, 14.0, 3.0, 3.0]);
+        close(&running(&w).0, &[0.0, 0.0]);
+
+        // Batch: the batch's statistics, nothing updated. Channel 0: 2 * (x - 4) / sqrt(5);
+        // channel 1: (x - 1) / 1 + 1.
+        let s = 2.0 / 5f32.sqrt();
+        let by_batch = [-3.0 * s, -s, 0.0, 0.0, s, 3.0 * s, 2.0, 2.0];
+        close(&host(batch_norm(batch(), EPS, 0.9, &w, Mode::Batch)), &by_batch);
+        assert_eq!(running(&w), (vec![0.0, 0.0], vec![1.0, 1.0]));
+
+        // Train: the same output, and running statistics moved by momentum 0.9:
+        // mean 0.9 * 0 + 0.1 * (4, 1), variance 0.9 * 1 + 0.1 * (5, 1).
+        close(&host(batch_norm(batch(), EPS, 0.9, &w, Mode::Train)), &by_batch);
+        let (m, v) = running(&w);
+        close(&m, &[0.4, 0.1]);
+        close(&v, &[1.4, 1.0]);
+
+        // Calibrate(0) discards the old values: the running statistics are this batch's.
+        batch_norm(batch(), EPS, 0.9, &w, Mode::Calibrate(0));
+        let (m, v) = running(&w);
+        close(&m, &[4.0, 1.0]);
+        close(&v, &[5.0, 1.0]);
+        // Calibrate(1) averages in a second batch (channel 0 all 2: mean 2, variance 0; channel 1
+        // all 3: mean 3, variance 0): (4 + 2) / 2, (1 + 3) / 2; (5 + 0) / 2, (1 + 0) / 2.
+        let second = Tensor::<B, 4>::from_data(
+            TensorData::new(vec![2.0f32, 2.0, 3.0, 3.0, 2.0, 2.0, 3.0, 3.0], [2, 2, 1, 2]),
+            &Default::default(),
+        );
+        batch_norm(second, EPS, 0.9, &w, Mode::Calibrate(1));
+        let (m, v) = running(&w);
+        close(&m, &[3.0, 2.0]);
+        close(&v, &[2.5, 0.5]);
+        // And Eval then normalises with them: channel 0 2 * (x - 3) / sqrt(2.5), channel 1
+        // (x - 2) / sqrt(0.5) + 1.
+        let (a, b) = (2.0 / 2.5f32.sqrt(), 1.0 / 0.5f32.sqrt());
+        close(
+            &host(batch_norm(batch(), EPS, 0.9, &w, Mode::Eval)),
+            &[-2.0 * a, 0.0, 1.0 - 2.0 * b, 1.0 - 2.0 * b, 2.0 * a, 4.0 * a, 1.0, 1.0],
+        );
+    }
 }

@@ -25,7 +25,7 @@ use super::weights::Weights;
 use crate::data::loader::Batch;
 use crate::ir::pin::Assignment;
 use crate::ir::store::WeightStore;
-use crate::search::to_tensors;
+use super::train::to_tensors;
 
 /// What the main thread asks of a replica.
 enum Order {

@@ -6,12 +6,21 @@ use burn::module::ParamId;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 
 use super::layers::Mode;
 use super::supernet::Supernet;
 use super::weights::{Slot, Weights};
+use crate::data::loader::Batch;
 use crate::ir::pin::Assignment;
+
+/// A batch as burn tensors: images `[n, c, h, w]` and labels.
+pub fn to_tensors<B: Backend>(b: Batch, device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
+    let [c, h, w] = b.shape;
+    let x = Tensor::from_data(TensorData::new(b.pixels, [b.n, c, h, w]), device);
+    let y = Tensor::from_data(TensorData::new(b.labels, [b.n]), device);
+    (x, y)
+}
 
 /// Mean cross-entropy of logits `[N, classes]` against labels `[N]`.
 pub fn cross_entropy<B: Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> Tensor<B, 1> {

@@ -24,6 +24,10 @@ pub struct EpochRecord {
     pub argmax: Vec<u32>,
     /// The controller's probabilities of each decision's options along the argmax path.
     pub probs: Vec<Vec<f32>>,
+    /// Entropy (nats) of the controller's policy along the argmax path, summed over decisions:
+    /// near 0 once it has settled on one architecture.
+    #[serde(default)]
+    pub entropy: Option<f64>,
     pub latency: f64,
     pub seconds: f64,
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::controller::ControllerConfig;
+use super::scoring::ScoringConfig;
 use crate::data::DataArg;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -38,6 +39,10 @@ pub struct SearchConfig {
     pub optimizer: OptimizerConfig,
     pub controller: ControllerConfig,
     pub reward: RewardConfig,
+    /// How candidates are scored with the shared weights (batch norm, validation batches).
+    pub scoring: ScoringConfig,
+    /// A latency table to use instead of building one (`--latency-table`; a run's `latency.json`).
+    pub latency_table: Option<PathBuf>,
     /// Also checkpoint every this many minutes within an epoch.
     pub checkpoint_minutes: f64,
     /// Also checkpoint every this many training steps (for tests and very slow steps).
@@ -95,6 +100,8 @@ impl Default for SearchConfig {
             optimizer: OptimizerConfig::default(),
             controller: ControllerConfig::default(),
             reward: RewardConfig::default(),
+            scoring: ScoringConfig::default(),
+            latency_table: None,
             checkpoint_minutes: 10.0,
             checkpoint_steps: None,
             export_each_epoch: false,
@@ -163,11 +170,22 @@ pub enum LatencySource {
     Ops,
 }
 
+/// The latency-aware reward, MnasNet's `acc * (target / latency) ^ w` with `w` = `exponent` above
+/// the target latency and `exponent_below_target` below it.
+///
+/// Defaults: w = 0.07 above the target (2x the latency costs about 5% of the accuracy) and none
+/// below it, so an architecture cheaper than the space's average earns no bonus. The original
+/// rewarded cheapness without bound (both 0.07): while shared-weight accuracies are still close,
+/// that bonus is the only difference between candidates, and the controller collapses onto the
+/// cheapest architecture. `latency: ops` (the cost model) makes the reward, and so the search,
+/// the same on every run; measured latencies vary from run to run (use `--latency-table`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RewardConfig {
     pub kind: RewardKind,
     pub exponent: f64,
+    /// The exponent for latencies below the target (the original: the same as `exponent`).
+    pub exponent_below_target: Option<f64>,
     /// Latency the reward is relative to; the space's average latency if unset.
     pub target: Option<f64>,
     pub latency: LatencySource,
@@ -175,7 +193,13 @@ pub struct RewardConfig {
 
 impl Default for RewardConfig {
     fn default() -> Self {
-        RewardConfig { kind: RewardKind::Latency, exponent: 0.07, target: None, latency: LatencySource::Measured }
+        RewardConfig {
+            kind: RewardKind::Latency,
+            exponent: 0.07,
+            exponent_below_target: Some(0.0),
+            target: None,
+            latency: LatencySource::Ops,
+        }
     }
 }
 
@@ -186,9 +210,41 @@ impl SearchConfig {
         let mut cfg: SearchConfig = serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         // Paths in a config file are relative to the file.
         let dir = path.parent().unwrap_or(Path::new(""));
-        for p in [&mut cfg.spec, &mut cfg.data_dir] {
+        for p in [&mut cfg.spec, &mut cfg.data_dir, &mut cfg.latency_table] {
             if let Some(rel) = p.as_ref().filter(|p| p.is_relative()) {
                 *p = Some(dir.join(rel));
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// A run folder's resolved config. A run made before the `scoring` section existed searched
+    /// with the settings of its time, which are not today's defaults: those are filled in, so
+    /// the run resumes, and is judged, as it ran.
+    pub fn from_run_file(path: &Path) -> Result<SearchConfig, String> {
+        let mut cfg = Self::from_yaml_file(path)?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let raw: serde_norway::Value = serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if raw.get("scoring").is_none() {
+            cfg.scoring = ScoringConfig::legacy();
+            cfg.reward.exponent_below_target = None;
+            let reward = raw.get("reward");
+            if reward.and_then(|r| r.get("latency")).is_none() {
+                cfg.reward.latency = LatencySource::Measured;
+            }
+            let ctrl = raw.get("controller");
+            let legacy = super::controller::ControllerConfig::legacy();
+            if ctrl.and_then(|c| c.get("baseline_decay")).is_none() {
+                cfg.controller.baseline_decay = legacy.baseline_decay;
+            }
+            if ctrl.and_then(|c| c.get("entropy_weight")).is_none() {
+                cfg.controller.entropy_weight = legacy.entropy_weight;
+            }
+            if ctrl.and_then(|c| c.get("tanh_constant")).is_none() {
+                cfg.controller.tanh_constant = legacy.tanh_constant;
+            }
+            if raw.get("warmup_epochs").is_none() {
+                cfg.warmup_epochs = 0;
             }
         }
         Ok(cfg)
@@ -211,6 +267,32 @@ impl SearchConfig {
         let kind = self.data.kind;
         let shape = kind.shape().iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
         vec![(input.to_string(), format!("[{shape}]")), ("classes".to_string(), kind.classes().to_string())]
+    }
+
+    /// `KEY=VALUE` with a dotted key (`scoring.batch_norm=batch`); the value is YAML. The
+    /// result is checked like a config file: unknown keys and wrong types are errors.
+    pub fn set(&mut self, kv: &str) -> Result<(), String> {
+        use serde_norway::{Mapping, Value};
+        let (key, value) =
+            kv.split_once('=').ok_or_else(|| format!("--set {kv}: expected KEY=VALUE, e.g. scoring.batch_norm=batch"))?;
+        let value: Value = serde_norway::from_str(value).map_err(|e| format!("--set {kv}: {e}"))?;
+        let mut root = serde_norway::to_value(&*self).expect("a config serialises");
+        let mut at = &mut root;
+        for part in key.split('.') {
+            let map = at.as_mapping_mut().ok_or_else(|| format!("--set {kv}: `{part}` is not inside a section"))?;
+            let k = Value::String(part.to_string());
+            if !map.contains_key(&k) {
+                // Optional sections serialise as null: make them a mapping to set into.
+                map.insert(k.clone(), Value::Mapping(Mapping::new()));
+            }
+            at = map.get_mut(&k).expect("just inserted");
+            if at.is_null() {
+                *at = Value::Mapping(Mapping::new());
+            }
+        }
+        *at = value;
+        *self = serde_norway::from_value(root).map_err(|e| format!("--set {kv}: {e}"))?;
+        Ok(())
     }
 
     pub fn to_yaml(&self) -> String {
@@ -244,6 +326,7 @@ impl SearchConfig {
         if !(0.0..1.0).contains(&self.controller.baseline_decay) {
             return bad("`controller.baseline_decay` must be in [0, 1)".into());
         }
+        self.scoring.validate()?;
         if self.init == Init::Supernet && self.source_run.is_none() {
             return bad("`init: supernet` needs the search run to take the weights from (`source_run`)".into());
         }

@@ -37,6 +37,13 @@ pub struct ControllerConfig {
 
 impl Default for ControllerConfig {
     fn default() -> Self {
+        ControllerConfig { baseline_decay: 0.99, ..ControllerConfig::legacy() }
+    }
+}
+
+impl ControllerConfig {
+    /// LightNAS's settings (AutoGluon's defaults with its overrides), the defaults before 0.2.
+    pub fn legacy() -> Self {
         ControllerConfig {
             hidden: 100,
             temperature: 1.0,

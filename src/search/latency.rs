@@ -65,6 +65,28 @@ impl LatencyTable {
         LatencyTable { options, source }
     }
 
+    /// A saved table (a run's `latency.json`), checked against the space's option counts.
+    pub fn read(path: &std::path::Path, options: &[usize]) -> Result<LatencyTable, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let t: LatencyTable =
+            serde_json::from_str(&text).map_err(|e| format!("{}: not a latency table: {e}", path.display()))?;
+        let counts: Vec<usize> = t.options.iter().map(Vec::len).collect();
+        if counts != options || t.source.len() != options.len() {
+            return Err(format!(
+                "{}: a latency table for another space ({} decisions with {:?} options; this space has {} with {:?})",
+                path.display(),
+                counts.len(),
+                counts,
+                options.len(),
+                options
+            ));
+        }
+        if let Some(v) = t.options.iter().flatten().find(|v| !v.is_finite() || **v < 0.0) {
+            return Err(format!("{}: latency {v} is not a finite non-negative number", path.display()));
+        }
+        Ok(t)
+    }
+
     pub fn of(&self, a: &Assignment) -> f64 {
         self.options.iter().enumerate().map(|(c, o)| a.get(ChoiceId(c as u32)).map_or(0.0, |x| o[x.0 as usize])).sum()
     }
@@ -80,7 +102,8 @@ impl LatencyTable {
             RewardKind::Latency => {
                 let lat = self.of(a);
                 let target = cfg.target.unwrap_or_else(|| self.average());
-                if lat <= 0.0 || target <= 0.0 { acc } else { acc * (target / lat).powf(cfg.exponent) }
+                let w = if lat < target { cfg.exponent_below_target.unwrap_or(cfg.exponent) } else { cfg.exponent };
+                if lat <= 0.0 || target <= 0.0 { acc } else { acc * (target / lat).powf(w) }
             }
         }
     }

@@ -9,37 +9,39 @@ pub mod checkpoint;
 pub mod config;
 pub mod controller;
 pub mod latency;
+mod policy;
 pub mod run;
+pub mod scoring;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::module::{AutodiffModule, Module};
+use burn::module::{Module};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer, SgdConfig};
+use burn::optim::{AdamConfig, Optimizer, SgdConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::data::loader::{Batch, BatchPlan, stream};
+use crate::data::loader::{BatchPlan, stream};
 use crate::data::{Dataset, Kind};
 use crate::export::{ModelFormat, write_model};
 use crate::ir::Graph;
 use crate::ir::pin::{Assignment, pin_text};
 use crate::net::device::BackendJob;
 use crate::net::parallel::DataParallel;
-use crate::net::train::{GroupedOptimizer, correct};
+use crate::net::train::GroupedOptimizer;
 use crate::net::weights::Weights;
-use crate::net::{Mode, Supernet};
+use crate::net::Supernet;
 use crate::tensorboard::EventWriter;
 use crate::util::SplitMix64;
 use checkpoint::{EpochRecord, Records, State};
 use config::{Init, OptimizerKind, Policy, SearchConfig};
-use controller::{Controller, Decisions, Pick};
+use controller::Decisions;
 use latency::LatencyTable;
+use scoring::Scorer;
 
 /// Everything a search needs, prepared without a backend.
 pub struct SearchJob {
@@ -59,6 +61,8 @@ pub struct SearchJob {
     pub stop_after: Option<u64>,
     /// `policy: fixed` with a `source_run`: the architecture in the source run's space.
     pub source_arch: Option<Assignment>,
+    /// `policy: fixed`: the trained architecture's choices in its space (for the ledger).
+    pub trained_arch: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -97,31 +101,25 @@ impl BackendJob for SearchJob {
     }
 }
 
-/// A batch as burn tensors: images `[n, c, h, w]` and labels.
-pub fn to_tensors<B: Backend>(b: Batch, device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
-    let [c, h, w] = b.shape;
-    let x = Tensor::from_data(TensorData::new(b.pixels, [b.n, c, h, w]), device);
-    let y = Tensor::from_data(TensorData::new(b.labels, [b.n]), device);
-    (x, y)
-}
-
-/// Accuracy of architecture `a` over all of `ds` (eval mode, no augmentation).
-pub fn accuracy<B: Backend>(
-    net: &Supernet<B>,
-    a: &Assignment,
-    ds: &Arc<Dataset>,
-    kind: Kind,
-    batch: usize,
-    device: &B::Device,
-) -> f64 {
-    let plan = BatchPlan { kind, batch, augment: false, drop_last: false, shuffle: None };
-    let (mut hits, mut n) = (0usize, 0usize);
-    for b in plan.stream(ds.clone(), 0, 0) {
-        n += b.n;
-        let (x, y) = to_tensors::<B>(b, device);
-        hits += correct(net.logits(x, a, Mode::Eval), y);
+/// The training images a run uses (`train_limit`, drawn by the seed) split into its training
+/// and validation parts (`val_fraction`, drawn by the seed): the same for every reader of the run.
+pub fn split_training(cfg: &SearchConfig, mut train: Dataset) -> Result<(Dataset, Dataset), String> {
+    if let Some(limit) = cfg.train_limit.filter(|&l| l < train.len()) {
+        let mut idx: Vec<usize> = (0..train.len()).collect();
+        crate::data::shuffle(&mut idx, &mut SplitMix64(cfg.seed ^ 0x6c69_6d69));
+        idx.truncate(limit);
+        idx.sort_unstable();
+        train = train.select(&idx);
     }
-    hits as f64 / n.max(1) as f64
+    let (train, val) = crate::data::split_validation(&train, cfg.val_fraction, cfg.seed);
+    if val.is_empty() {
+        return Err(format!(
+            "`val_fraction` {} of {} images leaves no validation data",
+            cfg.val_fraction,
+            train.len()
+        ));
+    }
+    Ok((train, val))
 }
 
 /// A digest of every parameter and running statistic (the weight store, in key order).
@@ -149,9 +147,8 @@ impl SearchJob {
         let mut net = Supernet::<B>::new(self.graph.clone(), seed, &device);
         // The packed kernels are CPU kernels: on a GPU the float path stays on the device.
         net.binary_kernels = cfg.binary_kernels && cfg.device.starts_with("cpu");
-        let mut ctrl = Controller::<B>::new(&decisions, &cfg.controller, seed, &device);
+        let mut policy = policy::make::<B>(cfg, &decisions, &device);
         let mut state = State { decisions: names.clone(), ..Default::default() };
-        let mut ctrl_optim = AdamConfig::new().with_epsilon(1e-8).init::<B, Controller<B>>();
 
         let resumed_from = if self.resume { checkpoint::find(&self.run_dir) } else { None };
         if self.resume && resumed_from.is_none() {
@@ -171,10 +168,7 @@ impl SearchJob {
             let record = checkpoint::load_record::<B, _>(checkpoint::read(dir, &state, "supernet.bin")?, &device)?;
             let loaded = net.take_weights().load_record(record);
             net.set_weights(loaded);
-            ctrl = ctrl.load_record(checkpoint::load_record::<B, _>(
-                checkpoint::read(dir, &state, "controller.bin")?,
-                &device,
-            )?);
+            policy.load(dir, &state, &device)?;
             optim = GroupedOptimizer::new(&net, decayed, plain);
             optim.decayed = optim.decayed.load_record(checkpoint::load_record::<B, _>(
                 checkpoint::read(dir, &state, "optim-decayed.bin")?,
@@ -182,10 +176,6 @@ impl SearchJob {
             )?);
             optim.plain = optim.plain.load_record(checkpoint::load_record::<B, _>(
                 checkpoint::read(dir, &state, "optim-plain.bin")?,
-                &device,
-            )?);
-            ctrl_optim = ctrl_optim.load_record(checkpoint::load_record::<B, _>(
-                checkpoint::read(dir, &state, "optim-controller.bin")?,
                 &device,
             )?);
             // `--epochs` may have been raised on resume: a finished run then goes on.
@@ -200,8 +190,8 @@ impl SearchJob {
                 // Score the architecture with the search's shared weights before training it, and
                 // start from those weights when asked.
                 let source = run::Run::open(src)?.supernet::<B>(&device)?;
-                let eval = source.valid();
-                state.shared_weight_accuracy = Some(accuracy(&eval, a, &self.val, self.kind, cfg.batch_size, &device));
+                let scorer = self.scorer(source.valid(), 0, 0, &device);
+                state.shared_weight_accuracy = Some(scorer.accuracy(a, &self.val, self.kind, cfg.batch_size));
                 if cfg.init == Init::Supernet {
                     let kernels = net.binary_kernels;
                     net = source.extract(a).map_err(|e| e.message)?;
@@ -211,7 +201,7 @@ impl SearchJob {
             optim = GroupedOptimizer::new(&net, decayed, plain);
         }
 
-        if cfg.policy == Policy::Fixed {
+        if !policy.searches() {
             eprintln!("network: {} trainable parameters in {} layers", net.param_count(), net.plan.steps.len());
         }
         let mut parallel = DataParallel::start(&net, &optim, &device, others);
@@ -225,7 +215,10 @@ impl SearchJob {
         let latency = match stored {
             Some(t) => t,
             None => {
-                let t = LatencyTable::build(&net.valid(), cfg.reward.latency, &device);
+                let t = match &cfg.latency_table {
+                    Some(path) => LatencyTable::read(path, &decisions.options)?,
+                    None => LatencyTable::build(&net.valid(), cfg.reward.latency, &device),
+                };
                 crate::util::write_atomic(
                     &latency_path,
                     serde_json::to_string_pretty(&t).expect("serialises").as_bytes(),
@@ -258,18 +251,16 @@ impl SearchJob {
 
         let save = |state: &mut State,
                     net: &Supernet<B>,
-                    ctrl: &Controller<B>,
-                    optim: &GroupedOptimizer<O>,
-                    copt: &_|
+                    policy: &dyn policy::ArchPolicy<B>,
+                    optim: &GroupedOptimizer<O>|
          -> Result<(), String> {
             state.weights_digest = weights_digest(net);
-            let records: Records = vec![
+            let mut records: Records = vec![
                 ("supernet.bin", checkpoint::module_bytes(&net.weights)?),
-                ("controller.bin", checkpoint::module_bytes(ctrl)?),
                 ("optim-decayed.bin", checkpoint::record::<B, _>(optim.decayed.to_record())?),
                 ("optim-plain.bin", checkpoint::record::<B, _>(optim.plain.to_record())?),
-                ("optim-controller.bin", checkpoint::record::<B, _>(Optimizer::<Controller<B>, B>::to_record(copt))?),
             ];
+            records.extend(policy.records()?);
             checkpoint::save(&self.run_dir, state, &records)
         };
 
@@ -283,14 +274,7 @@ impl SearchJob {
                 (state.batch..batches).zip(train_plan.stream(self.train.clone(), epoch as u64, state.batch))
             {
                 // One architecture per training batch, sampled from the current policy.
-                let mut rng = SplitMix64(stream(seed, 3, epoch as u64, b as u64));
-                let arch = match cfg.policy {
-                    Policy::Enas => {
-                        ctrl.valid().rollout(&decisions, &cfg.controller, 1, Pick::Sample(&mut rng)).actions.remove(0)
-                    }
-                    Policy::Random => decisions.uniform(&mut rng),
-                    Policy::Fixed => vec![],
-                };
+                let arch = policy.sample(epoch, b);
                 let a = decisions.assignment(&arch);
                 let lr = cfg.optimizer.lr_at(state.global_step, total_steps);
                 let n = batch.n;
@@ -313,12 +297,9 @@ impl SearchJob {
                 tb.scalar("lr", state.global_step as i64, lr).map_err(tb_err)?;
 
                 let update = epoch >= cfg.warmup_epochs && b % cfg.update_arch_frequency == 0;
-                if update && cfg.policy != Policy::Fixed {
+                if update && policy.searches() {
                     let at = Scoring { net: &net, decisions: &decisions, latency: &latency, epoch, b, device: &device };
-                    match cfg.policy {
-                        Policy::Random => self.random_update(&at, &mut state, &mut tb)?,
-                        _ => self.controller_update(&at, &mut ctrl, &mut ctrl_optim, &mut state, &mut tb)?,
-                    }
+                    policy.update(&self, &at, &mut state, &mut tb)?;
                 }
                 bar.set_position(((b + 1) * cfg.batch_size) as u64);
                 bar.set_message(format!(
@@ -330,7 +311,7 @@ impl SearchJob {
                 let by_steps = cfg.checkpoint_steps.is_some_and(|k| k > 0 && state.global_step.is_multiple_of(k));
                 let by_time = last_save.elapsed().as_secs_f64() > cfg.checkpoint_minutes * 60.0;
                 if (by_steps || by_time) && state.batch < batches {
-                    save(&mut state, &net, &ctrl, &optim, &ctrl_optim)?;
+                    save(&mut state, &net, &*policy, &optim)?;
                     tb.flush().map_err(tb_err)?;
                     last_save = Instant::now();
                 }
@@ -352,25 +333,17 @@ impl SearchJob {
 
             // End of epoch: validate the argmax architecture on the whole validation split.
             let eval_net = net.valid();
-            let (argmax, probs) = match cfg.policy {
-                Policy::Enas => {
-                    let roll = ctrl.valid().rollout(&decisions, &cfg.controller, 1, Pick::Argmax);
-                    (roll.actions[0].clone(), roll.probs)
-                }
-                // The best candidate so far (a uniform draw before the first was scored).
-                Policy::Random => {
-                    let best = state.random_best.as_ref().map(|b| b.0.clone());
-                    let arch =
-                        best.unwrap_or_else(|| decisions.uniform(&mut SplitMix64(stream(seed, 6, epoch as u64, 0))));
-                    (arch, decisions.options.iter().map(|&k| vec![1.0 / k as f32; k]).collect())
-                }
-                Policy::Fixed => (vec![], vec![]),
-            };
+            let (argmax, probs) = policy.argmax(&state, epoch);
             let a = decisions.assignment(&argmax);
-            let val_acc = accuracy(&eval_net, &a, &self.val, self.kind, cfg.batch_size, &device);
+            // A fixed network's batch norms are its own: its running statistics are right.
+            let scorer = match policy.searches() {
+                false => self.scorer_with(net.valid(), &scoring::ScoringConfig::legacy(), 0, 0, &device),
+                true => self.scorer(net.valid(), epoch as u64, batches as u64, &device),
+            };
+            let val_acc = scorer.accuracy(&a, &self.val, self.kind, cfg.batch_size);
             let last = epoch + 1 == cfg.epochs;
-            let test_acc = (cfg.test_each_epoch || last)
-                .then(|| accuracy(&eval_net, &a, &self.test, self.kind, cfg.batch_size, &device));
+            let test_acc =
+                (cfg.test_each_epoch || last).then(|| scorer.accuracy(&a, &self.test, self.kind, cfg.batch_size));
             let record = EpochRecord {
                 epoch: epoch + 1,
                 train_loss: state.epoch_loss_sum / state.epoch_seen.max(1) as f64,
@@ -379,12 +352,16 @@ impl SearchJob {
                 test_accuracy: test_acc,
                 argmax: argmax.clone(),
                 probs: probs.clone(),
+                entropy: policy.entropy(&probs),
                 latency: latency.of(&a),
                 seconds: started.elapsed().as_secs_f64(),
             };
             let step = (epoch + 1) as i64;
             tb.scalar("val/accuracy", step, val_acc).map_err(tb_err)?;
             tb.scalar("latency/argmax", step, record.latency).map_err(tb_err)?;
+            if let Some(h) = record.entropy {
+                tb.scalar("controller/epoch_entropy", step, h).map_err(tb_err)?;
+            }
             tb.scalar("train/epoch_accuracy", step, record.train_accuracy).map_err(tb_err)?;
             if let Some(t) = test_acc {
                 tb.scalar("test/accuracy", step, t).map_err(tb_err)?;
@@ -407,7 +384,7 @@ impl SearchJob {
             }
             // Each epoch's argmax as a pin and a colored graph (a training run has one
             // architecture, its `arch.lnas`).
-            if cfg.policy != Policy::Fixed {
+            if policy.searches() {
                 let pin = pin_text(&self.graph, &a, &self.spec_ref, &self.space_args);
                 let pin_path = self.run_dir.join("epochs").join(format!("epoch-{:03}.lnas", epoch + 1));
                 std::fs::create_dir_all(pin_path.parent().expect("has a parent"))
@@ -431,11 +408,12 @@ impl SearchJob {
                 }
             }
             // A fixed network has no architecture to show, nor latency to trade against.
-            let search_part = match cfg.policy {
-                Policy::Fixed => String::new(),
-                _ => format!(
-                    " | latency {:.3} | {}",
+            let search_part = match policy.searches() {
+                false => String::new(),
+                true => format!(
+                    " | latency {:.3}{} | {}",
                     record.latency,
+                    record.entropy.map_or(String::new(), |h| format!(" | entropy {h:.2}")),
                     argmax.iter().map(|a| a.to_string()).collect::<String>()
                 ),
             };
@@ -456,7 +434,7 @@ impl SearchJob {
             state.epoch_correct = 0;
             state.epoch_seen = 0;
             state.finished = state.epoch >= cfg.epochs;
-            save(&mut state, &net, &ctrl, &optim, &ctrl_optim)?;
+            save(&mut state, &net, &*policy, &optim)?;
             tb.flush().map_err(tb_err)?;
             last_save = Instant::now();
         }
@@ -477,7 +455,10 @@ impl SearchJob {
         crate::util::write_atomic(&self.run_dir.join("result.lnas"), pin.as_bytes()).map_err(|e| e.to_string())?;
         Ok(SearchOutcome {
             run_dir: self.run_dir.clone(),
-            argmax: a.settings(&self.graph),
+            argmax: match cfg.policy {
+                Policy::Fixed => self.trained_arch.clone(),
+                _ => a.settings(&self.graph),
+            },
             actions: last.argmax.clone(),
             val_accuracy: last.val_accuracy,
             test_accuracy: last.test_accuracy,
@@ -486,69 +467,43 @@ impl SearchJob {
             shared_weight_accuracy: state.shared_weight_accuracy,
         })
     }
-
-    /// One REINFORCE update: sample `controller.batch_size` architectures, score each on one
-    /// validation batch (eval mode), and step the controller on the mean of
-    /// -(R_i - baseline) * log p(arch_i) (minus the entropy bonus).
-    fn controller_update<B, CO>(
-        &self,
-        at: &Scoring<B>,
-        ctrl: &mut Controller<B>,
-        optim: &mut CO,
-        state: &mut State,
-        tb: &mut EventWriter,
-    ) -> Result<(), String>
-    where
-        B: AutodiffBackend,
-        CO: Optimizer<Controller<B>, B>,
-    {
-        let cfg = &self.cfg;
-        let n = cfg.controller.batch_size;
-        let mut rng = SplitMix64(stream(cfg.seed, 4, at.epoch as u64, at.b as u64));
-        let actions = ctrl.valid().rollout(at.decisions, &cfg.controller, n, Pick::Sample(&mut rng)).actions;
-        let rewards = self.score(at, &actions);
-        let mut advantages = vec![];
-        for &r in &rewards {
-            let base = *state.baseline.get_or_insert(r);
-            advantages.push(r - base);
-            state.baseline = Some(cfg.controller.baseline_decay * base + (1.0 - cfg.controller.baseline_decay) * r);
-        }
-        let roll = ctrl.rollout(at.decisions, &cfg.controller, n, Pick::Given(&actions));
-        let adv = Tensor::<B, 1>::from_data(
-            TensorData::new(advantages.iter().map(|&v| v as f32).collect::<Vec<_>>(), [n]),
-            at.device,
-        );
-        let entropy = roll.entropy.clone().mean();
-        let loss = (roll.log_prob * adv).mean().neg() - entropy.clone() * cfg.controller.entropy_weight;
-        let grads = GradientsParams::from_grads(loss.backward(), ctrl);
-        *ctrl = optim.step(cfg.controller.lr, ctrl.clone(), grads);
-        state.controller_updates += 1;
-        let step = state.controller_updates as i64;
-        let err = |e: std::io::Error| format!("writing TensorBoard events: {e}");
-        tb.scalar("controller/reward", step, rewards.iter().sum::<f64>() / n as f64).map_err(err)?;
-        tb.scalar("controller/baseline", step, state.baseline.unwrap_or(0.0)).map_err(err)?;
-        tb.scalar("controller/entropy", step, entropy.into_scalar().elem::<f64>()).map_err(err)?;
-        Ok(())
-    }
 }
 
 /// What scoring architectures needs at one training batch: the shared weights, the decisions,
 /// the latency table, and where in the run it is (which fixes the validation batches drawn).
-struct Scoring<'a, B: AutodiffBackend> {
-    net: &'a Supernet<B>,
-    decisions: &'a Decisions,
-    latency: &'a LatencyTable,
-    epoch: u32,
-    b: usize,
-    device: &'a B::Device,
+pub(crate) struct Scoring<'a, B: AutodiffBackend> {
+    pub net: &'a Supernet<B>,
+    pub decisions: &'a Decisions,
+    pub latency: &'a LatencyTable,
+    pub epoch: u32,
+    pub b: usize,
+    pub device: &'a B::Device,
 }
 
 impl SearchJob {
-    /// The reward of each architecture, each scored on one validation batch (eval mode): the
-    /// controller's REINFORCE signal, and the random baseline's ranking, on the same budget.
-    fn score<B: AutodiffBackend>(&self, at: &Scoring<B>, archs: &[Vec<u32>]) -> Vec<f64> {
+    /// A scorer on `net` with the run's scoring settings; `(epoch, b)` draws its calibration batches.
+    fn scorer<B: Backend>(&self, net: Supernet<B>, epoch: u64, b: u64, device: &B::Device) -> Scorer<B> {
+        self.scorer_with(net, &self.cfg.scoring, epoch, b, device)
+    }
+
+    fn scorer_with<B: Backend>(
+        &self,
+        net: Supernet<B>,
+        cfg: &scoring::ScoringConfig,
+        epoch: u64,
+        b: u64,
+        device: &B::Device,
+    ) -> Scorer<B> {
+        let plan = (self.kind, self.cfg.batch_size);
+        Scorer::new(net, cfg, &self.train, plan, (self.cfg.seed, epoch, b), device)
+    }
+
+    /// The reward of each architecture on `scoring.reward_batches` validation batches drawn for
+    /// this update: the same batches for every candidate (`same_batches`), or candidate i's own.
+    /// The controller's REINFORCE signal, and the random baseline's ranking, on the same budget.
+    pub(crate) fn score<B: AutodiffBackend>(&self, at: &Scoring<B>, archs: &[Vec<u32>]) -> Vec<f64> {
         let cfg = &self.cfg;
-        let eval_net = at.net.valid();
+        let scorer = self.scorer(at.net.valid(), at.epoch as u64, at.b as u64, at.device);
         let plan = BatchPlan {
             kind: self.kind,
             batch: cfg.batch_size,
@@ -558,45 +513,22 @@ impl SearchJob {
         };
         let order = plan.order(self.val.len(), 0);
         let nb = plan.batches(self.val.len()).max(1);
+        let per = cfg.scoring.reward_batches;
         archs
             .iter()
             .enumerate()
             .map(|(i, arch)| {
-                let k = i % nb;
-                let idx = &order[k * cfg.batch_size..((k + 1) * cfg.batch_size).min(order.len())];
-                let batch = plan.make(&self.val, idx, 0, k as u64);
-                let count = batch.n;
-                let (x, y) = to_tensors::<B::InnerBackend>(batch, at.device);
+                let first = if cfg.scoring.same_batches { 0 } else { i * per };
+                let batches = (first..first + per).map(|j| {
+                    let k = j % nb;
+                    let idx = &order[k * cfg.batch_size..((k + 1) * cfg.batch_size).min(order.len())];
+                    plan.make(&self.val, idx, 0, k as u64)
+                });
                 let a = at.decisions.assignment(arch);
-                let acc = correct(eval_net.logits(x, &a, Mode::Eval), y) as f64 / count as f64;
-                at.latency.reward(&cfg.reward, acc, &a)
+                let (hits, n) = scorer.hits(&a, batches);
+                at.latency.reward(&cfg.reward, hits as f64 / n.max(1) as f64, &a)
             })
             .collect()
-    }
-
-    /// Random search with weight sharing (Li and Talwalkar, 2019) on ENAS's budget: where ENAS
-    /// updates its controller, score as many uniformly drawn architectures and keep the best.
-    fn random_update<B: AutodiffBackend>(
-        &self,
-        at: &Scoring<B>,
-        state: &mut State,
-        tb: &mut EventWriter,
-    ) -> Result<(), String> {
-        let n = self.cfg.controller.batch_size;
-        let mut rng = SplitMix64(stream(self.cfg.seed, 4, at.epoch as u64, at.b as u64));
-        let archs: Vec<Vec<u32>> = (0..n).map(|_| at.decisions.uniform(&mut rng)).collect();
-        let rewards = self.score(at, &archs);
-        for (arch, r) in archs.into_iter().zip(rewards.iter().copied()) {
-            if state.random_best.as_ref().is_none_or(|best| r > best.1) {
-                state.random_best = Some((arch, r));
-            }
-        }
-        state.controller_updates += 1;
-        let step = state.controller_updates as i64;
-        let err = |e: std::io::Error| format!("writing TensorBoard events: {e}");
-        tb.scalar("controller/reward", step, rewards.iter().sum::<f64>() / n as f64).map_err(err)?;
-        tb.scalar("random/best_reward", step, state.random_best.as_ref().map_or(0.0, |b| b.1)).map_err(err)?;
-        Ok(())
     }
 }
 

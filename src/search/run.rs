@@ -29,7 +29,7 @@ impl Run {
         if !cfg_path.is_file() {
             return Err(format!("{}: not a run folder (no config.yml)", dir.display()));
         }
-        let cfg = SearchConfig::from_yaml_file(&cfg_path)?;
+        let cfg = SearchConfig::from_run_file(&cfg_path)?;
         let spec = cfg.spec.clone().ok_or_else(|| format!("{}: no `spec`", cfg_path.display()))?;
         let out = check_path(&spec, &cfg.space_args(), cfg.space.as_deref(), None);
         // A training run (`policy: fixed`) trains its pinned architecture; a search, the space.

@@ -125,6 +125,18 @@ fn slug(s: &str) -> String {
     base.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '=') { c } else { '_' }).collect()
 }
 
+/// A label value short enough for a file name (a folder name may have 255 bytes): long values,
+/// such as a pin's `choice=option,...`, keep their start and a hash of the whole.
+fn short(s: &str) -> String {
+    const MAX: usize = 40;
+    if s.len() <= MAX {
+        return s.to_string();
+    }
+    // FNV-1a: stable across versions and platforms, unlike std's hasher.
+    let hash = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    format!("{}-{:08x}", &s[..MAX - 9], hash as u32)
+}
+
 /// One entry's runs: the product of its list-valued keys, in the order written. The run's name
 /// shows the values of the keys the entry sets itself (`common` ones are the same for all).
 fn expand(entry: &Mapping, own: &Mapping, units: &mut Vec<Unit>) -> Result<(), String> {
@@ -164,7 +176,7 @@ fn expand(entry: &Mapping, own: &Mapping, units: &mut Vec<Unit>) -> Result<(), S
         for ((key, values, named), &i) in axes.iter().zip(&at) {
             let v = &values[i];
             if *named {
-                label.push(format!("{key}={}", slug(&word(v)?)));
+                label.push(format!("{key}={}", short(&slug(&word(v)?))));
             }
             match v {
                 Value::Bool(false) => {}

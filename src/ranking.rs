@@ -1,0 +1,361 @@
+//! Ranking benchmarks (NAS-Bench style): a table of architectures of one space with their
+//! stand-alone accuracies, and how well a search run's shared weights rank them. `lightnasc bench
+//! table` makes a table from the ledger of a sweep of `train` runs; `lightnasc bench ranking`
+//! scores every table architecture with a run's shared weights (as its search scored candidates)
+//! and compares the two rankings, and judges the run's result against the table.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Dataset, Kind};
+use crate::ir::Graph;
+use crate::ir::pin::Assignment;
+use crate::net::device::BackendJob;
+use crate::report::kendall_tau_b;
+use crate::search::config::SearchConfig;
+use crate::search::latency::LatencyTable;
+use crate::search::run::Run;
+use crate::search::scoring::{BatchNormScoring, Scorer};
+
+/// One architecture of a table: its choices, costs and stand-alone accuracies per seed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TableRow {
+    /// `choice=option,...` in the space's decision order.
+    pub arch: String,
+    pub params: u64,
+    pub ops: f64,
+    /// Mean over seeds.
+    pub val_accuracy: f64,
+    pub test_accuracy: f64,
+    pub seeds: Vec<u64>,
+    pub val_by_seed: Vec<f64>,
+    pub test_by_seed: Vec<f64>,
+}
+
+impl TableRow {
+    /// Max minus min over seeds of the test accuracy.
+    pub fn seed_spread(&self) -> f64 {
+        let max = self.test_by_seed.iter().copied().fold(f64::MIN, f64::max);
+        let min = self.test_by_seed.iter().copied().fold(f64::MAX, f64::min);
+        if self.test_by_seed.is_empty() { 0.0 } else { max - min }
+    }
+}
+
+/// Read a table (JSON lines, one architecture each; `#` lines are comments).
+pub fn read_table(path: &Path) -> Result<Vec<TableRow>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut rows = vec![];
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let row: TableRow =
+            serde_json::from_str(line).map_err(|e| format!("{}:{}: not a table row: {e}", path.display(), i + 1))?;
+        rows.push(row);
+    }
+    if rows.len() < 2 {
+        return Err(format!("{}: a ranking table needs at least 2 architectures, found {}", path.display(), rows.len()));
+    }
+    Ok(rows)
+}
+
+/// Table rows from ledger entries of `train` runs: grouped by architecture (the `arch` settings),
+/// accuracies averaged over seeds, sorted by OPs.
+pub fn table_from_ledger(entries: &[crate::ledger::Entry]) -> Result<Vec<TableRow>, String> {
+    let mut by_arch: BTreeMap<String, Vec<&crate::ledger::Entry>> = BTreeMap::new();
+    for e in entries.iter().filter(|e| e.kind == "train") {
+        if e.arch.is_empty() {
+            return Err(format!("{}: the ledger line names no architecture (made before 0.1 of the table)", e.run));
+        }
+        by_arch.entry(e.arch.clone()).or_default().push(e);
+    }
+    let mut rows: Vec<TableRow> = by_arch
+        .into_iter()
+        .map(|(arch, mut es)| {
+            es.sort_by_key(|e| e.seed);
+            let test: Vec<f64> = es.iter().map(|e| e.test_accuracy.unwrap_or(f64::NAN)).collect();
+            let val: Vec<f64> = es.iter().map(|e| e.val_accuracy).collect();
+            TableRow {
+                arch,
+                params: es[0].params,
+                ops: es[0].ops,
+                val_accuracy: mean(&val),
+                test_accuracy: mean(&test),
+                seeds: es.iter().map(|e| e.seed).collect(),
+                val_by_seed: val,
+                test_by_seed: test,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| a.ops.total_cmp(&b.ops).then(a.arch.cmp(&b.arch)));
+    Ok(rows)
+}
+
+/// `n` rows at evenly spaced positions of `rows` (the first and the last included).
+pub fn spread_subset(rows: &[TableRow], n: usize) -> Vec<TableRow> {
+    let len = rows.len();
+    if n >= len {
+        return rows.to_vec();
+    }
+    let mut picked: Vec<usize> = (0..n).map(|i| (i * (len - 1) + (n - 1) / 2) / (n - 1).max(1)).collect();
+    picked.dedup();
+    picked.into_iter().map(|i| rows[i].clone()).collect()
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// Ranks from 1, ties sharing their average rank.
+fn ranks(x: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..x.len()).collect();
+    idx.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
+    let mut r = vec![0.0; x.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && x[idx[j + 1]] == x[idx[i]] {
+            j += 1;
+        }
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            r[k] = avg;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+/// Spearman's rho: Pearson's correlation of the (tie-averaged) ranks.
+pub fn spearman_rho(x: &[f64], y: &[f64]) -> Option<f64> {
+    let (rx, ry) = (ranks(x), ranks(y));
+    let (mx, my) = (mean(&rx), mean(&ry));
+    let cov: f64 = rx.iter().zip(&ry).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let vx: f64 = rx.iter().map(|a| (a - mx).powi(2)).sum();
+    let vy: f64 = ry.iter().map(|b| (b - my).powi(2)).sum();
+    (vx > 0.0 && vy > 0.0).then(|| cov / (vx * vy).sqrt())
+}
+
+/// How many of the `k` best by `x` are among the `k` best by `y` (ties broken by index).
+pub fn top_k_overlap(x: &[f64], y: &[f64], k: usize) -> usize {
+    let top = |v: &[f64]| {
+        let mut i: Vec<usize> = (0..v.len()).collect();
+        i.sort_by(|&a, &b| v[b].total_cmp(&v[a]).then(a.cmp(&b)));
+        i.truncate(k);
+        i
+    };
+    let ty = top(y);
+    top(x).iter().filter(|i| ty.contains(i)).count()
+}
+
+/// The ranking of one run against a table.
+#[derive(Clone, Debug, Serialize)]
+pub struct Ranking {
+    pub run: String,
+    pub table: String,
+    pub batch_norm: BatchNormScoring,
+    pub architectures: usize,
+    /// Per table row, in table order: the shared-weight validation accuracy.
+    pub shared_weight_accuracy: Vec<f64>,
+    /// Against the table's stand-alone test accuracy (and validation accuracy).
+    pub kendall_tau_b: Option<f64>,
+    pub kendall_tau_b_val: Option<f64>,
+    pub spearman_rho: Option<f64>,
+    pub top5_overlap: usize,
+    pub result: ResultJudgement,
+}
+
+/// The run's result against the table: its stand-alone accuracy (from the table, or from
+/// retrains in a ledger), and its two regrets in percentage points.
+#[derive(Clone, Debug, Serialize)]
+pub struct ResultJudgement {
+    pub arch: String,
+    pub ops: f64,
+    pub in_table: bool,
+    /// Stand-alone test accuracy, when known.
+    pub accuracy: Option<f64>,
+    /// Best reward over the table minus the result's, both from stand-alone accuracy (pp).
+    pub objective_regret_pp: Option<f64>,
+    /// Best stand-alone accuracy among table architectures with at most the result's OPs, minus
+    /// the result's (pp; negative when the result beats all of them).
+    pub accuracy_regret_pp: Option<f64>,
+    /// The best table architecture by the run's own reward.
+    pub best_by_objective: String,
+}
+
+/// Judge `result` (settings text, OPs, stand-alone accuracy if known) against the table.
+pub fn judge(
+    rows: &[TableRow],
+    result: (&str, f64, Option<f64>),
+    reward: &dyn Fn(f64, &str) -> f64,
+) -> ResultJudgement {
+    let (arch, ops, retrained) = result;
+    let found = rows.iter().find(|r| r.arch == arch);
+    let accuracy = found.map(|r| r.test_accuracy).or(retrained);
+    let best = rows
+        .iter()
+        .max_by(|a, b| reward(a.test_accuracy, &a.arch).total_cmp(&reward(b.test_accuracy, &b.arch)))
+        .expect("a table has rows");
+    let best_reward = reward(best.test_accuracy, &best.arch);
+    let objective_regret_pp = accuracy.map(|acc| (best_reward - reward(acc, arch)) * 100.0);
+    let within = rows.iter().filter(|r| r.ops <= ops * (1.0 + 1e-9)).map(|r| r.test_accuracy).fold(None, |m, a| {
+        Some(m.map_or(a, |m: f64| m.max(a)))
+    });
+    let accuracy_regret_pp = match (within, accuracy) {
+        (Some(w), Some(acc)) => Some((w - acc) * 100.0),
+        // Nothing in the table is as cheap: no cheaper alternative to regret.
+        (None, Some(_)) => Some(0.0),
+        _ => None,
+    };
+    ResultJudgement {
+        arch: arch.to_string(),
+        ops,
+        in_table: found.is_some(),
+        accuracy,
+        objective_regret_pp,
+        accuracy_regret_pp,
+        best_by_objective: best.arch.clone(),
+    }
+}
+
+/// Scoring every table architecture with a run's shared weights.
+pub struct RankingJob {
+    pub run: Run,
+    pub rows: Vec<TableRow>,
+    pub train: Arc<Dataset>,
+    pub val: Arc<Dataset>,
+    /// Overrides the run's `scoring.batch_norm` (to score the same weights another way).
+    pub batch_norm: Option<BatchNormScoring>,
+}
+
+impl BackendJob for RankingJob {
+    type Output = Result<Vec<f64>, String>;
+
+    fn run<B: burn::tensor::backend::AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output {
+        let device = devices.first().ok_or("no device")?.clone();
+        let cfg = &self.run.cfg;
+        let mut scoring = cfg.scoring.clone();
+        if let Some(bn) = self.batch_norm {
+            scoring.batch_norm = bn;
+        }
+        let mut net = self.run.supernet::<B::InnerBackend>(&device)?;
+        net.binary_kernels = cfg.binary_kernels && cfg.device.starts_with("cpu");
+        let kind: Kind = cfg.data.kind;
+        let scorer = Scorer::new(net, &scoring, &self.train, (kind, cfg.batch_size), (cfg.seed, u64::MAX, 0), &device);
+        let bar = indicatif::ProgressBar::new(self.rows.len() as u64).with_style(
+            indicatif::ProgressStyle::with_template("scoring the table [{bar:30}] {pos}/{len} architectures, ETA {eta}")
+                .expect("a valid template"),
+        );
+        let mut out = vec![];
+        for r in &self.rows {
+            let a = assignment(&self.run.graph, &r.arch)?;
+            out.push(scorer.accuracy(&a, &self.val, kind, cfg.batch_size));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        Ok(out)
+    }
+}
+
+/// The assignment that `choice=option,...` names in `g`.
+pub fn assignment(g: &Graph, arch: &str) -> Result<Assignment, String> {
+    let settings: Vec<crate::ir::pin::PinSetting> = arch
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let (c, o) = s.split_once('=').ok_or_else(|| format!("`{s}` is not choice=option"))?;
+            Ok(crate::ir::pin::PinSetting { choice: c.trim().into(), option: o.trim().into(), span: None })
+        })
+        .collect::<Result<_, String>>()?;
+    Assignment::from_settings(g, &settings)
+        .map_err(|e| format!("`{arch}`: {}", e.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; ")))
+}
+
+/// The run's reward of stand-alone accuracy `acc` for `arch` (the run's latency table and
+/// reward settings).
+pub fn reward_fn<'a>(
+    cfg: &'a SearchConfig,
+    graph: &'a Graph,
+    latency: &'a LatencyTable,
+) -> impl Fn(f64, &str) -> f64 + 'a {
+    move |acc, arch| match assignment(graph, arch) {
+        Ok(a) => latency.reward(&cfg.reward, acc, &a),
+        Err(_) => f64::NAN,
+    }
+}
+
+/// Ranking statistics of shared-weight accuracies `shared` against the table.
+pub fn statistics(rows: &[TableRow], shared: &[f64]) -> (Option<f64>, Option<f64>, Option<f64>, usize) {
+    let test: Vec<f64> = rows.iter().map(|r| r.test_accuracy).collect();
+    let val: Vec<f64> = rows.iter().map(|r| r.val_accuracy).collect();
+    (
+        kendall_tau_b(shared, &test),
+        kendall_tau_b(shared, &val),
+        spearman_rho(shared, &test),
+        top_k_overlap(shared, &test, 5.min(rows.len())),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spearman_by_hand() {
+        // d = (0, 1, -1, 0): rho = 1 - 6 * 2 / (4 * 15) = 0.8.
+        assert!((spearman_rho(&[1.0, 2.0, 3.0, 4.0], &[10.0, 30.0, 20.0, 40.0]).unwrap() - 0.8).abs() < 1e-12);
+        assert!((spearman_rho(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]).unwrap() + 1.0).abs() < 1e-12);
+        // Ties take average ranks: x ranks (1.5, 1.5, 3), y (1, 2, 3); Pearson of those = sqrt(3)/2.
+        assert!((spearman_rho(&[5.0, 5.0, 7.0], &[1.0, 2.0, 3.0]).unwrap() - 3f64.sqrt() / 2.0).abs() < 1e-12);
+        assert_eq!(spearman_rho(&[1.0, 1.0], &[1.0, 2.0]), None);
+    }
+
+    #[test]
+    fn top_k_by_hand() {
+        let x = [0.1, 0.9, 0.8, 0.2, 0.7];
+        let y = [0.9, 0.8, 0.1, 0.2, 0.7];
+        // Top 2 by x: {1, 2}; by y: {0, 1}.
+        assert_eq!(top_k_overlap(&x, &y, 2), 1);
+        assert_eq!(top_k_overlap(&x, &y, 5), 5);
+    }
+
+    fn row(arch: &str, ops: f64, acc: f64) -> TableRow {
+        TableRow {
+            arch: arch.into(),
+            params: 0,
+            ops,
+            val_accuracy: acc,
+            test_accuracy: acc,
+            seeds: vec![1],
+            val_by_seed: vec![acc],
+            test_by_seed: vec![acc],
+        }
+    }
+
+    #[test]
+    fn regrets_by_hand() {
+        let rows = [row("a", 1.0, 0.70), row("b", 2.0, 0.80), row("c", 4.0, 0.82)];
+        // A reward that halves the accuracy of `c`: the objective's best is `b`.
+        let reward = |acc: f64, arch: &str| if arch == "c" { acc / 2.0 } else { acc };
+        let j = judge(&rows, ("a", 1.0, None), &reward);
+        assert!(j.in_table);
+        assert_eq!(j.best_by_objective, "b");
+        assert!((j.objective_regret_pp.unwrap() - 10.0).abs() < 1e-9);
+        // Nothing as cheap as `a` beats it.
+        assert!(j.accuracy_regret_pp.unwrap().abs() < 1e-9);
+        // `c` is the most accurate but pays for it in the objective: 0.80 - 0.41.
+        let j = judge(&rows, ("c", 4.0, None), &reward);
+        assert!((j.objective_regret_pp.unwrap() - 39.0).abs() < 1e-9);
+        assert!(j.accuracy_regret_pp.unwrap().abs() < 1e-9);
+        // Not in the table, retrained to 0.75 at 3 OPs: b (0.80, 2 OPs) is cheaper and better.
+        let j = judge(&rows, ("d", 3.0, Some(0.75)), &reward);
+        assert!(!j.in_table);
+        assert!((j.accuracy_regret_pp.unwrap() - 5.0).abs() < 1e-9);
+        // Unknown accuracy: no regret can be given.
+        assert_eq!(judge(&rows, ("d", 3.0, None), &reward).objective_regret_pp, None);
+    }
+}

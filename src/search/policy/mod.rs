@@ -1,0 +1,53 @@
+//! How a search chooses architectures, one module per policy behind one interface: `enas` (the
+//! LSTM controller and REINFORCE), `random` (uniform sampling, the best scored candidate kept)
+//! and `fixed` (one pinned network: `lightnasc train`). The training loop in `search` calls
+//! only this interface.
+
+mod enas;
+mod fixed;
+mod random;
+
+use std::path::Path;
+
+use burn::tensor::backend::AutodiffBackend;
+
+use super::checkpoint::{Records, State};
+use super::config::{Policy, SearchConfig};
+use super::controller::Decisions;
+use super::{Scoring, SearchJob};
+use crate::tensorboard::EventWriter;
+
+/// What a policy does at each point of the training loop.
+pub(super) trait ArchPolicy<B: AutodiffBackend> {
+    /// The architecture (option index per decision) of training batch `b` of `epoch`.
+    fn sample(&self, epoch: u32, b: usize) -> Vec<u32>;
+    /// At an update point: score candidates with the shared weights and learn from them.
+    fn update(&mut self, job: &SearchJob, at: &Scoring<B>, state: &mut State, tb: &mut EventWriter)
+    -> Result<(), String>;
+    /// The architecture to validate after `epoch`, and the policy's option probabilities.
+    fn argmax(&self, state: &State, epoch: u32) -> (Vec<u32>, Vec<Vec<f32>>);
+    /// The policy's part of a checkpoint, and reading it back.
+    fn records(&self) -> Result<Records, String>;
+    fn load(&mut self, dir: &Path, state: &State, device: &B::Device) -> Result<(), String>;
+    /// Whether it searches (a fixed network has no architecture to show or latency to trade).
+    fn searches(&self) -> bool {
+        true
+    }
+    /// The entropy of its choices after an epoch, where it has a distribution of its own.
+    fn entropy(&self, _probs: &[Vec<f32>]) -> Option<f64> {
+        None
+    }
+}
+
+/// The policy a config asks for.
+pub(super) fn make<B: AutodiffBackend>(
+    cfg: &SearchConfig,
+    decisions: &Decisions,
+    device: &B::Device,
+) -> Box<dyn ArchPolicy<B>> {
+    match cfg.policy {
+        Policy::Enas => Box::new(enas::Enas::<B>::new(cfg, decisions, device)),
+        Policy::Random => Box::new(random::Random { seed: cfg.seed, decisions: decisions.clone(), n: cfg.controller.batch_size }),
+        Policy::Fixed => Box::new(fixed::Fixed),
+    }
+}

@@ -1,0 +1,158 @@
+//! Scoring architectures with the shared weights: one function for the controller's rewards, the
+//! random baseline, the per-epoch validation of the argmax, `train`'s shared-weight score and
+//! `bench ranking`, so all of them see the same number for the same architecture.
+//!
+//! Single-path training leaves each batch norm's running statistics an average over every path
+//! that passed through it, which is the wrong normalisation for any one path; in a binary network
+//! a batch norm sits right before each sign, so a wrong mean flips activations. How batch norm
+//! normalises at scoring time is therefore a choice ([`BatchNormScoring`]).
+
+use std::sync::Arc;
+
+use burn::tensor::backend::Backend;
+use serde::{Deserialize, Serialize};
+
+use crate::data::loader::{Batch, BatchPlan, stream};
+use crate::data::{Dataset, Kind};
+use crate::ir::pin::Assignment;
+use crate::net::train::{correct, to_tensors};
+use crate::net::{Mode, Supernet};
+
+/// Batch norm when a sampled path is scored.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchNormScoring {
+    /// The running statistics of supernet training (AutoGluon's and so LightNAS's choice).
+    Running,
+    /// Each scored batch's own statistics, nothing updated (ENAS's micro search).
+    Batch,
+    /// The path's running statistics recomputed from `calibration_batches` training batches
+    /// (forward only, no gradients), then used (SPOS, NAS-BNN).
+    Recalibrate,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScoringConfig {
+    pub batch_norm: BatchNormScoring,
+    /// Training batches (of the search's batch size, not augmented) per recalibration.
+    pub calibration_batches: usize,
+    /// Validation batches each candidate of one controller update is scored on.
+    pub reward_batches: usize,
+    /// Every candidate of one update is scored on the same validation batches, so candidates
+    /// are compared on equal data; off, candidate i takes the i-th batch (the old behaviour).
+    pub same_batches: bool,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        ScoringConfig {
+            batch_norm: BatchNormScoring::Batch,
+            calibration_batches: 4,
+            reward_batches: 2,
+            same_batches: true,
+        }
+    }
+}
+
+impl ScoringConfig {
+    /// What the search did before these settings existed.
+    pub fn legacy() -> Self {
+        ScoringConfig {
+            batch_norm: BatchNormScoring::Running,
+            calibration_batches: 4,
+            reward_batches: 1,
+            same_batches: false,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.reward_batches == 0 {
+            return Err("`scoring.reward_batches` must be at least 1".into());
+        }
+        if self.batch_norm == BatchNormScoring::Recalibrate && self.calibration_batches == 0 {
+            return Err("`scoring.batch_norm: recalibrate` needs `scoring.calibration_batches` of at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// A forward-only copy of the shared weights (with its own running statistics, so scoring never
+/// touches the training network's), and the training batches recalibration runs on.
+pub struct Scorer<B: Backend> {
+    pub net: Supernet<B>,
+    cfg: ScoringConfig,
+    calibration: Vec<Batch>,
+    device: B::Device,
+}
+
+impl<B: Backend> Scorer<B> {
+    /// `net` must be a copy of its own (`Supernet::valid()` makes one). Calibration batches come
+    /// from `train`, drawn by `(seed, epoch, index)`, so they are the same on resume.
+    pub fn new(
+        net: Supernet<B>,
+        cfg: &ScoringConfig,
+        train: &Arc<Dataset>,
+        plan: (Kind, usize),
+        draw: (u64, u64, u64),
+        device: &B::Device,
+    ) -> Self {
+        let calibration = match cfg.batch_norm {
+            BatchNormScoring::Recalibrate => {
+                let (seed, epoch, b) = draw;
+                let batches = BatchPlan {
+                    kind: plan.0,
+                    batch: plan.1,
+                    augment: false,
+                    drop_last: true,
+                    shuffle: Some(stream(seed, 7, epoch, b)),
+                };
+                let order = batches.order(train.len(), 0);
+                let n = batches.batches(train.len()).clamp(1, cfg.calibration_batches);
+                (0..n)
+                    .map(|k| {
+                        let idx = &order[k * plan.1..((k + 1) * plan.1).min(order.len())];
+                        batches.make(train, idx, 0, k as u64)
+                    })
+                    .collect()
+            }
+            _ => vec![],
+        };
+        Scorer { net, cfg: cfg.clone(), calibration, device: device.clone() }
+    }
+
+    /// Prepare the network for scoring `a`: recalibrate the path's batch norms where asked.
+    /// Returns the mode to score in.
+    fn prepare(&self, a: &Assignment) -> Mode {
+        match self.cfg.batch_norm {
+            BatchNormScoring::Running => Mode::Eval,
+            BatchNormScoring::Batch => Mode::Batch,
+            BatchNormScoring::Recalibrate => {
+                for (k, b) in self.calibration.iter().enumerate() {
+                    let (x, _) = to_tensors::<B>(b.clone(), &self.device);
+                    drop(self.net.logits(x, a, Mode::Calibrate(k as u32)).into_data());
+                }
+                Mode::Eval
+            }
+        }
+    }
+
+    /// Correct predictions and images of architecture `a` over `batches`.
+    pub fn hits<'b>(&self, a: &Assignment, batches: impl IntoIterator<Item = Batch>) -> (usize, usize) {
+        let mode = self.prepare(a);
+        let (mut hits, mut n) = (0, 0);
+        for b in batches {
+            n += b.n;
+            let (x, y) = to_tensors::<B>(b, &self.device);
+            hits += correct(self.net.logits(x, a, mode), y);
+        }
+        (hits, n)
+    }
+
+    /// Accuracy of `a` over all of `ds` (no augmentation, file order).
+    pub fn accuracy(&self, a: &Assignment, ds: &Arc<Dataset>, kind: Kind, batch: usize) -> f64 {
+        let plan = BatchPlan { kind, batch, augment: false, drop_last: false, shuffle: None };
+        let (hits, n) = self.hits(a, plan.stream(ds.clone(), 0, 0));
+        hits as f64 / n.max(1) as f64
+    }
+}
