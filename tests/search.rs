@@ -212,16 +212,24 @@ fn history_without_times(st: &serde_json::Value) -> Vec<serde_json::Value> {
 fn a_killed_run_resumes_to_the_same_result() {
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("runs");
-    // Latencies from the cost model: measured ones would make two runs differ by timing noise.
-    let cfg =
-        write(dir.path(), "c.yml", "epochs: 2\nbatch_size: 32\ncheckpoint_steps: 4\nseed: 5\nreward: {latency: ops}\n");
+    // Every scoring and controller option on (latencies from the cost model, the default).
+    let cfg = write(
+        dir.path(),
+        "c.yml",
+        "epochs: 2\nbatch_size: 32\ncheckpoint_steps: 4\nseed: 5\nupdate_arch_frequency: 3\n\
+         scoring: {batch_norm: recalibrate, calibration_batches: 2, reward_batches: 2}\n\
+         controller: {entropy_weight: 0.01, tanh_constant: 1.5, baseline_decay: 0.99, batch_size: 4}\n",
+    );
     let demo = root().join("specs/demo.lnas");
     ok(&search_run(&demo, &cfg, "mock:fashion-mnist", &runs, "whole"));
     let whole = state(&runs.join("whole"));
 
+    // The killed run reads the first run's latency table back (`--latency-table`): the same.
+    let table = runs.join("whole/latency.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_lightnasc"))
         .arg("search")
         .args(run_args(&demo, &cfg, "mock:fashion-mnist", &runs, "killed"))
+        .args(["--latency-table", table.to_str().unwrap()])
         .current_dir(root())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -242,6 +250,7 @@ fn a_killed_run_resumes_to_the_same_result() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+    assert_eq!(std::fs::read_to_string(run.join("latency.json")).unwrap(), std::fs::read_to_string(&table).unwrap());
     let at_kill = state(&run);
     assert!(!at_kill["finished"].as_bool().unwrap());
     assert!(at_kill["batch"].as_u64().unwrap() > 0, "killed mid-epoch");
@@ -370,6 +379,29 @@ fn shipped_configs_parse_and_typos_are_refused() {
     let out = search(&["specs/demo.lnas", "-c", bad.to_str().unwrap(), "--data", "mock:fashion-mnist"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`epochs` must be at least 1"));
+
+    // `--set` goes through the same checks: unknown keys, wrong types, bad values.
+    let runs = tmp.path().join("runs");
+    let set = |kv: &str, extra: &[&str]| {
+        let mut args = vec!["specs/demo.lnas", "--data", "mock:fashion-mnist", "--runs-dir", runs.to_str().unwrap()];
+        args.extend(["--set", kv]);
+        args.extend(extra);
+        let out = search(&args);
+        assert_eq!(out.status.code(), Some(1), "--set {kv}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(set("scoring.batch_nrom=batch", &[]).contains("batch_nrom"));
+    assert!(set("scoring.batch_norm=sometimes", &[]).contains("sometimes"));
+    assert!(set("scoring.reward_batches=0", &[]).contains("`scoring.reward_batches` must be at least 1"));
+    assert!(set("epochs", &[]).contains("KEY=VALUE"));
+    // A latency table for another space, or not a table at all.
+    let other = write(tmp.path(), "other.json", r#"{"options": [[1.0, 2.0]], "source": ["ops"]}"#);
+    let err = set("seed=2", &["--latency-table", other.to_str().unwrap()]);
+    assert!(err.contains("other.json") && err.contains("another space"), "{err}");
+    let junk = write(tmp.path(), "junk.json", "not json");
+    assert!(set("seed=2", &["--latency-table", junk.to_str().unwrap()]).contains("not a latency table"));
+    // Nothing was left behind by the refused runs.
+    assert!(std::fs::read_dir(&runs).map_or(true, |d| d.count() == 0));
 }
 
 /// Augmentation against a hand computation: every augmented image is the original shifted by

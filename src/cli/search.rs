@@ -104,6 +104,11 @@ fn prepare(
         super::load_space_with(&spec, &space_args, cfg.space.as_deref())?
     };
     let (train, val) = lightnasc::search::split_training(&cfg, splits.train).map_err(fail)?;
+    // A resumed run reads its own copy (`latency.json`), not the file it started from.
+    if let Some(t) = cfg.latency_table.as_ref().filter(|_| !resume) {
+        let options: Vec<usize> = graph.choices.iter().map(|c| c.options.len()).collect();
+        lightnasc::search::latency::LatencyTable::read(t, &options).map_err(fail)?;
+    }
     let spec_abs = std::fs::canonicalize(&spec).unwrap_or(spec.clone());
     let pin_args = cfg.pin_args(&graph.node(graph.input).name);
     let cost = lightnasc::ir::cost::cost_range(&graph);

@@ -132,9 +132,12 @@ fn short(s: &str) -> String {
     if s.len() <= MAX {
         return s.to_string();
     }
-    // FNV-1a: stable across versions and platforms, unlike std's hasher.
-    let hash = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
-    format!("{}-{:08x}", &s[..MAX - 9], hash as u32)
+    format!("{}-{:08x}", &s[..MAX - 9], fnv1a(s) as u32)
+}
+
+/// FNV-1a, 64 bits: stable across versions and platforms, unlike std's hasher.
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// One entry's runs: the product of its list-valued keys, in the order written. The run's name
@@ -290,6 +293,29 @@ runs:
                 "000-search-demo-seed=1-controller=enas"
             ]
         );
+    }
+
+    /// A pin's `choice=option,...` would make a folder name over the 255 bytes a file system
+    /// allows: long values keep their start and an 8-hex-digit FNV-1a hash of the whole.
+    #[test]
+    fn long_values_make_short_distinct_names() {
+        let long_a = "stage1.block1.dense.keep=cheap,stage1.block1.improvement.use=skip,stage2.block1.dense.keep=full";
+        let long_b = "stage1.block1.dense.keep=cheap,stage1.block1.improvement.use=skip,stage2.block1.dense.keep=cheap";
+        let plan =
+            Plan::parse(&format!("name: t\nruns:\n  - train: specs/demo.lnas\n    pin:\n      - {long_a}\n      - {long_b}\n"))
+                .unwrap();
+        let names: Vec<&str> = plan.units.iter().map(|u| u.name.as_str()).collect();
+        assert!(names.iter().all(|n| n.len() < 80), "{names:?}");
+        assert!(names[0].starts_with("000-train-demo-pin=stage1.block1.dense.keep=cheap_"), "{names:?}");
+        assert_ne!(names[0][4..], names[1][4..]);
+        // The published FNV-1a test vectors.
+        assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(short("a"), "a");
+        let h = short(&"x".repeat(41));
+        assert_eq!(h, format!("{}-{:08x}", "x".repeat(31), fnv1a(&"x".repeat(41)) as u32));
+        // The flags carry the whole value.
+        assert_eq!(plan.units[0].flags, ["--pin", long_a]);
     }
 
     #[test]
