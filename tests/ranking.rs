@@ -53,10 +53,10 @@ fn figures(stdout: &str) -> Vec<String> {
         .collect()
 }
 
-/// Measured when this test was written: tau-b 0.37-0.53 over these 16 architectures for seeds
-/// 1 to 3 of this reduced search (0.6-0.7 for the full main job); the running-statistics scoring
-/// it replaced gave -0.1 to 0.1. Above 0.25 cannot happen by chance (tau-b of 16 unrelated
-/// rankings has a standard deviation of about 0.19).
+/// Measured when this test was written (this reduced search, 16 table architectures): tau-b
+/// 0.73, 0.55 and 0.47 for seeds 1, 2 and 3; the running-statistics scoring it replaced gave
+/// -0.32, 0.32 and -0.22 on the same weights. Tau-b of 16 unrelated rankings has a standard
+/// deviation of about 0.19, so 0.25 is well above chance and well below what was measured.
 const MIN_TAU: f64 = 0.25;
 
 #[test]
@@ -86,7 +86,7 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
     assert!(rho > tau, "Spearman's rho {rho} is usually above tau-b {tau}");
     // The shared-weight accuracies are real accuracies, well above chance, not all one value.
     let shared: Vec<f64> = r["shared_weight_accuracy"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    assert!(shared.iter().all(|&a| a > 0.3), "{shared:?}");
+    assert!(shared.iter().all(|&a| a > 0.2), "{shared:?}");
     assert!(shared.iter().copied().fold(0.0, f64::max) - shared.iter().copied().fold(1.0, f64::min) > 0.01);
     assert!(run.join("ranking.json").is_file());
     // The running statistics, on the same weights, rank far worse: the remedy is what works.

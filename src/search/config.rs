@@ -28,7 +28,8 @@ pub struct SearchConfig {
     pub val_fraction: f64,
     /// Use at most this many training images (a random subset fixed by the seed); all if unset.
     pub train_limit: Option<usize>,
-    /// Epochs of shared-weight training before the controller starts learning.
+    /// Epochs of shared-weight training on paths from the untrained controller (close to uniform)
+    /// before it starts learning; at most half of `epochs` run (see [`SearchConfig::warmup`]).
     pub warmup_epochs: u32,
     /// One controller update every this many training batches.
     pub update_arch_frequency: usize,
@@ -93,7 +94,7 @@ impl Default for SearchConfig {
             seed: 1,
             val_fraction: 0.1,
             train_limit: None,
-            warmup_epochs: 0,
+            warmup_epochs: 1,
             update_arch_frequency: 5,
             augment: true,
             test_each_epoch: false,
@@ -267,6 +268,12 @@ impl SearchConfig {
         let kind = self.data.kind;
         let shape = kind.shape().iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
         vec![(input.to_string(), format!("[{shape}]")), ("classes".to_string(), kind.classes().to_string())]
+    }
+
+    /// The epochs of warm-up that run: `warmup_epochs`, but at most half the run, so the
+    /// controller always learns for at least as long as the warm-up lasted (`--epochs 1` has none).
+    pub fn warmup(&self) -> u32 {
+        self.warmup_epochs.min(self.epochs / 2)
     }
 
     /// `KEY=VALUE` with a dotted key (`scoring.batch_norm=batch`); the value is YAML. The

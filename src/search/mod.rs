@@ -296,7 +296,7 @@ impl SearchJob {
                     .map_err(tb_err)?;
                 tb.scalar("lr", state.global_step as i64, lr).map_err(tb_err)?;
 
-                let update = epoch >= cfg.warmup_epochs && b % cfg.update_arch_frequency == 0;
+                let update = epoch >= cfg.warmup() && b % cfg.update_arch_frequency == 0;
                 if update && policy.searches() {
                     let at = Scoring { net: &net, decisions: &decisions, latency: &latency, epoch, b, device: &device };
                     policy.update(&self, &at, &mut state, &mut tb)?;
