@@ -1,7 +1,7 @@
 //! `lightnasc export`: one architecture with its weights (a run's, or random) as ONNX, as an
 //! MXNet symbol/params pair, and as trainable latent weights.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use burn::backend::Flex;
@@ -57,7 +57,7 @@ fn export(args: &ExportArgs) -> Result<Vec<PathBuf>, ExitCode> {
             let arrays = mxnet::read_params(&bytes).map_err(|e| fail(format!("{}: {e}", file.display())))?;
             let store = WeightStore { tensors: arrays.into_iter().collect() };
             let pinned = lightnasc::ir::pin::pin(&space, &a).map_err(|e| fail(e.message))?;
-            return write_all(args, &pinned, store, PathBuf::from(stem));
+            return write_all(args, &pinned, store, Path::new("runs/export").join(stem));
         }
         let net = match &args.weights {
             Some(dir) => {
@@ -69,7 +69,7 @@ fn export(args: &ExportArgs) -> Result<Vec<PathBuf>, ExitCode> {
             }
             None => Supernet::<Flex>::new(space.clone(), args.seed, &device),
         };
-        (net, a, PathBuf::from(stem))
+        (net, a, Path::new("runs/export").join(stem))
     };
     let fixed = net.extract(&a).map_err(|e| fail(e.message))?;
     write_all(args, &fixed.plan.graph, fixed.to_store(), default_out)

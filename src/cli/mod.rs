@@ -390,7 +390,7 @@ pub struct ExportArgs {
     /// Seed of random weights.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Output prefix (the files add their extensions). Default: NAME here, or
+    /// Output prefix (the files add their extensions). Default: runs/export/NAME, or
     /// RUN/export/epoch-NNN for a run.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
