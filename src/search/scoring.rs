@@ -138,7 +138,7 @@ impl<B: Backend> Scorer<B> {
     }
 
     /// Correct predictions and images of architecture `a` over `batches`.
-    pub fn hits<'b>(&self, a: &Assignment, batches: impl IntoIterator<Item = Batch>) -> (usize, usize) {
+    pub fn hits(&self, a: &Assignment, batches: impl IntoIterator<Item = Batch>) -> (usize, usize) {
         let mode = self.prepare(a);
         let (mut hits, mut n) = (0, 0);
         for b in batches {
