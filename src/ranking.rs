@@ -58,7 +58,11 @@ pub fn read_table(path: &Path) -> Result<Vec<TableRow>, String> {
         rows.push(row);
     }
     if rows.len() < 2 {
-        return Err(format!("{}: a ranking table needs at least 2 architectures, found {}", path.display(), rows.len()));
+        return Err(format!(
+            "{}: a ranking table needs at least 2 architectures, found {}",
+            path.display(),
+            rows.len()
+        ));
     }
     Ok(rows)
 }
@@ -202,9 +206,11 @@ pub fn judge(
         .expect("a table has rows");
     let best_reward = reward(best.test_accuracy, &best.arch);
     let objective_regret_pp = accuracy.map(|acc| (best_reward - reward(acc, arch)) * 100.0);
-    let within = rows.iter().filter(|r| r.ops <= ops * (1.0 + 1e-9)).map(|r| r.test_accuracy).fold(None, |m, a| {
-        Some(m.map_or(a, |m: f64| m.max(a)))
-    });
+    let within = rows
+        .iter()
+        .filter(|r| r.ops <= ops * (1.0 + 1e-9))
+        .map(|r| r.test_accuracy)
+        .fold(None, |m, a| Some(m.map_or(a, |m: f64| m.max(a))));
     let accuracy_regret_pp = match (within, accuracy) {
         (Some(w), Some(acc)) => Some((w - acc) * 100.0),
         // Nothing in the table is as cheap: no cheaper alternative to regret.
@@ -247,8 +253,10 @@ impl BackendJob for RankingJob {
         let kind: Kind = cfg.data.kind;
         let scorer = Scorer::new(net, &scoring, &self.train, (kind, cfg.batch_size), (cfg.seed, u64::MAX, 0), &device);
         let bar = indicatif::ProgressBar::new(self.rows.len() as u64).with_style(
-            indicatif::ProgressStyle::with_template("scoring the table [{bar:30}] {pos}/{len} architectures, ETA {eta}")
-                .expect("a valid template"),
+            indicatif::ProgressStyle::with_template(
+                "scoring the table [{bar:30}] {pos}/{len} architectures, ETA {eta}",
+            )
+            .expect("a valid template"),
         );
         let mut out = vec![];
         for r in &self.rows {

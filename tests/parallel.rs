@@ -14,8 +14,8 @@ use lightnasc::ir::pin::Assignment;
 use lightnasc::ir::store::WeightStore;
 use lightnasc::net::Supernet;
 use lightnasc::net::parallel::DataParallel;
-use lightnasc::net::train::{GroupedOptimizer, train_step};
 use lightnasc::net::train::to_tensors;
+use lightnasc::net::train::{GroupedOptimizer, train_step};
 
 type AD = Autodiff<Flex>;
 

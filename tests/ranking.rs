@@ -47,7 +47,8 @@ fn figures(stdout: &str) -> Vec<String> {
         .lines()
         .filter(|l| !l.starts_with("pinned architecture"))
         .map(|l| {
-            let seconds = |p: &&str| p.strip_suffix('s').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            let seconds =
+                |p: &&str| p.strip_suffix('s').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
             l.split(" | ").filter(|p| !seconds(p)).collect::<Vec<_>>().join(" | ")
         })
         .collect()
@@ -85,7 +86,8 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
     let rho = r["spearman_rho"].as_f64().unwrap();
     assert!(rho > tau, "Spearman's rho {rho} is usually above tau-b {tau}");
     // The shared-weight accuracies are real accuracies, well above chance, not all one value.
-    let shared: Vec<f64> = r["shared_weight_accuracy"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let shared: Vec<f64> =
+        r["shared_weight_accuracy"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert!(shared.iter().all(|&a| a > 0.2), "{shared:?}");
     assert!(shared.iter().copied().fold(0.0, f64::max) - shared.iter().copied().fold(1.0, f64::min) > 0.01);
     assert!(run.join("ranking.json").is_file());

@@ -9,10 +9,10 @@ use std::time::Instant;
 use burn::backend::Flex;
 use lightnasc::data::loader::BatchPlan;
 use lightnasc::data::{Dataset, idx};
+use lightnasc::net::train::to_tensors;
 use lightnasc::net::{Mode, Supernet};
 use lightnasc::search::config::Policy;
 use lightnasc::search::run::Run;
-use lightnasc::net::train::to_tensors;
 
 use super::{Format, InferArgs, emit, fail};
 

@@ -62,7 +62,8 @@ fn rank(args: &RankingArgs) -> Result<Ranking, String> {
     let (train, val) = lightnasc::search::split_training(&cfg, splits.train)?;
     let device: DeviceArg = cfg.device.parse::<DeviceArg>().map_err(|e| e.to_string())?.main();
     let graph = run.graph.clone();
-    let job = RankingJob { run, rows: rows.clone(), train: Arc::new(train), val: Arc::new(val), batch_norm: args.batch_norm };
+    let job =
+        RankingJob { run, rows: rows.clone(), train: Arc::new(train), val: Arc::new(val), batch_norm: args.batch_norm };
     let shared = run_on(&device, job)??;
 
     let (tau, tau_val, rho, top5) = ranking::statistics(&rows, &shared);
@@ -89,18 +90,19 @@ fn run_options(run: &Run) -> Vec<usize> {
 /// Mean stand-alone test accuracy of `train` runs of the architecture with this structure hash.
 fn retrained_accuracy(dir: &std::path::Path, hash: &str) -> Result<Option<f64>, String> {
     let entries = ledger::read_folder(dir)?;
-    let accs: Vec<f64> = entries
-        .iter()
-        .filter(|e| e.kind == "train" && e.arch_hash == hash)
-        .filter_map(|e| e.test_accuracy)
-        .collect();
+    let accs: Vec<f64> =
+        entries.iter().filter(|e| e.kind == "train" && e.arch_hash == hash).filter_map(|e| e.test_accuracy).collect();
     Ok((!accs.is_empty()).then(|| accs.iter().sum::<f64>() / accs.len() as f64))
 }
 
 fn text(r: &Ranking) -> String {
     let mut o = String::new();
     let f = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v:.3}"));
-    let _ = writeln!(o, "{} against {} ({} architectures, batch norm: {:?})", r.run, r.table, r.architectures, r.batch_norm);
+    let _ = writeln!(
+        o,
+        "{} against {} ({} architectures, batch norm: {:?})",
+        r.run, r.table, r.architectures, r.batch_norm
+    );
     let _ = writeln!(
         o,
         "Kendall's tau-b {} (stand-alone test), {} (validation); Spearman's rho {}; top-5 overlap {}/5",

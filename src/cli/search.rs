@@ -249,7 +249,8 @@ pub(super) fn apply_overrides(cfg: &mut SearchConfig, opts: &RunOpts) -> Result<
     }
     cfg.export_each_epoch |= opts.export_each_epoch;
     if let Some(t) = &opts.latency_table {
-        cfg.latency_table = Some(std::fs::canonicalize(t).map_err(|e| format!("--latency-table {}: {e}", t.display()))?);
+        cfg.latency_table =
+            Some(std::fs::canonicalize(t).map_err(|e| format!("--latency-table {}: {e}", t.display()))?);
     }
     for kv in &opts.set {
         cfg.set(kv)?;

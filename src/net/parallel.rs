@@ -20,12 +20,12 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 
 use super::supernet::Supernet;
+use super::train::to_tensors;
 use super::train::{GroupedOptimizer, StepStats, apply, gradients, not_finite};
 use super::weights::Weights;
 use crate::data::loader::Batch;
 use crate::ir::pin::Assignment;
 use crate::ir::store::WeightStore;
-use super::train::to_tensors;
 
 /// What the main thread asks of a replica.
 enum Order {

@@ -280,8 +280,9 @@ impl SearchConfig {
     /// result is checked like a config file: unknown keys and wrong types are errors.
     pub fn set(&mut self, kv: &str) -> Result<(), String> {
         use serde_norway::{Mapping, Value};
-        let (key, value) =
-            kv.split_once('=').ok_or_else(|| format!("--set {kv}: expected KEY=VALUE, e.g. scoring.batch_norm=batch"))?;
+        let (key, value) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("--set {kv}: expected KEY=VALUE, e.g. scoring.batch_norm=batch"))?;
         let value: Value = serde_norway::from_str(value).map_err(|e| format!("--set {kv}: {e}"))?;
         let mut root = serde_norway::to_value(&*self).expect("a config serialises");
         let mut at = &mut root;

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::module::{Module};
+use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, Optimizer, SgdConfig};
@@ -30,11 +30,11 @@ use crate::data::{Dataset, Kind};
 use crate::export::{ModelFormat, write_model};
 use crate::ir::Graph;
 use crate::ir::pin::{Assignment, pin_text};
+use crate::net::Supernet;
 use crate::net::device::BackendJob;
 use crate::net::parallel::DataParallel;
 use crate::net::train::GroupedOptimizer;
 use crate::net::weights::Weights;
-use crate::net::Supernet;
 use crate::tensorboard::EventWriter;
 use crate::util::SplitMix64;
 use checkpoint::{EpochRecord, Records, State};
@@ -113,11 +113,7 @@ pub fn split_training(cfg: &SearchConfig, mut train: Dataset) -> Result<(Dataset
     }
     let (train, val) = crate::data::split_validation(&train, cfg.val_fraction, cfg.seed);
     if val.is_empty() {
-        return Err(format!(
-            "`val_fraction` {} of {} images leaves no validation data",
-            cfg.val_fraction,
-            train.len()
-        ));
+        return Err(format!("`val_fraction` {} of {} images leaves no validation data", cfg.val_fraction, train.len()));
     }
     Ok((train, val))
 }

@@ -301,9 +301,10 @@ runs:
     fn long_values_make_short_distinct_names() {
         let long_a = "stage1.block1.dense.keep=cheap,stage1.block1.improvement.use=skip,stage2.block1.dense.keep=full";
         let long_b = "stage1.block1.dense.keep=cheap,stage1.block1.improvement.use=skip,stage2.block1.dense.keep=cheap";
-        let plan =
-            Plan::parse(&format!("name: t\nruns:\n  - train: specs/demo.lnas\n    pin:\n      - {long_a}\n      - {long_b}\n"))
-                .unwrap();
+        let plan = Plan::parse(&format!(
+            "name: t\nruns:\n  - train: specs/demo.lnas\n    pin:\n      - {long_a}\n      - {long_b}\n"
+        ))
+        .unwrap();
         let names: Vec<&str> = plan.units.iter().map(|u| u.name.as_str()).collect();
         assert!(names.iter().all(|n| n.len() < 80), "{names:?}");
         assert!(names[0].starts_with("000-train-demo-pin=stage1.block1.dense.keep=cheap_"), "{names:?}");

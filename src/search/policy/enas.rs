@@ -90,7 +90,10 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Enas<B> {
     fn records(&self) -> Result<Records, String> {
         Ok(vec![
             ("controller.bin", checkpoint::module_bytes(&self.ctrl)?),
-            ("optim-controller.bin", checkpoint::record::<B, _>(Optimizer::<Controller<B>, B>::to_record(&self.optim))?),
+            (
+                "optim-controller.bin",
+                checkpoint::record::<B, _>(Optimizer::<Controller<B>, B>::to_record(&self.optim))?,
+            ),
         ])
     }
 

@@ -22,8 +22,13 @@ pub(super) trait ArchPolicy<B: AutodiffBackend> {
     /// The architecture (option index per decision) of training batch `b` of `epoch`.
     fn sample(&self, epoch: u32, b: usize) -> Vec<u32>;
     /// At an update point: score candidates with the shared weights and learn from them.
-    fn update(&mut self, job: &SearchJob, at: &Scoring<B>, state: &mut State, tb: &mut EventWriter)
-    -> Result<(), String>;
+    fn update(
+        &mut self,
+        job: &SearchJob,
+        at: &Scoring<B>,
+        state: &mut State,
+        tb: &mut EventWriter,
+    ) -> Result<(), String>;
     /// The architecture to validate after `epoch`, and the policy's option probabilities.
     fn argmax(&self, state: &State, epoch: u32) -> (Vec<u32>, Vec<Vec<f32>>);
     /// The policy's part of a checkpoint, and reading it back.
@@ -47,7 +52,9 @@ pub(super) fn make<B: AutodiffBackend>(
 ) -> Box<dyn ArchPolicy<B>> {
     match cfg.policy {
         Policy::Enas => Box::new(enas::Enas::<B>::new(cfg, decisions, device)),
-        Policy::Random => Box::new(random::Random { seed: cfg.seed, decisions: decisions.clone(), n: cfg.controller.batch_size }),
+        Policy::Random => {
+            Box::new(random::Random { seed: cfg.seed, decisions: decisions.clone(), n: cfg.controller.batch_size })
+        }
         Policy::Fixed => Box::new(fixed::Fixed),
     }
 }

@@ -52,7 +52,8 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Random {
     /// The best candidate so far (a uniform draw before the first was scored).
     fn argmax(&self, state: &State, epoch: u32) -> (Vec<u32>, Vec<Vec<f32>>) {
         let best = state.random_best.as_ref().map(|b| b.0.clone());
-        let arch = best.unwrap_or_else(|| self.decisions.uniform(&mut SplitMix64(stream(self.seed, 6, epoch as u64, 0))));
+        let arch =
+            best.unwrap_or_else(|| self.decisions.uniform(&mut SplitMix64(stream(self.seed, 6, epoch as u64, 0))));
         (arch, self.decisions.options.iter().map(|&k| vec![1.0 / k as f32; k]).collect())
     }
 
