@@ -47,7 +47,8 @@ fn rank(args: &RankingArgs) -> Result<Ranking, String> {
     for r in &rows {
         ranking::assignment(&run.graph, &r.arch).map_err(|e| format!("{}: {e}", args.table.display()))?;
     }
-    let latency = LatencyTable::read(&args.run.join("latency.json"), &run_options(&run))?;
+    let options = lightnasc::search::controller::Decisions::of(&run.graph).options;
+    let latency = LatencyTable::read(&args.run.join("latency.json"), &options)?;
     let (_, result) = run.architecture(None, false)?;
     let result_graph = pin(&run.graph, &result).map_err(|e| e.message)?;
     let result_arch: String =
@@ -81,10 +82,6 @@ fn rank(args: &RankingArgs) -> Result<Ranking, String> {
         top5_overlap: top5,
         result: judgement,
     })
-}
-
-fn run_options(run: &Run) -> Vec<usize> {
-    run.graph.choices.iter().map(|c| c.options.len()).collect()
 }
 
 /// Mean stand-alone test accuracy of `train` runs of the architecture with this structure hash.

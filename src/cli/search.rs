@@ -106,7 +106,7 @@ fn prepare(
     let (train, val) = lightnasc::search::split_training(&cfg, splits.train).map_err(fail)?;
     // A resumed run reads its own copy (`latency.json`), not the file it started from.
     if let Some(t) = cfg.latency_table.as_ref().filter(|_| !resume) {
-        let options: Vec<usize> = graph.choices.iter().map(|c| c.options.len()).collect();
+        let options = lightnasc::search::controller::Decisions::of(&graph).options;
         lightnasc::search::latency::LatencyTable::read(t, &options).map_err(fail)?;
     }
     let spec_abs = std::fs::canonicalize(&spec).unwrap_or(spec.clone());

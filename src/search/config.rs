@@ -208,7 +208,12 @@ impl SearchConfig {
     /// Read a YAML config; unknown keys are errors (a typo must not silently fall back).
     pub fn from_yaml_file(path: &Path) -> Result<SearchConfig, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        let mut cfg: SearchConfig = serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::from_yaml_text(&text, path)
+    }
+
+    /// A config from its YAML text; `path` names it in errors and anchors its relative paths.
+    fn from_yaml_text(text: &str, path: &Path) -> Result<SearchConfig, String> {
+        let mut cfg: SearchConfig = serde_norway::from_str(text).map_err(|e| format!("{}: {e}", path.display()))?;
         // Paths in a config file are relative to the file.
         let dir = path.parent().unwrap_or(Path::new(""));
         for p in [&mut cfg.spec, &mut cfg.data_dir, &mut cfg.latency_table] {
@@ -223,8 +228,8 @@ impl SearchConfig {
     /// with the settings of its time, which are not today's defaults: those are filled in, so
     /// the run resumes, and is judged, as it ran.
     pub fn from_run_file(path: &Path) -> Result<SearchConfig, String> {
-        let mut cfg = Self::from_yaml_file(path)?;
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let mut cfg = Self::from_yaml_text(&text, path)?;
         let raw: serde_norway::Value = serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         if raw.get("scoring").is_none() {
             cfg.scoring = ScoringConfig::legacy();
@@ -268,6 +273,12 @@ impl SearchConfig {
         let kind = self.data.kind;
         let shape = kind.shape().iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
         vec![(input.to_string(), format!("[{shape}]")), ("classes".to_string(), kind.classes().to_string())]
+    }
+
+    /// Whether forward-only passes take the bit-packed CPU kernels: on a GPU the float path stays
+    /// on the device.
+    pub fn packed_kernels(&self) -> bool {
+        self.binary_kernels && self.device.starts_with("cpu")
     }
 
     /// The epochs of warm-up that run: `warmup_epochs`, but at most half the run, so the

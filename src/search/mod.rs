@@ -141,8 +141,7 @@ impl SearchJob {
         let decisions = Decisions::of(&self.graph);
         let names: Vec<String> = self.graph.choices.iter().map(|c| c.name.clone()).collect();
         let mut net = Supernet::<B>::new(self.graph.clone(), seed, &device);
-        // The packed kernels are CPU kernels: on a GPU the float path stays on the device.
-        net.binary_kernels = cfg.binary_kernels && cfg.device.starts_with("cpu");
+        net.binary_kernels = cfg.packed_kernels();
         let mut policy = policy::make::<B>(cfg, &decisions, &device);
         let mut state = State { decisions: names.clone(), ..Default::default() };
 
@@ -332,9 +331,10 @@ impl SearchJob {
             let (argmax, probs) = policy.argmax(&state, epoch);
             let a = decisions.assignment(&argmax);
             // A fixed network's batch norms are its own: its running statistics are right.
-            let scorer = match policy.searches() {
-                false => self.scorer_with(net.valid(), &scoring::ScoringConfig::legacy(), 0, 0, &device),
-                true => self.scorer(net.valid(), epoch as u64, batches as u64, &device),
+            let scorer = if policy.searches() {
+                self.scorer(net.valid(), epoch as u64, batches as u64, &device)
+            } else {
+                self.scorer_with(net.valid(), &scoring::ScoringConfig::legacy(), 0, 0, &device)
             };
             let val_acc = scorer.accuracy(&a, &self.val, self.kind, cfg.batch_size);
             let last = epoch + 1 == cfg.epochs;
@@ -404,14 +404,15 @@ impl SearchJob {
                 }
             }
             // A fixed network has no architecture to show, nor latency to trade against.
-            let search_part = match policy.searches() {
-                false => String::new(),
-                true => format!(
+            let search_part = if policy.searches() {
+                format!(
                     " | latency {:.3}{} | {}",
                     record.latency,
                     record.entropy.map_or(String::new(), |h| format!(" | entropy {h:.2}")),
                     argmax.iter().map(|a| a.to_string()).collect::<String>()
-                ),
+                )
+            } else {
+                String::new()
             };
             println!(
                 "epoch {}/{}: train loss {:.4} acc {:.4} | val acc {:.4}{} | {:.0}s{search_part}",
@@ -510,16 +511,22 @@ impl SearchJob {
         let order = plan.order(self.val.len(), 0);
         let nb = plan.batches(self.val.len()).max(1);
         let per = cfg.scoring.reward_batches;
+        let batches_from = |first: usize| -> Vec<_> {
+            (first..first + per)
+                .map(|j| {
+                    let k = j % nb;
+                    let idx = &order[k * cfg.batch_size..((k + 1) * cfg.batch_size).min(order.len())];
+                    plan.make(&self.val, idx, 0, k as u64)
+                })
+                .collect()
+        };
+        // Candidates that share their batches share one copy of them.
+        let shared = cfg.scoring.same_batches.then(|| batches_from(0));
         archs
             .iter()
             .enumerate()
             .map(|(i, arch)| {
-                let first = if cfg.scoring.same_batches { 0 } else { i * per };
-                let batches = (first..first + per).map(|j| {
-                    let k = j % nb;
-                    let idx = &order[k * cfg.batch_size..((k + 1) * cfg.batch_size).min(order.len())];
-                    plan.make(&self.val, idx, 0, k as u64)
-                });
+                let batches = shared.clone().unwrap_or_else(|| batches_from(i * per));
                 let a = at.decisions.assignment(arch);
                 let (hits, n) = scorer.hits(&a, batches);
                 at.latency.reward(&cfg.reward, hits as f64 / n.max(1) as f64, &a)
