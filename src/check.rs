@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::front::ast::{ExprKind, Type};
 use crate::front::source::SourceDb;
-use crate::front::{self, Program};
+use crate::front::{self, Program, StdLib};
 use crate::ir::cost::{self, Cost, CostRange};
 use crate::ir::pin::{self, Assignment, PinError, PinSetting};
 use crate::ir::{ChoiceKind, Graph, Op, Shape};
@@ -71,8 +71,19 @@ pub struct Outcome {
 
 /// Check a spec file (or a pinned-architecture file) with optional overrides and pin.
 pub fn check_path(path: &Path, args: &SpaceArgs, space_name: Option<&str>, pin: Option<&PinArg>) -> Outcome {
+    check_path_with(path, &StdLib::Embedded, args, space_name, pin)
+}
+
+/// [`check_path`] with `std/...` imports read from `std` (a run folder's copy).
+pub fn check_path_with(
+    path: &Path,
+    std: &StdLib,
+    args: &SpaceArgs,
+    space_name: Option<&str>,
+    pin: Option<&PinArg>,
+) -> Outcome {
     let mut diags = Diagnostics::default();
-    let Some(prog) = front::load_path(path, &mut diags) else {
+    let Some(prog) = front::load_path_with(path, std, &mut diags) else {
         return Outcome { db: SourceDb::new(), files: vec![], diags, space: None, pinned: None };
     };
     check_program(prog, diags, args, space_name, pin)

@@ -25,6 +25,8 @@ pub fn write_model(
     g: &Graph,
     store: &WeightStore,
 ) -> Result<Vec<PathBuf>, String> {
+    // Weights of another graph would make files that load nowhere: refuse before writing any.
+    store.check(g)?;
     let p = prefix.display();
     let mut files: Vec<(PathBuf, Vec<u8>)> = vec![];
     for f in formats {

@@ -65,7 +65,9 @@ fn export(args: &ExportArgs) -> Result<Vec<PathBuf>, ExitCode> {
                 if run.graph.choices.iter().map(|c| &c.name).ne(space.choices.iter().map(|c| &c.name)) {
                     return Err(fail(format!("{}: its space is not {}'s", dir.display(), args.source.display())));
                 }
-                run.supernet::<Flex>(&device).map_err(fail)?
+                let mut net = Supernet::<Flex>::new(space.clone(), args.seed, &device);
+                run.load_weights_into(&mut net, &device).map_err(fail)?;
+                net
             }
             None => Supernet::<Flex>::new(space.clone(), args.seed, &device),
         };

@@ -9,6 +9,8 @@ use lightnasc::check::{Outcome, PinArg, check_path};
 use lightnasc::ir::Graph;
 use lightnasc::ir::pin::Assignment;
 use lightnasc::lower::SpaceArgs;
+use lightnasc::search::config::Policy;
+use lightnasc::search::run::Run;
 
 use super::{RenderArgs, RenderFormat, fail};
 
@@ -74,40 +76,29 @@ fn one_file(args: &RenderArgs) -> Result<(), ExitCode> {
     write(&text, args.format, out.as_deref())
 }
 
-/// Render a run's per-epoch architectures (`epochs/epoch-NNN.lnas`).
+/// Render a run's argmax architectures by epoch (a training run: the architecture it trains),
+/// from the run's own copy of its spec.
 fn run_folder(args: &RenderArgs) -> Result<(), ExitCode> {
-    let dir = args.source.join("epochs");
-    let mut pins: Vec<(u32, PathBuf)> = std::fs::read_dir(&dir)
-        .map_err(|e| fail(format!("{}: not a run folder with epochs ({e})", args.source.display())))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "lnas"))
-        .filter_map(|p| {
-            let n = p.file_stem()?.to_str()?.strip_prefix("epoch-")?.parse().ok()?;
-            Some((n, p))
-        })
-        .collect();
-    pins.sort();
-    if pins.is_empty() {
-        return Err(fail(format!("{}: no epoch has finished yet", args.source.display())));
-    }
-    let selected: Vec<&(u32, PathBuf)> = match args.epoch {
-        Some(n) => vec![pins.iter().find(|(e, _)| *e == n).ok_or_else(|| {
-            fail(format!("{}: no epoch {n} (epochs 1 to {})", args.source.display(), pins.last().map_or(0, |p| p.0)))
-        })?],
-        None if args.all_epochs => pins.iter().collect(),
-        None => vec![pins.last().expect("not empty")],
+    let run = Run::open(&args.source).map_err(fail)?;
+    let last = run.state.history.last().map_or(0, |r| r.epoch);
+    let epochs: Vec<u32> = match args.epoch {
+        Some(n) => vec![run.architecture(Some(n), false).map_err(fail)?.0],
+        None if run.cfg.policy == Policy::Fixed => vec![last],
+        None if args.all_epochs => run.state.history.iter().map(|r| r.epoch).collect(),
+        None => vec![run.architecture(None, false).map_err(fail)?.0],
     };
     let out_dir = match (&args.output, args.all_epochs) {
         (Some(o), true) => o.clone(),
         _ => args.source.join("renders"),
     };
     let mut evolution: Vec<(u32, Assignment)> = vec![];
-    let mut space: Option<Graph> = None;
-    for (epoch, pin) in selected {
-        let outcome = load(pin, &SpaceArgs::default(), None, None)?;
-        let (g, a, _) = picture(&outcome);
-        let title = format!("{}: argmax architecture after epoch {epoch}", g.name);
-        let text = dot::render(&g, a.as_ref(), &title);
+    for epoch in epochs {
+        // A training run's graph is its one architecture, already pinned.
+        let (a, what) = match run.cfg.policy {
+            Policy::Fixed => (None, "the trained architecture".to_string()),
+            _ => (Some(run.architecture(Some(epoch), false).map_err(fail)?.1), format!("argmax architecture after epoch {epoch}")),
+        };
+        let text = dot::render(&run.graph, a.as_ref(), &format!("{}: {what}", run.graph.name));
         let out = match (&args.output, args.all_epochs, args.format) {
             (Some(o), false, _) => Some(o.clone()),
             (None, false, RenderFormat::Dot) => None,
@@ -115,14 +106,12 @@ fn run_folder(args: &RenderArgs) -> Result<(), ExitCode> {
         };
         write(&text, args.format, out.as_deref())?;
         if let Some(a) = a {
-            evolution.push((*epoch, a));
+            evolution.push((epoch, a));
         }
-        space = Some(g);
     }
-    if args.all_epochs
-        && let Some(g) = space
-    {
-        let text = dot::evolution(&g, &evolution, &format!("{}: the argmax of each decision, epoch by epoch", g.name));
+    if args.all_epochs && !evolution.is_empty() {
+        let g = &run.graph;
+        let text = dot::evolution(g, &evolution, &format!("{}: the argmax of each decision, epoch by epoch", g.name));
         write(&text, args.format, Some(&out_dir.join(format!("evolution.{}", ext(args.format)))))?;
     }
     Ok(())

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use lightnasc::data;
+use lightnasc::front::StdLib;
+use lightnasc::search::run;
 use lightnasc::ir::pin::Assignment;
 use lightnasc::ledger;
 use lightnasc::net::device::{DeviceArg, describe, run_on};
@@ -33,7 +35,7 @@ pub fn run(args: &SearchArgs) -> ExitCode {
         Ok(d) => d,
         Err(e) => return fail(e), // before the run folder is made
     };
-    if !resume && let Err(e) = create_run(&run_dir, &cfg, cfg.spec.as_deref()) {
+    if !resume && let Err(e) = create_run(&run_dir, &mut cfg, &StdLib::Embedded, None) {
         return fail(e);
     }
     launch(cfg, device, run_dir, resume, &args.run, None)
@@ -83,16 +85,12 @@ fn prepare(
     };
     let splits = data::load(cfg.data, cfg.data_dir.as_deref(), cfg.seed).map_err(fail)?;
     let kind = cfg.data.kind;
-    let space_args = cfg.space_args();
     let fixed = cfg.policy == Policy::Fixed;
     let mut trained_arch = vec![];
+    // The run's own copy of its spec, as every later reader of the run sees it.
+    let outcome = run::check_spec(run_dir, &cfg, None).map_err(fail)?;
     let graph = if fixed {
         // The pinned architecture itself: its fixed network is what trains.
-        let outcome = lightnasc::check::check_path(&spec, &space_args, cfg.space.as_deref(), None);
-        if !outcome.diags.is_empty() {
-            super::print_diagnostics(&outcome, &spec, super::use_color(super::Color::Auto));
-            return Err(ExitCode::from(1));
-        }
         match (outcome.pinned, &outcome.space) {
             (Some((a, g)), space) => {
                 trained_arch = space.as_ref().map(|s| a.settings(s)).unwrap_or_default();
@@ -101,7 +99,7 @@ fn prepare(
             (None, _) => return Err(fail(format!("{}: not a pinned architecture (no `pin`)", spec.display()))),
         }
     } else {
-        super::load_space_with(&spec, &space_args, cfg.space.as_deref())?
+        outcome.space.ok_or_else(|| fail(format!("{}: no search space", spec.display())))?
     };
     let (train, val) = lightnasc::search::split_training(&cfg, splits.train).map_err(fail)?;
     // A resumed run reads its own copy (`latency.json`), not the file it started from.
@@ -109,7 +107,6 @@ fn prepare(
         let options = lightnasc::search::controller::Decisions::of(&graph).options;
         lightnasc::search::latency::LatencyTable::read(t, &options).map_err(fail)?;
     }
-    let spec_abs = std::fs::canonicalize(&spec).unwrap_or(spec.clone());
     let pin_args = cfg.pin_args(&graph.node(graph.input).name);
     let cost = lightnasc::ir::cost::cost_range(&graph);
     let what = match cfg.policy {
@@ -135,7 +132,7 @@ fn prepare(
             test: Arc::new(splits.test),
             run_dir: run_dir.to_path_buf(),
             resume,
-            spec_ref: spec_abs.display().to_string(),
+            spec: spec.clone(),
             space_args: pin_args,
             stop_after,
             source_arch,
@@ -289,18 +286,46 @@ pub(super) fn run_dir_for(opts: &RunOpts, base: &str) -> Result<PathBuf, String>
     Ok(opts.runs_dir.join(name))
 }
 
-/// Make the run folder with its resolved config (and a copy of the spec, for the record).
-pub(super) fn create_run(dir: &Path, cfg: &SearchConfig, spec: Option<&Path>) -> Result<(), String> {
+/// Make the run folder: a copy of the spec and all it imports (`source/`, `std/`), which the run
+/// reads from then on, and the resolved config pointing there. `arch` writes a pin beside them
+/// (`arch.lnas`, naming the copy as given) that becomes the run's spec: a training run's.
+pub(super) fn create_run(
+    dir: &Path,
+    cfg: &mut SearchConfig,
+    std: &StdLib,
+    arch: Option<&dyn Fn(&str) -> String>,
+) -> Result<(), String> {
     std::fs::create_dir_all(dir.parent().unwrap_or(Path::new("."))).map_err(|e| format!("{}: {e}", dir.display()))?;
     std::fs::create_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let header = "# The resolved configuration of this run (`lightnasc search --resume` reads it).\n";
-    lightnasc::util::write_atomic(&dir.join("config.yml"), format!("{header}{}", cfg.to_yaml()).as_bytes())
-        .map_err(|e| format!("{}: {e}", dir.join("config.yml").display()))?;
-    // A copy of the spec as it was, for the record.
-    if let Some(text) = spec.and_then(|s| std::fs::read(s).ok()) {
-        let _ = lightnasc::util::write_atomic(&dir.join("spec.lnas"), &text);
+    let made = fill_run(dir, cfg, std, arch);
+    if made.is_err() {
+        let _ = std::fs::remove_dir_all(dir);
     }
-    Ok(())
+    made
+}
+
+fn fill_run(
+    dir: &Path,
+    cfg: &mut SearchConfig,
+    std: &StdLib,
+    arch: Option<&dyn Fn(&str) -> String>,
+) -> Result<(), String> {
+    let Some(origin) = cfg.spec.clone() else { return Err("no search space: give a spec".into()) };
+    let mut spec = run::snapshot_spec(dir, &origin, std)?;
+    if let Some(pin) = arch {
+        let path = dir.join("arch.lnas");
+        lightnasc::util::write_atomic(&path, pin(&run::spec_ref(dir, &spec, dir)).as_bytes())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        spec = std::path::absolute(&path).map_err(|e| e.to_string())?;
+    }
+    cfg.spec_origin.get_or_insert(origin);
+    cfg.spec = Some(spec.clone());
+    // On disk the config names the copy relative to itself, so the folder can move.
+    let mut on_disk = cfg.clone();
+    on_disk.spec = Some(PathBuf::from(run::spec_ref(dir, &spec, dir)));
+    let header = "# The resolved configuration of this run (`lightnasc search --resume` reads it).\n";
+    lightnasc::util::write_atomic(&dir.join("config.yml"), format!("{header}{}", on_disk.to_yaml()).as_bytes())
+        .map_err(|e| format!("{}: {e}", dir.join("config.yml").display()))
 }
 
 /// `YYYYmmdd-HHMMSS` in UTC.

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use lightnasc::check::{PinArg, check_path};
 use lightnasc::ir::pin::{Assignment, pin_text};
 use lightnasc::search::config::{Init, Policy, SearchConfig};
-use lightnasc::search::run::Run;
+use lightnasc::front::StdLib;
+use lightnasc::search::run::{self, Run};
 
 use super::search::{apply_overrides, create_run, device_of, launch, resolve, run_dir_for};
 use super::{TrainArgs, fail};
@@ -27,28 +28,40 @@ pub fn run(args: &TrainArgs) -> ExitCode {
         };
     }
     match prepare(args) {
-        Ok((cfg, dir, pin, source)) => {
+        Ok(Prepared { mut cfg, dir, space, arch, std, source }) => {
             let device = match device_of(&cfg) {
                 Ok(d) => d,
                 Err(e) => return fail(e), // before the run folder is made
             };
-            if let Err(e) = create_run(&dir, &cfg, None).and_then(|_| {
-                lightnasc::util::write_atomic(&dir.join("arch.lnas"), pin.as_bytes()).map_err(|e| e.to_string())
-            }) {
+            let pin_args = cfg.pin_args(&space.node(space.input).name);
+            let pin = |spec_ref: &str| pin_text(&space, &arch, spec_ref, &pin_args);
+            if let Err(e) = create_run(&dir, &mut cfg, &std, Some(&pin)) {
                 return fail(e);
             }
-            launch(cfg, device, dir, false, &args.run, source)
+            launch(cfg, device, dir, false, &args.run, source.map(|_| arch))
         }
         Err(e) => fail(e),
     }
 }
 
-/// The run's config, its folder, the pin text of the architecture, and (from a search run) the
-/// architecture in that run's space.
-fn prepare(args: &TrainArgs) -> Result<(SearchConfig, PathBuf, String, Option<Assignment>), String> {
+/// A training run before its folder exists.
+struct Prepared {
+    /// Its config; `spec` is the space's spec until the run folder holds a copy.
+    cfg: SearchConfig,
+    dir: PathBuf,
+    space: lightnasc::ir::Graph,
+    arch: Assignment,
+    /// Where the space's spec reads the standard library (a search run's own copy).
+    std: StdLib,
+    source: Option<PathBuf>,
+}
+
+/// The run's config, its folder, and the architecture in its space (from a search run, that
+/// run's space).
+fn prepare(args: &TrainArgs) -> Result<Prepared, String> {
     let source =
         args.source.as_ref().ok_or("give what to train: a pin file, a search run folder, or a spec with --pin")?;
-    let (mut cfg, space, a, spec_ref, source_run) = if source.is_dir() {
+    let (mut cfg, space, a, space_spec, std, source_run) = if source.is_dir() {
         // A search run: its config (data, budget) is the default, its space the architecture's.
         let run = Run::open(source)?;
         if run.cfg.policy == Policy::Fixed {
@@ -59,17 +72,20 @@ fn prepare(args: &TrainArgs) -> Result<(SearchConfig, PathBuf, String, Option<As
             ));
         }
         let a = match &args.pin {
-            Some(p) => pinned(run.cfg.spec.as_ref().ok_or("the run has no spec")?, &run.cfg, Some(p))?.0,
+            Some(p) => {
+                let out = run::check_spec(&run.dir, &run.cfg, Some(p))?;
+                out.pinned.ok_or_else(|| format!("{}: --pin gives no architecture", source.display()))?.0
+            }
             None => run.architecture(args.epoch, false)?.1,
         };
         let mut cfg = run.cfg.clone();
         if let Some(c) = &args.run.config {
             cfg = SearchConfig::from_yaml_file(c)?;
-            cfg.spec = run.cfg.spec.clone();
             cfg.data = run.cfg.data;
         }
-        let spec_ref = run.cfg.spec.as_ref().map(|s| s.display().to_string()).unwrap_or_default();
-        (cfg, run.graph, a, spec_ref, Some(std::fs::canonicalize(source).map_err(|e| e.to_string())?))
+        let spec = run.cfg.spec.clone().ok_or("the run has no spec")?;
+        let std = run.std();
+        (cfg, run.graph, a, spec, std, Some(std::fs::canonicalize(source).map_err(|e| e.to_string())?))
     } else {
         if args.epoch.is_some() {
             return Err("--epoch picks an epoch of a search run; the source is not a run folder".into());
@@ -81,13 +97,11 @@ fn prepare(args: &TrainArgs) -> Result<(SearchConfig, PathBuf, String, Option<As
         cfg.spec = Some(source.clone());
         apply_overrides(&mut cfg, &args.run)?;
         let (a, space) = pinned(source, &cfg, args.pin.as_ref())?;
-        let spec_ref = match space_spec(source) {
+        let spec = match space_spec(source) {
             Some(s) => s,
-            None => {
-                std::fs::canonicalize(source).map_err(|e| format!("{}: {e}", source.display()))?.display().to_string()
-            }
+            None => std::fs::canonicalize(source).map_err(|e| format!("{}: {e}", source.display()))?,
         };
-        (cfg, space, a, spec_ref, None)
+        (cfg, space, a, spec, StdLib::Embedded, None)
     };
     apply_overrides(&mut cfg, &args.run)?;
     cfg.policy = Policy::Fixed;
@@ -95,12 +109,12 @@ fn prepare(args: &TrainArgs) -> Result<(SearchConfig, PathBuf, String, Option<As
     cfg.source_run = source_run.clone();
     cfg.export_each_epoch = false;
     let dir = run_dir_for(&args.run, &format!("train-{}", space.name))?;
-    // The run trains the pin written into its folder; the config points there.
-    cfg.spec = Some(std::path::absolute(dir.join("arch.lnas")).map_err(|e| e.to_string())?);
+    // The run folder gets a copy of the space's spec and trains the pin written beside it.
+    cfg.spec = Some(space_spec);
+    cfg.spec_origin = Some(std::path::absolute(source).map_err(|e| e.to_string())?);
     cfg.space = None;
     cfg.validate()?;
-    let pin = pin_text(&space, &a, &spec_ref, &cfg.pin_args(&space.node(space.input).name));
-    Ok((cfg, dir, pin, source_run.map(|_| a)))
+    Ok(Prepared { cfg, dir, space, arch: a, std, source: source_run })
 }
 
 /// The assignment a pin (file, `random:S`, `melius:...`, settings) gives in a spec's space.
@@ -121,9 +135,9 @@ fn pinned(
 }
 
 /// For a pin file, the spec it names (so the training run's pin refers to the space, not the pin).
-fn space_spec(file: &std::path::Path) -> Option<String> {
-    let text = std::fs::read_to_string(file).ok()?;
-    let from = text.split("from \"").nth(1)?.split('"').next()?;
-    let base = file.parent()?;
-    Some(std::fs::canonicalize(base.join(from)).ok()?.display().to_string())
+fn space_spec(file: &std::path::Path) -> Option<PathBuf> {
+    let mut diags = lightnasc::diag::Diagnostics::default();
+    let prog = lightnasc::front::load_path(file, &mut diags)?;
+    let from = &prog.pins.first()?.from;
+    std::fs::canonicalize(file.parent()?.join(from)).ok()
 }

@@ -5,6 +5,7 @@ pub mod ast;
 pub mod fmt;
 pub mod parse;
 pub mod source;
+pub mod snapshot;
 pub mod stdlib;
 
 use std::collections::HashMap;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use ast::{BlockDef, Item, PinDef};
 use source::{FileId, SourceDb, Span};
+pub use stdlib::StdLib;
 
 use crate::diag::{Code, Diagnostic, Diagnostics};
 
@@ -49,6 +51,11 @@ impl Program {
 
 /// Load a root file from disk with everything it imports.
 pub fn load_path(path: &Path, diags: &mut Diagnostics) -> Option<Program> {
+    load_path_with(path, &StdLib::Embedded, diags)
+}
+
+/// Load a root file from disk, reading `std/...` imports from `std`.
+pub fn load_path_with(path: &Path, std: &StdLib, diags: &mut Diagnostics) -> Option<Program> {
     let mut db = SourceDb::new();
     let text = match read_source(path, None) {
         Ok(t) => t,
@@ -59,18 +66,18 @@ pub fn load_path(path: &Path, diags: &mut Diagnostics) -> Option<Program> {
     };
     let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     let root = db.add(path.display().to_string(), Some(canon), text);
-    Some(load_root(db, root, diags))
+    Some(load_root(db, root, std, diags))
 }
 
 /// Load a root file whose text is already in memory (the language server, tests).
 pub fn load_text(name: &str, path: Option<PathBuf>, text: String, diags: &mut Diagnostics) -> Program {
     let mut db = SourceDb::new();
     let root = db.add(name, path, text);
-    load_root(db, root, diags)
+    load_root(db, root, &StdLib::Embedded, diags)
 }
 
-fn load_root(db: SourceDb, root: FileId, diags: &mut Diagnostics) -> Program {
-    let mut loader = Loader { db, files: vec![], stack: vec![], diags };
+fn load_root(db: SourceDb, root: FileId, std: &StdLib, diags: &mut Diagnostics) -> Program {
+    let mut loader = Loader { db, files: vec![], stack: vec![], std, diags };
     loader.load(root);
     let Loader { db, files, .. } = loader;
     let mut defs: HashMap<String, BlockDef> = HashMap::new();
@@ -154,6 +161,7 @@ struct Loader<'d> {
     files: Vec<ast::File>,
     /// Files being loaded, root first: an import of one of these is a cycle.
     stack: Vec<FileId>,
+    std: &'d StdLib,
     diags: &'d mut Diagnostics,
 }
 
@@ -181,22 +189,19 @@ impl Loader<'_> {
 
     fn import(&mut self, from: FileId, imp: &ast::Import) {
         let target = if let Some(rest) = imp.path.strip_prefix("std/") {
-            match stdlib::get(rest) {
-                Some(text) => {
-                    self.db.find_name(&imp.path).unwrap_or_else(|| self.db.add(&imp.path, None, text.to_string()))
-                }
-                None => {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::ImportMissing,
-                            imp.span,
-                            format!("no standard library file `{}`", imp.path),
-                        )
-                        .label("not in the standard library")
-                        .hint(format!("the standard library has: {}", stdlib::names().join(", "))),
-                    );
-                    return;
-                }
+            match self.db.find_name(&imp.path) {
+                Some(id) => id,
+                None => match self.std.get(rest) {
+                    Ok(text) => self.db.add(&imp.path, None, text),
+                    Err(why) => {
+                        self.diags.push(
+                            Diagnostic::new(Code::ImportMissing, imp.span, why)
+                                .label("not in the standard library")
+                                .hint(format!("the standard library has: {}", stdlib::names().join(", "))),
+                        );
+                        return;
+                    }
+                },
             }
         } else {
             let base = self.db.get(from).path.as_ref().and_then(|p| p.parent().map(Path::to_path_buf));

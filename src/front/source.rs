@@ -83,6 +83,11 @@ impl SourceDb {
         self.files.iter().position(|f| f.path.as_deref() == Some(path)).map(|i| FileId(i as u32))
     }
 
+    /// Every file, in load order (the root first).
+    pub fn files(&self) -> impl Iterator<Item = &SourceFile> {
+        self.files.iter()
+    }
+
     pub fn find_name(&self, name: &str) -> Option<FileId> {
         self.files.iter().position(|f| f.path.is_none() && f.name == name).map(|i| FileId(i as u32))
     }

@@ -1,5 +1,9 @@
 //! The standard library: blocks written in `.lnas` itself, shipped inside the binary so that
 //! `import "std/melius.lnas"` works wherever `lightnasc` runs. The sources live in `specs/std/`.
+//! A run folder keeps a copy of the files its spec imported ([`StdLib::Folder`]), so a run made
+//! by another version of lightnasc reads the library it ran with.
+
+use std::path::PathBuf;
 
 const FILES: &[(&str, &str)] = &[
     ("layers.lnas", include_str!("../../specs/std/layers.lnas")),
@@ -7,7 +11,38 @@ const FILES: &[(&str, &str)] = &[
     ("resnet.lnas", include_str!("../../specs/std/resnet.lnas")),
 ];
 
-/// The text of `std/NAME`.
+/// Where `std/NAME` imports are read from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StdLib {
+    /// The library compiled into this binary.
+    #[default]
+    Embedded,
+    /// A folder holding `NAME` files (a run's `std/` snapshot).
+    Folder(PathBuf),
+}
+
+impl StdLib {
+    /// The text of `std/NAME`, or why there is none.
+    pub fn get(&self, name: &str) -> Result<String, String> {
+        match self {
+            StdLib::Embedded => {
+                get(name).map(str::to_string).ok_or_else(|| format!("no standard library file `std/{name}`"))
+            }
+            StdLib::Folder(dir) => {
+                // Names come from import strings: no way out of the folder.
+                if name.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+                    return Err(format!("`std/{name}` is not a standard library name"));
+                }
+                let path = dir.join(name);
+                std::fs::read_to_string(&path).map_err(|e| {
+                    format!("cannot read `{}` (this run's copy of the standard library): {e}", path.display())
+                })
+            }
+        }
+    }
+}
+
+/// The text of `std/NAME` in this binary.
 pub fn get(name: &str) -> Option<&'static str> {
     FILES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }

@@ -221,6 +221,37 @@ impl Op {
             _ => None,
         }
     }
+
+    /// Every tensor the op's weights hold, by part name (`weight`, `bias`, `gamma`, `beta`,
+    /// `running_mean`, `running_var`), with its shape: what a weight store must hold under the
+    /// node's key.
+    pub fn weight_tensors(&self, input: Shape) -> Vec<(&'static str, Vec<u32>)> {
+        let Some(main) = self.weight_shape(input) else { return vec![] };
+        let c = vec![main[0]];
+        match self {
+            Op::Conv { bias, .. } | Op::Dense { bias, .. } => {
+                let mut t = vec![("weight", main)];
+                if *bias {
+                    t.push(("bias", c));
+                }
+                t
+            }
+            Op::BinaryConv(_) => vec![("weight", main)],
+            Op::BatchNorm { scale, center, .. } => {
+                let mut t = vec![];
+                if *scale {
+                    t.push(("gamma", c.clone()));
+                }
+                if *center {
+                    t.push(("beta", c.clone()));
+                }
+                t.push(("running_mean", c.clone()));
+                t.push(("running_var", c));
+                t
+            }
+            _ => vec![],
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -76,6 +76,15 @@ impl<B: Backend> Supernet<B> {
         self.weights = weights;
     }
 
+    /// Load a weight record (a checkpoint's), checked against the graph first: a mismatch names
+    /// the tensor and both shapes.
+    pub fn load_weights(&mut self, record: crate::net::weights::WeightsRecord<B>) -> Result<(), String> {
+        crate::net::weights::check_record(&record, &self.plan.slots)?;
+        let loaded = burn::module::Module::load_record(self.take_weights(), record);
+        self.set_weights(loaded);
+        Ok(())
+    }
+
     /// Take the weights out, leaving an empty store (to hand them to an optimiser).
     pub fn take_weights(&mut self) -> Weights<B> {
         self.packed.clear();

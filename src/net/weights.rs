@@ -153,6 +153,68 @@ impl<B: Backend> Weights<B> {
     }
 }
 
+/// Check a weight record (a checkpoint's) against the slots before loading it: burn loads a
+/// tensor of any shape into a parameter, and asserts on a list of another length.
+pub fn check_record<B: Backend>(record: &WeightsRecord<B>, slots: &[SlotSpec]) -> Result<(), String> {
+    let count = |f: fn(&Slot) -> bool| slots.iter().filter(|s| f(&s.slot)).count();
+    let graph = [
+        count(|s| matches!(s, Slot::Conv(_))),
+        count(|s| matches!(s, Slot::Dense(_))),
+        count(|s| matches!(s, Slot::Norm(_))),
+    ];
+    let held = [record.convs.len(), record.denses.len(), record.norms.len()];
+    if held != graph {
+        return Err(format!(
+            "the weights hold {} conv, {} dense and {} batch-norm tensors; the graph has {}, {} and {}",
+            held[0], held[1], held[2], graph[0], graph[1], graph[2]
+        ));
+    }
+    fn dims<B: Backend, const D: usize>(p: &Param<Tensor<B, D>>) -> Vec<usize> {
+        p.val().dims().to_vec()
+    }
+    for s in slots {
+        let c = s.shape.first().copied().unwrap_or(0);
+        // (part, shape held, shape wanted); `None` held or wanted: absent.
+        let parts: Vec<(&str, Option<Vec<usize>>, Option<Vec<usize>>)> = match s.slot {
+            Slot::Conv(i) => {
+                let r = &record.convs[i];
+                vec![
+                    ("weight", Some(dims(&r.weight)), Some(s.shape.clone())),
+                    ("bias", r.bias.as_ref().map(dims), s.bias_or_scale.then(|| vec![c])),
+                ]
+            }
+            Slot::Dense(i) => {
+                let r = &record.denses[i];
+                vec![
+                    ("weight", Some(dims(&r.weight)), Some(s.shape.clone())),
+                    ("bias", r.bias.as_ref().map(dims), s.bias_or_scale.then(|| vec![c])),
+                ]
+            }
+            Slot::Norm(i) => {
+                let r = &record.norms[i];
+                vec![
+                    ("gamma", r.gamma.as_ref().map(dims), s.bias_or_scale.then(|| vec![c])),
+                    ("beta", r.beta.as_ref().map(dims), s.center.then(|| vec![c])),
+                    ("running_mean", Some(dims(&r.running_mean)), Some(vec![c])),
+                    ("running_var", Some(dims(&r.running_var)), Some(vec![c])),
+                ]
+            }
+        };
+        for (part, held, wanted) in parts {
+            if held != wanted {
+                let show = |d: &Option<Vec<usize>>| d.as_ref().map_or("absent".to_string(), |d| format!("{d:?}"));
+                return Err(format!(
+                    "`{}.{part}` has shape {} in the weights; the graph needs {}",
+                    s.key,
+                    show(&held),
+                    show(&wanted)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn uniform<B: Backend, const D: usize>(
     rng: &mut SplitMix64,
     shape: &[usize],

@@ -13,8 +13,10 @@ use crate::data::DataArg;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SearchConfig {
-    /// The search space.
+    /// The search space. In a run folder's config, the run's own copy (`source/...`).
     pub spec: Option<PathBuf>,
+    /// Where the run's spec was copied from, for the record: the run never reads it again.
+    pub spec_origin: Option<PathBuf>,
     /// Which space, when the spec file defines several.
     pub space: Option<String>,
     pub data: DataArg,
@@ -85,6 +87,7 @@ impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig {
             spec: None,
+            spec_origin: None,
             space: None,
             data: DataArg { kind: crate::data::Kind::Cifar100, mock: false },
             data_dir: None,

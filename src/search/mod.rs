@@ -17,7 +17,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, Optimizer, SgdConfig};
@@ -54,8 +53,9 @@ pub struct SearchJob {
     pub run_dir: PathBuf,
     /// Continue from the run folder's checkpoint.
     pub resume: bool,
-    /// How pins written into the run folder refer to the spec, and the space arguments to repeat.
-    pub spec_ref: String,
+    /// The run's spec (its copy in the run folder), which pins written there name, and the space
+    /// arguments they repeat.
+    pub spec: PathBuf,
     pub space_args: Vec<(String, String)>,
     /// Stop (as if killed) after this many training steps in this process: for tests of resume.
     pub stop_after: Option<u64>,
@@ -161,8 +161,7 @@ impl SearchJob {
                 ));
             }
             let record = checkpoint::load_record::<B, _>(checkpoint::read(dir, &state, "supernet.bin")?, &device)?;
-            let loaded = net.take_weights().load_record(record);
-            net.set_weights(loaded);
+            net.load_weights(record).map_err(|e| format!("{}: {e}", dir.join("supernet.bin").display()))?;
             policy.load(dir, &state, &device)?;
             optim = GroupedOptimizer::new(&net, decayed, plain);
             optim.decayed = optim.decayed.load_record(checkpoint::load_record::<B, _>(
@@ -381,8 +380,10 @@ impl SearchJob {
             // Each epoch's argmax as a pin and a colored graph (a training run has one
             // architecture, its `arch.lnas`).
             if policy.searches() {
-                let pin = pin_text(&self.graph, &a, &self.spec_ref, &self.space_args);
-                let pin_path = self.run_dir.join("epochs").join(format!("epoch-{:03}.lnas", epoch + 1));
+                let epochs = self.run_dir.join("epochs");
+                let spec_ref = run::spec_ref(&self.run_dir, &self.spec, &epochs);
+                let pin = pin_text(&self.graph, &a, &spec_ref, &self.space_args);
+                let pin_path = epochs.join(format!("epoch-{:03}.lnas", epoch + 1));
                 std::fs::create_dir_all(pin_path.parent().expect("has a parent"))
                     .and_then(|_| crate::util::write_atomic(&pin_path, pin.as_bytes()))
                     .map_err(|e| format!("{}: {e}", pin_path.display()))?;
@@ -447,7 +448,7 @@ impl SearchJob {
             (Policy::Fixed, Some(spec)) => {
                 std::fs::read_to_string(spec).map_err(|e| format!("{}: {e}", spec.display()))?
             }
-            _ => pin_text(&self.graph, &a, &self.spec_ref, &self.space_args),
+            _ => pin_text(&self.graph, &a, &run::spec_ref(&self.run_dir, &self.spec, &self.run_dir), &self.space_args),
         };
         crate::util::write_atomic(&self.run_dir.join("result.lnas"), pin.as_bytes()).map_err(|e| e.to_string())?;
         Ok(SearchOutcome {

@@ -4,13 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::Module;
 use burn::tensor::backend::Backend;
 
 use super::checkpoint::{self, State};
 use super::config::{Policy, SearchConfig};
 use super::controller::Decisions;
-use crate::check::check_path;
+use crate::check::{Outcome, PinArg, check_path_with};
+use crate::front::StdLib;
+use crate::front::snapshot::{self, SOURCE_DIR, STD_DIR};
 use crate::ir::Graph;
 use crate::ir::pin::Assignment;
 use crate::net::Supernet;
@@ -30,30 +31,42 @@ impl Run {
             return Err(format!("{}: not a run folder (no config.yml)", dir.display()));
         }
         let cfg = SearchConfig::from_run_file(&cfg_path)?;
-        let spec = cfg.spec.clone().ok_or_else(|| format!("{}: no `spec`", cfg_path.display()))?;
-        let out = check_path(&spec, &cfg.space_args(), cfg.space.as_deref(), None);
+        let out = check_spec(dir, &cfg, None)?;
         // A training run (`policy: fixed`) trains its pinned architecture; a search, the space.
         let graph = if cfg.policy == Policy::Fixed { out.pinned.map(|p| p.1) } else { out.space };
-        let graph = match (out.diags.is_empty(), graph) {
-            (true, Some(g)) => g,
-            _ => return Err(format!("{}: the run's spec no longer checks", spec.display())),
-        };
+        let graph = graph.ok_or_else(|| format!("{}: the run's spec holds no architecture", dir.display()))?;
         let checkpoint = checkpoint::find(dir).ok_or_else(|| format!("{}: no checkpoint yet", dir.display()))?;
         let state = checkpoint::load_state(&checkpoint)?;
         let names: Vec<String> = graph.choices.iter().map(|c| c.name.clone()).collect();
         if state.decisions != names {
-            return Err(format!("{}: the spec has changed since the run was made", spec.display()));
+            return Err(format!(
+                "{}: the checkpoint's decisions ({}) are not the spec's ({})",
+                dir.display(),
+                state.decisions.join(", "),
+                names.join(", ")
+            ));
         }
         Ok(Run { dir: dir.to_path_buf(), cfg, graph, state, checkpoint })
+    }
+
+    /// The standard library the run's spec reads.
+    pub fn std(&self) -> StdLib {
+        std_of(&self.dir)
     }
 
     /// The supernet with the checkpoint's weights (the latest the run trained).
     pub fn supernet<B: Backend>(&self, device: &B::Device) -> Result<Supernet<B>, String> {
         let mut net = Supernet::<B>::new(self.graph.clone(), self.cfg.seed, device);
-        let bytes = checkpoint::read(&self.checkpoint, &self.state, "supernet.bin")?;
-        let loaded = net.take_weights().load_record(checkpoint::load_record::<B, _>(bytes, device)?);
-        net.set_weights(loaded);
+        self.load_weights_into(&mut net, device)?;
         Ok(net)
+    }
+
+    /// Load the checkpoint's weights into `net` (a supernet of this run's space, or of another
+    /// space whose weights must then have the same shapes: checked, the first mismatch named).
+    pub fn load_weights_into<B: Backend>(&self, net: &mut Supernet<B>, device: &B::Device) -> Result<(), String> {
+        let bytes = checkpoint::read(&self.checkpoint, &self.state, "supernet.bin")?;
+        net.load_weights(checkpoint::load_record::<B, _>(bytes, device)?)
+            .map_err(|e| format!("{}: {e}", self.checkpoint.join("supernet.bin").display()))
     }
 
     /// The argmax architecture after `epoch` (1-based), the best epoch by validation accuracy, or
@@ -72,5 +85,65 @@ impl Run {
             (None, false) => h.last().ok_or_else(|| format!("{}: no epoch has finished yet", self.dir.display()))?,
         };
         Ok((record.epoch, Decisions::of(&self.graph).assignment(&record.argmax)))
+    }
+}
+
+/// The standard library a run reads: its own copy when the run keeps a snapshot of its spec
+/// (`source/`), else (a run made before snapshots) this binary's.
+pub fn std_of(run_dir: &Path) -> StdLib {
+    if run_dir.join(SOURCE_DIR).is_dir() { StdLib::Folder(run_dir.join(STD_DIR)) } else { StdLib::Embedded }
+}
+
+/// Check a run's spec (its snapshot) as the run instantiates it, with `pin` if given; any problem
+/// is an error naming the run. A run made before snapshots reads the spec where it was, and is
+/// refused if that file is no longer the copy the run kept (`spec.lnas`).
+pub fn check_spec(run_dir: &Path, cfg: &SearchConfig, pin: Option<&PinArg>) -> Result<Outcome, String> {
+    let spec = cfg.spec.as_ref().ok_or_else(|| format!("{}: the run's config has no `spec`", run_dir.display()))?;
+    let std = std_of(run_dir);
+    if std == StdLib::Embedded
+        && let Ok(kept) = std::fs::read(run_dir.join("spec.lnas"))
+        && std::fs::read(spec).ok().as_ref() != Some(&kept)
+    {
+        return Err(format!(
+            "{}: this run predates spec snapshots and its spec {} has changed or gone since; put back the \
+             copy it kept ({}) to read it",
+            run_dir.display(),
+            spec.display(),
+            run_dir.join("spec.lnas").display()
+        ));
+    }
+    let out = check_path_with(spec, &std, &cfg.space_args(), cfg.space.as_deref(), pin);
+    if !out.diags.is_empty() {
+        let first = out.diags.0.iter().take(3).map(|d| d.render(&out.db, false)).collect::<Vec<_>>().join("\n");
+        return Err(format!("{}: the run's spec {} does not check:\n{first}", run_dir.display(), spec.display()));
+    }
+    Ok(out)
+}
+
+/// Copy `spec` and every file it imports (standard-library files read from `std`) into a new
+/// run folder; the copy's root file, as an absolute path.
+pub fn snapshot_spec(run_dir: &Path, spec: &Path, std: &StdLib) -> Result<PathBuf, String> {
+    let mut diags = crate::diag::Diagnostics::default();
+    let prog = crate::front::load_path_with(spec, std, &mut diags);
+    match prog {
+        Some(p) if diags.is_empty() => {
+            let rel = snapshot::write(&p.db, run_dir)?;
+            std::path::absolute(run_dir.join(rel)).map_err(|e| format!("{}: {e}", run_dir.display()))
+        }
+        _ => Err(format!("{}: the spec does not load; `lightnasc check {}` says why", spec.display(), spec.display())),
+    }
+}
+
+/// How a file written into `from` (a folder of the run) names the run's spec: relative inside
+/// the run folder, so the folder can move; absolute otherwise (a run made before snapshots).
+pub fn spec_ref(run_dir: &Path, spec: &Path, from: &Path) -> String {
+    let run_abs = std::path::absolute(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
+    let spec_abs = std::path::absolute(spec).unwrap_or_else(|_| spec.to_path_buf());
+    match (spec_abs.strip_prefix(&run_abs), from.strip_prefix(run_dir)) {
+        (Ok(rel), Ok(sub)) => {
+            let up = "../".repeat(sub.components().count());
+            format!("{up}{}", rel.display())
+        }
+        _ => spec_abs.display().to_string(),
     }
 }

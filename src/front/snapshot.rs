@@ -1,0 +1,47 @@
+//! A copy of the files one compilation read, for a run folder to keep: the spec and everything it
+//! imports, laid out as they were relative to each other (so relative imports still resolve),
+//! and the standard-library files it used. Reading the copy back needs nothing outside it.
+
+use std::path::{Component, Path, PathBuf};
+
+use super::source::SourceDb;
+
+/// User files go under `DIR/source/`, standard-library files under `DIR/std/`.
+pub const SOURCE_DIR: &str = "source";
+pub const STD_DIR: &str = "std";
+
+/// Copy every file of `db` into `dir`; the root file (the first loaded) is returned as a path
+/// relative to `dir` (`source/NAME.lnas`). Files are written atomically; `dir` must exist.
+pub fn write(db: &SourceDb, dir: &Path) -> Result<PathBuf, String> {
+    let user: Vec<(&Path, &str)> = db.files().filter_map(|f| Some((f.path.as_deref()?, f.text.as_str()))).collect();
+    let root = user.first().ok_or("the spec was not read from a file")?.0;
+    // The deepest folder holding every user file: imports may climb out of the root's folder.
+    let mut base = root.parent().ok_or("the spec has no folder")?.to_path_buf();
+    while !user.iter().all(|(p, _)| p.starts_with(&base)) {
+        if !base.pop() {
+            return Err("the spec's imports share no folder".into());
+        }
+    }
+    let mut root_rel = None;
+    for (path, text) in &user {
+        let rel = path.strip_prefix(&base).map_err(|_| format!("{}: outside {}", path.display(), base.display()))?;
+        let to = dir.join(SOURCE_DIR).join(rel);
+        put(&to, text)?;
+        root_rel.get_or_insert_with(|| Path::new(SOURCE_DIR).join(rel));
+    }
+    for f in db.files().filter(|f| f.path.is_none()) {
+        let Some(name) = f.name.strip_prefix("std/") else { continue };
+        if Path::new(name).components().any(|c| !matches!(c, Component::Normal(_))) {
+            return Err(format!("`{}` is not a standard library name", f.name));
+        }
+        put(&dir.join(STD_DIR).join(name), &f.text)?;
+    }
+    root_rel.ok_or_else(|| "no spec file to copy".into())
+}
+
+fn put(path: &Path, text: &str) -> Result<(), String> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    crate::util::write_atomic(path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+}
