@@ -8,7 +8,8 @@ use crate::back::{mxnet, onnx};
 use crate::ir::Graph;
 use crate::ir::store::WeightStore;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ModelFormat {
     /// PREFIX.onnx
     Onnx,
@@ -16,6 +17,17 @@ pub enum ModelFormat {
     Mxnet,
     /// PREFIX-latent.params: the latent float weights under the IR's weight keys
     Params,
+}
+
+impl ModelFormat {
+    /// Whether the format's back end lowers every op of `g` (a space or an architecture).
+    pub fn supports(self, g: &Graph) -> Result<(), String> {
+        match self {
+            ModelFormat::Onnx => onnx::supports(g),
+            ModelFormat::Mxnet => mxnet::supports(g),
+            ModelFormat::Params => Ok(()),
+        }
+    }
 }
 
 /// Write `formats` of the pinned graph `g` with `store`'s weights; the files written.

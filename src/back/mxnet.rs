@@ -128,11 +128,42 @@ impl Sym {
     }
 }
 
+/// Whether this back end lowers every op of `g` (a space or one architecture), else the first
+/// node it cannot: a run checks this when it is configured, so no run fails at its export. Every
+/// op is listed, so a new one must be decided here.
+pub fn supports(g: &Graph) -> Result<(), String> {
+    for n in g.topo_order() {
+        match &g.node(n).op {
+            Op::ChannelShuffle { .. }
+            | Op::Input
+            | Op::Output
+            | Op::Conv { .. }
+            | Op::BinaryConv(_)
+            | Op::BatchNorm { .. }
+            | Op::Relu
+            | Op::MaxPool(_)
+            | Op::AvgPool(_)
+            | Op::GlobalAvgPool
+            | Op::GlobalMaxPool
+            | Op::Dense { .. }
+            | Op::Flatten
+            | Op::Concat
+            | Op::Add
+            | Op::Slice { .. }
+            | Op::Identity
+            | Op::Dropout { .. }
+            | Op::Select { .. } => {}
+        }
+    }
+    Ok(())
+}
+
 /// The symbol JSON and `.params` bytes of a pinned graph with weights from `store`.
 pub fn lower(g: &Graph, store: &WeightStore) -> Result<(String, Vec<u8>), String> {
     if !g.choices.is_empty() {
         return Err(format!("`{}` is a search space; export one architecture of it (pin it)", g.name));
     }
+    supports(g)?;
     let mut s = Sym { nodes: vec![], outputs: vec![], params: vec![] };
     let mut ids: std::collections::HashMap<petgraph::stable_graph::NodeIndex, usize> = Default::default();
     let get = |key: &Option<String>, part: &str| -> Result<HostTensor, String> {
@@ -197,15 +228,27 @@ pub fn lower(g: &Graph, store: &WeightStore) -> Result<(String, Vec<u8>), String
                     }
                     Scaling::None => h,
                     Scaling::Binet | Scaling::Xnor => {
-                        if b.scaling == Scaling::Xnor {
-                            return Err(format!("{}: XNOR scaling has no MXNet lowering yet", node.name));
-                        }
                         let alpha: Vec<f32> = (0..out)
                             .map(|o| latent[o * fan..(o + 1) * fan].iter().map(|v| v.abs()).sum::<f32>() / fan as f32)
                             .collect();
                         let t = HostTensor { shape: vec![1, out, 1, 1], data: alpha };
                         let al = s.var(&format!("{name}_alpha"), "arg", t, false);
-                        s.push("broadcast_mul", &format!("{name}_scaled"), json!({}), &[h, al], 1)
+                        let scaled = s.push("broadcast_mul", &format!("{name}_scaled"), json!({}), &[h, al], 1);
+                        if b.scaling == Scaling::Binet {
+                            scaled
+                        } else {
+                            // XNOR-Net's K: the channel mean of |x| box-filtered over each window
+                            // (zero padding), one map per sample.
+                            let m = s.push("abs", &format!("{name}_abs"), json!({}), &[x], 1);
+                            let attrs = json!({"axis": "1", "keepdims": "True"});
+                            let m = s.push("mean", &format!("{name}_magnitude"), attrs, &[m], 1);
+                            let k = c.kernel as usize;
+                            let t = HostTensor { shape: vec![1, 1, k, k], data: vec![1.0 / (k * k) as f32; k * k] };
+                            let bx = s.var(&format!("{name}_box"), "arg", t, false);
+                            let one = crate::ir::Conv2d { out: 1, groups: 1, ..*c };
+                            let km = s.push("Convolution", &format!("{name}_k"), conv_attrs(&one, c.pad, true), &[m, bx], 1);
+                            s.push("broadcast_mul", &format!("{name}_xnor"), json!({}), &[scaled, km], 1)
+                        }
                     }
                 }
             }

@@ -138,11 +138,46 @@ fn pool_attrs(p: &Pool) -> Vec<AttributeProto> {
     vec![attr_ints("kernel_shape", &[k, k]), attr_ints("strides", &[s, s]), attr_ints("pads", &[pd, pd, pd, pd])]
 }
 
+/// Whether this back end lowers every op of `g` (a space or one architecture), else the first
+/// node it cannot: a run checks this when it is configured, so no run fails at its export. Every
+/// op is listed, so a new one must be decided here.
+pub fn supports(g: &Graph) -> Result<(), String> {
+    for n in g.topo_order() {
+        let node = g.node(n);
+        match &node.op {
+            Op::ChannelShuffle { .. } if !matches!(node.shape, Shape::Map { .. }) => {
+                return Err(format!("{}: channel_shuffle of a vector has no ONNX lowering", node.name));
+            }
+            Op::ChannelShuffle { .. }
+            | Op::Input
+            | Op::Output
+            | Op::Conv { .. }
+            | Op::BinaryConv(_)
+            | Op::BatchNorm { .. }
+            | Op::Relu
+            | Op::MaxPool(_)
+            | Op::AvgPool(_)
+            | Op::GlobalAvgPool
+            | Op::GlobalMaxPool
+            | Op::Dense { .. }
+            | Op::Flatten
+            | Op::Concat
+            | Op::Add
+            | Op::Slice { .. }
+            | Op::Identity
+            | Op::Dropout { .. }
+            | Op::Select { .. } => {}
+        }
+    }
+    Ok(())
+}
+
 /// The ONNX model of a pinned graph (no choices) with weights from `store`.
 pub fn lower(g: &Graph, store: &WeightStore) -> Result<Vec<u8>, String> {
     if !g.choices.is_empty() {
         return Err(format!("`{}` is a search space; export one architecture of it (pin it)", g.name));
     }
+    supports(g)?;
     let mut b = Builder::default();
     let mut names: std::collections::HashMap<petgraph::stable_graph::NodeIndex, String> = Default::default();
     let input_info = value_info("input", &dims_of(g.node(g.input).shape));

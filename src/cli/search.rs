@@ -101,6 +101,15 @@ fn prepare(
     } else {
         outcome.space.ok_or_else(|| fail(format!("{}: no search space", spec.display())))?
     };
+    // Which formats the run can write is known now, not after its last epoch.
+    let (formats, warnings) = if fixed || cfg.export_each_epoch {
+        cfg.export.usable(&graph).map_err(fail)?
+    } else {
+        (vec![], vec![])
+    };
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
     let (train, val) = lightnasc::search::split_training(&cfg, splits.train).map_err(fail)?;
     // A resumed run reads its own copy (`latency.json`), not the file it started from.
     if let Some(t) = cfg.latency_table.as_ref().filter(|_| !resume) {
@@ -133,6 +142,7 @@ fn prepare(
             run_dir: run_dir.to_path_buf(),
             resume,
             spec: spec.clone(),
+            formats,
             space_args: pin_args,
             stop_after,
             source_arch,

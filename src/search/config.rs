@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::controller::ControllerConfig;
 use super::scoring::ScoringConfig;
 use crate::data::DataArg;
+use crate::export::ModelFormat;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -52,6 +53,8 @@ pub struct SearchConfig {
     pub checkpoint_steps: Option<u64>,
     /// Write each epoch's exports and renders into the run folder.
     pub export_each_epoch: bool,
+    /// The model formats a run writes (a training run's model, per-epoch exports).
+    pub export: ExportConfig,
     /// How architectures are chosen: `enas` (the controller), `random` (uniform sampling on the
     /// same budget, the baseline), `fixed` (one pinned architecture: `lightnasc train`).
     pub policy: Policy,
@@ -71,6 +74,52 @@ pub enum Policy {
     Enas,
     Random,
     Fixed,
+}
+
+/// Which model formats a run writes, and what happens when one cannot lower the run's space or
+/// architecture (decided before the first step, never after the last).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportConfig {
+    pub formats: Vec<ModelFormat>,
+    pub unsupported: Unsupported,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig { formats: vec![ModelFormat::Onnx, ModelFormat::Mxnet], unsupported: Unsupported::Refuse }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Unsupported {
+    /// The run is refused before it starts.
+    #[default]
+    Refuse,
+    /// The format is left out, with a warning.
+    Skip,
+}
+
+impl ExportConfig {
+    /// The formats to write for `g` (the run's space, or its one architecture), each checked
+    /// with its back end's `supports`; warnings for those skipped.
+    pub fn usable(&self, g: &crate::ir::Graph) -> Result<(Vec<ModelFormat>, Vec<String>), String> {
+        let (mut ok, mut warnings) = (vec![], vec![]);
+        for &f in &self.formats {
+            match (f.supports(g), self.unsupported) {
+                (Ok(()), _) => ok.push(f),
+                (Err(e), Unsupported::Skip) => warnings.push(format!("not writing {f:?} files: {e}")),
+                (Err(e), Unsupported::Refuse) => {
+                    return Err(format!(
+                        "{e}; set `export.unsupported: skip` to train without that format, or leave it out \
+                         of `export.formats`"
+                    ));
+                }
+            }
+        }
+        Ok((ok, warnings))
+    }
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -109,6 +158,7 @@ impl Default for SearchConfig {
             checkpoint_minutes: 10.0,
             checkpoint_steps: None,
             export_each_epoch: false,
+            export: ExportConfig::default(),
             policy: Policy::Enas,
             source_run: None,
             init: Init::Scratch,

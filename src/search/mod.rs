@@ -56,6 +56,8 @@ pub struct SearchJob {
     /// The run's spec (its copy in the run folder), which pins written there name, and the space
     /// arguments they repeat.
     pub spec: PathBuf,
+    /// The model formats the run writes, checked against its graph when it was configured.
+    pub formats: Vec<ModelFormat>,
     pub space_args: Vec<(String, String)>,
     /// Stop (as if killed) after this many training steps in this process: for tests of resume.
     pub stop_after: Option<u64>,
@@ -400,8 +402,7 @@ impl SearchJob {
                 if cfg.export_each_epoch {
                     // The argmax architecture with the current weights, as ONNX and MXNet.
                     let fixed = eval_net.extract(&a).map_err(|e| e.message)?;
-                    let formats = [ModelFormat::Onnx, ModelFormat::Mxnet];
-                    write_model(&pin_path.with_extension(""), &formats, &fixed.plan.graph, &fixed.to_store())?;
+                    write_model(&pin_path.with_extension(""), &self.formats, &fixed.plan.graph, &fixed.to_store())?;
                 }
             }
             // A fixed network has no architecture to show, nor latency to trade against.
@@ -439,8 +440,7 @@ impl SearchJob {
         let last = state.history.last().ok_or("no epoch was run")?;
         if cfg.policy == Policy::Fixed {
             // A trained network is the product: export it beside its checkpoint.
-            let formats = [ModelFormat::Onnx, ModelFormat::Mxnet];
-            write_model(&self.run_dir.join("model"), &formats, &net.plan.graph, &net.valid().to_store())?;
+            write_model(&self.run_dir.join("model"), &self.formats, &net.plan.graph, &net.valid().to_store())?;
         }
         let a = decisions.assignment(&last.argmax);
         // A training run's result is the architecture it trained, as pinned in its config.
