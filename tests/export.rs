@@ -47,7 +47,7 @@ print(json.dumps(out))
 #[test]
 fn onnxruntime_computes_what_we_compute() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, [u32; 3], i64, u64); 6] = [
+    let cases: [(&str, [u32; 3], i64, u64); 8] = [
         ("specs/demo.lnas", [1, 28, 28], 10, 1),
         ("specs/demo.lnas", [1, 28, 28], 10, 2),
         ("specs/resnet18.lnas", [3, 32, 32], 10, 3),
@@ -55,6 +55,9 @@ fn onnxruntime_computes_what_we_compute() {
         ("specs/meliusnet22.lnas", [3, 32, 32], 100, 5),
         // Channel shuffle and grouped convolutions.
         ("specs/meliusnet_a.lnas", [3, 32, 32], 100, 6),
+        // binet and XNOR scaling (both options of its one decision).
+        ("fixtures/models/scaled.lnas", [1, 28, 28], 10, 7),
+        ("fixtures/models/scaled.lnas", [1, 28, 28], 10, 8),
     ];
     let mut jobs = vec![];
     for (i, (spec, input, classes, seed)) in cases.iter().enumerate() {

@@ -47,11 +47,14 @@ print(json.dumps({k: {"shape": list(v.shape), "data": [float(x) for x in v.asnum
 #[test]
 fn stock_mxnet_loads_our_exports_and_computes_the_same() {
     let tmp = tempfile::tempdir().unwrap();
-    let cases: [(&str, [u32; 3], i64, u64); 4] = [
+    let cases: [(&str, [u32; 3], i64, u64); 6] = [
         ("specs/demo.lnas", [1, 28, 28], 10, 1),
         ("specs/resnet18.lnas", [3, 32, 32], 10, 3),
         ("specs/meliusnet22.lnas", [3, 32, 32], 100, 5),
         ("specs/meliusnet_a.lnas", [3, 32, 32], 100, 6),
+        // binet and XNOR scaling (both options of its one decision).
+        ("fixtures/models/scaled.lnas", [1, 28, 28], 10, 7),
+        ("fixtures/models/scaled.lnas", [1, 28, 28], 10, 8),
     ];
     let mut jobs = vec![];
     for (i, (spec, input, classes, seed)) in cases.iter().enumerate() {

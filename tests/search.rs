@@ -311,9 +311,15 @@ fn tensorboard_reads_every_tag() {
     let cfg = write(dir.path(), "c.yml", "epochs: 2\nbatch_size: 64\ntest_each_epoch: true\nexport_each_epoch: true\n");
     ok(&search_run(&root().join("specs/demo.lnas"), &cfg, "mock:fashion-mnist", &runs, "tb"));
     let run = runs.join("tb");
-    for f in
-        ["config.yml", "spec.lnas", "result.lnas", "latency.json", "epochs/epoch-001.lnas", "epochs/epoch-002.lnas"]
-    {
+    for f in [
+        "config.yml",
+        "source/demo.lnas",
+        "std/melius.lnas",
+        "result.lnas",
+        "latency.json",
+        "epochs/epoch-001.lnas",
+        "epochs/epoch-002.lnas",
+    ] {
         assert!(run.join(f).is_file(), "{f} missing");
     }
     // The per-epoch pins check back to a network.

@@ -13,8 +13,9 @@ use onnx_protobuf::{
     TypeProto, ValueInfoProto, attribute_proto::AttributeType,
 };
 
+use crate::ir::binary::{self, Epilogue};
 use crate::ir::store::WeightStore;
-use crate::ir::{ActQuant, BinaryConv, Conv2d, Graph, Op, Pool, Scaling, Shape, WeightQuant};
+use crate::ir::{ActQuant, BinaryConv, Conv2d, Graph, Op, Pool, Shape};
 
 pub const OPSET: i64 = 13;
 /// The lowest IR version opset 13 needs.
@@ -139,8 +140,9 @@ fn pool_attrs(p: &Pool) -> Vec<AttributeProto> {
 }
 
 /// Whether this back end lowers every op of `g` (a space or one architecture), else the first
-/// node it cannot: a run checks this when it is configured, so no run fails at its export. Every
-/// op is listed, so a new one must be decided here.
+/// node it cannot: a run checks this when it is configured, so no run fails at its export.
+/// (`lower` matches every op with no catch-all, so a new op is lowered there, and any case it
+/// cannot lower refused here.)
 pub fn supports(g: &Graph) -> Result<(), String> {
     for n in g.topo_order() {
         let node = g.node(n);
@@ -148,25 +150,7 @@ pub fn supports(g: &Graph) -> Result<(), String> {
             Op::ChannelShuffle { .. } if !matches!(node.shape, Shape::Map { .. }) => {
                 return Err(format!("{}: channel_shuffle of a vector has no ONNX lowering", node.name));
             }
-            Op::ChannelShuffle { .. }
-            | Op::Input
-            | Op::Output
-            | Op::Conv { .. }
-            | Op::BinaryConv(_)
-            | Op::BatchNorm { .. }
-            | Op::Relu
-            | Op::MaxPool(_)
-            | Op::AvgPool(_)
-            | Op::GlobalAvgPool
-            | Op::GlobalMaxPool
-            | Op::Dense { .. }
-            | Op::Flatten
-            | Op::Concat
-            | Op::Add
-            | Op::Slice { .. }
-            | Op::Identity
-            | Op::Dropout { .. }
-            | Op::Select { .. } => {}
+            _ => {}
         }
     }
     Ok(())
@@ -317,6 +301,7 @@ fn binary_conv(b: &mut Builder, x: &str, bc: &BinaryConv, (ws, wd): (Vec<usize>,
     let c = &bc.conv;
     let a = match bc.act {
         ActQuant::DetSign | ActQuant::ApproxSign => {
+            // sign(sign(x) + 0.5): +1 at zero, as `ir::binary::sign`.
             let s = b.op("Sign", &[x], base, vec![]);
             let half = b.scalar(&format!("{base}.half"), 0.5);
             let t = b.op("Add", &[&s, &half], base, vec![]);
@@ -333,37 +318,31 @@ fn binary_conv(b: &mut Builder, x: &str, bc: &BinaryConv, (ws, wd): (Vec<usize>,
     } else {
         a
     };
-    let qw: Vec<f32> = match bc.weights {
-        WeightQuant::DetSign => wd.iter().map(|&v| if v >= 0.0 { 1.0 } else { -1.0 }).collect(),
-        WeightQuant::Identity => wd.clone(),
-    };
+    let qw = binary::quantized_weights(bc.weights, &wd);
     let w = b.f32_init(&format!("{base}.weight"), &ws, &qw);
     let h = b.op("Conv", &[&a, &w], base, conv_attrs(c, 0));
     let out = ws[0];
     let fan: usize = ws[1..].iter().product();
-    let alpha = || -> Vec<f32> {
-        (0..out).map(|o| wd[o * fan..(o + 1) * fan].iter().map(|v| v.abs()).sum::<f32>() / fan as f32).collect()
+    let alpha = |b: &mut Builder| {
+        let al = b.f32_init(&format!("{base}.alpha"), &[1, out, 1, 1], &binary::channel_scale(&wd, out));
+        b.op("Mul", &[&h, &al], base, vec![])
     };
-    match bc.scaling {
-        Scaling::None if bc.offset => {
-            let k = b.scalar(&format!("{base}.offset"), fan as f32);
+    match bc.epilogue(fan) {
+        Epilogue::Offset { fan_in } => {
+            let k = b.scalar(&format!("{base}.offset"), fan_in as f32);
             let two = b.scalar(&format!("{base}.two"), 2.0);
             let s = b.op("Add", &[&h, &k], base, vec![]);
             b.op("Div", &[&s, &two], base, vec![])
         }
-        Scaling::None => h,
-        Scaling::Binet => {
-            let al = b.f32_init(&format!("{base}.alpha"), &[1, out, 1, 1], &alpha());
-            b.op("Mul", &[&h, &al], base, vec![])
-        }
-        Scaling::Xnor => {
-            let al = b.f32_init(&format!("{base}.alpha"), &[1, out, 1, 1], &alpha());
+        Epilogue::None => h,
+        Epilogue::ChannelScale => alpha(b),
+        Epilogue::ChannelScaleAndMagnitude => {
+            let s = alpha(b);
             let m = b.op("Abs", &[x], base, vec![]);
             let m = b.op("ReduceMean", &[&m], base, vec![attr_ints("axes", &[1]), attr_int("keepdims", 1)]);
             let k = c.kernel as usize;
             let ones = b.f32_init(&format!("{base}.box"), &[1, 1, k, k], &vec![1.0 / (k * k) as f32; k * k]);
             let km = b.op("Conv", &[&m, &ones], base, conv_attrs(&Conv2d { groups: 1, ..*c }, c.pad));
-            let s = b.op("Mul", &[&h, &al], base, vec![]);
             b.op("Mul", &[&s, &km], base, vec![])
         }
     }

@@ -96,7 +96,10 @@ fn run_folder(args: &RenderArgs) -> Result<(), ExitCode> {
         // A training run's graph is its one architecture, already pinned.
         let (a, what) = match run.cfg.policy {
             Policy::Fixed => (None, "the trained architecture".to_string()),
-            _ => (Some(run.architecture(Some(epoch), false).map_err(fail)?.1), format!("argmax architecture after epoch {epoch}")),
+            _ => (
+                Some(run.architecture(Some(epoch), false).map_err(fail)?.1),
+                format!("argmax architecture after epoch {epoch}"),
+            ),
         };
         let text = dot::render(&run.graph, a.as_ref(), &format!("{}: {what}", run.graph.name));
         let out = match (&args.output, args.all_epochs, args.format) {

@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use lightnasc::data;
 use lightnasc::front::StdLib;
-use lightnasc::search::run;
 use lightnasc::ir::pin::Assignment;
 use lightnasc::ledger;
 use lightnasc::net::device::{DeviceArg, describe, run_on};
 use lightnasc::search::SearchJob;
 use lightnasc::search::config::{Policy, SearchConfig};
+use lightnasc::search::run;
 
 use super::{RunOpts, SearchArgs, fail};
 
@@ -102,11 +102,8 @@ fn prepare(
         outcome.space.ok_or_else(|| fail(format!("{}: no search space", spec.display())))?
     };
     // Which formats the run can write is known now, not after its last epoch.
-    let (formats, warnings) = if fixed || cfg.export_each_epoch {
-        cfg.export.usable(&graph).map_err(fail)?
-    } else {
-        (vec![], vec![])
-    };
+    let (formats, warnings) =
+        if fixed || cfg.export_each_epoch { cfg.export.usable(&graph).map_err(fail)? } else { (vec![], vec![]) };
     for w in warnings {
         eprintln!("warning: {w}");
     }

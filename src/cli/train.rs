@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use lightnasc::check::{PinArg, check_path};
+use lightnasc::front::StdLib;
 use lightnasc::ir::pin::{Assignment, pin_text};
 use lightnasc::search::config::{Init, Policy, SearchConfig};
-use lightnasc::front::StdLib;
 use lightnasc::search::run::{self, Run};
 
 use super::search::{apply_overrides, create_run, device_of, launch, resolve, run_dir_for};

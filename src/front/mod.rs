@@ -4,8 +4,8 @@
 pub mod ast;
 pub mod fmt;
 pub mod parse;
-pub mod source;
 pub mod snapshot;
+pub mod source;
 pub mod stdlib;
 
 use std::collections::HashMap;

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use petgraph::visit::NodeIndexable;
 use serde::Serialize;
 
-use super::{Alt, ChoiceId, Graph, Node, Op, OptionIx, Shape};
+use super::{Alt, BinaryConv, ChoiceId, Graph, Node, Op, OptionIx, Shape, WeightKind};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Cost {
@@ -41,29 +41,26 @@ pub fn node_cost(node: &Node, input: Option<Shape>) -> Cost {
         Shape::Map { h, w, .. } => h as u64 * w as u64,
         Shape::Vector { .. } => 1,
     };
-    match &node.op {
-        Op::Conv { conv, bias } => {
+    // Only layers with weights cost anything here (see the module comment).
+    match node.op.weights() {
+        Some(WeightKind::Conv { conv, bias, .. }) => {
             let w = conv.out as u64 * (in_c / conv.groups as u64) * (conv.kernel as u64).pow(2);
-            Cost { params: w + if *bias { conv.out as u64 } else { 0 }, flops: w.saturating_mul(out_px), bops: 0 }
-        }
-        Op::BinaryConv(b) => {
-            let c = &b.conv;
-            let w = c.out as u64 * (in_c / c.groups as u64) * (c.kernel as u64).pow(2);
             let macs = w.saturating_mul(out_px);
-            if b.bits == 1 {
-                Cost { params: w, flops: 0, bops: macs }
-            } else {
-                Cost { params: w, flops: macs, bops: 0 }
+            let params = w + if bias { conv.out as u64 } else { 0 };
+            // A 32-bit `bconv` is a full-precision conv.
+            match node.op {
+                Op::BinaryConv(BinaryConv { bits: 1, .. }) => Cost { params, flops: 0, bops: macs },
+                _ => Cost { params, flops: macs, bops: 0 },
             }
         }
-        Op::BatchNorm { scale, center, .. } => {
-            Cost { params: in_c * (*scale as u64 + *center as u64), flops: 0, bops: 0 }
+        Some(WeightKind::Norm { scale, center }) => {
+            Cost { params: in_c * (scale as u64 + center as u64), flops: 0, bops: 0 }
         }
-        Op::Dense { out, bias } => {
-            let w = in_c * *out as u64;
-            Cost { params: w + if *bias { *out as u64 } else { 0 }, flops: w, bops: 0 }
+        Some(WeightKind::Dense { out, bias }) => {
+            let w = in_c * out as u64;
+            Cost { params: w + if bias { out as u64 } else { 0 }, flops: w, bops: 0 }
         }
-        _ => Cost::default(),
+        None => Cost::default(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! every node knows which alternative, if any, it belongs to. Nothing here knows about burn or
 //! about any file format.
 
+pub mod binary;
 pub mod cost;
 pub mod pin;
 pub mod shape;
@@ -201,10 +202,37 @@ impl Op {
         }
     }
 
+    /// What weights the op holds: the one place that says which layers have parameters. Every
+    /// op is listed, so a new one must be decided here; weight shapes, weight-store contents,
+    /// the network's weight slots and the cost model follow from the answer.
+    pub fn weights(&self) -> Option<WeightKind> {
+        match self {
+            Op::Conv { conv, bias } => Some(WeightKind::Conv { conv: *conv, bias: *bias, binary: false }),
+            Op::BinaryConv(b) => Some(WeightKind::Conv { conv: b.conv, bias: false, binary: true }),
+            Op::Dense { out, bias } => Some(WeightKind::Dense { out: *out, bias: *bias }),
+            Op::BatchNorm { scale, center, .. } => Some(WeightKind::Norm { scale: *scale, center: *center }),
+            Op::Input
+            | Op::Relu
+            | Op::MaxPool(_)
+            | Op::AvgPool(_)
+            | Op::GlobalAvgPool
+            | Op::GlobalMaxPool
+            | Op::Flatten
+            | Op::Concat
+            | Op::Add
+            | Op::Slice { .. }
+            | Op::ChannelShuffle { .. }
+            | Op::Identity
+            | Op::Dropout { .. }
+            | Op::Select { .. }
+            | Op::Output => None,
+        }
+    }
+
     /// Whether the op holds weights that a `shared` choice shares between its alternatives.
     /// Batch norm never does: each alternative keeps its own statistics.
     pub fn has_shareable_weights(&self) -> bool {
-        matches!(self, Op::Conv { .. } | Op::BinaryConv(_) | Op::Dense { .. })
+        matches!(self.weights(), Some(WeightKind::Conv { .. } | WeightKind::Dense { .. }))
     }
 
     /// Shape of the op's main weight tensor for a given input, or `None` if it has no weights:
@@ -212,46 +240,51 @@ impl Op {
     /// Layers that share weights must agree on it.
     pub fn weight_shape(&self, input: Shape) -> Option<Vec<u32>> {
         let c = input.channels();
-        match self {
-            Op::Conv { conv, .. } | Op::BinaryConv(BinaryConv { conv, .. }) => {
-                Some(vec![conv.out, c / conv.groups.max(1), conv.kernel, conv.kernel])
-            }
-            Op::Dense { out, .. } => Some(vec![*out, c]),
-            Op::BatchNorm { .. } => Some(vec![c]),
-            _ => None,
-        }
+        Some(match self.weights()? {
+            WeightKind::Conv { conv, .. } => vec![conv.out, c / conv.groups.max(1), conv.kernel, conv.kernel],
+            WeightKind::Dense { out, .. } => vec![out, c],
+            WeightKind::Norm { .. } => vec![c],
+        })
     }
 
     /// Every tensor the op's weights hold, by part name (`weight`, `bias`, `gamma`, `beta`,
     /// `running_mean`, `running_var`), with its shape: what a weight store must hold under the
     /// node's key.
     pub fn weight_tensors(&self, input: Shape) -> Vec<(&'static str, Vec<u32>)> {
-        let Some(main) = self.weight_shape(input) else { return vec![] };
+        let (Some(kind), Some(main)) = (self.weights(), self.weight_shape(input)) else { return vec![] };
         let c = vec![main[0]];
-        match self {
-            Op::Conv { bias, .. } | Op::Dense { bias, .. } => {
-                let mut t = vec![("weight", main)];
-                if *bias {
+        let mut t = vec![];
+        match kind {
+            WeightKind::Conv { bias, .. } | WeightKind::Dense { bias, .. } => {
+                t.push(("weight", main));
+                if bias {
                     t.push(("bias", c));
                 }
-                t
             }
-            Op::BinaryConv(_) => vec![("weight", main)],
-            Op::BatchNorm { scale, center, .. } => {
-                let mut t = vec![];
-                if *scale {
+            WeightKind::Norm { scale, center } => {
+                if scale {
                     t.push(("gamma", c.clone()));
                 }
-                if *center {
+                if center {
                     t.push(("beta", c.clone()));
                 }
                 t.push(("running_mean", c.clone()));
                 t.push(("running_var", c));
-                t
             }
-            _ => vec![],
         }
+        t
     }
+}
+
+/// The parameters a layer holds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WeightKind {
+    /// `[out, in / groups, k, k]`, with a bias or not; `binary`: quantised in the forward.
+    Conv { conv: Conv2d, bias: bool, binary: bool },
+    /// `[out, in]`.
+    Dense { out: u32, bias: bool },
+    /// Batch norm: gamma and beta as asked, and the running statistics.
+    Norm { scale: bool, center: bool },
 }
 
 #[derive(Clone, Debug)]

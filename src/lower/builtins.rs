@@ -30,7 +30,13 @@ pub struct LayerSpec {
     pub params: &'static [ParamSpec],
     /// Takes any number of tensors after the first (`concat`).
     pub variadic: bool,
+    /// The IR op of a call, from its bound arguments (constant defaults already filled in from
+    /// `params`; `Derived` ones are absent and computed here).
+    pub build: fn(&dyn LayerArgs) -> Result<Op, ArgError>,
 }
+
+/// A bad argument: the parameter, the message, a hint.
+pub type ArgError = (&'static str, String, String);
 
 const fn p(name: &'static str, ty: Type, default: ArgDefault, doc: &'static str) -> ParamSpec {
     ParamSpec { name, ty, default, doc }
@@ -40,6 +46,22 @@ use ArgDefault::*;
 use Type::{Bool as B, Float as F, Int as I, Str as S, Tensor as T};
 
 const X: ParamSpec = p("x", T, Required, "input tensor");
+
+/// The parameters of a convolution's geometry, then the layer's own.
+macro_rules! conv_params {
+    ($pad_doc:expr, $($own:expr),*) => {
+        &[
+            X,
+            p("out", I, Required, "output channels"),
+            p("kernel", I, Int(1), "kernel size (square)"),
+            p("stride", I, Int(1), "stride"),
+            p("pad", I, Int(0), $pad_doc),
+            p("dilation", I, Int(1), "dilation"),
+            p("groups", I, Int(1), "channel groups"),
+            $($own),*
+        ]
+    };
+}
 const POOL_PARAMS: &[ParamSpec] = &[
     X,
     p("kernel", I, Int(2), "window"),
@@ -52,37 +74,24 @@ pub static LAYERS: &[LayerSpec] = &[
         name: "conv",
         doc: "full-precision 2-D convolution",
         variadic: false,
-        params: &[
-            X,
-            p("out", I, Required, "output channels"),
-            p("kernel", I, Int(1), "kernel size (square)"),
-            p("stride", I, Int(1), "stride"),
-            p("pad", I, Int(0), "zero padding on each side"),
-            p("dilation", I, Int(1), "dilation"),
-            p("groups", I, Int(1), "channel groups"),
-            p("bias", B, Bool(false), "learn a bias"),
-        ],
+        params: conv_params!("zero padding on each side", p("bias", B, Bool(false), "learn a bias")),
+        build: |a| Ok(Op::Conv { conv: conv(a)?, bias: flag(a, "bias") }),
     },
     LayerSpec {
         name: "bconv",
         doc: "binary convolution: quantised activations and weights, -1 padding, (h + K) / 2 offset",
         variadic: false,
-        params: &[
-            X,
-            p("out", I, Required, "output channels"),
-            p("kernel", I, Int(1), "kernel size (square)"),
-            p("stride", I, Int(1), "stride"),
-            p("pad", I, Int(0), "padding on each side (with `pad_value`)"),
-            p("dilation", I, Int(1), "dilation"),
-            p("groups", I, Int(1), "channel groups"),
+        build: binary_conv,
+        params: conv_params!(
+            "padding on each side (with `pad_value`)",
             p("bits", I, Int(1), "1 (binary) or 32 (the full-precision variant)"),
             p("act", S, Derived, "activation quantiser: det_sign | approx_sign (1 bit), relu | identity (32 bit)"),
             p("grad_cancel", F, Float(1.0), "straight-through gradient is zero where |x| > this"),
             p("weights", S, Derived, "weight quantiser: det_sign (1 bit) | identity (32 bit)"),
             p("scaling", S, Str("none"), "per-channel scaling: none | binet | xnor"),
             p("pad_value", F, Derived, "padding value: -1 for 1 bit, 0 for 32 bit"),
-            p("offset", B, Derived, "output (h + K) / 2; default: 1 bit without scaling"),
-        ],
+            p("offset", B, Derived, "output (h + K) / 2; default: 1 bit without scaling")
+        ),
     },
     LayerSpec {
         name: "bn",
@@ -95,54 +104,98 @@ pub static LAYERS: &[LayerSpec] = &[
             p("scale", B, Bool(true), "learn gamma"),
             p("center", B, Bool(true), "learn beta"),
         ],
+        build: batch_norm,
     },
-    LayerSpec { name: "relu", doc: "rectified linear unit", variadic: false, params: &[X] },
-    LayerSpec { name: "maxpool", doc: "max pooling", variadic: false, params: POOL_PARAMS },
-    LayerSpec { name: "avgpool", doc: "average pooling (padding counted)", variadic: false, params: POOL_PARAMS },
+    LayerSpec { name: "relu", doc: "rectified linear unit", variadic: false, params: &[X], build: |_| Ok(Op::Relu) },
+    LayerSpec {
+        name: "maxpool",
+        doc: "max pooling",
+        variadic: false,
+        params: POOL_PARAMS,
+        build: |a| Ok(Op::MaxPool(pool(a)?)),
+    },
+    LayerSpec {
+        name: "avgpool",
+        doc: "average pooling (padding counted)",
+        variadic: false,
+        params: POOL_PARAMS,
+        build: |a| Ok(Op::AvgPool(pool(a)?)),
+    },
     LayerSpec {
         name: "global_avgpool",
         doc: "average over height and width: [C, H, W] -> [C]",
         variadic: false,
         params: &[X],
+        build: |_| Ok(Op::GlobalAvgPool),
     },
     LayerSpec {
         name: "global_maxpool",
         doc: "maximum over height and width: [C, H, W] -> [C]",
         variadic: false,
         params: &[X],
+        build: |_| Ok(Op::GlobalMaxPool),
     },
     LayerSpec {
         name: "dense",
         doc: "fully connected layer",
         variadic: false,
         params: &[X, p("out", I, Required, "output features"), p("bias", B, Bool(true), "learn a bias")],
+        build: |a| Ok(Op::Dense { out: count(a, "out", 1)?, bias: flag(a, "bias") }),
     },
-    LayerSpec { name: "flatten", doc: "[C, H, W] -> [C * H * W]", variadic: false, params: &[X] },
-    LayerSpec { name: "concat", doc: "concatenate along channels", variadic: true, params: &[X] },
+    LayerSpec {
+        name: "flatten",
+        doc: "[C, H, W] -> [C * H * W]",
+        variadic: false,
+        params: &[X],
+        build: |_| Ok(Op::Flatten),
+    },
+    LayerSpec {
+        name: "concat",
+        doc: "concatenate along channels",
+        variadic: true,
+        params: &[X],
+        build: |_| Ok(Op::Concat),
+    },
     LayerSpec {
         name: "add",
         doc: "element-wise sum (also `a + b`)",
         variadic: false,
         params: &[X, p("y", T, Required, "second tensor")],
+        build: |_| Ok(Op::Add),
     },
     LayerSpec {
         name: "slice",
         doc: "channels begin..end",
         variadic: false,
         params: &[X, p("begin", I, Required, "first channel"), p("end", I, Required, "one past the last channel")],
+        build: |a| Ok(Op::Slice { begin: count(a, "begin", 0)?, end: count(a, "end", 0)? }),
     },
     LayerSpec {
         name: "channel_shuffle",
         doc: "ShuffleNet channel shuffle: reshape (g, C/g), transpose, reshape",
         variadic: false,
         params: &[X, p("groups", I, Int(16), "groups")],
+        build: |a| Ok(Op::ChannelShuffle { groups: count(a, "groups", 1)? }),
     },
-    LayerSpec { name: "identity", doc: "passes its input through", variadic: false, params: &[X] },
+    LayerSpec {
+        name: "identity",
+        doc: "passes its input through",
+        variadic: false,
+        params: &[X],
+        build: |_| Ok(Op::Identity),
+    },
     LayerSpec {
         name: "dropout",
         doc: "dropout (training only)",
         variadic: false,
         params: &[X, p("p", F, Float(0.5), "drop probability")],
+        build: |a| {
+            let p = a.float("p").unwrap_or_default();
+            if !(0.0..1.0).contains(&p) {
+                return Err(("p", format!("`p` must be in [0, 1), got {p}"), "the drop probability".into()));
+            }
+            Ok(Op::Dropout { p })
+        },
     },
 ];
 
@@ -158,6 +211,29 @@ pub static FUNCTIONS: &[(&str, &str)] = &[
     ("max", "max(a, b, ...)"),
     ("abs", "abs(v)"),
 ];
+
+impl LayerSpec {
+    /// `conv(x: tensor, out: int, kernel: int = 1, ...)`, as hovers, completions and argument
+    /// errors show it.
+    pub fn signature(&self) -> String {
+        let params: Vec<String> = self
+            .params
+            .iter()
+            .map(|p| {
+                let ty = p.ty.name();
+                match p.default {
+                    ArgDefault::Required => format!("{}: {ty}", p.name),
+                    ArgDefault::Int(v) => format!("{}: {ty} = {v}", p.name),
+                    ArgDefault::Float(v) => format!("{}: {ty} = {v:?}", p.name),
+                    ArgDefault::Bool(v) => format!("{}: {ty} = {v}", p.name),
+                    ArgDefault::Str(v) => format!("{}: {ty} = \"{v}\"", p.name),
+                    ArgDefault::Derived => format!("{}: {ty} = auto", p.name),
+                }
+            })
+            .collect();
+        format!("{}({}{})", self.name, params.join(", "), if self.variadic { ", ..." } else { "" })
+    }
+}
 
 pub fn layer(name: &str) -> Option<&'static LayerSpec> {
     LAYERS.iter().find(|l| l.name == name)
@@ -179,157 +255,129 @@ pub trait LayerArgs {
     fn str(&self, name: &str) -> Option<&str>;
 }
 
-/// Build the IR op of a layer call. Errors name the offending parameter.
-pub fn build_op(name: &str, a: &dyn LayerArgs) -> Result<Op, (&'static str, String, String)> {
-    let pos = |p: &'static str, min: i64| -> Result<u32, (&'static str, String, String)> {
-        let v = a.int(p).unwrap_or(0);
-        if v < min || v > crate::ir::shape::MAX_DIM as i64 {
-            Err((p, format!("`{p}` must be at least {min}, got {v}"), format!("`{p}` is a count or size")))
-        } else {
-            Ok(v as u32)
-        }
-    };
-    let conv = || -> Result<Conv2d, (&'static str, String, String)> {
-        Ok(Conv2d {
-            out: pos("out", 1)?,
-            kernel: pos("kernel", 1)?,
-            stride: pos("stride", 1)?,
-            pad: pos("pad", 0)?,
-            dilation: pos("dilation", 1)?,
-            groups: pos("groups", 1)?,
-        })
-    };
-    let pool = || -> Result<Pool, (&'static str, String, String)> {
-        let kernel = pos("kernel", 1)?;
-        let stride = match a.int("stride") {
-            Some(_) => pos("stride", 1)?,
-            None => kernel,
-        };
-        Ok(Pool { kernel, stride, pad: pos("pad", 0)? })
-    };
-    Ok(match name {
-        "conv" => Op::Conv { conv: conv()?, bias: a.bool("bias").unwrap_or(false) },
-        "bconv" => {
-            let bits = a.int("bits").unwrap_or(1);
-            if bits != 1 && bits != 32 {
-                return Err((
-                    "bits",
-                    format!("`bits` must be 1 or 32, got {bits}"),
-                    "other widths are not supported yet".into(),
-                ));
-            }
-            let one = bits == 1;
-            let act = match a.str("act").unwrap_or(if one { "det_sign" } else { "relu" }) {
-                "det_sign" if one => ActQuant::DetSign,
-                "approx_sign" if one => ActQuant::ApproxSign,
-                "relu" if !one => ActQuant::Relu,
-                "identity" if !one => ActQuant::Identity,
-                other => {
-                    return Err((
-                        "act",
-                        format!("activation `{other}` is not valid with bits: {bits}"),
-                        if one {
-                            "1-bit activations: \"det_sign\", \"approx_sign\""
-                        } else {
-                            "32-bit activations: \"relu\", \"identity\""
-                        }
-                        .into(),
-                    ));
-                }
-            };
-            let weights = match a.str("weights").unwrap_or(if one { "det_sign" } else { "identity" }) {
-                "det_sign" if one => WeightQuant::DetSign,
-                "identity" if !one => WeightQuant::Identity,
-                other => {
-                    return Err((
-                        "weights",
-                        format!("weight quantiser `{other}` is not valid with bits: {bits}"),
-                        if one { "1-bit weights: \"det_sign\"" } else { "32-bit weights: \"identity\"" }.into(),
-                    ));
-                }
-            };
-            let scaling = match a.str("scaling").unwrap_or("none") {
-                "none" => Scaling::None,
-                "binet" if one => Scaling::Binet,
-                "xnor" if one => Scaling::Xnor,
-                other => {
-                    return Err((
-                        "scaling",
-                        format!("scaling `{other}` is not valid with bits: {bits}"),
-                        "scalings: \"none\", \"binet\", \"xnor\" (1 bit only)".into(),
-                    ));
-                }
-            };
-            let grad_cancel = a.float("grad_cancel").unwrap_or(1.0);
-            if grad_cancel.is_nan() || grad_cancel <= 0.0 {
-                return Err((
-                    "grad_cancel",
-                    format!("`grad_cancel` must be positive, got {grad_cancel}"),
-                    "the default is 1.0".into(),
-                ));
-            }
-            let pad_value = a.float("pad_value").unwrap_or(if one { -1.0 } else { 0.0 });
-            let offset = a.bool("offset").unwrap_or(one && scaling == Scaling::None);
-            if offset && (!one || scaling != Scaling::None) {
-                return Err((
-                    "offset",
-                    "the (h + K) / 2 offset applies only to unscaled 1-bit convolutions".into(),
-                    "drop `offset: true`".into(),
-                ));
-            }
-            Op::BinaryConv(BinaryConv {
-                conv: conv()?,
-                bits: bits as u32,
-                act,
-                grad_cancel,
-                weights,
-                scaling,
-                pad_value,
-                offset,
-            })
-        }
-        "bn" => {
-            let eps = a.float("eps").unwrap_or(1e-5);
-            if eps.is_nan() || eps <= 0.0 {
-                return Err(("eps", format!("`eps` must be positive, got {eps}"), "the default is 1e-5".into()));
-            }
-            let momentum = a.float("momentum").unwrap_or(0.9);
-            if !(0.0..=1.0).contains(&momentum) {
-                return Err((
-                    "momentum",
-                    format!("`momentum` must be in [0, 1], got {momentum}"),
-                    "the default is 0.9".into(),
-                ));
-            }
-            Op::BatchNorm {
-                eps,
-                momentum,
-                scale: a.bool("scale").unwrap_or(true),
-                center: a.bool("center").unwrap_or(true),
-            }
-        }
-        "relu" => Op::Relu,
-        "maxpool" => Op::MaxPool(pool()?),
-        "avgpool" => Op::AvgPool(pool()?),
-        "global_avgpool" => Op::GlobalAvgPool,
-        "global_maxpool" => Op::GlobalMaxPool,
-        "dense" => Op::Dense { out: pos("out", 1)?, bias: a.bool("bias").unwrap_or(true) },
-        "flatten" => Op::Flatten,
-        "concat" => Op::Concat,
-        "add" => Op::Add,
-        "slice" => {
-            let begin = pos("begin", 0)?;
-            Op::Slice { begin, end: pos("end", 0)? }
-        }
-        "channel_shuffle" => Op::ChannelShuffle { groups: pos("groups", 1)? },
-        "identity" => Op::Identity,
-        "dropout" => {
-            let p = a.float("p").unwrap_or(0.5);
-            if !(0.0..1.0).contains(&p) {
-                return Err(("p", format!("`p` must be in [0, 1), got {p}"), "the drop probability".into()));
-            }
-            Op::Dropout { p }
-        }
-        other => unreachable!("no layer `{other}`"),
+/// A count or size argument of at least `min`.
+fn count(a: &dyn LayerArgs, p: &'static str, min: i64) -> Result<u32, ArgError> {
+    let v = a.int(p).unwrap_or(0);
+    if v < min || v > crate::ir::shape::MAX_DIM as i64 {
+        Err((p, format!("`{p}` must be at least {min}, got {v}"), format!("`{p}` is a count or size")))
+    } else {
+        Ok(v as u32)
+    }
+}
+
+/// A boolean argument; its default comes from the table.
+fn flag(a: &dyn LayerArgs, p: &str) -> bool {
+    a.bool(p).unwrap_or_default()
+}
+
+fn conv(a: &dyn LayerArgs) -> Result<Conv2d, ArgError> {
+    Ok(Conv2d {
+        out: count(a, "out", 1)?,
+        kernel: count(a, "kernel", 1)?,
+        stride: count(a, "stride", 1)?,
+        pad: count(a, "pad", 0)?,
+        dilation: count(a, "dilation", 1)?,
+        groups: count(a, "groups", 1)?,
     })
+}
+
+fn pool(a: &dyn LayerArgs) -> Result<Pool, ArgError> {
+    let kernel = count(a, "kernel", 1)?;
+    // `stride` is derived: the kernel unless given.
+    let stride = if a.int("stride").is_some() { count(a, "stride", 1)? } else { kernel };
+    Ok(Pool { kernel, stride, pad: count(a, "pad", 0)? })
+}
+
+fn batch_norm(a: &dyn LayerArgs) -> Result<Op, ArgError> {
+    let eps = a.float("eps").unwrap_or_default();
+    if eps.is_nan() || eps <= 0.0 {
+        return Err(("eps", format!("`eps` must be positive, got {eps}"), "the default is 1e-5".into()));
+    }
+    let momentum = a.float("momentum").unwrap_or_default();
+    if !(0.0..=1.0).contains(&momentum) {
+        return Err(("momentum", format!("`momentum` must be in [0, 1], got {momentum}"), "the default is 0.9".into()));
+    }
+    Ok(Op::BatchNorm { eps, momentum, scale: flag(a, "scale"), center: flag(a, "center") })
+}
+
+/// `bconv`: the derived defaults (quantisers, padding value, offset) follow from `bits` and
+/// `scaling`.
+fn binary_conv(a: &dyn LayerArgs) -> Result<Op, ArgError> {
+    let bits = a.int("bits").unwrap_or_default();
+    if bits != 1 && bits != 32 {
+        return Err((
+            "bits",
+            format!("`bits` must be 1 or 32, got {bits}"),
+            "other widths are not supported yet".into(),
+        ));
+    }
+    let one = bits == 1;
+    let act = match a.str("act").unwrap_or(if one { "det_sign" } else { "relu" }) {
+        "det_sign" if one => ActQuant::DetSign,
+        "approx_sign" if one => ActQuant::ApproxSign,
+        "relu" if !one => ActQuant::Relu,
+        "identity" if !one => ActQuant::Identity,
+        other => {
+            return Err((
+                "act",
+                format!("activation `{other}` is not valid with bits: {bits}"),
+                if one {
+                    "1-bit activations: \"det_sign\", \"approx_sign\""
+                } else {
+                    "32-bit activations: \"relu\", \"identity\""
+                }
+                .into(),
+            ));
+        }
+    };
+    let weights = match a.str("weights").unwrap_or(if one { "det_sign" } else { "identity" }) {
+        "det_sign" if one => WeightQuant::DetSign,
+        "identity" if !one => WeightQuant::Identity,
+        other => {
+            return Err((
+                "weights",
+                format!("weight quantiser `{other}` is not valid with bits: {bits}"),
+                if one { "1-bit weights: \"det_sign\"" } else { "32-bit weights: \"identity\"" }.into(),
+            ));
+        }
+    };
+    let scaling = match a.str("scaling").unwrap_or_default() {
+        "none" => Scaling::None,
+        "binet" if one => Scaling::Binet,
+        "xnor" if one => Scaling::Xnor,
+        other => {
+            return Err((
+                "scaling",
+                format!("scaling `{other}` is not valid with bits: {bits}"),
+                "scalings: \"none\", \"binet\", \"xnor\" (1 bit only)".into(),
+            ));
+        }
+    };
+    let grad_cancel = a.float("grad_cancel").unwrap_or_default();
+    if grad_cancel.is_nan() || grad_cancel <= 0.0 {
+        return Err((
+            "grad_cancel",
+            format!("`grad_cancel` must be positive, got {grad_cancel}"),
+            "the default is 1.0".into(),
+        ));
+    }
+    let pad_value = a.float("pad_value").unwrap_or(if one { -1.0 } else { 0.0 });
+    let offset = a.bool("offset").unwrap_or(one && scaling == Scaling::None);
+    if offset && (!one || scaling != Scaling::None) {
+        return Err((
+            "offset",
+            "the (h + K) / 2 offset applies only to unscaled 1-bit convolutions".into(),
+            "drop `offset: true`".into(),
+        ));
+    }
+    Ok(Op::BinaryConv(BinaryConv {
+        conv: conv(a)?,
+        bits: bits as u32,
+        act,
+        grad_cancel,
+        weights,
+        scaling,
+        pad_value,
+        offset,
+    }))
 }

@@ -1052,7 +1052,7 @@ impl Lowerer<'_> {
                 decl: None,
             })
             .collect();
-        let sig = || layer_signature(spec);
+        let sig = || format!("`{}`", spec.signature());
         let Some(given) = self.bind_args(spec.name, &formals, spec.variadic, &sig, args, env, span) else {
             return Value::Poison;
         };
@@ -1071,7 +1071,7 @@ impl Lowerer<'_> {
         }
         inputs.extend(given.extra);
         let args = BoundArgs { values: &values, spec };
-        let op = match builtins::build_op(spec.name, &args) {
+        let op = match (spec.build)(&args) {
             Ok(op) => op,
             Err((param, message, hint)) => {
                 let at = spans.get(param).copied().unwrap_or(span);
@@ -1260,22 +1260,6 @@ pub(crate) fn signature(name: &str, params: &[ast::Param]) -> String {
         })
         .collect();
     format!("`{name}({})`", ps.join(", "))
-}
-
-pub(crate) fn layer_signature(spec: &builtins::LayerSpec) -> String {
-    let ps: Vec<String> = spec
-        .params
-        .iter()
-        .map(|p| match p.default {
-            builtins::ArgDefault::Required => p.name.to_string(),
-            builtins::ArgDefault::Int(i) => format!("{}: {i}", p.name),
-            builtins::ArgDefault::Float(f) => format!("{}: {f:?}", p.name),
-            builtins::ArgDefault::Bool(b) => format!("{}: {b}", p.name),
-            builtins::ArgDefault::Str(s) => format!("{}: \"{s}\"", p.name),
-            builtins::ArgDefault::Derived => format!("{}: auto", p.name),
-        })
-        .collect();
-    format!("`{}({}{})`", spec.name, ps.join(", "), if spec.variadic { ", ..." } else { "" })
 }
 
 fn function_doc(name: &str) -> String {

@@ -8,7 +8,7 @@ use crate::front::ast::{DefKind, ExprKind, Item, Stmt};
 use crate::front::source::Span;
 use crate::ir::Graph;
 use crate::ir::cost::{cost_range_of, node_cost};
-use crate::lower::builtins::{self, ArgDefault};
+use crate::lower::builtins;
 use crate::util::human_count;
 
 // ---- diagnostics -------------------------------------------------------------------------------
@@ -78,7 +78,7 @@ pub fn hover(a: &Analysis, pos: Position) -> Option<Hover> {
                 }
                 s
             } else if let Some(spec) = builtins::layer(&name.name) {
-                let mut s = format!("```lnas\n{}\n```\n{} (built-in layer)", layer_signature(spec), spec.doc);
+                let mut s = format!("```lnas\n{}\n```\n{} (built-in layer)", spec.signature(), spec.doc);
                 if let Some(g) = graph {
                     s.push_str(&layer_nodes_summary(g, call.span));
                 }
@@ -173,22 +173,6 @@ fn signature(a: &Analysis, def: &crate::front::ast::BlockDef) -> String {
         .collect();
     let kw = if def.kind == DefKind::Space { "space" } else { "block" };
     format!("{kw} {}({})", def.name.name, params.join(", "))
-}
-
-fn layer_signature(spec: &builtins::LayerSpec) -> String {
-    let params: Vec<String> = spec
-        .params
-        .iter()
-        .map(|p| match p.default {
-            ArgDefault::Required => format!("{}: {}", p.name, p.ty.name()),
-            ArgDefault::Int(v) => format!("{}: {} = {v}", p.name, p.ty.name()),
-            ArgDefault::Float(v) => format!("{}: {} = {v}", p.name, p.ty.name()),
-            ArgDefault::Bool(v) => format!("{}: {} = {v}", p.name, p.ty.name()),
-            ArgDefault::Str(v) => format!("{}: {} = \"{v}\"", p.name, p.ty.name()),
-            ArgDefault::Derived => format!("{}: {} = auto", p.name, p.ty.name()),
-        })
-        .collect();
-    format!("{}({}{})", spec.name, params.join(", "), if spec.variadic { ", ..." } else { "" })
 }
 
 /// Shapes and costs of the block instances a call site produced.
@@ -457,7 +441,7 @@ pub fn completion(a: &Analysis, pos: Position) -> Vec<CompletionItem> {
         items.push(CompletionItem {
             label: spec.name.to_string(),
             kind: Some(CompletionItemKind::FUNCTION),
-            detail: Some(layer_signature(spec)),
+            detail: Some(spec.signature()),
             documentation: Some(Documentation::String(spec.doc.to_string())),
             sort_text: Some(format!("2{}", spec.name)),
             ..Default::default()

@@ -8,7 +8,8 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::quant;
 use super::weights::{ConvWeights, DenseWeights, NormWeights};
-use crate::ir::{BinaryConv, Conv2d, Pool, Scaling};
+use crate::ir::binary::Epilogue;
+use crate::ir::{BinaryConv, Conv2d, Pool};
 
 /// How batch norm normalises, and what it updates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,14 +47,14 @@ pub fn binary_conv<B: Backend>(x: Tensor<B, 4>, b: &BinaryConv, w: &ConvWeights<
     let qw = quant::weights(latent.clone(), b.weights);
     let h = conv2d(a, qw, None, options(c, 0));
     let [out, fan, kh, kw] = latent.dims();
-    match b.scaling {
-        Scaling::None if b.offset => (h + (fan * kh * kw) as f64) / 2.0,
-        Scaling::None => h,
-        Scaling::Binet => {
+    match b.epilogue(fan * kh * kw) {
+        Epilogue::Offset { fan_in } => (h + fan_in as f64) / 2.0,
+        Epilogue::None => h,
+        Epilogue::ChannelScale => {
             let n = h.dims()[0];
             h * per_sample(channel_scale(latent, out), n)
         }
-        Scaling::Xnor => {
+        Epilogue::ChannelScaleAndMagnitude => {
             // XNOR-Net: the weight scale and the input-magnitude map K = conv(mean_c |x|, 1/k^2),
             // both constants for the gradient.
             let [n, _, _, _] = x.dims();

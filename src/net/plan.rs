@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::ir::pin::Assignment;
-use crate::ir::{Alt, Graph, Op, Shape};
+use crate::ir::{Alt, Graph, Op, Shape, WeightKind};
 
 use super::weights::{Slot, SlotSpec};
 
@@ -46,14 +46,13 @@ impl Plan {
             let node = graph.node(n);
             let inputs: Vec<usize> = graph.inputs(n).iter().map(|m| index[m]).collect();
             let in_shape = inputs.first().map(|&j| steps[j].shape);
-            let slot = match (&node.weights, in_shape.and_then(|s| node.op.weight_shape(s))) {
-                (Some(key), Some(shape)) => {
-                    let (kind, bias, center, binary) = match &node.op {
-                        Op::Conv { bias, .. } => (0, *bias, false, false),
-                        Op::BinaryConv(_) => (0, false, false, true),
-                        Op::Dense { bias, .. } => (1, *bias, false, false),
-                        Op::BatchNorm { scale, center, .. } => (2, *scale, *center, false),
-                        _ => unreachable!("only convs, dense and batch norm have weight shapes"),
+            let weights = node.op.weights().zip(in_shape.and_then(|s| node.op.weight_shape(s)));
+            let slot = match (&node.weights, weights) {
+                (Some(key), Some((what, shape))) => {
+                    let (kind, bias, center, binary) = match what {
+                        WeightKind::Conv { bias, binary, .. } => (0, bias, false, binary),
+                        WeightKind::Dense { bias, .. } => (1, bias, false, false),
+                        WeightKind::Norm { scale, center } => (2, scale, center, false),
                     };
                     let s = match by_key.get(key) {
                         Some(&s) => {

@@ -1,0 +1,309 @@
+//! Run folders stand on their own: a run reads its own copy of its spec (and of the standard
+//! library files it imported), so editing, moving or deleting the source spec changes nothing;
+//! weights are checked against the graph by every reader; and a damaged run folder gives clear
+//! errors, never a panic, and loses nothing.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::{lightnasc, root};
+
+fn ok(out: &std::process::Output, what: &str) {
+    assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The demo space, written outside the source tree with a relative import (`lib/blocks.lnas`,
+/// which imports the standard library), so a test may edit, move and delete it.
+fn demo_spec(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("specs/demo.lnas")).unwrap();
+    let text = text.replace("import \"std/melius.lnas\"", "import \"lib/blocks.lnas\"");
+    std::fs::create_dir_all(dir.join("lib")).unwrap();
+    std::fs::write(dir.join("lib/blocks.lnas"), "import \"std/melius.lnas\"\n").unwrap();
+    let spec = dir.join("demo.lnas");
+    std::fs::write(&spec, text).unwrap();
+    spec
+}
+
+/// A one-epoch mock search of `spec` in `runs/NAME`.
+fn search(spec: &Path, runs: &Path, name: &str) -> PathBuf {
+    let out = lightnasc(&[
+        "search",
+        s(spec),
+        "--data",
+        "mock:fashion-mnist",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--train-limit",
+        "256",
+        "--runs-dir",
+        s(runs),
+        "--name",
+        name,
+    ]);
+    ok(&out, "search");
+    runs.join(name)
+}
+
+fn export_onnx(source: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["export", s(source), "--format", "onnx", "-o", s(out)];
+    args.extend_from_slice(extra);
+    lightnasc(&args)
+}
+
+/// onnxruntime runs the model on a batch and gives our logits for it.
+fn onnxruntime_agrees(model: &Path, run: &Path) {
+    use burn::backend::Flex;
+    use burn::tensor::{Tensor, TensorData};
+    let run = lightnasc::search::run::Run::open(run).unwrap();
+    let (_, a) = run.architecture(None, false).unwrap();
+    let fixed = run.supernet::<Flex>(&Default::default()).unwrap().extract(&a).unwrap();
+    let xv = common::normal(2 * 28 * 28, 5);
+    let x = Tensor::<Flex, 4>::from_data(TensorData::new(xv.clone(), [2, 1, 28, 28]), &Default::default());
+    let y: Vec<f32> = fixed
+        .logits(x, &lightnasc::ir::pin::Assignment(vec![]), lightnasc::net::Mode::Eval)
+        .into_data()
+        .to_vec()
+        .unwrap();
+    let python = common::python_venv("onnx", &["onnx==1.23.2", "onnxruntime==1.32.0", "numpy"]);
+    let script = r#"
+import sys, json
+import numpy as np, onnxruntime as ort
+x = np.array(json.loads(sys.argv[2]), dtype=np.float32).reshape(2, 1, 28, 28)
+got = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"]).run(["output"], {"input": x})[0]
+print(json.dumps(got.ravel().tolist()))
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script, s(model), &serde_json::to_string(&xv).unwrap()])
+        .output()
+        .unwrap();
+    ok(&out, "onnxruntime");
+    let got: Vec<f32> = serde_json::from_slice(&out.stdout).unwrap();
+    let scale = y.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let diff = got.iter().zip(&y).fold(0f32, |m, (g, w)| m.max((g - w).abs()));
+    assert_eq!(got.len(), y.len());
+    assert!(diff <= 1e-6 * scale, "onnxruntime differs by {diff} (scale {scale})");
+}
+
+#[test]
+fn a_run_reads_its_own_copy_when_the_spec_is_edited_moved_or_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let spec = demo_spec(&src);
+    let runs = dir.path().join("runs");
+    let run = search(&spec, &runs, "r");
+    // The copy: the spec, its import (same layout) and the standard-library files it used.
+    for f in ["source/demo.lnas", "source/lib/blocks.lnas", "std/melius.lnas", "std/layers.lnas"] {
+        assert!(run.join(f).is_file(), "{f}");
+    }
+    let before = dir.path().join("before");
+    ok(&export_onnx(&run, &before, &[]), "export");
+    let model = std::fs::read(before.with_extension("onnx")).unwrap();
+    onnxruntime_agrees(&before.with_extension("onnx"), &run);
+
+    let edit = |spec: &Path| {
+        let text = std::fs::read_to_string(spec).unwrap().replacen("growth: 16", "growth: 24", 1);
+        std::fs::write(spec, text).unwrap();
+    };
+    let moved = dir.path().join("elsewhere");
+    let steps: [(&str, Box<dyn Fn()>); 3] = [
+        ("edited", Box::new(|| edit(&spec))),
+        ("moved", Box::new(|| std::fs::rename(&src, &moved).unwrap())),
+        ("deleted", Box::new(|| std::fs::remove_dir_all(&moved).unwrap())),
+    ];
+    for (k, (what, step)) in steps.iter().enumerate() {
+        step();
+        let again = dir.path().join(format!("after-{what}"));
+        ok(&export_onnx(&run, &again, &[]), what);
+        assert_eq!(std::fs::read(again.with_extension("onnx")).unwrap(), model, "{what}: the same model");
+        let svg = dir.path().join(format!("{what}.dot"));
+        ok(&lightnasc(&["render", s(&run), "--format", "dot", "-o", s(&svg)]), what);
+        ok(&lightnasc(&["report", s(&runs)]), what);
+        let name = format!("t{k}");
+        let out = lightnasc(&[
+            "train",
+            s(&run),
+            "--epochs",
+            "1",
+            "--train-limit",
+            "64",
+            "--runs-dir",
+            s(&runs),
+            "--name",
+            &name,
+        ]);
+        ok(&out, what);
+        assert!(runs.join(&name).join("model.onnx").is_file(), "{what}");
+    }
+    // The source is gone; the run goes on from its copy, and so does a training run made from it.
+    ok(&lightnasc(&["search", "--resume", s(&run), "--epochs", "2"]), "resume");
+    ok(&lightnasc(&["train", "--resume", s(&runs.join("t2")), "--epochs", "2"]), "resume a training run");
+    // A run folder moved elsewhere still opens: the config names its copy relative to itself.
+    let far = dir.path().join("far");
+    std::fs::rename(&run, &far).unwrap();
+    ok(&export_onnx(&far, &dir.path().join("far-export"), &["--epoch", "1"]), "a moved run");
+    assert_eq!(std::fs::read(dir.path().join("far-export.onnx")).unwrap(), model);
+}
+
+#[test]
+fn weights_for_another_width_are_refused_by_every_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = demo_spec(&dir.path().join("src"));
+    let runs = dir.path().join("runs");
+    let run = search(&spec, &runs, "r");
+    let latent = dir.path().join("w");
+    ok(&lightnasc(&["export", s(&run), "--format", "params", "-o", s(&latent)]), "latent export");
+    let wider = dir.path().join("wider.lnas");
+    let text = std::fs::read_to_string(root().join("specs/demo.lnas")).unwrap();
+    std::fs::write(&wider, text.replacen("growth: 16", "growth: 24", 1)).unwrap();
+    let key = "stage1.block1.dense.keep.";
+    let refused = |out: std::process::Output, what: &str| {
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert!(err.contains(key) && err.contains("[16, 32,") && err.contains("[24, 32,"), "{what}: {err}");
+    };
+    let out = dir.path().join("out");
+    // A latent-params file and a run's checkpoint, given with another spec.
+    let params = format!("{}-latent.params", latent.display());
+    refused(export_onnx(&wider, &out, &["--pin", "random:1", "--weights", &params]), "--weights FILE");
+    refused(export_onnx(&wider, &out, &["--pin", "random:1", "--weights", s(&run)]), "--weights RUN");
+    assert!(!out.with_extension("onnx").exists(), "nothing written");
+    // A run whose own copy of the spec no longer fits its checkpoint (edited by hand).
+    std::fs::write(
+        run.join("source/demo.lnas"),
+        text.replace("import \"std/melius.lnas\"", "import \"lib/blocks.lnas\"").replacen(
+            "growth: 16",
+            "growth: 24",
+            1,
+        ),
+    )
+    .unwrap();
+    refused(export_onnx(&run, &out, &[]), "checkpoint (export)");
+    refused(lightnasc(&["search", "--resume", s(&run), "--epochs", "2"]), "checkpoint (resume)");
+    refused(lightnasc(&["infer", s(&run), "--limit", "8"]), "checkpoint (infer)");
+}
+
+#[test]
+fn a_scaled_architecture_trains_and_exports_both_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let train = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "fixtures/models/scaled.lnas",
+            "--pin",
+            "scale=xnor",
+            "--data",
+            "mock:fashion-mnist",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "64",
+            "--runs-dir",
+            s(&runs),
+            "--name",
+            name,
+        ];
+        args.extend_from_slice(extra);
+        lightnasc(&args)
+    };
+    // XNOR scaling lowers to stock MXNet ops now: both formats, and the ledger line.
+    ok(&train("both", &[]), "train");
+    for f in ["model.onnx", "model-symbol.json", "model-0000.params"] {
+        assert!(runs.join("both").join(f).is_file(), "{f}");
+    }
+    assert!(std::fs::read_to_string(runs.join("ledger.jsonl")).unwrap().contains("both"));
+    // The formats are the user's to choose, checked before the first step.
+    ok(&train("onnx-only", &["--set", "export.formats=[onnx]"]), "train");
+    assert!(runs.join("onnx-only/model.onnx").is_file());
+    assert!(!runs.join("onnx-only/model-symbol.json").exists());
+    let out = train("typo", &["--set", "export.formats=[tflite]"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!runs.join("typo").exists(), "refused before the run folder is made");
+}
+
+/// Every file of a run folder, deleted or truncated in turn, under every command that reads runs:
+/// exit 0 or 1 with a message, never a panic, and a failing command changes nothing in the folder.
+#[test]
+fn a_damaged_run_folder_gives_clear_errors_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = demo_spec(&dir.path().join("src"));
+    let runs = dir.path().join("runs");
+    let pristine = search(&spec, &runs, "r");
+    std::fs::remove_file(runs.join("ledger.jsonl")).unwrap();
+    let files = [
+        "config.yml",
+        "checkpoint/state.json",
+        "checkpoint/supernet.bin",
+        "checkpoint/controller.bin",
+        "checkpoint/optim-decayed.bin",
+        "source/demo.lnas",
+        "source/lib/blocks.lnas",
+        "std/melius.lnas",
+        "latency.json",
+    ];
+    let contents = |d: &Path| -> BTreeMap<PathBuf, Vec<u8>> {
+        fn walk(base: &Path, d: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(base, &p, out);
+                } else {
+                    out.insert(p.strip_prefix(base).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
+                }
+            }
+        }
+        let mut m = BTreeMap::new();
+        walk(d, d, &mut m);
+        m
+    };
+    let mut failures = 0;
+    for (k, file) in files.iter().enumerate() {
+        for (how, damage) in [("deleted", 0), ("truncated", 1)] {
+            let run = runs.join(format!("d{k}-{how}"));
+            let status = std::process::Command::new("cp").arg("-r").arg(&pristine).arg(&run).status().unwrap();
+            assert!(status.success());
+            let f = run.join(file);
+            if damage == 0 {
+                std::fs::remove_file(&f).unwrap();
+            } else {
+                let bytes = std::fs::read(&f).unwrap();
+                std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
+            }
+            let r = s(&run);
+            let out_prefix = dir.path().join("x");
+            let commands: [Vec<&str>; 6] = [
+                vec!["search", "--resume", r, "--epochs", "1"],
+                vec!["export", r, "--format", "onnx", "-o", s(&out_prefix)],
+                vec!["render", r, "--format", "dot"],
+                vec!["train", r, "--epochs", "1", "--train-limit", "32", "--runs-dir", s(&runs), "--name", "t"],
+                vec!["report", r],
+                vec!["infer", r, "--limit", "8"],
+            ];
+            for args in commands {
+                let before = contents(&run);
+                let out = lightnasc(&args);
+                let err = String::from_utf8_lossy(&out.stderr);
+                let what = format!("{file} {how}: {}", args[0]);
+                assert!(matches!(out.status.code(), Some(0 | 1)), "{what}: exit {:?}: {err}", out.status.code());
+                assert!(!err.contains("panicked") && !err.contains("internal error"), "{what}: {err}");
+                if out.status.code() == Some(1) {
+                    failures += 1;
+                    assert!(err.contains("error"), "{what}: no message: {err}");
+                    assert_eq!(contents(&run), before, "{what}: the run folder changed");
+                }
+                let _ = std::fs::remove_dir_all(runs.join("t"));
+            }
+        }
+    }
+    // Most damage is fatal to most commands; a run whose damage went unnoticed everywhere would
+    // mean the files are not read at all.
+    assert!(failures > files.len() * 2 * 3, "only {failures} failures");
+}
