@@ -52,6 +52,26 @@ fn search(spec: &Path, runs: &Path, name: &str) -> PathBuf {
     runs.join(name)
 }
 
+/// `train SOURCE --epochs 1 --train-limit 64 --runs-dir RUNS --name NAME EXTRA...`.
+fn train(source: &str, runs: &Path, name: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "train",
+        source,
+        "--epochs",
+        "1",
+        "--train-limit",
+        "64",
+        "--batch-size",
+        "16",
+        "--runs-dir",
+        s(runs),
+        "--name",
+        name,
+    ];
+    args.extend_from_slice(extra);
+    lightnasc(&args)
+}
+
 fn export_onnx(source: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["export", s(source), "--format", "onnx", "-o", s(out)];
     args.extend_from_slice(extra);
@@ -127,18 +147,7 @@ fn a_run_reads_its_own_copy_when_the_spec_is_edited_moved_or_deleted() {
         ok(&lightnasc(&["render", s(&run), "--format", "dot", "-o", s(&svg)]), what);
         ok(&lightnasc(&["report", s(&runs)]), what);
         let name = format!("t{k}");
-        let out = lightnasc(&[
-            "train",
-            s(&run),
-            "--epochs",
-            "1",
-            "--train-limit",
-            "64",
-            "--runs-dir",
-            s(&runs),
-            "--name",
-            &name,
-        ]);
+        let out = train(s(&run), &runs, &name, &[]);
         ok(&out, what);
         assert!(runs.join(&name).join("model.onnx").is_file(), "{what}");
     }
@@ -146,10 +155,15 @@ fn a_run_reads_its_own_copy_when_the_spec_is_edited_moved_or_deleted() {
     ok(&lightnasc(&["search", "--resume", s(&run), "--epochs", "2"]), "resume");
     ok(&lightnasc(&["train", "--resume", s(&runs.join("t2")), "--epochs", "2"]), "resume a training run");
     // A run folder moved elsewhere still opens: the config names its copy relative to itself.
+    let resumed = dir.path().join("resumed");
+    ok(&export_onnx(&run, &resumed, &[]), "export after resume");
     let far = dir.path().join("far");
     std::fs::rename(&run, &far).unwrap();
-    ok(&export_onnx(&far, &dir.path().join("far-export"), &["--epoch", "1"]), "a moved run");
-    assert_eq!(std::fs::read(dir.path().join("far-export.onnx")).unwrap(), model);
+    ok(&export_onnx(&far, &dir.path().join("far-export"), &[]), "a moved run");
+    assert_eq!(
+        std::fs::read(dir.path().join("far-export.onnx")).unwrap(),
+        std::fs::read(resumed.with_extension("onnx")).unwrap()
+    );
 }
 
 #[test]
@@ -195,24 +209,9 @@ fn a_scaled_architecture_trains_and_exports_both_formats() {
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("runs");
     let train = |name: &str, extra: &[&str]| {
-        let mut args = vec![
-            "train",
-            "fixtures/models/scaled.lnas",
-            "--pin",
-            "scale=xnor",
-            "--data",
-            "mock:fashion-mnist",
-            "--epochs",
-            "1",
-            "--train-limit",
-            "64",
-            "--runs-dir",
-            s(&runs),
-            "--name",
-            name,
-        ];
+        let mut args = vec!["--pin", "scale=xnor", "--data", "mock:fashion-mnist"];
         args.extend_from_slice(extra);
-        lightnasc(&args)
+        train("fixtures/models/scaled.lnas", &runs, name, &args)
     };
     // XNOR scaling lowers to stock MXNet ops now: both formats, and the ledger line.
     ok(&train("both", &[]), "train");
@@ -283,7 +282,20 @@ fn a_damaged_run_folder_gives_clear_errors_and_loses_nothing() {
                 vec!["search", "--resume", r, "--epochs", "1"],
                 vec!["export", r, "--format", "onnx", "-o", s(&out_prefix)],
                 vec!["render", r, "--format", "dot"],
-                vec!["train", r, "--epochs", "1", "--train-limit", "32", "--runs-dir", s(&runs), "--name", "t"],
+                vec![
+                    "train",
+                    r,
+                    "--epochs",
+                    "1",
+                    "--train-limit",
+                    "32",
+                    "--batch-size",
+                    "8",
+                    "--runs-dir",
+                    s(&runs),
+                    "--name",
+                    "t",
+                ],
                 vec!["report", r],
                 vec!["infer", r, "--limit", "8"],
             ];
