@@ -140,6 +140,8 @@ fn a_run_reads_its_own_copy_when_the_spec_is_edited_moved_or_deleted() {
     ];
     for (k, (what, step)) in steps.iter().enumerate() {
         step();
+        // Resuming the finished run reads its config, spec copy and checkpoint, and changes nothing.
+        ok(&lightnasc(&["search", "--resume", s(&run)]), what);
         let again = dir.path().join(format!("after-{what}"));
         ok(&export_onnx(&run, &again, &[]), what);
         assert_eq!(std::fs::read(again.with_extension("onnx")).unwrap(), model, "{what}: the same model");
@@ -243,6 +245,8 @@ fn a_damaged_run_folder_gives_clear_errors_and_loses_nothing() {
         "checkpoint/supernet.bin",
         "checkpoint/controller.bin",
         "checkpoint/optim-decayed.bin",
+        "checkpoint/optim-plain.bin",
+        "checkpoint/optim-controller.bin",
         "source/demo.lnas",
         "source/lib/blocks.lnas",
         "std/melius.lnas",

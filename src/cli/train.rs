@@ -28,17 +28,19 @@ pub fn run(args: &TrainArgs) -> ExitCode {
         };
     }
     match prepare(args) {
-        Ok(Prepared { mut cfg, dir, space, arch, std, source }) => {
+        Ok(Prepared { mut cfg, dir, space, arch, std }) => {
             let device = match device_of(&cfg) {
                 Ok(d) => d,
                 Err(e) => return fail(e), // before the run folder is made
             };
             let pin_args = cfg.pin_args(&space.node(space.input).name);
+            // From a search run, the job scores (and may start from) the architecture there.
+            let source_arch = cfg.source_run.is_some().then(|| arch.clone());
             let pin = |spec_ref: &str| pin_text(&space, &arch, spec_ref, &pin_args);
             if let Err(e) = create_run(&dir, &mut cfg, &std, Some(&pin)) {
                 return fail(e);
             }
-            launch(cfg, device, dir, false, &args.run, source.map(|_| arch))
+            launch(cfg, device, dir, false, &args.run, source_arch)
         }
         Err(e) => fail(e),
     }
@@ -53,7 +55,6 @@ struct Prepared {
     arch: Assignment,
     /// Where the space's spec reads the standard library (a search run's own copy).
     std: StdLib,
-    source: Option<PathBuf>,
 }
 
 /// The run's config, its folder, and the architecture in its space (from a search run, that
@@ -106,7 +107,7 @@ fn prepare(args: &TrainArgs) -> Result<Prepared, String> {
     apply_overrides(&mut cfg, &args.run)?;
     cfg.policy = Policy::Fixed;
     cfg.init = args.init.unwrap_or(Init::Scratch);
-    cfg.source_run = source_run.clone();
+    cfg.source_run = source_run;
     cfg.export_each_epoch = false;
     let dir = run_dir_for(&args.run, &format!("train-{}", space.name))?;
     // The run folder gets a copy of the space's spec and trains the pin written beside it.
@@ -114,7 +115,7 @@ fn prepare(args: &TrainArgs) -> Result<Prepared, String> {
     cfg.spec_origin = Some(std::path::absolute(source).map_err(|e| e.to_string())?);
     cfg.space = None;
     cfg.validate()?;
-    Ok(Prepared { cfg, dir, space, arch: a, std, source: source_run })
+    Ok(Prepared { cfg, dir, space, arch: a, std })
 }
 
 /// The assignment a pin (file, `random:S`, `melius:...`, settings) gives in a spec's space.

@@ -2,7 +2,7 @@
 //! imports, laid out as they were relative to each other (so relative imports still resolve),
 //! and the standard-library files it used. Reading the copy back needs nothing outside it.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use super::source::SourceDb;
 
@@ -31,7 +31,7 @@ pub fn write(db: &SourceDb, dir: &Path) -> Result<PathBuf, String> {
     }
     for f in db.files().filter(|f| f.path.is_none()) {
         let Some(name) = f.name.strip_prefix("std/") else { continue };
-        if Path::new(name).components().any(|c| !matches!(c, Component::Normal(_))) {
+        if !super::stdlib::is_name(name) {
             return Err(format!("`{}` is not a standard library name", f.name));
         }
         put(&dir.join(STD_DIR).join(name), &f.text)?;

@@ -29,8 +29,7 @@ impl StdLib {
                 get(name).map(str::to_string).ok_or_else(|| format!("no standard library file `std/{name}`"))
             }
             StdLib::Folder(dir) => {
-                // Names come from import strings: no way out of the folder.
-                if name.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+                if !is_name(name) {
                     return Err(format!("`std/{name}` is not a standard library name"));
                 }
                 let path = dir.join(name);
@@ -40,6 +39,12 @@ impl StdLib {
             }
         }
     }
+}
+
+/// Whether `NAME` (of `std/NAME`) names a file inside the library's folder: names come from
+/// import strings, and must not lead out of it.
+pub fn is_name(name: &str) -> bool {
+    std::path::Path::new(name).components().all(|c| matches!(c, std::path::Component::Normal(_))) && !name.is_empty()
 }
 
 /// The text of `std/NAME` in this binary.

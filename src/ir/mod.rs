@@ -249,9 +249,10 @@ impl Op {
 
     /// Every tensor the op's weights hold, by part name (`weight`, `bias`, `gamma`, `beta`,
     /// `running_mean`, `running_var`), with its shape: what a weight store must hold under the
-    /// node's key.
-    pub fn weight_tensors(&self, input: Shape) -> Vec<(&'static str, Vec<u32>)> {
+    /// node's key (shapes as host tensors have them).
+    pub fn weight_tensors(&self, input: Shape) -> Vec<(&'static str, Vec<usize>)> {
         let (Some(kind), Some(main)) = (self.weights(), self.weight_shape(input)) else { return vec![] };
+        let main: Vec<usize> = main.iter().map(|&d| d as usize).collect();
         let c = vec![main[0]];
         let mut t = vec![];
         match kind {

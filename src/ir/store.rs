@@ -32,23 +32,33 @@ impl WeightStore {
         for n in g.topo_order() {
             let node = g.node(n);
             let (Some(key), Some(&input)) = (&node.weights, g.inputs(n).first()) else { continue };
-            for (part, shape) in node.op.weight_tensors(g.node(input).shape) {
-                let want: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-                match self.get(key, part) {
-                    None => return Err(format!("no tensor `{key}.{part}` (shape {want:?}) in the weights")),
-                    Some(t) if t.shape != want => {
-                        return Err(format!(
-                            "`{key}.{part}` has shape {:?} in the weights; the graph needs {want:?}",
-                            t.shape
-                        ));
-                    }
-                    Some(t) if t.data.len() != want.iter().product::<usize>() => {
-                        return Err(format!("`{key}.{part}` holds {} values for shape {want:?}", t.data.len()));
-                    }
-                    Some(_) => {}
+            let wanted = node.op.weight_tensors(g.node(input).shape);
+            let held: Vec<(&str, Vec<usize>)> =
+                wanted.iter().filter_map(|(part, _)| Some((*part, self.get(key, part)?.shape.clone()))).collect();
+            check_tensors(key, &wanted, &held)?;
+            for (part, shape) in &wanted {
+                let t = self.get(key, part).expect("checked above");
+                if t.data.len() != shape.iter().product::<usize>() {
+                    return Err(format!("`{key}.{part}` holds {} values for shape {shape:?}", t.data.len()));
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Compare the tensors held under `key` with those a layer needs, both as (part, shape): the
+/// first difference names the tensor and both shapes (`absent` where one side has none). Every
+/// reader of weights (checkpoints, weight stores) reports through this.
+pub fn check_tensors(key: &str, wanted: &[(&str, Vec<usize>)], held: &[(&str, Vec<usize>)]) -> Result<(), String> {
+    let find = |list: &[(&str, Vec<usize>)], part: &str| list.iter().find(|t| t.0 == part).map(|t| t.1.clone());
+    let parts = wanted.iter().chain(held).map(|t| t.0);
+    for part in parts {
+        let (w, h) = (find(wanted, part), find(held, part));
+        if w != h {
+            let show = |d: &Option<Vec<usize>>| d.as_ref().map_or("absent".to_string(), |d| format!("{d:?}"));
+            return Err(format!("`{key}.{part}` has shape {} in the weights; the graph needs {}", show(&h), show(&w)));
+        }
+    }
+    Ok(())
 }

@@ -46,19 +46,27 @@ impl Plan {
             let node = graph.node(n);
             let inputs: Vec<usize> = graph.inputs(n).iter().map(|m| index[m]).collect();
             let in_shape = inputs.first().map(|&j| steps[j].shape);
-            let weights = node.op.weights().zip(in_shape.and_then(|s| node.op.weight_shape(s)));
+            // The layer's parameters: what they are, the main tensor's shape, and every tensor.
+            let weights = in_shape.and_then(|input| {
+                Some((node.op.weights()?, node.op.weight_shape(input)?, node.op.weight_tensors(input)))
+            });
             let slot = match (&node.weights, weights) {
-                (Some(key), Some((what, shape))) => {
-                    let (kind, bias, center, binary) = match what {
-                        WeightKind::Conv { bias, binary, .. } => (0, bias, false, binary),
-                        WeightKind::Dense { bias, .. } => (1, bias, false, false),
-                        WeightKind::Norm { scale, center } => (2, scale, center, false),
+                (Some(key), Some((what, shape, tensors))) => {
+                    let (kind, binary) = match what {
+                        WeightKind::Conv { binary, .. } => (0, binary),
+                        WeightKind::Dense { .. } => (1, false),
+                        WeightKind::Norm { .. } => (2, false),
                     };
                     let s = match by_key.get(key) {
                         Some(&s) => {
-                            // Shared: the validator has checked the shapes agree; merge the options.
+                            // Shared: the validator has checked the shapes agree; merge the rest
+                            // (a bias one sharer has).
                             let spec = &mut slots[s];
-                            spec.bias_or_scale |= bias;
+                            for t in tensors {
+                                if !spec.has(t.0) {
+                                    spec.tensors.push(t);
+                                }
+                            }
                             spec.binary |= binary;
                             s
                         }
@@ -74,8 +82,7 @@ impl Plan {
                                 key: key.clone(),
                                 slot,
                                 shape: shape.iter().map(|&d| d as usize).collect(),
-                                bias_or_scale: bias,
-                                center,
+                                tensors,
                                 binary,
                             });
                             slots.len() - 1

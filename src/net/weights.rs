@@ -45,19 +45,25 @@ pub enum Slot {
     Norm(usize),
 }
 
-/// What a slot holds, derived from the IR: the shape of its main tensor and its options.
+/// What a slot holds, derived from the IR: the shape of its main tensor and every tensor it
+/// holds (`ir::Op::weight_tensors`, merged over the layers sharing it).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SlotSpec {
     pub key: String,
     pub slot: Slot,
     /// `[out, in/groups, k, k]`, `[out, in]` or `[C]`.
     pub shape: Vec<usize>,
-    /// Conv/dense: with a bias. Norm: with gamma.
-    pub bias_or_scale: bool,
-    /// Norm: with beta.
-    pub center: bool,
+    /// (part, shape): `weight` and `bias`, or `gamma`, `beta` and the running statistics.
+    pub tensors: Vec<(&'static str, Vec<usize>)>,
     /// Used by a binary conv (no weight decay for it, as BMXNet's `wd_mult = 0`).
     pub binary: bool,
+}
+
+impl SlotSpec {
+    /// Whether the slot holds tensor `part` (`bias`, `gamma`, `beta`).
+    pub fn has(&self, part: &str) -> bool {
+        self.tensors.iter().any(|t| t.0 == part)
+    }
 }
 
 impl<B: Backend> Weights<B> {
@@ -75,13 +81,13 @@ impl<B: Backend> Weights<B> {
                 Slot::Conv(_) => {
                     let fan_in = s.shape[1..].iter().product::<usize>().max(1);
                     let weight = uniform(&mut rng, &s.shape, (6.0 / fan_in as f64).sqrt(), device);
-                    let bias = s.bias_or_scale.then(|| Param::from_tensor(Tensor::zeros([s.shape[0]], device)));
+                    let bias = s.has("bias").then(|| Param::from_tensor(Tensor::zeros([s.shape[0]], device)));
                     convs.push(ConvWeights { weight: Param::from_tensor(weight), bias });
                 }
                 Slot::Dense(_) => {
                     let fan_in = s.shape[1].max(1);
                     let weight = uniform(&mut rng, &s.shape, (6.0 / fan_in as f64).sqrt(), device);
-                    let bias = s.bias_or_scale.then(|| {
+                    let bias = s.has("bias").then(|| {
                         Param::from_tensor(uniform(&mut rng, &s.shape[..1], 1.0 / (fan_in as f64).sqrt(), device))
                     });
                     denses.push(DenseWeights { weight: Param::from_tensor(weight), bias });
@@ -89,8 +95,8 @@ impl<B: Backend> Weights<B> {
                 Slot::Norm(_) => {
                     let c = s.shape[0];
                     norms.push(NormWeights {
-                        gamma: s.bias_or_scale.then(|| Param::from_tensor(Tensor::ones([c], device))),
-                        beta: s.center.then(|| Param::from_tensor(Tensor::zeros([c], device))),
+                        gamma: s.has("gamma").then(|| Param::from_tensor(Tensor::ones([c], device))),
+                        beta: s.has("beta").then(|| Param::from_tensor(Tensor::zeros([c], device))),
                         running_mean: RunningState::new(Tensor::zeros([c], device)),
                         running_var: RunningState::new(Tensor::ones([c], device)),
                     });
@@ -172,45 +178,36 @@ pub fn check_record<B: Backend>(record: &WeightsRecord<B>, slots: &[SlotSpec]) -
     fn dims<B: Backend, const D: usize>(p: &Param<Tensor<B, D>>) -> Vec<usize> {
         p.val().dims().to_vec()
     }
+    fn opt<B: Backend, const D: usize>(
+        part: &'static str,
+        p: &Option<Param<Tensor<B, D>>>,
+    ) -> Option<(&'static str, Vec<usize>)> {
+        p.as_ref().map(|p| (part, dims(p)))
+    }
     for s in slots {
-        let c = s.shape.first().copied().unwrap_or(0);
-        // (part, shape held, shape wanted); `None` held or wanted: absent.
-        let parts: Vec<(&str, Option<Vec<usize>>, Option<Vec<usize>>)> = match s.slot {
+        let held: Vec<(&str, Vec<usize>)> = match s.slot {
             Slot::Conv(i) => {
                 let r = &record.convs[i];
-                vec![
-                    ("weight", Some(dims(&r.weight)), Some(s.shape.clone())),
-                    ("bias", r.bias.as_ref().map(dims), s.bias_or_scale.then(|| vec![c])),
-                ]
+                [Some(("weight", dims(&r.weight))), opt("bias", &r.bias)].into_iter().flatten().collect()
             }
             Slot::Dense(i) => {
                 let r = &record.denses[i];
-                vec![
-                    ("weight", Some(dims(&r.weight)), Some(s.shape.clone())),
-                    ("bias", r.bias.as_ref().map(dims), s.bias_or_scale.then(|| vec![c])),
-                ]
+                [Some(("weight", dims(&r.weight))), opt("bias", &r.bias)].into_iter().flatten().collect()
             }
             Slot::Norm(i) => {
                 let r = &record.norms[i];
-                vec![
-                    ("gamma", r.gamma.as_ref().map(dims), s.bias_or_scale.then(|| vec![c])),
-                    ("beta", r.beta.as_ref().map(dims), s.center.then(|| vec![c])),
-                    ("running_mean", Some(dims(&r.running_mean)), Some(vec![c])),
-                    ("running_var", Some(dims(&r.running_var)), Some(vec![c])),
+                [
+                    opt("gamma", &r.gamma),
+                    opt("beta", &r.beta),
+                    Some(("running_mean", dims(&r.running_mean))),
+                    Some(("running_var", dims(&r.running_var))),
                 ]
+                .into_iter()
+                .flatten()
+                .collect()
             }
         };
-        for (part, held, wanted) in parts {
-            if held != wanted {
-                let show = |d: &Option<Vec<usize>>| d.as_ref().map_or("absent".to_string(), |d| format!("{d:?}"));
-                return Err(format!(
-                    "`{}.{part}` has shape {} in the weights; the graph needs {}",
-                    s.key,
-                    show(&held),
-                    show(&wanted)
-                ));
-            }
-        }
+        crate::ir::store::check_tensors(&s.key, &s.tensors, &held)?;
     }
     Ok(())
 }

@@ -114,8 +114,8 @@ pub fn check_spec(run_dir: &Path, cfg: &SearchConfig, pin: Option<&PinArg>) -> R
     }
     let out = check_path_with(spec, &std, &cfg.space_args(), cfg.space.as_deref(), pin);
     if !out.diags.is_empty() {
-        let first = out.diags.0.iter().take(3).map(|d| d.render(&out.db, false)).collect::<Vec<_>>().join("\n");
-        return Err(format!("{}: the run's spec {} does not check:\n{first}", run_dir.display(), spec.display()));
+        let why = rendered(&out.diags, &out.db);
+        return Err(format!("{}: the run's spec {} does not check:\n{why}", run_dir.display(), spec.display()));
     }
     Ok(out)
 }
@@ -130,8 +130,14 @@ pub fn snapshot_spec(run_dir: &Path, spec: &Path, std: &StdLib) -> Result<PathBu
             let rel = snapshot::write(&p.db, run_dir)?;
             std::path::absolute(run_dir.join(rel)).map_err(|e| format!("{}: {e}", run_dir.display()))
         }
-        _ => Err(format!("{}: the spec does not load; `lightnasc check {}` says why", spec.display(), spec.display())),
+        Some(p) => Err(format!("{} does not load:\n{}", spec.display(), rendered(&diags, &p.db))),
+        None => Err(format!("{} does not load:\n{}", spec.display(), rendered(&diags, &Default::default()))),
     }
+}
+
+/// Diagnostics as text for an error message (the first few; `lightnasc check` shows them all).
+fn rendered(diags: &crate::diag::Diagnostics, db: &crate::front::source::SourceDb) -> String {
+    diags.0.iter().take(3).map(|d| d.render(db, false)).collect::<Vec<_>>().join("\n")
 }
 
 /// How a file written into `from` (a folder of the run) names the run's spec: relative inside
