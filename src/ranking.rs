@@ -249,7 +249,7 @@ impl BackendJob for RankingJob {
             scoring.batch_norm = bn;
         }
         let mut net = self.run.supernet::<B::InnerBackend>(&device)?;
-        net.binary_kernels = cfg.packed_kernels();
+        net.binary_kernels = cfg.binary_kernels;
         let kind: Kind = cfg.data.kind;
         let scorer = Scorer::new(net, &scoring, &self.train, (kind, cfg.batch_size), (cfg.seed, u64::MAX, 0), &device);
         let bar = indicatif::ProgressBar::new(self.rows.len() as u64).with_style(

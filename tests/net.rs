@@ -6,10 +6,10 @@ use burn::backend::{Autodiff, Flex};
 use burn::optim::{SgdConfig, decay::WeightDecayConfig};
 use burn::tensor::{Int, Tensor, TensorData};
 
-use common::{check_json, root};
-use lightnasc::check::{PinArg, check_path};
+use common::{check_json, images, space};
+use lightnasc::check::PinArg;
 use lightnasc::ir::pin::Assignment;
-use lightnasc::ir::{ActQuant, BinaryConv, Conv2d, Graph, Scaling, WeightQuant};
+use lightnasc::ir::{ActQuant, BinaryConv, Conv2d, Scaling, WeightQuant};
 use lightnasc::lower::SpaceArgs;
 use lightnasc::net::layers::{self, Mode};
 use lightnasc::net::train::{GroupedOptimizer, train_step};
@@ -200,38 +200,7 @@ fn binary_conv_counts_matching_bits_with_minus_one_padding() {
 /// without, and the kernels really run (most binary convs are eligible).
 #[test]
 fn binary_kernels_give_the_float_paths_logits_exactly() {
-    for (spec, input, classes, seed) in [
-        ("specs/meliusnet22.lnas", [3u32, 32, 32], 100, 3u64),
-        ("specs/resnet18.lnas", [3, 32, 32], 10, 4),
-        ("specs/demo.lnas", [1, 28, 28], 10, 5),
-    ] {
-        let (g, _) = space(spec, &input, classes, None);
-        let eligible = g
-            .nodes
-            .node_weights()
-            .filter(|n| matches!(&n.op, lightnasc::ir::Op::BinaryConv(b) if b.bits == 1))
-            .filter(|n| matches!(&n.op, lightnasc::ir::Op::BinaryConv(b) if lightnasc::net::packed::eligible(b)))
-            .count();
-        assert!(eligible > 0, "{spec}: no binary conv takes the packed path");
-        let mut net = Supernet::<burn::backend::Flex>::new(g.clone(), seed, &Default::default());
-        for trial in 0..2 {
-            let a = Assignment::random(&g, seed * 10 + trial);
-            let x = images::<burn::backend::Flex>(3, &input, seed + trial);
-            net.binary_kernels = false;
-            let float = values(net.logits(x.clone(), &a, Mode::Eval));
-            net.binary_kernels = true;
-            let packed = values(net.logits(x, &a, Mode::Eval));
-            assert_eq!(float, packed, "{spec}: logits differ with the binary kernels");
-        }
-        // The packed weights are cached per network; new weights must not meet stale packs.
-        let other = Supernet::<burn::backend::Flex>::new(g.clone(), seed + 100, &Default::default());
-        net.set_weights(other.weights.clone());
-        let a = Assignment::random(&g, seed * 10 + 7);
-        let x = images::<burn::backend::Flex>(2, &input, seed + 7);
-        let packed = values(net.logits(x.clone(), &a, Mode::Eval));
-        net.binary_kernels = false;
-        assert_eq!(values(net.logits(x, &a, Mode::Eval)), packed, "{spec}: stale packed weights after set_weights");
-    }
+    common::packed_logits_equal_float::<Flex>(2);
 }
 
 /// x = (1, 2, 3, 4) as a batch of four 1-vectors: mean 2.5, biased variance 1.25. Running
@@ -259,20 +228,6 @@ fn batch_norm_train_uses_batch_statistics_and_eval_the_running_ones() {
         assert!((*yi as f64 - want).abs() < 1e-5, "{yi} vs {want}");
     }
     assert!((values(norm.running_mean.value_sync())[0] - 0.25).abs() < 1e-6, "eval leaves the statistics alone");
-}
-
-fn space(spec: &str, input: &[u32], classes: i64, pin: Option<PinArg>) -> (Graph, Option<Assignment>) {
-    let args = SpaceArgs { input: Some(input.to_vec()), classes: Some(classes), other: vec![] };
-    let out = check_path(&root().join(spec), &args, None, pin.as_ref());
-    assert!(out.diags.is_empty(), "{spec} does not check: {:?}", out.diags);
-    (out.space.expect("a space"), out.pinned.map(|p| p.0))
-}
-
-fn images<Bk: burn::tensor::backend::Backend>(n: usize, shape: &[u32], seed: u64) -> Tensor<Bk, 4> {
-    let mut rng = SplitMix64(seed);
-    let [c, h, w] = [shape[0] as usize, shape[1] as usize, shape[2] as usize];
-    let v: Vec<f32> = (0..n * c * h * w).map(|_| rng.normal() as f32).collect();
-    Tensor::from_data(TensorData::new(v, [n, c, h, w]), &Default::default())
 }
 
 fn max_abs_diff<Bk: burn::tensor::backend::Backend>(a: Tensor<Bk, 2>, b: Tensor<Bk, 2>) -> f32 {

@@ -1,7 +1,12 @@
-//! Run-time choice of backend and devices (`--device cpu|cuda[:N]`, or several devices of one
-//! backend for data-parallel training: `cuda:0,1,2,3`, `cpu:0,1`). Code that trains or runs a
+//! Run-time choice of backend and devices (`--device cpu|wgpu|cuda[:N]`, or several devices of
+//! one backend for data-parallel training: `cuda:0,1,2,3`, `cpu:0,1`). Code that trains or runs a
 //! network is generic over the backend; a [`BackendJob`] is instantiated here once per backend
 //! compiled in.
+//!
+//! `wgpu` and `cuda` are the same backend, burn's CubeCL one (`CubeBackend<R, ..>`), over two
+//! runtimes, so what CI runs on wgpu (Mesa's software Vulkan) is the code a GPU runs. It is used
+//! without burn's fusion layer: fused tensors do not expose their device buffers, which the
+//! packed binary convs read in place (`net::packed`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,14 +16,40 @@ use burn::tensor::backend::AutodiffBackend;
 /// The embedded CPU backend: burn's Flex (pure Rust, SIMD, multithreaded) with autodiff.
 pub type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;
 
+#[cfg(feature = "wgpu")]
+pub type WgpuBackend =
+    burn::backend::Autodiff<burn_cubecl::CubeBackend<burn_cubecl::cubecl::wgpu::WgpuRuntime, f32, i32, u32>>;
+
 #[cfg(feature = "cuda")]
-pub type CudaBackend = burn::backend::Autodiff<burn::backend::Cuda>;
+pub type CudaBackend =
+    burn::backend::Autodiff<burn_cubecl::CubeBackend<burn_cubecl::cubecl::cuda::CudaRuntime, f32, i32, u8>>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BackendKind {
     #[default]
     Cpu,
+    /// The default wgpu adapter (Vulkan, Metal, DX12; lavapipe when there is no GPU).
+    Wgpu,
     Cuda,
+}
+
+impl BackendKind {
+    fn name(self) -> &'static str {
+        match self {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Cuda => "cuda",
+        }
+    }
+
+    /// The cargo feature that compiles it in.
+    fn compiled(self) -> bool {
+        match self {
+            BackendKind::Cpu => true,
+            BackendKind::Wgpu => cfg!(feature = "wgpu"),
+            BackendKind::Cuda => cfg!(feature = "cuda"),
+        }
+    }
 }
 
 /// One device or several of one backend; the first is the main device (the controller, the
@@ -61,14 +92,15 @@ impl FromStr for DeviceArg {
     fn from_str(s: &str) -> Result<Self, String> {
         let bad = || {
             format!(
-                "`{s}` is not a device: write `cpu`, `cuda` or `cuda:N` (N the GPU index), or a list for \
-                 data-parallel training: `cuda:0,1,2,3` (`cpu:0,1`: CPU replicas)"
+                "`{s}` is not a device: write `cpu`, `wgpu`, `cuda` or `cuda:N` (N the GPU index), or a \
+                 list for data-parallel training: `cuda:0,1,2,3` (`cpu:0,1`: CPU replicas)"
             )
         };
         let s = s.trim();
         let (name, list) = s.split_once(':').map_or((s, None), |(n, l)| (n, Some(l)));
         let backend = match name {
             "cpu" => BackendKind::Cpu,
+            "wgpu" => BackendKind::Wgpu,
             "cuda" => BackendKind::Cuda,
             _ => return Err(bad()),
         };
@@ -81,6 +113,9 @@ impl FromStr for DeviceArg {
         if let Some(dup) = ids.iter().enumerate().find_map(|(k, i)| ids[..k].contains(i).then_some(i)) {
             return Err(format!("`{s}`: device {dup} is listed twice"));
         }
+        if backend == BackendKind::Wgpu && ids != [0] {
+            return Err(format!("`{s}`: wgpu runs on its default adapter alone; write `wgpu`"));
+        }
         // `cpu` and `cpu:0` are the plain CPU device, written `cpu`.
         let ids = if backend == BackendKind::Cpu && ids == [0] { vec![] } else { ids };
         Ok(DeviceArg { backend, ids })
@@ -89,12 +124,13 @@ impl FromStr for DeviceArg {
 
 impl fmt::Display for DeviceArg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self.backend {
-            BackendKind::Cpu => "cpu",
-            BackendKind::Cuda => "cuda",
-        };
+        let name = self.backend.name();
         let ids: Vec<String> = self.ids.iter().map(|i| i.to_string()).collect();
-        if ids.is_empty() { write!(f, "{name}") } else { write!(f, "{name}:{}", ids.join(",")) }
+        if ids.is_empty() || self.backend == BackendKind::Wgpu {
+            write!(f, "{name}")
+        } else {
+            write!(f, "{name}:{}", ids.join(","))
+        }
     }
 }
 
@@ -106,12 +142,16 @@ pub trait BackendJob {
 
 /// Whether `device`'s backend was compiled in (checked before a command makes anything).
 pub fn available(device: &DeviceArg) -> Result<(), String> {
-    match device.backend {
-        BackendKind::Cuda if !cfg!(feature = "cuda") => Err(format!(
-            "device `{device}`: this lightnasc was built without CUDA; rebuild with `cargo build --release --features cuda`"
-        )),
-        _ => Ok(()),
+    if device.backend.compiled() {
+        return Ok(());
     }
+    let (what, feature) = match device.backend {
+        BackendKind::Cuda => ("CUDA", "cuda"),
+        _ => ("wgpu", "wgpu"),
+    };
+    Err(format!(
+        "device `{device}`: this lightnasc was built without {what}; rebuild with `cargo build --release --features {feature}`"
+    ))
 }
 
 /// Run `job` on `device`'s backend; an error if that backend was not compiled in.
@@ -119,6 +159,10 @@ pub fn run_on<J: BackendJob>(device: &DeviceArg, job: J) -> Result<J::Output, St
     available(device)?;
     match device.backend {
         BackendKind::Cpu => Ok(job.run::<CpuBackend>(vec![Default::default(); device.replicas()])),
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => Ok(job.run::<WgpuBackend>(vec![burn_cubecl::cubecl::wgpu::WgpuDevice::DefaultDevice])),
+        #[cfg(not(feature = "wgpu"))]
+        BackendKind::Wgpu => unreachable!("`available` refused it"),
         #[cfg(feature = "cuda")]
         BackendKind::Cuda => Ok(
             job.run::<CudaBackend>(device.ids.iter().map(|&index| burn::backend::cuda::CudaDevice { index }).collect())
@@ -137,7 +181,8 @@ pub fn describe(device: &DeviceArg) -> String {
             "{device} (burn Flex, {} threads{parallel})",
             std::thread::available_parallelism().map_or(1, |n| n.get())
         ),
-        BackendKind::Cuda => format!("{device} (burn CUDA{parallel})"),
+        BackendKind::Wgpu => format!("{device} (burn CubeCL on wgpu, default adapter)"),
+        BackendKind::Cuda => format!("{device} (burn CubeCL on CUDA{parallel})"),
     }
 }
 
@@ -152,6 +197,8 @@ mod tests {
             ("cpu:0", BackendKind::Cpu, vec![], "cpu"),
             ("cpu:0,1", BackendKind::Cpu, vec![0, 1], "cpu:0,1"),
             ("cuda", BackendKind::Cuda, vec![0], "cuda:0"),
+            ("wgpu", BackendKind::Wgpu, vec![0], "wgpu"),
+            ("wgpu:0", BackendKind::Wgpu, vec![0], "wgpu"),
             ("cuda:3", BackendKind::Cuda, vec![3], "cuda:3"),
             ("cuda:0,1,2,3", BackendKind::Cuda, vec![0, 1, 2, 3], "cuda:0,1,2,3"),
         ] {
@@ -163,7 +210,8 @@ mod tests {
         assert_eq!("cuda:0,1,2,3".parse::<DeviceArg>().unwrap().replicas(), 4);
         assert_eq!("cpu".parse::<DeviceArg>().unwrap().replicas(), 1);
         assert!("cuda:1,1".parse::<DeviceArg>().unwrap_err().contains("listed twice"));
-        for bad in ["gpu", "cuda:", "cuda:x", "cpu:0,,1"] {
+        assert!("wgpu:0,1".parse::<DeviceArg>().unwrap_err().contains("default adapter alone"));
+        for bad in ["gpu", "cuda:", "cuda:x", "cpu:0,,1", "wgpu:1"] {
             assert!(bad.parse::<DeviceArg>().is_err(), "{bad}");
         }
     }

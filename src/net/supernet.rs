@@ -43,8 +43,9 @@ impl<B: Backend> Act<B> {
 pub struct Supernet<B: Backend> {
     pub plan: Arc<Plan>,
     pub weights: Weights<B>,
-    /// Run eligible binary convs through the bit-packed CPU kernels in forward-only passes
-    /// (the same integers as the float path; see `net::packed`). Off by default; set for CPU.
+    /// Run eligible binary convs through the bit-packed kernels of the backend's device in
+    /// forward-only passes (the same integers as the float path; see `net::packed`). Off by
+    /// default.
     pub binary_kernels: bool,
     /// The binary convs' packed weights, made on first use by the packed path.
     packed: PackedCache,
@@ -68,6 +69,11 @@ impl<B: Backend> Supernet<B> {
 
     pub fn from_parts(plan: Arc<Plan>, weights: Weights<B>, binary_kernels: bool) -> Self {
         Supernet { plan, weights, binary_kernels, packed: PackedCache::default() }
+    }
+
+    /// The kernel each conv slot ran with on the packed path so far (by slot; `None`: not yet).
+    pub fn packed_kernels(&self) -> Vec<Option<&'static str>> {
+        self.packed.kernels()
     }
 
     /// Replace the weights (and forget any packed copy of the old ones).

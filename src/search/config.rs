@@ -62,8 +62,8 @@ pub struct SearchConfig {
     /// architecture's shared-weight accuracy, and with `init: supernet` gives the start weights.
     pub source_run: Option<PathBuf>,
     pub init: Init,
-    /// Forward-only passes on the CPU (rewards, validation, latency measurement) run eligible
-    /// binary convs through the bit-packed kernels: the same numbers, sooner.
+    /// Forward-only passes (rewards, validation, latency measurement) run eligible binary convs
+    /// through the bit-packed kernels of the run's device: the same numbers, sooner.
     pub binary_kernels: bool,
 }
 
@@ -326,12 +326,6 @@ impl SearchConfig {
         let kind = self.data.kind;
         let shape = kind.shape().iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
         vec![(input.to_string(), format!("[{shape}]")), ("classes".to_string(), kind.classes().to_string())]
-    }
-
-    /// Whether forward-only passes take the bit-packed CPU kernels: on a GPU the float path stays
-    /// on the device.
-    pub fn packed_kernels(&self) -> bool {
-        self.binary_kernels && self.device.starts_with("cpu")
     }
 
     /// The epochs of warm-up that run: `warmup_epochs`, but at most half the run, so the

@@ -143,7 +143,7 @@ impl SearchJob {
         let decisions = Decisions::of(&self.graph);
         let names: Vec<String> = self.graph.choices.iter().map(|c| c.name.clone()).collect();
         let mut net = Supernet::<B>::new(self.graph.clone(), seed, &device);
-        net.binary_kernels = cfg.packed_kernels();
+        net.binary_kernels = cfg.binary_kernels;
         let mut policy = policy::make::<B>(cfg, &decisions, &device);
         let mut state = State { decisions: names.clone(), ..Default::default() };
 

@@ -146,3 +146,66 @@ pub fn exported(spec: &str, input: [u32; 3], classes: i64, seed: u64, n: usize) 
     let y = fixed.logits(xt, &lightnasc::ir::pin::Assignment(vec![]), Mode::Eval).into_data().to_vec().unwrap();
     Exported { fixed, x, x_shape: [n, c, h, w], y }
 }
+
+/// A spec's space checked with this input shape and class count (and an optional pin).
+pub fn space(
+    spec: &str,
+    input: &[u32],
+    classes: i64,
+    pin: Option<lightnasc::check::PinArg>,
+) -> (lightnasc::ir::Graph, Option<lightnasc::ir::pin::Assignment>) {
+    let args = lightnasc::lower::SpaceArgs { input: Some(input.to_vec()), classes: Some(classes), other: vec![] };
+    let out = lightnasc::check::check_path(&root().join(spec), &args, None, pin.as_ref());
+    assert!(out.diags.is_empty(), "{spec} does not check: {:?}", out.diags);
+    (out.space.expect("a space"), out.pinned.map(|p| p.0))
+}
+
+/// `n` normal images of `shape` from `seed`, on the backend's default device.
+pub fn images<B: burn::tensor::backend::Backend>(n: usize, shape: &[u32], seed: u64) -> burn::tensor::Tensor<B, 4> {
+    let [c, h, w] = [shape[0] as usize, shape[1] as usize, shape[2] as usize];
+    let v = normal(n * c * h * w, seed);
+    burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(v, [n, c, h, w]), &Default::default())
+}
+
+/// On backend `B`: MeliusNet-22, ResNet-18 and the demo in eval mode give the same logits, bit
+/// for bit, with the packed binary kernels as with the float path, also after a weight swap (the
+/// packed weights are cached per network), and the packed kernels really ran. `trials` random
+/// architectures per space before the swap.
+pub fn packed_logits_equal_float<B: burn::tensor::backend::Backend>(trials: u64) {
+    use lightnasc::ir::pin::Assignment;
+    use lightnasc::net::{Mode, Supernet};
+    let values = |t: burn::tensor::Tensor<B, 2>| t.into_data().to_vec::<f32>().unwrap();
+    for (spec, input, classes, seed) in [
+        ("specs/meliusnet22.lnas", [3u32, 32, 32], 100, 3u64),
+        ("specs/resnet18.lnas", [3, 32, 32], 10, 4),
+        ("specs/demo.lnas", [1, 28, 28], 10, 5),
+    ] {
+        let (g, _) = space(spec, &input, classes, None);
+        let eligible = g
+            .nodes
+            .node_weights()
+            .filter(|n| matches!(&n.op, lightnasc::ir::Op::BinaryConv(b) if lightnasc::net::packed::eligible(b)))
+            .count();
+        assert!(eligible > 0, "{spec}: no binary conv takes the packed path");
+        let mut net = Supernet::<B>::new(g.clone(), seed, &Default::default());
+        for trial in 0..trials {
+            let a = Assignment::random(&g, seed * 10 + trial);
+            let x = images::<B>(3, &input, seed + trial);
+            net.binary_kernels = false;
+            let float = values(net.logits(x.clone(), &a, Mode::Eval));
+            net.binary_kernels = true;
+            let packed = values(net.logits(x, &a, Mode::Eval));
+            assert_eq!(float, packed, "{spec}: logits differ with the binary kernels");
+        }
+        let ran = net.packed_kernels().into_iter().flatten().count();
+        assert!(ran > 0, "{spec}: the packed path never ran");
+        // New weights must not meet stale packs.
+        let other = Supernet::<B>::new(g.clone(), seed + 100, &Default::default());
+        net.set_weights(other.weights.clone());
+        let a = Assignment::random(&g, seed * 10 + 7);
+        let x = images::<B>(2, &input, seed + 7);
+        let packed = values(net.logits(x.clone(), &a, Mode::Eval));
+        net.binary_kernels = false;
+        assert_eq!(values(net.logits(x, &a, Mode::Eval)), packed, "{spec}: stale packed weights after set_weights");
+    }
+}
