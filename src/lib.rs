@@ -19,6 +19,7 @@ pub mod net;
 pub mod ranking;
 pub mod report;
 pub mod search;
+pub mod selftest;
 pub mod sweep;
 pub mod tensorboard;
 pub mod util;

@@ -200,7 +200,10 @@ fn binary_conv_counts_matching_bits_with_minus_one_padding() {
 /// without, and the kernels really run (most binary convs are eligible).
 #[test]
 fn binary_kernels_give_the_float_paths_logits_exactly() {
-    common::packed_logits_equal_float::<Flex>(2);
+    let report = common::packed_path_equals_float::<Flex>(2);
+    // The CPU backend has no device kernels to check; its kernels are held to a ±1 reference
+    // in the kernels crate.
+    assert!(report.kernels.is_empty());
 }
 
 /// x = (1, 2, 3, 4) as a batch of four 1-vectors: mean 2.5, biased variance 1.25. Running

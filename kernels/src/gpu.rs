@@ -451,3 +451,66 @@ pub fn fastest<R: Runtime>(
     };
     GpuKernel::ALL.into_iter().min_by_key(|&k| time(k)).unwrap_or(GpuKernel::Direct)
 }
+
+/// (n, c, h, w, out, k, stride, pad, dilation) of the exactness checks: odd sizes, strides,
+/// dilation, several words per pixel, more than one 16-word chunk (c 600) and output channels
+/// past one tile.
+pub const CHECK_SHAPES: &[[usize; 9]] = &[
+    [1, 3, 7, 6, 4, 3, 1, 1, 1],
+    [2, 37, 8, 8, 5, 3, 2, 1, 1],
+    [1, 64, 9, 9, 8, 3, 1, 2, 2],
+    [1, 70, 5, 5, 13, 1, 1, 0, 1],
+    [2, 130, 6, 6, 70, 3, 1, 3, 1],
+    [1, 480, 8, 8, 64, 3, 1, 1, 1],
+    [3, 600, 5, 7, 33, 3, 2, 1, 1],
+];
+
+/// One exactness check on a device: what ran and whether it equals the CPU's result.
+#[derive(Clone, Debug)]
+pub struct Check {
+    /// `pack` or a variant's name.
+    pub what: String,
+    pub shape: [usize; 9],
+    pub equal: bool,
+}
+
+/// Every variant (both epilogues) and the device packing against the CPU kernels and packing,
+/// at [`CHECK_SHAPES`], on random values in -4..=4 with a signed zero and a NaN (`>= 0` packs as
+/// +1; NaN as -1). The CPU kernels are held to a ±1 reference by this crate's `exact` tests.
+pub fn check_against_cpu<R: Runtime>(client: &ComputeClient<R>) -> Vec<Check> {
+    let mut seed = 0x1234_5678u64;
+    let mut values = |len: usize| -> Vec<f32> {
+        (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed % 9) as f32 - 4.0
+            })
+            .collect()
+    };
+    let mut checks = vec![];
+    for &shape in CHECK_SHAPES {
+        let [n, c, h, w, o, k, stride, pad, dilation] = shape;
+        let mut x = values(n * c * h * w);
+        x[0] = -0.0;
+        let mid = x.len() / 2;
+        x[mid] = f32::NAN;
+        let wt = values(o * c * k * k);
+        let g = ConvGeometry { stride, pad, dilation };
+        let host = crate::pack::pack_activations(&x, [n, c, h, w], pad);
+        let pw = crate::pack::pack_weights(&wt, [o, c, k, k]);
+        let a = pack_on_device(client, client.create_from_slice(f32::as_bytes(&x)), [n, c, h, w], pad);
+        checks.push(Check { what: "pack".into(), shape, equal: read_activations(client, &a) == host.data });
+        let dw = upload_weights(client, &pw);
+        let len: usize = out_shape(&a, &dw, g).iter().product();
+        let matches = crate::binary_conv2d(&host, &pw, g, crate::Epilogue::Matches);
+        let dot = crate::binary_conv2d(&host, &pw, g, crate::Epilogue::Dot);
+        for kernel in GpuKernel::ALL {
+            let run = |e| read_f32(client, binary_conv2d_on(client, kernel, &a, &dw, g, e), len);
+            let equal = run(GpuEpilogue::Matches) == matches && run(GpuEpilogue::Dot) == dot;
+            checks.push(Check { what: kernel.name().into(), shape, equal });
+        }
+    }
+    checks
+}

@@ -7,7 +7,7 @@
 //! they never count as a mismatch.
 
 /// Stride, padding and dilation of a square convolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConvGeometry {
     pub stride: usize,
     pub pad: usize,

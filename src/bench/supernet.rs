@@ -23,6 +23,8 @@ pub struct SupernetBench {
     pub steps: usize,
     pub warmup: usize,
     pub seed: u64,
+    /// The baseline's architecture (and the second row's path); default: the first sampled one.
+    pub pin: Option<Assignment>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -56,11 +58,15 @@ impl BackendJob for SupernetBench {
         let paths: Vec<Assignment> = (0..self.steps + self.warmup)
             .map(|i| Assignment::random(&supernet.plan.graph, self.seed + i as u64))
             .collect();
+        let (arch, named) = match &self.pin {
+            Some(a) => (a.clone(), "pinned architecture"),
+            None => (paths[0].clone(), "architecture of step 1"),
+        };
         // Baseline first, so its peak memory is its own.
-        let fixed = supernet.extract(&paths[0]).map_err(|e| e.message)?;
+        let fixed = supernet.extract(&arch).map_err(|e| e.message)?;
         let base = time_steps(fixed, &x, &y, &[Assignment(vec![])], self.steps, self.warmup)?;
         let base_rss = peak_rss_mib();
-        let same = time_steps(supernet.clone(), &x, &y, &paths[..1], self.steps, self.warmup)?;
+        let same = time_steps(supernet.clone(), &x, &y, std::slice::from_ref(&arch), self.steps, self.warmup)?;
         let same_rss = peak_rss_mib();
         let sampled = time_steps(supernet, &x, &y, &paths, self.steps, self.warmup)?;
         let row = |what: &str, secs: f64, rss| BenchRow {
@@ -72,7 +78,7 @@ impl BackendJob for SupernetBench {
             ratio: base / secs,
         };
         Ok(vec![
-            row("fixed network (architecture of step 1)", base, base_rss),
+            row(&format!("fixed network ({named})"), base, base_rss),
             row("supernet, the same architecture", same, same_rss),
             row("supernet, a sampled architecture per step", sampled, peak_rss_mib()),
         ])

@@ -2,16 +2,18 @@
 
 use std::process::ExitCode;
 
+use lightnasc::bench::kernels::KernelBench;
+use lightnasc::bench::network::NetworkBench;
 use lightnasc::bench::{BenchRow, SupernetBench};
-use lightnasc::net::device::{describe, run_on};
+use lightnasc::net::device::{BackendKind, DeviceArg, describe, run_on};
 
-use super::{Format, KernelBenchArgs, NetworkBenchArgs, SupernetBenchArgs};
+use super::{Format, KernelBenchArgs, NetworkBenchArgs, SelftestArgs, SupernetBenchArgs};
 
 pub fn supernet(args: &SupernetBenchArgs) -> ExitCode {
-    if args.device.replicas() > 1 {
-        return super::fail("`bench supernet` times one device; give one (`cuda:1`), not a list");
+    if let Err(e) = one_device("bench supernet", &args.device) {
+        return e;
     }
-    let graph = match super::load_space(&args.spec, &args.space) {
+    let (graph, pin) = match super::load_pinned(&args.spec, &args.space, args.pin.as_ref()) {
         Ok(g) => g,
         Err(code) => return code,
     };
@@ -22,6 +24,7 @@ pub fn supernet(args: &SupernetBenchArgs) -> ExitCode {
         steps: args.steps as usize,
         warmup: args.warmup as usize,
         seed: args.seed,
+        pin,
     };
     let rows = match run_on(&args.device, job) {
         Ok(Ok(rows)) => rows,
@@ -35,6 +38,14 @@ pub fn supernet(args: &SupernetBenchArgs) -> ExitCode {
         Format::Text => super::emit(&table(&name, args, &rows)),
     }
     ExitCode::SUCCESS
+}
+
+/// Benchmarks and the self-test run on one device: a list is refused, as is a backend not compiled in.
+fn one_device(command: &str, device: &DeviceArg) -> Result<(), ExitCode> {
+    if device.replicas() > 1 {
+        return Err(super::fail(format!("`{command}` runs on one device; give one (`cuda:1`), not a list")));
+    }
+    lightnasc::net::device::available(device).map_err(super::fail)
 }
 
 fn table(name: &str, args: &SupernetBenchArgs, rows: &[BenchRow]) -> String {
@@ -66,6 +77,9 @@ fn table(name: &str, args: &SupernetBenchArgs, rows: &[BenchRow]) -> String {
 
 pub fn kernels(args: &KernelBenchArgs) -> ExitCode {
     use lightnasc_kernels::Kernel;
+    if let Err(e) = one_device("bench kernels", &args.device) {
+        return e;
+    }
     let kernel = match args.kernel.as_str() {
         "best" => Kernel::best(),
         "avx512" => Kernel::Avx512,
@@ -73,34 +87,43 @@ pub fn kernels(args: &KernelBenchArgs) -> ExitCode {
         "portable" => Kernel::Portable,
         k => return super::fail(format!("unknown kernel `{k}`: best, avx512, popcnt or portable")),
     };
+    let on_cpu = args.device.backend == BackendKind::Cpu;
+    if !on_cpu && args.kernel != "best" {
+        return super::fail("--kernel picks a CPU kernel; on a GPU the variant is timed per shape");
+    }
     if !kernel.supported() {
         return super::fail(format!("this CPU cannot run the {} kernel", kernel.name()));
     }
     if args.batch.contains(&0) {
         return super::fail("batch sizes must be at least 1");
     }
-    let rows = lightnasc::bench::kernels::run(&args.batch, args.reps as usize, kernel);
+    let job =
+        KernelBench { batches: args.batch.clone(), reps: args.reps as usize, cpu_kernel: on_cpu.then_some(kernel) };
+    let rows = match run_on(&args.device, job) {
+        Ok(rows) => rows,
+        Err(e) => return super::fail(e),
+    };
     match args.format {
         Format::Json => super::emit(&format!("{}\n", serde_json::to_string_pretty(&rows).unwrap())),
         Format::Text => {
             use std::fmt::Write as _;
             let mut o = String::new();
+            let binary = if on_cpu { format!("{} kernel", kernel.name()) } else { "CubeCL kernels".into() };
             let _ = writeln!(
                 o,
-                "binary conv ({} kernel, input packing included) vs burn Flex float conv2d, {} threads; median of at least {} runs (about 0.25 s a row)",
-                kernel.name(),
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
+                "binary conv ({binary}, input packing included) vs burn's float conv2d on {}; median of at least {} runs (about 0.25 s a row)",
+                describe(&args.device),
                 args.reps
             );
             let _ = writeln!(
                 o,
-                "{:<12} {:<24} {:>5} {:>10} {:>10} {:>8} {:>11} {:>11}",
+                "{:<12} {:<24} {:>5} {:>10} {:>10} {:>8} {:>11} {:>11}  kernel",
                 "net", "shape", "batch", "binary ms", "float ms", "speedup", "binary KiB", "float KiB"
             );
             for r in &rows {
                 let _ = writeln!(
                     o,
-                    "{:<12} {:<24} {:>5} {:>10.3} {:>10.3} {:>7.1}x {:>11.1} {:>11.1}",
+                    "{:<12} {:<24} {:>5} {:>10.3} {:>10.3} {:>7.1}x {:>11.1} {:>11.1}  {}",
                     r.net,
                     r.shape,
                     r.batch,
@@ -108,7 +131,8 @@ pub fn kernels(args: &KernelBenchArgs) -> ExitCode {
                     r.float_ms,
                     r.speedup,
                     r.binary_bytes as f64 / 1024.0,
-                    r.float_bytes as f64 / 1024.0
+                    r.float_bytes as f64 / 1024.0,
+                    r.kernel
                 );
             }
             super::emit(&o);
@@ -118,30 +142,34 @@ pub fn kernels(args: &KernelBenchArgs) -> ExitCode {
 }
 
 pub fn network(args: &NetworkBenchArgs) -> ExitCode {
-    let pin = args.pin.clone().unwrap_or(lightnasc::check::PinArg::Random(1));
-    let outcome = lightnasc::check::check_path(&args.spec, &args.space.args(), args.space.space.as_deref(), Some(&pin));
-    if !outcome.diags.is_empty() {
-        super::print_diagnostics(&outcome, &args.spec, super::use_color(super::Color::Auto));
-        return ExitCode::from(1);
+    if let Err(e) = one_device("bench network", &args.device) {
+        return e;
     }
-    let (Some(space), Some((arch, _))) = (outcome.space, outcome.pinned) else {
-        return super::fail("no architecture to time");
+    let pin = args.pin.clone().unwrap_or(lightnasc::check::PinArg::Random(1));
+    let (space, arch) = match super::load_pinned(&args.spec, &args.space, Some(&pin)) {
+        Ok((space, Some(arch))) => (space, arch),
+        Ok((_, None)) => return super::fail("no architecture to time"),
+        Err(code) => return code,
     };
     if args.batch.contains(&0) {
         return super::fail("batch sizes must be at least 1");
     }
-    let rows = match lightnasc::bench::network::run(&space, &arch, &args.batch, args.reps as usize) {
-        Ok(r) => r,
-        Err(e) => return super::fail(e),
+    let job = NetworkBench { space, arch, batches: args.batch.clone(), reps: args.reps as usize };
+    let rows = match run_on(&args.device, job) {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) | Err(e) => return super::fail(e),
     };
     match args.format {
         Format::Json => super::emit(&format!("{}\n", serde_json::to_string_pretty(&rows).unwrap())),
         Format::Text => {
             use std::fmt::Write as _;
+            let kernels = match args.device.backend {
+                BackendKind::Cpu => format!("{} kernel", lightnasc_kernels::Kernel::best().name()),
+                _ => "CubeCL kernels".into(),
+            };
             let mut o = format!(
-                "eval-mode inference on cpu (burn Flex, {} threads), {} kernel: binary convs packed vs float; median of at least {} (about 0.25 s a row)\n",
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-                lightnasc_kernels::Kernel::best().name(),
+                "eval-mode inference on {}, {kernels}: binary convs packed vs float; median of at least {} (about 0.25 s a row)\n",
+                describe(&args.device),
                 args.reps
             );
             let _ = writeln!(o, "{:<56} {:>5} {:>10} {:>10} {:>8}", "", "batch", "binary ms", "float ms", "speedup");
@@ -156,4 +184,52 @@ pub fn network(args: &NetworkBenchArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+pub fn selftest(args: &SelftestArgs) -> ExitCode {
+    if let Err(e) = one_device("selftest", &args.device) {
+        return e;
+    }
+    let mut nets = vec![];
+    for spec in &args.specs {
+        match super::load_pinned(spec, &super::SpaceOpts::default(), None) {
+            Ok((g, _)) => nets.push((spec.display().to_string(), g)),
+            Err(code) => return code,
+        }
+    }
+    let job = lightnasc::selftest::SelfTest { nets, architectures: args.architectures, batch: args.batch as usize };
+    let report = match run_on(&args.device, job) {
+        Ok(r) => r,
+        Err(e) => return super::fail(e),
+    };
+    match args.format {
+        Format::Json => super::emit(&format!("{}\n", serde_json::to_string_pretty(&report).unwrap())),
+        Format::Text => {
+            use std::fmt::Write as _;
+            let mut o = format!("packed binary path on {}\n", describe(&args.device));
+            let bad = report.kernels.iter().filter(|c| !c.equal).count();
+            let _ = writeln!(o, "kernel checks against the CPU kernels: {} run, {bad} differ", report.kernels.len());
+            for c in report.kernels.iter().filter(|c| !c.equal) {
+                let _ = writeln!(o, "  DIFFERS: {} at [n c h w out k stride pad dilation] = {:?}", c.what, c.shape);
+            }
+            for n in &report.networks {
+                let mut kinds: Vec<&String> = n.kernels.iter().collect();
+                kinds.sort();
+                kinds.dedup();
+                let _ = writeln!(
+                    o,
+                    "{}: {} architectures, logits {}; after a weight swap {}; {} packed slots ran ({})",
+                    n.net,
+                    n.architectures,
+                    if n.equal { "equal" } else { "DIFFER" },
+                    if n.equal_after_swap { "equal" } else { "DIFFER" },
+                    n.kernels.len(),
+                    kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                );
+            }
+            let _ = writeln!(o, "{}", if report.ok { "ok" } else { "FAILED" });
+            super::emit(&o);
+        }
+    }
+    if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }

@@ -1,14 +1,16 @@
-//! `lightnasc infer`: run a trained architecture on images on the CPU, binary convs through the
-//! bit-packed kernels: predictions, accuracy when the images have labels, and throughput.
+//! `lightnasc infer`: run a trained architecture on images on one device (the CPU by default),
+//! binary convs through the device's bit-packed kernels: predictions, accuracy when the images
+//! have labels, and throughput.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::backend::Flex;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use lightnasc::data::loader::BatchPlan;
 use lightnasc::data::{Dataset, idx};
+use lightnasc::net::device::{BackendJob, describe, run_on};
 use lightnasc::net::train::to_tensors;
 use lightnasc::net::{Mode, Supernet};
 use lightnasc::search::config::Policy;
@@ -17,9 +19,22 @@ use lightnasc::search::run::Run;
 use super::{Format, InferArgs, emit, fail};
 
 pub fn run(args: &InferArgs) -> ExitCode {
-    match infer(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
+    if args.device.replicas() > 1 {
+        return fail("`infer` runs on one device; give one (`cuda:1`), not a list");
+    }
+    match run_on(&args.device, Infer(args)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) | Err(e) => fail(e),
+    }
+}
+
+struct Infer<'a>(&'a InferArgs);
+
+impl BackendJob for Infer<'_> {
+    type Output = Result<(), String>;
+
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output {
+        infer::<B::InnerBackend>(self.0, &devices[0])
     }
 }
 
@@ -32,12 +47,11 @@ struct Output {
     binary_kernels: bool,
 }
 
-fn infer(args: &InferArgs) -> Result<(), String> {
+fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), String> {
     let run = Run::open(&args.run)?;
-    let device = Default::default();
     // The trained network: a training run's own, or a search run's architecture on its shared weights.
-    let supernet = run.supernet::<Flex>(&device)?;
-    let mut net: Supernet<Flex> = if run.cfg.policy == Policy::Fixed {
+    let supernet = run.supernet::<B>(device)?;
+    let mut net: Supernet<B> = if run.cfg.policy == Policy::Fixed {
         supernet
     } else {
         let (_, a) = run.architecture(args.epoch, false)?;
@@ -62,7 +76,7 @@ fn infer(args: &InferArgs) -> Result<(), String> {
     let started = Instant::now();
     for b in plan.stream(Arc::new(ds), 0, 0) {
         let labels = b.labels.clone();
-        let (x, _) = to_tensors::<Flex>(b, &device);
+        let (x, _) = to_tensors::<B>(b, device);
         let classes = net.logits(x, &lightnasc::ir::pin::Assignment(vec![]), Mode::Eval).argmax(1);
         let pred: Vec<i64> = classes.into_data().convert::<i64>().to_vec().map_err(|e| format!("{e:?}"))?;
         for (p, y) in pred.iter().zip(&labels) {
@@ -83,9 +97,10 @@ fn infer(args: &InferArgs) -> Result<(), String> {
         Format::Text => {
             let mut s: String = out.predictions.iter().enumerate().map(|(i, p)| format!("{i}\t{p}\n")).collect();
             s.push_str(&format!(
-                "# {} images, {:.0} images/s on the CPU ({}){}\n",
+                "# {} images, {:.0} images/s on {} ({}){}\n",
                 out.images,
                 out.images_per_s,
+                describe(&args.device),
                 if out.binary_kernels { "binary convs bit-packed" } else { "float path" },
                 out.accuracy.map_or(String::new(), |a| format!(", accuracy {a:.4}"))
             ));

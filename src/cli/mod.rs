@@ -65,10 +65,13 @@ pub enum Command {
     /// Report runs: argmax per epoch, block summaries, accuracies, costs, and how well shared-weight
     /// accuracy ranks retrained architectures (Kendall's tau).
     Report(ReportArgs),
-    /// Run a trained architecture on images (CPU, binary convs bit-packed).
+    /// Run a trained architecture on images (binary convs bit-packed, on the CPU or a GPU).
     Infer(InferArgs),
     /// Benchmarks that print ratios against a baseline measured in the same run.
     Bench(BenchArgs),
+    /// Check the bit-packed binary path on a device: each kernel variant and the device packing
+    /// against the CPU kernels, and whole networks' logits against the float path, bit for bit.
+    Selftest(SelftestArgs),
     /// Run a sweep plan's runs as shards: one shard here, all of them as local processes, or a
     /// Slurm or Kubernetes script that runs them on a cluster.
     Sweep(SweepArgs),
@@ -161,7 +164,7 @@ pub struct CheckArgs {
 }
 
 /// Which space of a spec file, and overrides of its arguments.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Debug, Clone, Default)]
 pub struct SpaceOpts {
     /// Input shape C,H,W (or N), overriding the space's default.
     #[arg(long, value_parser = parse_shape)]
@@ -237,6 +240,23 @@ pub struct TableArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct SelftestArgs {
+    /// Spaces whose networks to check, each at its default input and classes.
+    #[arg(long = "spec", default_values = ["specs/meliusnet22.lnas", "specs/resnet18.lnas", "specs/demo.lnas"])]
+    pub specs: Vec<PathBuf>,
+    /// Random architectures per space (then one more after a weight swap).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub architectures: u64,
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub batch: u32,
+    /// cpu | wgpu | cuda | cuda:N (one device)
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceArg,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct NetworkBenchArgs {
     /// The search space (.lnas).
     pub spec: PathBuf,
@@ -251,6 +271,9 @@ pub struct NetworkBenchArgs {
     /// Timed passes per row (the median is reported).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub reps: u32,
+    /// cpu | wgpu | cuda | cuda:N (one device)
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceArg,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -263,9 +286,12 @@ pub struct KernelBenchArgs {
     /// Timed repetitions per row (the median is reported).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub reps: u32,
-    /// best | avx512 | popcnt | portable
+    /// The CPU kernel: best | avx512 | popcnt | portable (on a GPU the variant is timed per shape)
     #[arg(long, default_value = "best")]
     pub kernel: String,
+    /// cpu | wgpu | cuda | cuda:N (one device)
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceArg,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -276,6 +302,11 @@ pub struct SupernetBenchArgs {
     pub spec: PathBuf,
     #[command(flatten)]
     pub space: SpaceOpts,
+    /// The fixed network of the baseline row, and the supernet's path in the second row
+    /// (default: the first sampled architecture), e.g. the full MeliusNet-22:
+    /// `melius:DIDIDIDITDIDIDIDIDITDIDIDIDITDIDIDIDI`.
+    #[arg(long, value_parser = clap::value_parser!(PinArg))]
+    pub pin: Option<PinArg>,
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub batch: u32,
     /// Timed steps per row.
@@ -284,7 +315,7 @@ pub struct SupernetBenchArgs {
     /// Untimed steps before timing.
     #[arg(long, default_value_t = 2)]
     pub warmup: u32,
-    /// cpu | cuda | cuda:N
+    /// cpu | wgpu | cuda | cuda:N (one device)
     #[arg(long, default_value = "cpu")]
     pub device: DeviceArg,
     #[arg(long, default_value_t = 1)]
@@ -320,7 +351,7 @@ pub struct RunOpts {
     pub epochs: Option<u32>,
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub batch_size: Option<u32>,
-    /// cpu | cuda | cuda:N, or a list for data-parallel training: cuda:0,1,2,3 (cpu:0,1: CPU replicas)
+    /// cpu | wgpu | cuda | cuda:N, or a list for data-parallel training: cuda:0,1,2,3 (cpu:0,1: CPU replicas)
     #[arg(long)]
     pub device: Option<DeviceArg>,
     #[arg(long)]
@@ -464,6 +495,9 @@ pub struct InferArgs {
     /// Keep the float path for binary convs (for comparison).
     #[arg(long)]
     pub float: bool,
+    /// cpu | wgpu | cuda | cuda:N (one device)
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceArg,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -522,6 +556,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(format!("language server: {e}")),
         },
+        Command::Selftest(args) => bench::selftest(&args),
         Command::Bench(args) => match args.what {
             BenchWhat::Supernet(a) => bench::supernet(&a),
             BenchWhat::Kernels(a) => bench::kernels(&a),
@@ -561,20 +596,16 @@ pub(crate) fn print_diagnostics(outcome: &lightnasc::check::Outcome, spec: &std:
     eprintln!("error: {} problem(s) found in {}", outcome.diags.len(), spec.display());
 }
 
-/// Load and check a space for a command that runs it; diagnostics go to stderr.
-fn load_space(spec: &std::path::Path, opts: &SpaceOpts) -> Result<lightnasc::ir::Graph, ExitCode> {
-    load_space_with(spec, &opts.args(), opts.space.as_deref())
-}
-
-fn load_space_with(
+/// A space and, when `pin` is given, the architecture it names (diagnostics printed on failure).
+fn load_pinned(
     spec: &std::path::Path,
-    args: &SpaceArgs,
-    space: Option<&str>,
-) -> Result<lightnasc::ir::Graph, ExitCode> {
-    let outcome = lightnasc::check::check_path(spec, args, space, None);
+    opts: &SpaceOpts,
+    pin: Option<&PinArg>,
+) -> Result<(lightnasc::ir::Graph, Option<lightnasc::ir::pin::Assignment>), ExitCode> {
+    let outcome = lightnasc::check::check_path(spec, &opts.args(), opts.space.as_deref(), pin);
     if !outcome.diags.is_empty() {
         print_diagnostics(&outcome, spec, use_color(Color::Auto));
         return Err(ExitCode::from(1));
     }
-    Ok(outcome.space.expect("no diagnostics means a graph"))
+    Ok((outcome.space.expect("no diagnostics means a graph"), outcome.pinned.map(|p| p.0)))
 }

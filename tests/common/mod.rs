@@ -169,43 +169,26 @@ pub fn images<B: burn::tensor::backend::Backend>(n: usize, shape: &[u32], seed: 
 
 /// On backend `B`: MeliusNet-22, ResNet-18 and the demo in eval mode give the same logits, bit
 /// for bit, with the packed binary kernels as with the float path, also after a weight swap (the
-/// packed weights are cached per network), and the packed kernels really ran. `trials` random
-/// architectures per space before the swap.
-pub fn packed_logits_equal_float<B: burn::tensor::backend::Backend>(trials: u64) {
-    use lightnasc::ir::pin::Assignment;
-    use lightnasc::net::{Mode, Supernet};
-    let values = |t: burn::tensor::Tensor<B, 2>| t.into_data().to_vec::<f32>().unwrap();
-    for (spec, input, classes, seed) in [
-        ("specs/meliusnet22.lnas", [3u32, 32, 32], 100, 3u64),
-        ("specs/resnet18.lnas", [3, 32, 32], 10, 4),
-        ("specs/demo.lnas", [1, 28, 28], 10, 5),
-    ] {
-        let (g, _) = space(spec, &input, classes, None);
-        let eligible = g
-            .nodes
-            .node_weights()
-            .filter(|n| matches!(&n.op, lightnasc::ir::Op::BinaryConv(b) if lightnasc::net::packed::eligible(b)))
-            .count();
-        assert!(eligible > 0, "{spec}: no binary conv takes the packed path");
-        let mut net = Supernet::<B>::new(g.clone(), seed, &Default::default());
-        for trial in 0..trials {
-            let a = Assignment::random(&g, seed * 10 + trial);
-            let x = images::<B>(3, &input, seed + trial);
-            net.binary_kernels = false;
-            let float = values(net.logits(x.clone(), &a, Mode::Eval));
-            net.binary_kernels = true;
-            let packed = values(net.logits(x, &a, Mode::Eval));
-            assert_eq!(float, packed, "{spec}: logits differ with the binary kernels");
-        }
-        let ran = net.packed_kernels().into_iter().flatten().count();
-        assert!(ran > 0, "{spec}: the packed path never ran");
-        // New weights must not meet stale packs.
-        let other = Supernet::<B>::new(g.clone(), seed + 100, &Default::default());
-        net.set_weights(other.weights.clone());
-        let a = Assignment::random(&g, seed * 10 + 7);
-        let x = images::<B>(2, &input, seed + 7);
-        let packed = values(net.logits(x.clone(), &a, Mode::Eval));
-        net.binary_kernels = false;
-        assert_eq!(values(net.logits(x, &a, Mode::Eval)), packed, "{spec}: stale packed weights after set_weights");
+/// packed weights are cached per network), and the packed kernels really ran; on a CubeCL device
+/// every kernel variant and the device packing equal the CPU kernels too.
+pub fn packed_path_equals_float<B: burn::tensor::backend::Backend>(architectures: u64) -> lightnasc::selftest::Report {
+    let nets = [
+        ("specs/meliusnet22.lnas", [3u32, 32, 32], 100),
+        ("specs/resnet18.lnas", [3, 32, 32], 10),
+        ("specs/demo.lnas", [1, 28, 28], 10),
+    ]
+    .map(|(spec, input, classes)| (spec.to_string(), space(spec, &input, classes, None).0))
+    .to_vec();
+    let job = lightnasc::selftest::SelfTest { nets, architectures, batch: 3 };
+    let report = lightnasc::selftest::run::<B>(&Default::default(), &job);
+    for n in &report.networks {
+        assert!(n.eligible > 0, "{}: no binary conv takes the packed path", n.net);
+        assert!(!n.kernels.is_empty(), "{}: the packed path never ran", n.net);
+        assert!(n.equal, "{}: logits differ with the binary kernels", n.net);
+        assert!(n.equal_after_swap, "{}: stale packed weights after set_weights", n.net);
     }
+    let differ: Vec<_> = report.kernels.iter().filter(|c| !c.equal).collect();
+    assert!(differ.is_empty(), "kernel checks differ from the CPU: {differ:?}");
+    assert!(report.ok);
+    report
 }

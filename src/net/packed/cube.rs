@@ -7,7 +7,8 @@
 //! when `B` is `CubeBackend<R, ..>`, and the value is moved across through `Any` (no copy).
 
 use std::any::{Any, TypeId};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Shape, Tensor, TensorPrimitive};
@@ -24,6 +25,26 @@ use crate::net::weights::ConvWeights;
 struct DeviceSlot {
     weights: DeviceWeights,
     kernel: GpuKernel,
+}
+
+/// The variant timed fastest per runtime and conv shape (input dims, output channels, kernel
+/// size, geometry), so each shape is timed once per process, not once per network.
+type ShapeKey = (TypeId, [usize; 4], usize, usize, lightnasc_kernels::ConvGeometry);
+static FASTEST: Mutex<Option<HashMap<ShapeKey, GpuKernel>>> = Mutex::new(None);
+
+fn fastest<R: CubeRuntime>(
+    client: &burn_cubecl::cubecl::prelude::ComputeClient<R>,
+    a: &gpu::DeviceActivations,
+    w: &DeviceWeights,
+    g: lightnasc_kernels::ConvGeometry,
+) -> GpuKernel {
+    let key = (TypeId::of::<R>(), [a.n, a.c, a.h, a.w], w.out, w.kh, g);
+    if let Some(k) = FASTEST.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_default().get(&key) {
+        return *k;
+    }
+    let k = gpu::fastest(client, a, w, g);
+    FASTEST.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_default().insert(key, k);
+    k
 }
 
 fn cast<T: 'static, U: 'static>(t: T) -> U {
@@ -49,7 +70,7 @@ pub fn binary_conv<B: Backend, R: CubeRuntime>(
     let a = gpu::pack_on_device(&t.client, t.handle.clone(), [n, c, h, wd], g.pad);
     let entry = cache.entry(slot, w, |e| {
         let weights = gpu::upload_weights(&t.client, &e.host);
-        let kernel = gpu::fastest(&t.client, &a, &weights, g);
+        let kernel = fastest(&t.client, &a, &weights, g);
         e.kernel = kernel.name();
         e.device = Some(Arc::new(DeviceSlot { weights, kernel }));
     });
@@ -59,4 +80,15 @@ pub fn binary_conv<B: Backend, R: CubeRuntime>(
     let shape = gpu::out_shape(&a, &device.weights, g);
     let y = CubeTensor::new_contiguous(t.client.clone(), t.device.clone(), Shape::new(shape), out, DType::F32);
     Ok(Tensor::from_primitive(TensorPrimitive::Float(cast(y))))
+}
+
+/// The kernels crate's device checks, when `B` runs on runtime `R`.
+pub fn checks<B: Backend, R: CubeRuntime>(device: &B::Device) -> Option<Vec<super::DeviceCheck>> {
+    if TypeId::of::<B::FloatTensorPrimitive>() != TypeId::of::<CubeTensor<R>>() {
+        return None;
+    }
+    let device = (device as &dyn Any).downcast_ref::<R::Device>()?;
+    let client = R::client(device);
+    let checks = gpu::check_against_cpu(&client);
+    Some(checks.into_iter().map(|c| super::DeviceCheck { what: c.what, shape: c.shape, equal: c.equal }).collect())
 }

@@ -89,6 +89,31 @@ impl PackedCache {
     }
 }
 
+/// On a CubeCL device: every GPU kernel variant and the device packing against the CPU kernels
+/// ([`lightnasc_kernels::gpu::check_against_cpu`]). Empty on the host backend, whose kernels the
+/// kernels crate's own tests hold to a ±1 reference.
+#[allow(unused_variables)]
+pub fn device_checks<B: Backend>(device: &B::Device) -> Vec<DeviceCheck> {
+    #[cfg(feature = "wgpu")]
+    if let Some(c) = cube::checks::<B, burn_cubecl::cubecl::wgpu::WgpuRuntime>(device) {
+        return c;
+    }
+    #[cfg(feature = "cuda")]
+    if let Some(c) = cube::checks::<B, burn_cubecl::cubecl::cuda::CudaRuntime>(device) {
+        return c;
+    }
+    vec![]
+}
+
+/// One device check: what ran (`pack` or a variant), at which shape, and whether it equals the CPU.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DeviceCheck {
+    pub what: String,
+    /// `[n, c, h, w, out, k, stride, pad, dilation]`.
+    pub shape: [usize; 9],
+    pub equal: bool,
+}
+
 /// The layer's output through the packed kernels, on the backend's own device: the weights of
 /// conv slot `slot` come from `cache`.
 pub fn binary_conv<B: Backend>(
