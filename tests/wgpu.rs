@@ -86,48 +86,47 @@ fn a_mock_search_training_and_inference_on_wgpu_agree_with_the_cpu() {
     assert_eq!(infer("cpu"), infer("wgpu"));
 }
 
-/// `bench kernels`, `bench network` and `selftest` run on wgpu (their figures on a software
-/// device say nothing about speed; the path is what is tested).
+/// `scripts/gpu-check.sh --device wgpu`: the GPU day's script end to end on a software device,
+/// so that only the device itself is untested when a GPU is lent. Every step finishes and writes
+/// the JSON the README's GPU table reads (figures on lavapipe say nothing about speed).
 #[test]
-fn benches_and_the_selftest_run_on_wgpu() {
+fn the_gpu_check_script_runs_end_to_end_on_wgpu() {
     quick_autotune();
-    let json = |args: &[&str]| {
-        let out = common::lightnasc(args);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(common::root().join("scripts/gpu-check.sh"))
+        .args(["--device", "wgpu", "--bin", env!("CARGO_BIN_EXE_lightnasc"), "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let json = |name: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}\n{log}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"))
     };
-    let kernels = json(&["bench", "kernels", "--device", "wgpu", "--batch", "1", "--reps", "1", "--format", "json"]);
+    let summary = json("summary.json");
+    assert_eq!(summary["ok"], true, "{summary}");
+    let steps: Vec<&str> = summary["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["selftest", "kernels", "network", "supernet", "search-1", "search-2"]);
+
+    let selftest = json("selftest.json");
+    assert_eq!(selftest["ok"], true, "{selftest}");
+    assert!(selftest["kernels"].as_array().unwrap().iter().all(|c| c["equal"] == true));
+    let kernels = json("kernels.json");
     let rows = kernels.as_array().unwrap();
-    assert_eq!(rows.len(), 8);
+    assert_eq!(rows.len(), 8, "one row per MeliusNet-22 and ResNet-18 shape at batch 1");
     for r in rows {
         assert!(["direct-popc", "tiled-shared"].contains(&r["kernel"].as_str().unwrap()), "{r}");
         assert!(r["binary_ms"].as_f64().unwrap() > 0.0 && r["float_ms"].as_f64().unwrap() > 0.0);
     }
-    let network = json(&[
-        "bench",
-        "network",
-        "specs/demo.lnas",
-        "--device",
-        "wgpu",
-        "--batch",
-        "2",
-        "--reps",
-        "1",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(network.as_array().unwrap().len(), 2);
-    let selftest = json(&[
-        "selftest",
-        "--device",
-        "wgpu",
-        "--spec",
-        "specs/demo.lnas",
-        "--architectures",
-        "1",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(selftest["ok"], true, "{selftest}");
-    assert_eq!(selftest["networks"][0]["equal"], true);
+    let network = json("network.json");
+    assert_eq!(network.as_array().unwrap().len(), 2, "the pinned network and the supernet on sampled paths");
+    let supernet = json("supernet.json");
+    assert_eq!(supernet[0]["what"], "fixed network (pinned architecture)");
+    assert!(supernet.as_array().unwrap().iter().all(|r| r["images_per_s"].as_f64().unwrap() > 0.0));
+    let search = json("search-1.json");
+    assert_eq!(search["kind"], "search");
+    assert!(search["device"].as_str().unwrap().starts_with("wgpu"), "{search}");
+    assert_eq!(json("search-2.json"), serde_json::Value::Null, "one device: no data-parallel search");
 }
