@@ -5,7 +5,7 @@
 #   scripts/gpu-check.sh [--device cuda|wgpu] [--bin PATH] [--out DIR] [--quick|--full]
 #
 # It builds nothing: it runs a release binary built elsewhere (on a GPU day, built with
-# `--features cuda` and stripped into dist/, see the README). Steps, each under its own time
+# `--no-default-features --features cuda` and stripped into dist/, see the README). Steps, each under its own time
 # limit so that the whole run stays under 8 minutes, each writing OUT/NAME.json:
 #   selftest   every GPU kernel variant and the device packing against the CPU kernels, and
 #              MeliusNet-22, ResNet-18 and the demo: packed logits equal to the float path's
