@@ -97,15 +97,6 @@ fn load_root(db: SourceDb, root: FileId, std: &StdLib, diags: &mut Diagnostics) 
                             .related(prev.name.span, "first defined here")
                             .hint("block and space names share one namespace across all imported files; rename one"),
                         );
-                    } else if crate::lower::builtins::is_builtin(&b.name.name) {
-                        diags.push(
-                            Diagnostic::new(
-                                Code::Duplicate,
-                                b.name.span,
-                                format!("`{}` is a built-in layer or function", b.name.name),
-                            )
-                            .hint("choose another name for the block"),
-                        );
                     } else {
                         defs.insert(b.name.name.clone(), b.clone());
                     }

@@ -14,7 +14,14 @@ pub fn check(prog: &Program, diags: &mut Diagnostics) {
     let mut names: Vec<&String> = prog.defs.keys().collect();
     names.sort(); // report in a stable order
     for name in names {
-        check_def(prog, &prog.defs[name], diags);
+        let def = &prog.defs[name];
+        if builtins::is_builtin(name) {
+            diags.push(
+                Diagnostic::new(Code::Duplicate, def.name.span, format!("`{name}` is a built-in layer or function"))
+                    .hint("choose another name for the block"),
+            );
+        }
+        check_def(prog, def, diags);
     }
 }
 
