@@ -140,8 +140,15 @@ pub trait BackendJob {
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output;
 }
 
-/// Whether `device`'s backend was compiled in (checked before a command makes anything).
+/// Whether `device`'s backend was compiled in, and for CUDA whether the driver is there (checked
+/// before a command makes anything).
 pub fn available(device: &DeviceArg) -> Result<(), String> {
+    if device.backend == BackendKind::Cuda && device.backend.compiled() && !cuda_driver_present() {
+        return Err(format!(
+            "device `{device}`: no NVIDIA driver library (libcuda.so.1) on this machine; install the driver, \
+             or add its folder to LD_LIBRARY_PATH"
+        ));
+    }
     if device.backend.compiled() {
         return Ok(());
     }
@@ -152,6 +159,31 @@ pub fn available(device: &DeviceArg) -> Result<(), String> {
     Err(format!(
         "device `{device}`: this lightnasc was built without {what}; rebuild with `cargo build --release --features {feature}`"
     ))
+}
+
+/// Whether the CUDA driver library can be found where the dynamic loader looks: without it the
+/// CUDA runtime panics on a device thread when first used, so commands check before they start.
+fn cuda_driver_present() -> bool {
+    let mut dirs: Vec<std::path::PathBuf> =
+        std::env::var_os("LD_LIBRARY_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    dirs.extend(
+        [
+            "/usr/lib/x86_64-linux-gnu",
+            "/usr/lib64",
+            "/usr/lib",
+            "/lib/x86_64-linux-gnu",
+            "/usr/local/cuda/lib64",
+            "/usr/lib/wsl/lib",
+        ]
+        .map(std::path::PathBuf::from),
+    );
+    dirs.iter().any(|d| d.join("libcuda.so.1").exists() || d.join("libcuda.so").exists())
+        || ["ldconfig", "/sbin/ldconfig", "/usr/sbin/ldconfig"].iter().any(|cmd| {
+            std::process::Command::new(cmd)
+                .arg("-p")
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("libcuda.so"))
+        })
 }
 
 /// Run `job` on `device`'s backend; an error if that backend was not compiled in.
