@@ -117,3 +117,26 @@ fn the_onednn_conv_script_times_every_kernel_shape() {
         assert!(r["float_ms"].as_f64().unwrap() > 0.0);
     }
 }
+
+/// The MXNet training script trains a network `lightnasc export` wrote (the demo, pinned), and
+/// MXNet counts the same trainable parameters as `lightnasc check` (an independent count of the
+/// exported graph: the binary convs' weights, batch norms' gamma and beta, the dense layer).
+#[test]
+fn the_mxnet_training_script_trains_our_export_with_our_parameter_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("demo");
+    let prefix = prefix.to_str().unwrap();
+    let out = common::lightnasc(&["export", "specs/demo.lnas", "--pin", "random:2", "--format", "mxnet", "-o", prefix]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(mxnet_python())
+        .arg(root().join("scripts/bench_mxnet_train.py"))
+        .args([prefix, "--batch", "4", "--steps", "1", "--warmup", "1", "--input", "1,28,28", "--classes", "10"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let row: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(row["images_per_s"].as_f64().unwrap() > 0.0, "{row}");
+    let (code, check) = common::check_json(&["specs/demo.lnas", "--pin", "random:2"]);
+    assert_eq!(code, 0);
+    assert_eq!(row["params"], check["pinned"]["params"], "MXNet {row}\nlightnasc {check}");
+}
