@@ -38,6 +38,12 @@ impl GpuKernel {
             GpuKernel::Tiled => "tiled-shared",
         }
     }
+
+    /// Whether it can run a conv of `npix` output pixels: the tiled kernel puts pixel tiles on
+    /// one grid axis, whose length is bounded; past that the direct one runs instead.
+    pub fn fits(self, npix: usize) -> bool {
+        self == GpuKernel::Direct || npix.div_ceil(TILE as usize) <= MAX_CUBES as usize
+    }
 }
 
 /// What a conv writes, from the match count `m` of each output (K = fan-in), as `f32`.
@@ -351,8 +357,7 @@ pub fn binary_conv2d_on<R: Runtime>(
     };
     let dot = epilogue == GpuEpilogue::Dot;
     let npix = n * ho * wo;
-    // The tiled kernel puts pixel tiles on one axis; past that limit the direct one runs.
-    let kernel = if npix.div_ceil(16) > MAX_CUBES as usize { GpuKernel::Direct } else { kernel };
+    let kernel = if kernel.fits(npix) { kernel } else { GpuKernel::Direct };
     // SAFETY: the shapes were asserted above; the kernels check their output index (`total`,
     // `npix`, `outc`) before reading or writing, and read inside the padded input and the weights.
     unsafe {
@@ -449,7 +454,10 @@ pub fn fastest<R: Runtime>(
             .min()
             .unwrap_or_default()
     };
-    GpuKernel::ALL.into_iter().min_by_key(|&k| time(k)).unwrap_or(GpuKernel::Direct)
+    // Only variants that run as themselves, so the one kept is the one named.
+    let [n, _, ho, wo] = out_shape(a, w, g);
+    let npix = n * ho * wo;
+    GpuKernel::ALL.into_iter().filter(|k| k.fits(npix)).min_by_key(|&k| time(k)).unwrap_or(GpuKernel::Direct)
 }
 
 /// (n, c, h, w, out, k, stride, pad, dilation) of the exactness checks: odd sizes, strides,

@@ -34,3 +34,12 @@ fn a_one_by_one_conv_counts_agreeing_channels() {
         assert_eq!(gpu::binary_conv2d(&client, kernel, &a, &w, g), [1.0, 2.0, 0.0, 1.0], "{}", kernel.name());
     }
 }
+
+/// The tiled variant puts pixel tiles of 16 on one grid axis of at most 65,535 cubes; past that
+/// it does not claim to run (the direct one does).
+#[test]
+fn the_tiled_variant_fits_up_to_65535_pixel_tiles() {
+    assert!(GpuKernel::Tiled.fits(16 * 65_535));
+    assert!(!GpuKernel::Tiled.fits(16 * 65_535 + 1));
+    assert!(GpuKernel::Direct.fits(16 * 65_535 + 1));
+}

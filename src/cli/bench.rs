@@ -5,12 +5,12 @@ use std::process::ExitCode;
 use lightnasc::bench::kernels::KernelBench;
 use lightnasc::bench::network::NetworkBench;
 use lightnasc::bench::{BenchRow, SupernetBench};
-use lightnasc::net::device::{BackendKind, DeviceArg, describe, run_on};
+use lightnasc::net::device::{BackendKind, describe, run_on};
 
 use super::{Format, KernelBenchArgs, NetworkBenchArgs, SelftestArgs, SupernetBenchArgs};
 
 pub fn supernet(args: &SupernetBenchArgs) -> ExitCode {
-    if let Err(e) = one_device("bench supernet", &args.device) {
+    if let Err(e) = super::one_device("bench supernet", &args.device) {
         return e;
     }
     let (graph, pin) = match super::load_pinned(&args.spec, &args.space, args.pin.as_ref()) {
@@ -38,14 +38,6 @@ pub fn supernet(args: &SupernetBenchArgs) -> ExitCode {
         Format::Text => super::emit(&table(&name, args, &rows)),
     }
     ExitCode::SUCCESS
-}
-
-/// Benchmarks and the self-test run on one device: a list is refused, as is a backend not compiled in.
-fn one_device(command: &str, device: &DeviceArg) -> Result<(), ExitCode> {
-    if device.replicas() > 1 {
-        return Err(super::fail(format!("`{command}` runs on one device; give one (`cuda:1`), not a list")));
-    }
-    lightnasc::net::device::available(device).map_err(super::fail)
 }
 
 fn table(name: &str, args: &SupernetBenchArgs, rows: &[BenchRow]) -> String {
@@ -77,7 +69,7 @@ fn table(name: &str, args: &SupernetBenchArgs, rows: &[BenchRow]) -> String {
 
 pub fn kernels(args: &KernelBenchArgs) -> ExitCode {
     use lightnasc_kernels::Kernel;
-    if let Err(e) = one_device("bench kernels", &args.device) {
+    if let Err(e) = super::one_device("bench kernels", &args.device) {
         return e;
     }
     let kernel = match args.kernel.as_str() {
@@ -142,7 +134,7 @@ pub fn kernels(args: &KernelBenchArgs) -> ExitCode {
 }
 
 pub fn network(args: &NetworkBenchArgs) -> ExitCode {
-    if let Err(e) = one_device("bench network", &args.device) {
+    if let Err(e) = super::one_device("bench network", &args.device) {
         return e;
     }
     let pin = args.pin.clone().unwrap_or(lightnasc::check::PinArg::Random(1));
@@ -187,7 +179,7 @@ pub fn network(args: &NetworkBenchArgs) -> ExitCode {
 }
 
 pub fn selftest(args: &SelftestArgs) -> ExitCode {
-    if let Err(e) = one_device("selftest", &args.device) {
+    if let Err(e) = super::one_device("selftest", &args.device) {
         return e;
     }
     let mut nets = vec![];

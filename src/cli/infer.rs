@@ -19,8 +19,8 @@ use lightnasc::search::run::Run;
 use super::{Format, InferArgs, emit, fail};
 
 pub fn run(args: &InferArgs) -> ExitCode {
-    if args.device.replicas() > 1 {
-        return fail("`infer` runs on one device; give one (`cuda:1`), not a list");
+    if let Err(code) = super::one_device("infer", &args.device) {
+        return code;
     }
     match run_on(&args.device, Infer(args)) {
         Ok(Ok(())) => ExitCode::SUCCESS,

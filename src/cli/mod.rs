@@ -596,6 +596,15 @@ pub(crate) fn print_diagnostics(outcome: &lightnasc::check::Outcome, spec: &std:
     eprintln!("error: {} problem(s) found in {}", outcome.diags.len(), spec.display());
 }
 
+/// Benchmarks, `infer` and the self-test run on one device: a list is refused, as is a backend
+/// not compiled in (or, for CUDA, without its driver).
+fn one_device(command: &str, device: &DeviceArg) -> Result<(), ExitCode> {
+    if device.replicas() > 1 {
+        return Err(fail(format!("`{command}` runs on one device; give one (`cuda:1`), not a list")));
+    }
+    lightnasc::net::device::available(device).map_err(fail)
+}
+
 /// A space and, when `pin` is given, the architecture it names (diagnostics printed on failure).
 fn load_pinned(
     spec: &std::path::Path,
