@@ -65,7 +65,7 @@ pub fn run<B: Backend>(device: &B::Device, t: &SelfTest) -> Report {
 
 fn network<B: Backend>(device: &B::Device, name: &str, g: &Graph, t: &SelfTest) -> NetworkCheck {
     let eligible =
-        g.nodes.node_weights().filter(|n| matches!(&n.op, crate::ir::Op::BinaryConv(b) if packed::eligible(b))).count();
+        g.nodes.node_weights().filter(|n| matches!(&n.op, crate::ir::Op::BinaryConv(b) if b.packable())).count();
     let seed = g.nodes.node_count() as u64;
     let mut net = Supernet::<B>::new(g.clone(), seed, device);
     let both = |net: &mut Supernet<B>, a: &Assignment, x: Tensor<B, 4>| {

@@ -183,7 +183,7 @@ fn binary_conv_counts_matching_bits_with_minus_one_padding() {
         assert_eq!(y.dims(), [n, o, ho, wo]);
         assert_eq!(values(y), expected, "case c={c} k={k} stride={stride} pad={pad} dilation={dil}");
         // The bit-packed kernels give the same integers, with the offset and without.
-        assert!(lightnasc::net::packed::eligible(&spec));
+        assert!(spec.packable());
         assert_eq!(
             values(lightnasc::net::packed::binary_conv(x.clone(), &spec, &wt, 0, &Default::default())),
             expected

@@ -122,21 +122,25 @@ fn search_retrain_random_baseline_and_report() {
     let checked: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(checked["pinned"]["params"], retrain["params"]);
 
-    // `infer` reproduces the run's test accuracy, with the bit-packed kernels as with the float
-    // path, and reads a raw IDX image file the same way.
+    // `infer` reproduces the run's test accuracy through the native plan (the CPU's default),
+    // with the same predictions as burn's network with bit-packed convs and as the float path,
+    // and reads a raw IDX image file the same way.
     let infer = |extra: &[&str]| -> Value {
         let (out, _) = run_in(d, &[&["infer", "runs/retrain-result", "--format", "json"][..], extra].concat());
         serde_json::from_str(&out).unwrap()
     };
-    let packed = infer(&[]);
+    let native = infer(&[]);
+    assert_eq!(native["engine"], "native");
+    assert_eq!(native["images"], 10000);
+    assert_eq!(native["accuracy"], retrain["test_accuracy"]);
+    let packed = infer(&["--engine", "packed"]);
     assert_eq!(packed["binary_kernels"], true);
-    assert_eq!(packed["images"], 10000);
-    assert_eq!(packed["accuracy"], retrain["test_accuracy"]);
+    assert_eq!(packed["predictions"], native["predictions"]);
     let float = infer(&["--float"]);
-    assert_eq!(float["predictions"], packed["predictions"]);
+    assert_eq!(float["predictions"], native["predictions"]);
     let file = infer(&["--images", "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", "--limit", "300"]);
     assert_eq!(file["accuracy"], Value::Null);
-    assert_eq!(file["predictions"].as_array().unwrap()[..], packed["predictions"].as_array().unwrap()[..300]);
+    assert_eq!(file["predictions"].as_array().unwrap()[..], native["predictions"].as_array().unwrap()[..300]);
 
     // The report: its correlation over the five retrained architectures, recomputed here by
     // counting pairs from the ledger's numbers.

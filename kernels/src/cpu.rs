@@ -93,6 +93,7 @@ pub(crate) fn has_avx512() -> bool {
         *DETECTED.get_or_init(|| {
             std::env::var_os("LIGHTNASC_NO_AVX512").is_none()
                 && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512vl")
                 && is_x86_feature_detected!("avx512vpopcntdq")
         })
     }
@@ -155,12 +156,12 @@ pub fn binary_conv2d_using(
 
 /// The output buffer, shared by the row tasks, each of which writes its own disjoint cells.
 #[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
+pub(crate) struct OutPtr(pub(crate) *mut f32);
 // SAFETY: tasks write disjoint ranges (see `binary_conv2d_using`).
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 impl OutPtr {
-    fn at(self, offset: usize) -> *mut f32 {
+    pub(crate) fn at(self, offset: usize) -> *mut f32 {
         // SAFETY: callers pass offsets inside the buffer.
         unsafe { self.0.add(offset) }
     }
@@ -194,6 +195,21 @@ fn row(kernel: Kernel, r: Row, mis: &mut [u32]) {
         Kernel::Popcnt => unsafe { row_popcnt(r, mis) },
         _ => row_scalar(r, mis),
     }
+}
+
+/// Mismatch counts of output row `oy` of image `img`, `[out_stride][wo]`, with any kernel.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn row_counts(
+    kernel: Kernel,
+    a: &PackedActivations,
+    w: &PackedWeights,
+    g: ConvGeometry,
+    img: usize,
+    oy: usize,
+    wo: usize,
+    mis: &mut [u32],
+) {
+    row(kernel, Row { a, w, g, img, oy, wo }, mis)
 }
 
 /// Index of the first word of a pixel (in border coordinates).

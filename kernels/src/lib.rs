@@ -12,9 +12,11 @@
 pub mod cpu;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 pub mod gpu;
+pub mod nhwc;
 pub mod pack;
 
 pub use cpu::{Epilogue, Kernel, binary_conv2d, binary_conv2d_using, binary_dense};
+pub use nhwc::{Bounds, Channels, ChannelsMut, binary_conv2d_into, pack_bounded};
 pub use pack::{
     ConvGeometry, PackedActivations, PackedWeights, pack_activations, pack_activations_portable, pack_weights,
 };

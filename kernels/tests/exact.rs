@@ -139,3 +139,139 @@ fn the_simd_packer_equals_the_portable_one() {
         assert_eq!(a.data, b.data, "n {n} c {c} {h}x{w} pad {pad}");
     }
 }
+
+/// NCHW `[n][c][h][w]` to NHWC.
+fn to_nhwc(x: &[f32], [n, c, h, w]: [usize; 4]) -> Vec<f32> {
+    let mut y = vec![0f32; x.len()];
+    for img in 0..n {
+        for ch in 0..c {
+            for p in 0..h * w {
+                y[(img * h * w + p) * c + ch] = x[(img * c + ch) * h * w + p];
+            }
+        }
+    }
+    y
+}
+
+/// The NHWC path: packing a channel range of a wider buffer by per-channel bounds, and the conv
+/// writing into a channel range of a wider output, equal the reference with every kernel; the
+/// channels around the written range are left as they were.
+#[test]
+fn nhwc_packing_and_conv_into_a_channel_range_equal_the_reference() {
+    use lightnasc_kernels::{Bounds, Channels, ChannelsMut, PackedActivations, binary_conv2d_into, pack_bounded};
+    let mut rng = Rng(23);
+    let mut cases = 0;
+    for _ in 0..120 {
+        let c = [1, 3, 37, 64, 65, 130, 200][rng.below(7)];
+        let o = [1, 5, 8, 13, 33, 64, 70][rng.below(7)];
+        let k = [1, 3, 3][rng.below(3)];
+        let g = ConvGeometry { stride: 1 + rng.below(2), pad: rng.below(3), dilation: 1 };
+        let (n, h, w) = (1 + rng.below(2), 2 + rng.below(9), 2 + rng.below(11));
+        if h + 2 * g.pad < k || w + 2 * g.pad < k {
+            continue;
+        }
+        let x = rng.values(n * c * h * w);
+        let wt = rng.values(o * c * k * k);
+        let want = reference(&x, [n, c, h, w], &wt, [o, c, k, k], g);
+        // The input as channels 2.. of a buffer with 3 more channels per pixel, shifted by 0.25 so
+        // that the bounds [0.25, inf] give the signs of `x`.
+        let (stride, offset) = (c + 3, 2);
+        let nhwc = to_nhwc(&x, [n, c, h, w]);
+        let mut wide = vec![f32::NAN; n * h * w * stride];
+        for p in 0..n * h * w {
+            for ch in 0..c {
+                wide[p * stride + offset + ch] = nhwc[p * c + ch] + 0.25;
+            }
+        }
+        let bounds = Bounds { lo: vec![0.25; c], hi: vec![f32::INFINITY; c] };
+        // Stale bits in the interior (a reused buffer) must all be overwritten.
+        let mut a = PackedActivations::zeros(n, c, h, w, g.pad);
+        let (hp, wp) = (h + 2 * g.pad, w + 2 * g.pad);
+        for img in 0..n {
+            for y in g.pad..g.pad + h {
+                for x in g.pad..g.pad + w {
+                    a.data[((img * hp + y) * wp + x) * a.words..][..a.words].fill(!0);
+                }
+            }
+        }
+        let border = pack_activations(&x, [n, c, h, w], g.pad);
+        pack_bounded(Channels { data: &wide, stride, offset, c }, n, &bounds, &mut a);
+        assert_eq!(a.data, border.data, "packing: c {c} n {n} {h}x{w} pad {}", g.pad);
+        let pw = pack_weights(&wt, [o, c, k, k]);
+        let (ho, wo) = (out_size(h, k, g), out_size(w, k, g));
+        let (ostride, ooff) = (o + 5, 3);
+        let scale: Vec<f32> = (0..o).map(|i| 0.37 * (i as f32 - 2.5)).collect();
+        let shift: Vec<f32> = (0..o).map(|i| 1.0 / (1.0 + i as f32)).collect();
+        let kk = (c * k * k) as f32;
+        for &kernel in &Kernel::available() {
+            for (name, epi) in [
+                ("matches", Epilogue::Matches),
+                ("dot", Epilogue::Dot),
+                ("affine", Epilogue::Affine { scale: &scale, shift: &shift }),
+            ] {
+                let mut out = vec![-7.0f32; n * ho * wo * ostride];
+                binary_conv2d_into(
+                    kernel,
+                    &a,
+                    &pw,
+                    g,
+                    epi,
+                    ChannelsMut { data: &mut out, stride: ostride, offset: ooff },
+                );
+                for img in 0..n {
+                    for p in 0..ho * wo {
+                        let px = &out[(img * ho * wo + p) * ostride..][..ostride];
+                        for (ch, &v) in px.iter().enumerate() {
+                            let expect = if ch < ooff || ch >= ooff + o {
+                                -7.0
+                            } else {
+                                let oc = ch - ooff;
+                                let m = want[(img * o + oc) * ho * wo + p];
+                                match name {
+                                    "matches" => m,
+                                    "dot" => 2.0 * m - kk,
+                                    _ => m * scale[oc] + shift[oc],
+                                }
+                            };
+                            assert_eq!(v, expect, "{} {name}: c {c} o {o} k {k} {g:?} n {n} {h}x{w}", kernel.name());
+                        }
+                    }
+                }
+            }
+        }
+        cases += 1;
+    }
+    assert!(cases >= 80, "{cases}");
+}
+
+/// Bounds by hand: [lo, hi] per channel, NaN never inside, signed zeros equal to zero.
+#[test]
+fn bounded_packing_by_hand() {
+    use lightnasc_kernels::{Bounds, Channels, PackedActivations, pack_bounded};
+    let c = 70; // two words, the second partly used
+    let lo: Vec<f32> = (0..c).map(|i| [0.0, -1.0, f32::NEG_INFINITY, 2.0, f32::INFINITY][i % 5]).collect();
+    let hi: Vec<f32> = (0..c).map(|i| [f32::INFINITY, 1.0, -0.0, 2.0, f32::NEG_INFINITY][i % 5]).collect();
+    let px: Vec<f32> = (0..c).map(|i| [-0.0, 1.0, f32::NAN, 2.0, 5.0, -3.0, 0.5][i % 7]).collect();
+    let mut a = PackedActivations::zeros(1, c, 1, 1, 1);
+    pack_bounded(
+        Channels { data: &px, stride: c, offset: 0, c },
+        1,
+        &Bounds { lo: lo.clone(), hi: hi.clone() },
+        &mut a,
+    );
+    let mut want = [0u64; 2];
+    for ch in 0..c {
+        let v = px[ch];
+        if lo[ch] <= v && v <= hi[ch] {
+            want[ch / 64] |= 1 << (ch % 64);
+        }
+    }
+    // Spot checks of the rule itself: -0.0 in [0, inf]; NaN nowhere; 2.0 in [2, 2].
+    assert!(want[0] & 1 == 1);
+    assert!(want[0] >> 2 & 1 == 0);
+    assert!(want[0] >> 3 & 1 == 1);
+    // The 3x3 buffer with a border: the centre pixel holds the words, the border stays zero.
+    let centre = 4 * 2;
+    assert_eq!(&a.data[centre..centre + 2], &want);
+    assert!(a.data[..centre].iter().chain(&a.data[centre + 2..]).all(|&d| d == 0));
+}

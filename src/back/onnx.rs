@@ -198,15 +198,7 @@ pub fn lower(g: &Graph, store: &WeightStore) -> Result<Vec<u8>, String> {
                 let var = get(&node.weights, "running_var")?.1;
                 let gamma = if *scale { Some(get(&node.weights, "gamma")?.1) } else { None };
                 let beta = if *center { Some(get(&node.weights, "beta")?.1) } else { None };
-                // The f32 operations of `net::layers::batch_norm`, in its order.
-                let mut s: Vec<f32> = var.iter().map(|&v| 1.0 / (v + *eps as f32).sqrt()).collect();
-                if let Some(gm) = &gamma {
-                    s.iter_mut().zip(gm).for_each(|(s, g)| *s *= g);
-                }
-                let mut t: Vec<f32> = mean.iter().zip(&s).map(|(m, s)| -(m * s)).collect();
-                if let Some(bt) = &beta {
-                    t.iter_mut().zip(bt).for_each(|(t, b)| *t += b);
-                }
+                let (s, t) = crate::ir::norm::affine(*eps, &mean, &var, gamma.as_deref(), beta.as_deref());
                 let shape: Vec<usize> = match node.shape {
                     Shape::Map { .. } => vec![1, c, 1, 1],
                     Shape::Vector { .. } => vec![1, c],

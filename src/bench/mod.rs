@@ -2,6 +2,7 @@
 
 pub mod kernels;
 pub mod network;
+pub mod ort;
 pub mod supernet;
 
 pub use supernet::{BenchRow, SupernetBench, peak_rss_mib};

@@ -1,12 +1,16 @@
 //! `lightnasc bench network`: whole-network inference with the bit-packed binary kernels against
 //! the float path, on one device, in the same run: a pinned architecture's fixed network, and
 //! the supernet on a fresh sampled path per pass (what the controller's reward evaluation runs).
+//! On the CPU also the native plan (`back::native`) of the pinned network against the float path,
+//! and, given a Python with onnxruntime, onnxruntime on the same network's ONNX export.
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use serde::Serialize;
 
+use super::ort::{self, OrtModel};
 use super::paired_median_ms;
+use crate::back::native;
 use crate::ir::Graph;
 use crate::ir::pin::{Assignment, pin};
 use crate::net::device::BackendJob;
@@ -21,6 +25,13 @@ pub struct NetworkRow {
     pub binary_ms: f64,
     pub float_ms: f64,
     pub speedup: f64,
+    /// onnxruntime on the same network's ONNX (native plan rows), and its time over ours.
+    pub onnxruntime_ms: Option<f64>,
+    pub vs_onnxruntime: Option<f64>,
+    /// The native plan's bytes (weights, constants, activation buffers) at this batch, and
+    /// onnxruntime's peak resident growth over its session.
+    pub plan_bytes: Option<usize>,
+    pub onnxruntime_peak_growth_bytes: Option<u64>,
 }
 
 /// `space` with `arch` pinned: the fixed network, then the supernet on sampled paths.
@@ -30,6 +41,11 @@ pub struct NetworkBench {
     pub arch: Assignment,
     pub batches: Vec<usize>,
     pub reps: usize,
+    /// Time the native plan (CPU only).
+    pub native: bool,
+    /// A Python with onnxruntime, for its column; its threads.
+    pub onnxruntime: Option<std::path::PathBuf>,
+    pub threads: usize,
 }
 
 impl BackendJob for NetworkBench {
@@ -48,6 +64,16 @@ fn rows<B: Backend>(device: &B::Device, bench: &NetworkBench) -> Result<Vec<Netw
     let input = space.node(space.input).shape.dims().iter().map(|&d| d as usize).collect::<Vec<_>>();
     let shape = format!("{input:?}");
     let mut rows = vec![];
+    // The pinned network's weights as a store: the native plan's input, and the ONNX export's.
+    let store = fixed.to_store();
+    let mut native = match bench.native {
+        true => Some(native::Plan::new(native::lower(&fixed.plan.graph, &store)?)),
+        false => None,
+    };
+    let onnx = match bench.onnxruntime {
+        Some(_) => Some(crate::back::onnx::lower(&fixed.plan.graph, &store)?),
+        None => None,
+    };
     for &n in &bench.batches {
         let mut rng = SplitMix64(5);
         let len = n * input.iter().product::<usize>();
@@ -74,12 +100,44 @@ fn rows<B: Backend>(device: &B::Device, bench: &NetworkBench) -> Result<Vec<Netw
                 binary_ms,
                 float_ms,
                 speedup: float_ms / binary_ms,
+                onnxruntime_ms: None,
+                vs_onnxruntime: None,
+                plan_bytes: None,
+                onnxruntime_peak_growth_bytes: None,
             });
         };
         row(format!("{} (pinned)", space.name), &fixed, &|_| Assignment(vec![]));
         // The same sampled paths for both: Assignment::random is a function of its seed.
         let sampled = |i: usize| Assignment::random(space, 1000 + i as u64);
         row(format!("{} supernet, sampled paths (reward evaluation)", space.name), &supernet, &sampled);
+        if let Some(native) = native.as_mut() {
+            let host: Vec<f32> = x.clone().into_data().to_vec().map_err(|e| format!("{e:?}"))?;
+            let mut float = fixed.clone();
+            float.binary_kernels = false;
+            let (native_ms, float_ms) = paired_median_ms(
+                bench.reps,
+                |_| drop(native.run(&host, n)),
+                |_| drop(float.logits(x.clone(), &Assignment(vec![]), Mode::Eval).into_data()),
+            );
+            let ort = match (&bench.onnxruntime, &onnx) {
+                (Some(python), Some(model)) => {
+                    Some(ort::time(python, &OrtModel::Model(model), n, bench.threads, bench.reps)?)
+                }
+                _ => None,
+            };
+            rows.push(NetworkRow {
+                what: format!("{} (pinned), native plan", space.name),
+                shape: shape.clone(),
+                batch: n,
+                binary_ms: native_ms,
+                float_ms,
+                speedup: float_ms / native_ms,
+                onnxruntime_ms: ort.map(|o| o.ms),
+                vs_onnxruntime: ort.map(|o| o.ms / native_ms),
+                plan_bytes: Some(native.program().bytes(n).total()),
+                onnxruntime_peak_growth_bytes: ort.map(|o| o.peak_growth_bytes),
+            });
+        }
     }
     Ok(rows)
 }

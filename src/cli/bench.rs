@@ -146,7 +146,19 @@ pub fn network(args: &NetworkBenchArgs) -> ExitCode {
     if args.batch.contains(&0) {
         return super::fail("batch sizes must be at least 1");
     }
-    let job = NetworkBench { space, arch, batches: args.batch.clone(), reps: args.reps as usize };
+    let native = args.device.backend == BackendKind::Cpu;
+    if args.onnxruntime.is_some() && !native {
+        return super::fail("--onnxruntime compares with the native plan, which runs on the CPU (--device cpu)");
+    }
+    let job = NetworkBench {
+        space,
+        arch,
+        batches: args.batch.clone(),
+        reps: args.reps as usize,
+        native,
+        onnxruntime: args.onnxruntime.clone(),
+        threads: args.threads,
+    };
     let rows = match run_on(&args.device, job) {
         Ok(Ok(r)) => r,
         Ok(Err(e)) | Err(e) => return super::fail(e),
@@ -164,12 +176,33 @@ pub fn network(args: &NetworkBenchArgs) -> ExitCode {
                 describe(&args.device),
                 args.reps
             );
-            let _ = writeln!(o, "{:<56} {:>5} {:>10} {:>10} {:>8}", "", "batch", "binary ms", "float ms", "speedup");
+            let _ = writeln!(
+                o,
+                "{:<56} {:>5} {:>10} {:>10} {:>8} {:>8} {:>8} {:>10}",
+                "", "batch", "binary ms", "float ms", "speedup", "ORT ms", "vs ORT", "plan MiB"
+            );
+            let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("-".to_string(), f);
             for r in &rows {
                 let _ = writeln!(
                     o,
-                    "{:<56} {:>5} {:>10.2} {:>10.2} {:>7.2}x",
-                    r.what, r.batch, r.binary_ms, r.float_ms, r.speedup
+                    "{:<56} {:>5} {:>10.2} {:>10.2} {:>7.2}x {:>8} {:>8} {:>10}",
+                    r.what,
+                    r.batch,
+                    r.binary_ms,
+                    r.float_ms,
+                    r.speedup,
+                    opt(r.onnxruntime_ms, &|v| format!("{v:.2}")),
+                    opt(r.vs_onnxruntime, &|v| format!("{v:.2}x")),
+                    opt(r.plan_bytes.map(|b| b as f64 / 1048576.0), &|v| format!("{v:.1}")),
+                );
+            }
+            if let Some(r) = rows.iter().find(|r| r.onnxruntime_peak_growth_bytes.is_some()) {
+                let _ = writeln!(
+                    o,
+                    "memory at batch {}: native plan {:.1} MiB (weights, constants, buffers); onnxruntime's peak RSS growth {:.1} MiB",
+                    r.batch,
+                    r.plan_bytes.unwrap_or(0) as f64 / 1048576.0,
+                    r.onnxruntime_peak_growth_bytes.unwrap_or(0) as f64 / 1048576.0
                 );
             }
             super::emit(&o);

@@ -1,6 +1,7 @@
-//! `lightnasc infer`: run a trained architecture on images on one device (the CPU by default),
-//! binary convs through the device's bit-packed kernels: predictions, accuracy when the images
-//! have labels, and throughput.
+//! `lightnasc infer`: run a trained architecture on images on one device: on the CPU (the
+//! default) through the native plan (`back::native`), on a GPU through burn's network with the
+//! device's bit-packed binary convs; predictions, accuracy when the images have labels, and
+//! throughput.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -8,23 +9,37 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
+use lightnasc::back::native;
 use lightnasc::data::loader::BatchPlan;
 use lightnasc::data::{Dataset, idx};
-use lightnasc::net::device::{BackendJob, describe, run_on};
+use lightnasc::net::device::{BackendJob, BackendKind, describe, run_on};
 use lightnasc::net::train::to_tensors;
 use lightnasc::net::{Mode, Supernet};
 use lightnasc::search::config::Policy;
 use lightnasc::search::run::Run;
 
-use super::{Format, InferArgs, emit, fail};
+use super::{Engine, Format, InferArgs, emit, fail};
 
 pub fn run(args: &InferArgs) -> ExitCode {
     if let Err(code) = super::one_device("infer", &args.device) {
         return code;
     }
+    if engine(args) == Engine::Native && args.device.backend != BackendKind::Cpu {
+        return fail("the native plan runs on the CPU: use --device cpu, or --engine packed|float on a GPU");
+    }
     match run_on(&args.device, Infer(args)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) | Err(e) => fail(e),
+    }
+}
+
+/// The engine asked for, or the device's default.
+fn engine(args: &InferArgs) -> Engine {
+    match (args.float, args.engine) {
+        (true, _) => Engine::Float,
+        (false, Some(e)) => e,
+        (false, None) if args.device.backend == BackendKind::Cpu => Engine::Native,
+        (false, None) => Engine::Packed,
     }
 }
 
@@ -44,6 +59,7 @@ struct Output {
     predictions: Vec<usize>,
     accuracy: Option<f64>,
     images_per_s: f64,
+    engine: Engine,
     binary_kernels: bool,
 }
 
@@ -57,7 +73,15 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), String>
         let (_, a) = run.architecture(args.epoch, false)?;
         supernet.extract(&a).map_err(|e| e.message)?
     };
-    net.binary_kernels = !args.float;
+    let engine = engine(args);
+    net.binary_kernels = engine != Engine::Float;
+    let mut native_plan = match engine {
+        Engine::Native => {
+            let (g, store) = (&net.plan.graph, net.to_store());
+            Some(native::Plan::new(native::lower(g, &store).map_err(|e| format!("the native plan: {e}"))?))
+        }
+        _ => None,
+    };
     let kind = run.cfg.data.kind;
     let (ds, labelled) = match &args.images {
         Some(path) => (images_file(path, kind.shape())?, false),
@@ -77,8 +101,18 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), String>
     for b in plan.stream(Arc::new(ds), 0, 0) {
         let labels = b.labels.clone();
         let (x, _) = to_tensors::<B>(b, device);
-        let classes = net.logits(x, &lightnasc::ir::pin::Assignment(vec![]), Mode::Eval).argmax(1);
-        let pred: Vec<i64> = classes.into_data().convert::<i64>().to_vec().map_err(|e| format!("{e:?}"))?;
+        let pred: Vec<i64> = match native_plan.as_mut() {
+            Some(plan) => {
+                let n = x.dims()[0];
+                let host: Vec<f32> = x.into_data().to_vec().map_err(|e| format!("{e:?}"))?;
+                let logits = plan.run(&host, n);
+                logits.chunks(logits.len() / n.max(1)).map(argmax).collect()
+            }
+            None => {
+                let classes = net.logits(x, &lightnasc::ir::pin::Assignment(vec![]), Mode::Eval).argmax(1);
+                classes.into_data().convert::<i64>().to_vec().map_err(|e| format!("{e:?}"))?
+            }
+        };
         for (p, y) in pred.iter().zip(&labels) {
             hits += usize::from(*p == *y);
             predictions.push(*p as usize);
@@ -89,6 +123,7 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), String>
         images: predictions.len(),
         accuracy: labelled.then(|| hits as f64 / predictions.len().max(1) as f64),
         images_per_s: predictions.len() as f64 / secs.max(1e-9),
+        engine,
         binary_kernels: net.binary_kernels,
         predictions,
     };
@@ -101,13 +136,28 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), String>
                 out.images,
                 out.images_per_s,
                 describe(&args.device),
-                if out.binary_kernels { "binary convs bit-packed" } else { "float path" },
+                match out.engine {
+                    Engine::Native => "native plan",
+                    Engine::Packed => "binary convs bit-packed",
+                    Engine::Float => "float path",
+                },
                 out.accuracy.map_or(String::new(), |a| format!(", accuracy {a:.4}"))
             ));
             emit(&s);
         }
     }
     Ok(())
+}
+
+/// The first index of the largest value, as burn's `argmax` (NaN never wins).
+fn argmax(row: &[f32]) -> i64 {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best as i64
 }
 
 /// Unlabelled images from an IDX file of unsigned bytes: `[n, h, w]` or `[n, c, h, w]`.

@@ -271,6 +271,13 @@ pub struct NetworkBenchArgs {
     /// Timed passes per row (the median is reported).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub reps: u32,
+    /// A Python with onnxruntime (e.g. the tests' `target/venv-onnx/bin/python`): adds
+    /// onnxruntime on the same network's ONNX export as a column beside the native plan.
+    #[arg(long)]
+    pub onnxruntime: Option<PathBuf>,
+    /// onnxruntime's intra-op threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
     /// cpu | wgpu | cuda | cuda:N (one device)
     #[arg(long, default_value = "cpu")]
     pub device: DeviceArg,
@@ -492,14 +499,26 @@ pub struct InferArgs {
     pub limit: Option<usize>,
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub batch: u32,
-    /// Keep the float path for binary convs (for comparison).
-    #[arg(long)]
+    /// What runs the network: `native` (the native plan, CPU only; the CPU's default), `packed`
+    /// (burn's network with bit-packed binary convs; a GPU's default) or `float` (burn's float path).
+    #[arg(long, value_enum)]
+    pub engine: Option<Engine>,
+    /// The same as `--engine float`.
+    #[arg(long, conflicts_with = "engine")]
     pub float: bool,
     /// cpu | wgpu | cuda | cuda:N (one device)
     #[arg(long, default_value = "cpu")]
     pub device: DeviceArg,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Engine {
+    Native,
+    Packed,
+    Float,
 }
 
 #[derive(clap::Args, Debug)]

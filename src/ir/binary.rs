@@ -2,7 +2,7 @@
 //! values become signs, and what follows the ±1 convolution `h` (the epilogue). The network
 //! computes these on tensors, the back ends write them as stock ops; all read them from here.
 
-use super::{BinaryConv, Scaling, WeightQuant};
+use super::{ActQuant, BinaryConv, Scaling, WeightQuant};
 
 /// What follows the convolution of quantised activations and weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +19,17 @@ pub enum Epilogue {
 }
 
 impl BinaryConv {
+    /// Whether bit-packed kernels compute exactly this layer: ±1 inputs and weights, -1 padding,
+    /// no float scaling, one group.
+    pub fn packable(&self) -> bool {
+        self.bits == 1
+            && matches!(self.act, ActQuant::DetSign | ActQuant::ApproxSign)
+            && self.weights == WeightQuant::DetSign
+            && self.scaling == Scaling::None
+            && self.conv.groups == 1
+            && (self.conv.pad == 0 || self.pad_value == -1.0)
+    }
+
     /// The epilogue, for weights of `fan_in` = C_in / groups * k * k values per output channel.
     pub fn epilogue(&self, fan_in: usize) -> Epilogue {
         match self.scaling {

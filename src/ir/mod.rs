@@ -5,6 +5,7 @@
 
 pub mod binary;
 pub mod cost;
+pub mod norm;
 pub mod pin;
 pub mod shape;
 pub mod store;

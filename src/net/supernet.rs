@@ -155,7 +155,7 @@ impl<B: Backend> Supernet<B> {
             Op::BinaryConv(b) => {
                 let x = x.map(name);
                 // Forward-only passes (no autodiff) may take the bit-packed kernels.
-                if self.binary_kernels && !B::ad_enabled(&x.device()) && super::packed::eligible(b) {
+                if self.binary_kernels && !B::ad_enabled(&x.device()) && b.packable() {
                     Act::Map(super::packed::binary_conv(x, b, conv(), conv_slot(), &self.packed))
                 } else {
                     Act::Map(layers::binary_conv(x, b, conv()))
@@ -233,6 +233,60 @@ impl<B: Backend> Supernet<B> {
             }
         }
         store
+    }
+
+    /// Replace every weight by the store's tensor under the same key (each checked against the
+    /// shape this network holds): the inverse of [`Supernet::to_store`].
+    pub fn load_store(&mut self, store: &crate::ir::store::WeightStore) -> Result<(), String> {
+        fn load<B: Backend, const D: usize>(
+            store: &crate::ir::store::WeightStore,
+            key: &str,
+            part: &str,
+            like: Tensor<B, D>,
+        ) -> Result<Tensor<B, D>, String> {
+            let t = store.get(key, part).ok_or_else(|| format!("no `{key}.{part}` in the weights"))?;
+            let dims = like.dims();
+            if t.shape != dims {
+                return Err(format!("`{key}.{part}` has shape {:?}; the network holds {dims:?}", t.shape));
+            }
+            let data = burn::tensor::TensorData::new(t.data.clone(), dims);
+            Ok(Tensor::from_data(data, &like.device()))
+        }
+        use burn::module::{Param, RunningState};
+        // A copy (tensors are shared, not duplicated): a failure leaves this network as it was.
+        let mut w = self.weights.clone();
+        for s in &self.plan.slots {
+            let k = s.key.as_str();
+            match s.slot {
+                Slot::Conv(i) => {
+                    let c = &mut w.convs[i];
+                    c.weight = Param::from_tensor(load(store, k, "weight", c.weight.val())?);
+                    if let Some(b) = &c.bias {
+                        c.bias = Some(Param::from_tensor(load(store, k, "bias", b.val())?));
+                    }
+                }
+                Slot::Dense(i) => {
+                    let d = &mut w.denses[i];
+                    d.weight = Param::from_tensor(load(store, k, "weight", d.weight.val())?);
+                    if let Some(b) = &d.bias {
+                        d.bias = Some(Param::from_tensor(load(store, k, "bias", b.val())?));
+                    }
+                }
+                Slot::Norm(i) => {
+                    let n = &mut w.norms[i];
+                    if let Some(g) = &n.gamma {
+                        n.gamma = Some(Param::from_tensor(load(store, k, "gamma", g.val())?));
+                    }
+                    if let Some(b) = &n.beta {
+                        n.beta = Some(Param::from_tensor(load(store, k, "beta", b.val())?));
+                    }
+                    n.running_mean = RunningState::new(load(store, k, "running_mean", n.running_mean.value_sync())?);
+                    n.running_var = RunningState::new(load(store, k, "running_var", n.running_var.value_sync())?);
+                }
+            }
+        }
+        self.set_weights(w);
+        Ok(())
     }
 
     /// Trainable parameters actually held by this network.

@@ -20,18 +20,7 @@ use burn::tensor::backend::Backend;
 use lightnasc_kernels::{ConvGeometry, PackedWeights, pack_weights};
 
 use super::weights::ConvWeights;
-use crate::ir::{ActQuant, BinaryConv, Scaling, WeightQuant};
-
-/// Whether the packed path computes exactly what the float path does for this layer: ±1 inputs
-/// and weights, -1 padding, no float scaling, one group.
-pub fn eligible(b: &BinaryConv) -> bool {
-    b.bits == 1
-        && matches!(b.act, ActQuant::DetSign | ActQuant::ApproxSign)
-        && b.weights == WeightQuant::DetSign
-        && b.scaling == Scaling::None
-        && b.conv.groups == 1
-        && (b.conv.pad == 0 || b.pad_value == -1.0)
-}
+use crate::ir::BinaryConv;
 
 fn geometry(b: &BinaryConv) -> ConvGeometry {
     ConvGeometry { stride: b.conv.stride as usize, pad: b.conv.pad as usize, dilation: b.conv.dilation as usize }

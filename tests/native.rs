@@ -1,0 +1,240 @@
+//! The native back end (`back::native`) against the network's float path (burn): MeliusNet-22,
+//! ResNet-18 (all 1-bit, all 32-bit, mixed) and the demo. With integer-valued weights and inputs
+//! every float operation of both is exact, so their logits must be equal bit for bit, and one
+//! folded threshold moved by one count must break that; with real-valued random and trained
+//! weights they agree up to float summation order.
+
+mod common;
+
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::{Int, Tensor, TensorData};
+use lightnasc::back::native::{self, Plan};
+use lightnasc::check::PinArg;
+use lightnasc::ir::pin::Assignment;
+use lightnasc::ir::store::WeightStore;
+use lightnasc::ir::{Graph, Op, Shape};
+use lightnasc::net::{Mode, Supernet};
+
+type B = Flex;
+
+fn pinned(spec: &str, input: [u32; 3], classes: i64, pin: PinArg) -> Graph {
+    let args = lightnasc::lower::SpaceArgs { input: Some(input.to_vec()), classes: Some(classes), other: vec![] };
+    let out = lightnasc::check::check_path(&common::root().join(spec), &args, None, Some(&pin));
+    assert!(out.diags.is_empty(), "{spec}: {:?}", out.diags);
+    let (a, _) = out.pinned.expect("pinned");
+    lightnasc::ir::pin::pin(&out.space.expect("space"), &a).expect("pins")
+}
+
+fn input_dims(g: &Graph) -> [usize; 3] {
+    match g.node(g.input).shape {
+        Shape::Map { c, h, w } => [c as usize, h as usize, w as usize],
+        Shape::Vector { .. } => unreachable!("image networks"),
+    }
+}
+
+fn tensor(x: &[f32], n: usize, [c, h, w]: [usize; 3]) -> Tensor<B, 4> {
+    Tensor::from_data(TensorData::new(x.to_vec(), [n, c, h, w]), &Default::default())
+}
+
+/// A network on `g` whose batch norms hold the statistics of one batch of real activations.
+fn calibrated(g: &Graph, seed: u64) -> Supernet<B> {
+    let net = Supernet::<B>::new(g.clone(), seed, &Default::default());
+    let dims = input_dims(g);
+    let warm = common::normal(16 * dims.iter().product::<usize>(), seed + 1);
+    net.logits(tensor(&warm, 16, dims), &Assignment(vec![]), Mode::Calibrate(0));
+    net
+}
+
+/// Keys of the layers of `g` whose weights are used as floats (convs, dense layers, 32-bit
+/// binary convs).
+fn float_weight_keys(g: &Graph) -> Vec<String> {
+    g.topo_order()
+        .into_iter()
+        .filter_map(|n| {
+            let node = g.node(n);
+            let float = match &node.op {
+                Op::Conv { .. } | Op::Dense { .. } => true,
+                Op::BinaryConv(b) => b.weights == lightnasc::ir::WeightQuant::Identity,
+                _ => false,
+            };
+            float.then(|| node.weights.clone()).flatten()
+        })
+        .collect()
+}
+
+/// `f(noise)` over every value of the tensors whose name ends with `part`.
+fn set(store: &mut WeightStore, part: &str, seed: u64, f: impl Fn(f32, &str) -> f32) {
+    for (i, (name, t)) in store.tensors.iter_mut().enumerate() {
+        if name.ends_with(part) {
+            let noise = common::normal(t.data.len(), seed * 7919 + i as u64);
+            let key = name.trim_end_matches(part).to_string();
+            t.data.iter_mut().zip(noise).for_each(|(d, z)| *d = f(z, &key));
+        }
+    }
+}
+
+/// Logits of the float path and of the native plan for `x`.
+fn both(g: &Graph, store: &WeightStore, net: &Supernet<B>, x: &[f32], n: usize) -> (Vec<f32>, Vec<f32>, Plan) {
+    let want: Vec<f32> =
+        net.logits(tensor(x, n, input_dims(g)), &Assignment(vec![]), Mode::Eval).into_data().to_vec().unwrap();
+    let mut plan = Plan::new(native::lower(g, store).expect("lowers"));
+    let got = plan.run(x, n);
+    (want, got, plan)
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> (f32, f32) {
+    assert_eq!(a.len(), b.len());
+    let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+    (a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())), scale)
+}
+
+const NETWORKS: [(&str, [u32; 3], i64, &str); 6] = [
+    ("specs/meliusnet22.lnas", [3, 32, 32], 100, "melius:DIDIDIDITDIDIDIDIDITDIDIDIDITDIDIDIDI"),
+    ("specs/meliusnet22.lnas", [3, 32, 32], 100, "random:3"),
+    ("specs/resnet18.lnas", [3, 32, 32], 10, "random:4"),
+    ("specs/resnet18.lnas", [3, 32, 32], 10, "all:b1"),
+    ("specs/resnet18.lnas", [3, 32, 32], 10, "all:b32"),
+    ("specs/demo.lnas", [1, 32, 32], 10, "random:5"),
+];
+
+/// `all:OPTION`: every choice of the space set to OPTION.
+fn pin_of(spec: &str, input: [u32; 3], classes: i64, text: &str) -> PinArg {
+    if let Some(option) = text.strip_prefix("all:") {
+        let (space, _) = common::space(spec, &input, classes, None);
+        return PinArg::Inline(space.choices.iter().map(|c| (c.name.clone(), option.to_string())).collect());
+    }
+    text.parse().expect("a pin")
+}
+
+#[test]
+fn integer_networks_give_the_float_paths_logits_bit_for_bit() {
+    // All 32-bit ResNet-18 is float arithmetic through and through (its activations grow past
+    // exact integers without normalisation): it is held to summation order below.
+    for (k, (spec, input, classes, pin)) in NETWORKS.into_iter().enumerate().filter(|(_, n)| n.3 != "all:b32") {
+        let g = pinned(spec, input, classes, pin_of(spec, input, classes, pin));
+        let mut net = calibrated(&g, 20 + k as u64);
+        let mut store = net.to_store();
+        // Float layers: weights in {-1, 0, 1}, mostly 0, so every sum stays an exact integer.
+        let float_keys = float_weight_keys(&g);
+        set(&mut store, ".weight", k as u64, |z, key| {
+            if float_keys.iter().any(|f| f == key) {
+                if z > 1.2 {
+                    1.0
+                } else if z < -1.2 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            } else {
+                z
+            }
+        });
+        set(&mut store, ".bias", k as u64 + 1, |z, _| z.round());
+        // Batch norms: var + eps == 1 exactly (so the scale is gamma), integer gammas of both
+        // signs, means and betas, and the calibrated means rounded: integers in, integers out.
+        for (name, t) in store.tensors.iter_mut() {
+            if name.ends_with(".running_mean") {
+                t.data.iter_mut().for_each(|m| *m = m.round());
+            }
+        }
+        set(&mut store, ".gamma", k as u64 + 2, |z, _| {
+            if z < 0.0 {
+                -1.0
+            } else if z > 1.0 {
+                2.0
+            } else {
+                1.0
+            }
+        });
+        set(&mut store, ".beta", k as u64 + 3, |z, _| z.round());
+        for n in g.topo_order() {
+            if let (Op::BatchNorm { eps, .. }, Some(key)) = (&g.node(n).op, &g.node(n).weights) {
+                let mut v = 1.0f32 - *eps as f32;
+                while v + *eps as f32 != 1.0 {
+                    v = if v + (*eps as f32) < 1.0 { v.next_up() } else { v.next_down() };
+                }
+                let var = store.tensors.get_mut(&format!("{key}.running_var")).unwrap();
+                var.data.iter_mut().for_each(|d| *d = v);
+            }
+        }
+        net.load_store(&store).unwrap();
+        let n = 3;
+        let x: Vec<f32> = common::normal(n * input_dims(&g).iter().product::<usize>(), 40 + k as u64)
+            .iter()
+            .map(|v| (v * 1.5).round().clamp(-2.0, 2.0))
+            .collect();
+        let (want, got, mut plan) = both(&g, &store, &net, &x, n);
+        let (_, scale) = max_diff(&want, &got);
+        assert!(scale < (1 << 20) as f32, "{spec} {pin}: logits up to {scale}, too large for the premise");
+        assert!(want.iter().all(|v| v.fract() == 0.0 || (v * 16.0).fract() == 0.0), "{spec}: the premise is broken");
+        assert_eq!(got, want, "{spec} {pin}: the native plan's logits differ");
+        // One folded threshold one count off: the logits must no longer be equal. Not every
+        // channel's threshold meets a value of this batch; the first of a mid-network packing's
+        // channels whose does is damaged.
+        let caught = (0..16).find(|&ch| {
+            let mut p = native::lower(&g, &store).unwrap();
+            let mut folded = p.folded_bounds_mut();
+            let mid = folded.len() / 2;
+            let b = &mut folded[mid];
+            let ch = ch % b.lo.len();
+            if b.lo[ch].is_finite() {
+                b.lo[ch] += 1.0
+            } else {
+                b.hi[ch] -= 1.0
+            }
+            Plan::new(p).run(&x, n) != want
+        });
+        assert!(caught.is_some(), "{spec} {pin}: no threshold moved by one count changed the logits");
+        // The plan reused for a second batch of another size gives the same logits per image.
+        let one = plan.run(&x[..x.len() / n], 1);
+        assert_eq!(one, want[..want.len() / n], "{spec} {pin}: batch 1 after batch {n}");
+    }
+}
+
+#[test]
+fn random_and_trained_weights_agree_up_to_summation_order() {
+    for (k, (spec, input, classes, pin)) in NETWORKS.into_iter().enumerate() {
+        let g = pinned(spec, input, classes, pin_of(spec, input, classes, pin));
+        // Random: calibrated statistics, gammas of both signs, betas.
+        let mut net = calibrated(&g, 60 + k as u64);
+        let mut store = net.to_store();
+        set(&mut store, ".gamma", k as u64, |z, _| if z < -0.3 { -(0.5 + z.abs()) } else { 0.5 + z.abs() });
+        set(&mut store, ".beta", k as u64 + 1, |z, _| 0.3 * z);
+        net.load_store(&store).unwrap();
+        let n = 3;
+        let x = common::normal(n * input_dims(&g).iter().product::<usize>(), 80 + k as u64);
+        let (want, got, _) = both(&g, &store, &net, &x, n);
+        let (diff, scale) = max_diff(&want, &got);
+        assert!(diff <= 1e-5 * scale, "{spec} {pin}, random weights: differ by {diff} (scale {scale})");
+
+        // Trained: three Adam steps on random labelled images, statistics from training.
+        let trained = train(&g, 90 + k as u64, classes as usize);
+        let store = trained.to_store();
+        let (want, got, _) = both(&g, &store, &trained, &x, n);
+        let (diff, scale) = max_diff(&want, &got);
+        assert!(diff <= 1e-5 * scale, "{spec} {pin}, trained weights: differ by {diff} (scale {scale})");
+    }
+}
+
+fn train(g: &Graph, seed: u64, classes: usize) -> Supernet<B> {
+    use burn::optim::AdamConfig;
+    use lightnasc::net::train::{GroupedOptimizer, train_step};
+    type A = Autodiff<Flex>;
+    let mut net = Supernet::<A>::new(g.clone(), seed, &Default::default());
+    let mut optim = GroupedOptimizer::new(&net, AdamConfig::new().init(), AdamConfig::new().init());
+    let dims = input_dims(g);
+    let n = 8;
+    for step in 0..3 {
+        let x = Tensor::<A, 4>::from_data(
+            TensorData::new(
+                common::normal(n * dims.iter().product::<usize>(), seed * 10 + step),
+                [n, dims[0], dims[1], dims[2]],
+            ),
+            &Default::default(),
+        );
+        let labels: Vec<i64> = (0..n).map(|i| ((i as u64 * 7 + step) % classes as u64) as i64).collect();
+        let y = Tensor::<A, 1, Int>::from_data(TensorData::new(labels, [n]), &Default::default());
+        train_step(&mut net, &mut optim, 1e-2, x, y, &Assignment(vec![])).unwrap();
+    }
+    net.valid()
+}
