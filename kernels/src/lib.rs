@@ -14,6 +14,7 @@ pub mod cpu;
 pub mod gpu;
 pub mod nhwc;
 pub mod pack;
+pub mod pool;
 
 pub use cpu::{Epilogue, Kernel, binary_conv2d, binary_conv2d_using, binary_dense};
 pub use nhwc::{Bounds, Channels, ChannelsMut, binary_conv2d_into, pack_bounded};

@@ -6,8 +6,6 @@
 //! vectors of eight counters): each weight vector loaded meets four broadcast input words, where
 //! the NCHW kernel in [`crate::cpu`] loads one weight vector per popcount.
 
-use rayon::prelude::*;
-
 use crate::cpu::{Epilogue, Kernel, out_size};
 use crate::pack::{ConvGeometry, PackedActivations, PackedWeights, words_for};
 
@@ -44,9 +42,6 @@ impl PackedActivations {
     }
 }
 
-/// Below this many input values a pass runs on the calling thread (a rayon dispatch costs more).
-const PARALLEL_MIN: usize = 1 << 14;
-
 /// Pack `src` (`n` images of `h x w` pixels) into `dst`'s interior: bit set where the value lies
 /// in its channel's bounds. `dst` must have the shape `[n][src.c][h][w]`.
 pub fn pack_bounded(src: Channels, n: usize, bounds: &Bounds, dst: &mut PackedActivations) {
@@ -70,11 +65,15 @@ pub fn pack_bounded(src: Channels, n: usize, bounds: &Bounds, dst: &mut PackedAc
             pack_pixel(px, bounds, dst);
         }
     };
-    if n * h * w * c >= PARALLEL_MIN {
-        dst.data.par_chunks_mut(wp * words).enumerate().for_each(row);
-    } else {
-        dst.data.chunks_mut(wp * words).enumerate().for_each(row);
-    }
+    // Rows of the packed buffer (border rows included, skipped by `row`), handed out in blocks.
+    let out = crate::pool::SharedMut(dst.data.as_mut_ptr());
+    let row_len = wp * words;
+    crate::pool::for_rows(n * hp, n * h * w * c / 4, &|rows| {
+        for r in rows {
+            // SAFETY: row `r` is this task's alone and lies inside `dst.data`.
+            row((r, unsafe { out.slice(r * row_len, row_len) }));
+        }
+    });
 }
 
 #[inline]
@@ -174,14 +173,11 @@ pub fn binary_conv2d_into(
             }
         }
     };
-    // Bit operations: about a nanosecond per 2^10 on one core, against a few microseconds for a
-    // rayon dispatch.
-    if pixels * w.out * w.fan_in() >= 1 << 22 {
-        (0..a.n * ho).into_par_iter().for_each_init(Vec::new, |mis, r| task(r, mis));
-    } else {
+    // Bit operations: about a nanosecond per 2^10 on one core.
+    crate::pool::for_rows(a.n * ho, pixels * w.out * w.fan_in() >> 10, &|rows| {
         let mut mis = Vec::new();
-        (0..a.n * ho).for_each(|r| task(r, &mut mis));
-    }
+        rows.for_each(|r| task(r, &mut mis));
+    });
 }
 
 /// The epilogue of one output from its mismatch count.

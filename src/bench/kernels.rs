@@ -1,6 +1,9 @@
 //! `lightnasc bench kernels`: the bit-packed binary conv against the float conv of the same shape
 //! on the same device, at MeliusNet-22's and ResNet-18's 3x3 binary conv shapes. On the CPU the
-//! baseline is burn's Flex `conv2d` and the binary side a chosen CPU kernel; on a CubeCL device
+//! baseline is burn's Flex `conv2d` (and, given a Python with onnxruntime, onnxruntime's float
+//! conv) and the binary side the native plan's: packing from an NHWC float buffer and the conv
+//! into one, with a chosen CPU kernel; the row also states the VPOPCNTQ ceiling (one 512-bit
+//! popcount per cycle per core at the clock `/proc/cpuinfo` reports). On a CubeCL device
 //! (wgpu, CUDA) the baseline is burn's `conv2d` there and the binary side the network's own packed
 //! path (packing on the device, the variant timed fastest for the shape). Each binary time
 //! includes packing the input; weights are packed once, as for inference. Both sides read their
@@ -10,7 +13,10 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
-use lightnasc_kernels::{ConvGeometry, Epilogue, Kernel, binary_conv2d_using, pack_activations, pack_weights};
+use lightnasc_kernels::{
+    Bounds, Channels, ChannelsMut, ConvGeometry, Epilogue, Kernel, PackedActivations, binary_conv2d_into,
+    pack_activations, pack_bounded, pack_weights,
+};
 use serde::Serialize;
 
 use super::paired_median_ms;
@@ -36,14 +42,27 @@ pub struct KernelRow {
     /// Input and weights, f32.
     pub float_bytes: usize,
     pub kernel: String,
+    /// onnxruntime's float conv of the same shape (CPU, given `--onnxruntime`), and its time over ours.
+    pub onnxruntime_ms: Option<f64>,
+    pub vs_onnxruntime: Option<f64>,
+    /// The time the XNOR-popcounts alone would take at one 512-bit VPOPCNTQ per cycle on every
+    /// thread, and that time over ours (1.0 = at the ceiling).
+    pub ceiling_ms: Option<f64>,
+    pub of_ceiling: Option<f64>,
 }
 
-/// 3x3 binary convs: (network, C_in, H = W, C_out).
+/// 3x3 binary convs: (network, C_in, H = W, C_out). MeliusNet-22's are the narrowest and widest
+/// input of each stage (dense and improvement blocks, 64 channels out, on CIFAR's 32x32),
+/// ResNet-18's the stride-1 convs of each stage.
 pub const SHAPES: &[(&str, usize, usize, usize)] = &[
     ("meliusnet22", 64, 32, 64),
-    ("meliusnet22", 128, 32, 64),
-    ("meliusnet22", 256, 32, 64),
-    ("meliusnet22", 480, 32, 64),
+    ("meliusnet22", 320, 32, 64),
+    ("meliusnet22", 160, 16, 64),
+    ("meliusnet22", 480, 16, 64),
+    ("meliusnet22", 224, 8, 64),
+    ("meliusnet22", 480, 8, 64),
+    ("meliusnet22", 256, 4, 64),
+    ("meliusnet22", 512, 4, 64),
     ("resnet18", 64, 32, 64),
     ("resnet18", 128, 16, 128),
     ("resnet18", 256, 8, 256),
@@ -57,12 +76,15 @@ pub struct KernelBench {
     pub batches: Vec<usize>,
     pub reps: usize,
     pub cpu_kernel: Option<Kernel>,
+    /// A Python with onnxruntime for its column (CPU), and its threads.
+    pub onnxruntime: Option<std::path::PathBuf>,
+    pub threads: usize,
 }
 
 impl BackendJob for KernelBench {
-    type Output = Vec<KernelRow>;
+    type Output = Result<Vec<KernelRow>, String>;
 
-    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Vec<KernelRow> {
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output {
         let device = devices.into_iter().next().expect("run_on gives at least one device");
         rows::<B::InnerBackend>(&device, &self)
     }
@@ -82,7 +104,14 @@ fn layer(out: usize) -> BinaryConv {
     }
 }
 
-fn rows<B: Backend>(device: &B::Device, bench: &KernelBench) -> Vec<KernelRow> {
+/// The CPU clock in GHz, as `/proc/cpuinfo` reports it (the first core's), if it does.
+fn clock_ghz() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("cpu MHz"))?;
+    Some(line.split(':').nth(1)?.trim().parse::<f64>().ok()? / 1e3)
+}
+
+fn rows<B: Backend>(device: &B::Device, bench: &KernelBench) -> Result<Vec<KernelRow>, String> {
     let mut rng = SplitMix64(17);
     let mut rows = vec![];
     for &(net, c, hw, out) in SHAPES {
@@ -92,6 +121,16 @@ fn rows<B: Backend>(device: &B::Device, bench: &KernelBench) -> Vec<KernelRow> {
             let g = ConvGeometry { stride: 1, pad: 1, dilation: 1 };
             let pw = pack_weights(&w, [out, c, 3, 3]);
             let packed_in = pack_activations(&x, [n, c, hw, hw], 1);
+            // The native plan's side: NHWC float in, packed by bounds (the sign), NHWC out.
+            let nhwc: Vec<f32> = (0..n * hw * hw * c)
+                .map(|i| {
+                    let (p, ch) = (i / c, i % c);
+                    x[((p / (hw * hw)) * c + ch) * hw * hw + p % (hw * hw)]
+                })
+                .collect();
+            let bounds = Bounds::sign(c);
+            let mut packed = PackedActivations::zeros(n, c, hw, hw, 1);
+            let mut y = vec![0f32; n * hw * hw * out];
             let xt = Tensor::<B, 4>::from_data(TensorData::new(x.clone(), [n, c, hw, hw]), device);
             let wt = Tensor::<B, 4>::from_data(TensorData::new(w.clone(), [out, c, 3, 3]), device);
             let weights = ConvWeights { weight: burn::module::Param::from_tensor(wt.clone()), bias: None };
@@ -101,8 +140,10 @@ fn rows<B: Backend>(device: &B::Device, bench: &KernelBench) -> Vec<KernelRow> {
                 bench.reps,
                 |_| match bench.cpu_kernel {
                     Some(kernel) => {
-                        let a = pack_activations(&x, [n, c, hw, hw], 1);
-                        std::hint::black_box(binary_conv2d_using(kernel, &a, &pw, g, Epilogue::Matches));
+                        pack_bounded(Channels { data: &nhwc, stride: c, offset: 0, c }, n, &bounds, &mut packed);
+                        let to = ChannelsMut { data: &mut y, stride: out, offset: 0 };
+                        binary_conv2d_into(kernel, &packed, &pw, g, Epilogue::Matches, to);
+                        std::hint::black_box(&y);
                     }
                     None => drop(packed::binary_conv(xt.clone(), &b, &weights, 0, &cache).into_data()),
                 },
@@ -116,7 +157,28 @@ fn rows<B: Backend>(device: &B::Device, bench: &KernelBench) -> Vec<KernelRow> {
                 Some(k) => k.name(),
                 None => cache.kernels().first().copied().flatten().unwrap_or("-"),
             };
+            let ort = match (&bench.onnxruntime, bench.cpu_kernel) {
+                (Some(python), Some(_)) => Some(super::ort::time(
+                    python,
+                    &super::ort::OrtModel::Conv([c, hw, out, 3, 1]),
+                    n,
+                    bench.threads,
+                    bench.reps,
+                )?),
+                _ => None,
+            };
+            let bitops = (n * hw * hw * out * c * 9) as f64;
+            let ceiling_ms = match (bench.cpu_kernel, clock_ghz()) {
+                (Some(Kernel::Avx512), Some(ghz)) => {
+                    Some(bitops / (rayon::current_num_threads() as f64 * ghz * 1e9 * 512.0) * 1e3)
+                }
+                _ => None,
+            };
             rows.push(KernelRow {
+                onnxruntime_ms: ort.map(|o| o.ms),
+                vs_onnxruntime: ort.map(|o| o.ms / binary_ms),
+                ceiling_ms,
+                of_ceiling: ceiling_ms.map(|c| c / binary_ms),
                 net: net.into(),
                 shape: format!("{c}x{hw}x{hw} -> {out}, 3x3"),
                 batch: n,
@@ -129,5 +191,5 @@ fn rows<B: Backend>(device: &B::Device, bench: &KernelBench) -> Vec<KernelRow> {
             });
         }
     }
-    rows
+    Ok(rows)
 }

@@ -89,11 +89,19 @@ pub fn kernels(args: &KernelBenchArgs) -> ExitCode {
     if args.batch.contains(&0) {
         return super::fail("batch sizes must be at least 1");
     }
-    let job =
-        KernelBench { batches: args.batch.clone(), reps: args.reps as usize, cpu_kernel: on_cpu.then_some(kernel) };
+    if args.onnxruntime.is_some() && !on_cpu {
+        return super::fail("--onnxruntime compares CPU convs (--device cpu)");
+    }
+    let job = KernelBench {
+        batches: args.batch.clone(),
+        reps: args.reps as usize,
+        cpu_kernel: on_cpu.then_some(kernel),
+        onnxruntime: args.onnxruntime.clone(),
+        threads: args.threads,
+    };
     let rows = match run_on(&args.device, job) {
-        Ok(rows) => rows,
-        Err(e) => return super::fail(e),
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) | Err(e) => return super::fail(e),
     };
     match args.format {
         Format::Json => super::emit(&format!("{}\n", serde_json::to_string_pretty(&rows).unwrap())),
@@ -109,24 +117,42 @@ pub fn kernels(args: &KernelBenchArgs) -> ExitCode {
             );
             let _ = writeln!(
                 o,
-                "{:<12} {:<24} {:>5} {:>10} {:>10} {:>8} {:>11} {:>11}  kernel",
-                "net", "shape", "batch", "binary ms", "float ms", "speedup", "binary KiB", "float KiB"
+                "{:<12} {:<24} {:>5} {:>10} {:>10} {:>8} {:>8} {:>8} {:>9} {:>11} {:>11}  kernel",
+                "net",
+                "shape",
+                "batch",
+                "binary ms",
+                "float ms",
+                "speedup",
+                "ORT ms",
+                "vs ORT",
+                "ceiling",
+                "binary KiB",
+                "float KiB"
             );
+            let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("-".to_string(), f);
             for r in &rows {
                 let _ = writeln!(
                     o,
-                    "{:<12} {:<24} {:>5} {:>10.3} {:>10.3} {:>7.1}x {:>11.1} {:>11.1}  {}",
+                    "{:<12} {:<24} {:>5} {:>10.3} {:>10.3} {:>7.1}x {:>8} {:>8} {:>9} {:>11.1} {:>11.1}  {}",
                     r.net,
                     r.shape,
                     r.batch,
                     r.binary_ms,
                     r.float_ms,
                     r.speedup,
+                    opt(r.onnxruntime_ms, &|v| format!("{v:.3}")),
+                    opt(r.vs_onnxruntime, &|v| format!("{v:.1}x")),
+                    opt(r.of_ceiling, &|v| format!("{:.0}%", v * 100.0)),
                     r.binary_bytes as f64 / 1024.0,
                     r.float_bytes as f64 / 1024.0,
                     r.kernel
                 );
             }
+            let _ = writeln!(
+                o,
+                "ceiling: the share of one 512-bit VPOPCNTQ per cycle per thread at /proc/cpuinfo's clock that the conv reaches"
+            );
             super::emit(&o);
         }
     }

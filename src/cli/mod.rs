@@ -296,6 +296,13 @@ pub struct KernelBenchArgs {
     /// The CPU kernel: best | avx512 | popcnt | portable (on a GPU the variant is timed per shape)
     #[arg(long, default_value = "best")]
     pub kernel: String,
+    /// A Python with onnxruntime (e.g. the tests' `target/venv-onnx/bin/python`): adds its
+    /// float conv of each shape as a column (CPU).
+    #[arg(long)]
+    pub onnxruntime: Option<PathBuf>,
+    /// onnxruntime's intra-op threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
     /// cpu | wgpu | cuda | cuda:N (one device)
     #[arg(long, default_value = "cpu")]
     pub device: DeviceArg,

@@ -1,10 +1,10 @@
 //! Running a program: the arena for a batch size, and each step on its views.
 
 use gemm::Parallelism;
+use lightnasc_kernels::pool;
 use lightnasc_kernels::{
     Channels, ChannelsMut, Epilogue as KernelEpilogue, Kernel, PackedActivations, binary_conv2d_into, pack_bounded,
 };
-use rayon::prelude::*;
 
 use super::{Act, Epilogue, FloatConv, Post, Program, Step, View};
 
@@ -49,9 +49,6 @@ impl Plan {
         self.slots[out.buf][..n * out.c].to_vec()
     }
 }
-
-/// Work (multiply-adds or values) below which a step stays on the calling thread.
-const PARALLEL_MIN: usize = 1 << 15;
 
 fn run_step(step: &Step, x: &[f32], n: usize, kernel: Kernel, slots: &mut [Vec<f32>], packs: &mut [PackedActivations]) {
     if let Step::Pack { src, bounds, pack } = step {
@@ -194,50 +191,58 @@ fn run_step(step: &Step, x: &[f32], n: usize, kernel: Kernel, slots: &mut [Vec<f
 
 /// `f(pixel, its channels of dst)` for the `n * h * w` pixels of `dst`, in parallel when large.
 fn per_pixel(out: &mut [f32], dst: View, n: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    let pixels = n * dst.pixels();
-    let task = |(p, row): (usize, &mut [f32])| f(p, &mut row[dst.offset..dst.offset + dst.c]);
-    if pixels * dst.c >= PARALLEL_MIN {
-        out[..pixels * dst.stride].par_chunks_mut(dst.stride).enumerate().for_each(task);
-    } else {
-        out[..pixels * dst.stride].chunks_mut(dst.stride).enumerate().for_each(task);
-    }
+    rows(&mut out[..n * dst.pixels() * dst.stride], dst.stride, dst.c, &|p, row| {
+        f(p, &mut row[dst.offset..dst.offset + dst.c])
+    });
+}
+
+/// `f(i, row i)` for the rows of `len` values that `data` holds, in blocks on the kernels' pool;
+/// `work` is a row's cost in values touched.
+fn rows(data: &mut [f32], len: usize, work: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+    let count = data.len() / len.max(1);
+    let shared = pool::SharedMut(data.as_mut_ptr());
+    pool::for_rows(count, count * work, &|range| {
+        for i in range {
+            // SAFETY: row i is this task's alone, inside `data`.
+            f(i, unsafe { shared.slice(i * len, len) });
+        }
+    });
 }
 
 /// `dst = lhs * rhs`: `m x k` row-major with row stride `lhs.1`, `k x n` contiguous, into rows of
-/// stride `dst.1`.
+/// stride `dst.1`. Blocks of rows go to the kernels' pool, each a single-threaded `gemm` call.
 ///
 /// # Safety
 /// The pointers must cover the ranges described.
 unsafe fn matmul(m: usize, n: usize, k: usize, dst: (*mut f32, usize), lhs: (*const f32, usize), rhs: &[f32]) {
-    let par = if m * n * k >= PARALLEL_MIN * 8 {
-        Parallelism::Rayon(rayon::current_num_threads())
-    } else {
-        Parallelism::None
-    };
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.0,
-            1,
-            dst.1 as isize,
-            false,
-            lhs.0,
-            1,
-            lhs.1 as isize,
-            rhs.as_ptr(),
-            1,
-            n as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        )
-    }
+    let (out, input) = (pool::SharedMut(dst.0), pool::SharedMut(lhs.0 as *mut f32));
+    // About 16 multiply-adds a nanosecond on one core.
+    pool::for_rows(m, m * n * k / 16, &|rows| {
+        // SAFETY: forwarded from the caller; each block writes its own rows of `dst`.
+        unsafe {
+            gemm::gemm(
+                rows.len(),
+                n,
+                k,
+                out.get().add(rows.start * dst.1),
+                1,
+                dst.1 as isize,
+                false,
+                input.get().add(rows.start * lhs.1),
+                1,
+                lhs.1 as isize,
+                rhs.as_ptr(),
+                1,
+                n as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            )
+        }
+    });
 }
 
 fn float_conv(c: &FloatConv, n: usize, slots: &mut [Vec<f32>], out: &mut [f32]) {
@@ -276,11 +281,7 @@ fn float_conv(c: &FloatConv, n: usize, slots: &mut [Vec<f32>], out: &mut [f32]) 
                         }
                     }
                 };
-                if m * kkc >= PARALLEL_MIN {
-                    cols[..m * kkc].par_chunks_mut(kkc).enumerate().for_each(fill);
-                } else {
-                    cols[..m * kkc].chunks_mut(kkc).enumerate().for_each(fill);
-                }
+                rows(&mut cols[..m * kkc], kkc, kkc, &|r, row| fill((r, row)));
                 (cols.as_ptr(), kkc)
             }
         };
