@@ -57,12 +57,16 @@ pub fn pack_bounded(src: Channels, n: usize, bounds: &Bounds, dst: &mut PackedAc
         if yp < pad || yp >= pad + h {
             return; // border rows stay -1
         }
-        let y = yp - pad;
+        let first = (img * h + yp - pad) * w * src.stride + src.offset;
+        let out = &mut out[pad * words..][..w * words];
+        #[cfg(target_arch = "x86_64")]
+        if crate::cpu::has_avx512() {
+            // SAFETY: the CPU has AVX-512F (checked); the row's pixels lie in `src.data` (asserted).
+            unsafe { pack_row_avx512(&src.data[first..], src.stride, c, w, bounds, out) };
+            return;
+        }
         for x in 0..w {
-            let p = (img * h + y) * w + x;
-            let px = &src.data[p * src.stride + src.offset..][..c];
-            let dst = &mut out[(pad + x) * words..][..words];
-            pack_pixel(px, bounds, dst);
+            pack_pixel(&src.data[first + x * src.stride..][..c], bounds, &mut out[x * words..][..words]);
         }
     };
     // Rows of the packed buffer (border rows included, skipped by `row`), handed out in blocks.
@@ -78,12 +82,6 @@ pub fn pack_bounded(src: Channels, n: usize, bounds: &Bounds, dst: &mut PackedAc
 
 #[inline]
 fn pack_pixel(px: &[f32], b: &Bounds, dst: &mut [u64]) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::cpu::has_avx512() {
-        // SAFETY: the CPU has AVX-512F (checked); lengths are checked by the caller.
-        unsafe { pack_pixel_avx512(px, b, dst) };
-        return;
-    }
     for (word, d) in dst.iter_mut().enumerate() {
         let mut bits = 0u64;
         for bit in 0..64.min(px.len() - word * 64) {
@@ -95,29 +93,57 @@ fn pack_pixel(px: &[f32], b: &Bounds, dst: &mut [u64]) {
     }
 }
 
+/// One row of `w` pixels (`stride` apart from `px[0]`) with AVX-512, 16 channels per compare.
+/// A word's bounds are loaded once per row when the pixel has one word (they stay in registers),
+/// else per pixel (from L1), so each pixel is read once, in order.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn pack_pixel_avx512(px: &[f32], b: &Bounds, dst: &mut [u64]) {
+unsafe fn pack_row_avx512(px: &[f32], stride: usize, c: usize, w: usize, b: &Bounds, out: &mut [u64]) {
     use std::arch::x86_64::*;
-    let c = px.len();
-    // SAFETY: loads are masked to the `c` channels of the pixel and of the bounds.
+    struct Word {
+        parts: usize,
+        mask: [u16; 4],
+        lo: [__m512; 4],
+        hi: [__m512; 4],
+    }
+    let words = c.div_ceil(64);
+    // SAFETY: loads are masked to the `c` channels of each pixel and of the bounds; pixel x of
+    // the row starts at `x * stride` inside `px` (asserted by the caller); stores stay in `out`.
     unsafe {
-        for (word, d) in dst.iter_mut().enumerate() {
-            let mut bits = 0u64;
-            for part in 0..4 {
+        let load = |word: usize| {
+            let parts = (c - word * 64).div_ceil(16).min(4);
+            let mut wd = Word { parts, mask: [0; 4], lo: [_mm512_setzero_ps(); 4], hi: [_mm512_setzero_ps(); 4] };
+            for part in 0..parts {
                 let ch = word * 64 + part * 16;
-                if ch >= c {
-                    break;
-                }
                 let n16 = 16.min(c - ch);
-                let valid: __mmask16 = if n16 == 16 { 0xffff } else { (1u16 << n16) - 1 };
-                let v = _mm512_maskz_loadu_ps(valid, px.as_ptr().add(ch));
-                let lo = _mm512_maskz_loadu_ps(valid, b.lo.as_ptr().add(ch));
-                let hi = _mm512_maskz_loadu_ps(valid, b.hi.as_ptr().add(ch));
-                let k = _mm512_mask_cmp_ps_mask::<_CMP_GE_OQ>(valid, v, lo) & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(v, hi);
+                wd.mask[part] = if n16 == 16 { 0xffff } else { (1u16 << n16) - 1 };
+                wd.lo[part] = _mm512_maskz_loadu_ps(wd.mask[part], b.lo.as_ptr().add(ch));
+                wd.hi[part] = _mm512_maskz_loadu_ps(wd.mask[part], b.hi.as_ptr().add(ch));
+            }
+            wd
+        };
+        let pack = |x: usize, word: usize, wd: &Word| {
+            let p = px.as_ptr().add(x * stride + word * 64);
+            let mut bits = 0u64;
+            for part in 0..wd.parts {
+                let v = _mm512_maskz_loadu_ps(wd.mask[part], p.add(part * 16));
+                let k = _mm512_mask_cmp_ps_mask::<_CMP_GE_OQ>(wd.mask[part], v, wd.lo[part])
+                    & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(v, wd.hi[part]);
                 bits |= u64::from(k) << (part * 16);
             }
-            *d = bits;
+            bits
+        };
+        if words == 1 {
+            let wd = load(0);
+            for (x, o) in out.iter_mut().enumerate().take(w) {
+                *o = pack(x, 0, &wd);
+            }
+        } else {
+            for x in 0..w {
+                for word in 0..words {
+                    *out.get_unchecked_mut(x * words + word) = pack(x, word, &load(word));
+                }
+            }
         }
     }
 }
@@ -249,29 +275,36 @@ unsafe fn block<const NV: usize, const NP: usize>(r: RowOut, e: Epilogue, v0: us
     // are masked to the layer's `out` channels of this row's pixels.
     unsafe {
         let mut acc = [[_mm512_setzero_si512(); NV]; NP];
+        // One run of `len` input words against `len` weight words (`os` apart) per pixel.
+        let mut run = |ap: [*const u64; NP], wbase: *const u64, len: usize| {
+            for t in 0..len {
+                let wp = wbase.add(t * os);
+                let mut wv = [_mm512_setzero_si512(); NV];
+                for (j, wv) in wv.iter_mut().enumerate() {
+                    *wv = _mm512_loadu_si512(wp.add(j * 8) as *const _);
+                }
+                for p in 0..NP {
+                    let av = _mm512_set1_epi64(*ap[p].add(t) as i64);
+                    for j in 0..NV {
+                        acc[p][j] = _mm512_add_epi64(acc[p][j], _mm512_popcnt_epi64(_mm512_xor_si512(av, wv[j])));
+                    }
+                }
+            }
+        };
+        // With stride and dilation 1, a window row's pixels are consecutive in both layouts, so
+        // its `kw * words` words are one run (one pointer set-up per kernel row, not per tap).
+        let dense = g.stride == 1 && g.dilation == 1;
         for ky in 0..w.kh {
             let y = oy * g.stride + ky * g.dilation;
             let row_base = (img * hp + y) * wp;
-            for kx in 0..w.kw {
+            for kx in 0..if dense { 1 } else { w.kw } {
                 let mut ap = [std::ptr::null::<u64>(); NP];
                 for (p, ap) in ap.iter_mut().enumerate() {
                     let x = (ox + p) * g.stride + kx * g.dilation;
                     *ap = a.data.as_ptr().add((row_base + x) * a.words);
                 }
                 let wbase = w.data.as_ptr().add((ky * w.kw + kx) * w.words * os + v0 * 8);
-                for wi in 0..a.words {
-                    let wp = wbase.add(wi * os);
-                    let mut wv = [_mm512_setzero_si512(); NV];
-                    for (j, wv) in wv.iter_mut().enumerate() {
-                        *wv = _mm512_loadu_si512(wp.add(j * 8) as *const _);
-                    }
-                    for p in 0..NP {
-                        let av = _mm512_set1_epi64(*ap[p].add(wi) as i64);
-                        for j in 0..NV {
-                            acc[p][j] = _mm512_add_epi64(acc[p][j], _mm512_popcnt_epi64(_mm512_xor_si512(av, wv[j])));
-                        }
-                    }
-                }
+                run(ap, wbase, if dense { w.kw * a.words } else { a.words });
             }
         }
         let k = _mm256_set1_epi32(w.fan_in() as i32);
