@@ -210,39 +210,47 @@ fn rows(data: &mut [f32], len: usize, work: usize, f: &(dyn Fn(usize, &mut [f32]
 }
 
 /// `dst = lhs * rhs`: `m x k` row-major with row stride `lhs.1`, `k x n` contiguous, into rows of
-/// stride `dst.1`. Blocks of rows go to the kernels' pool, each a single-threaded `gemm` call.
+/// stride `dst.1`. Blocks go to the kernels' pool, each a single-threaded `gemm` call: blocks of
+/// rows when there are many, else blocks of columns (gemm packs the part of `rhs` it reads on
+/// every call, so splitting few rows would pack all of `rhs` once per thread).
 ///
 /// # Safety
 /// The pointers must cover the ranges described.
 unsafe fn matmul(m: usize, n: usize, k: usize, dst: (*mut f32, usize), lhs: (*const f32, usize), rhs: &[f32]) {
-    let (out, input) = (pool::SharedMut(dst.0), pool::SharedMut(lhs.0 as *mut f32));
+    let (out, input, weights) = (pool::SharedMut(dst.0), pool::SharedMut(lhs.0 as *mut f32), rhs.as_ptr() as usize);
+    // SAFETY (both closures): forwarded from the caller; each block writes its own part of `dst`.
+    let block = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| unsafe {
+        gemm::gemm(
+            rows.len(),
+            cols.len(),
+            k,
+            out.get().add(rows.start * dst.1 + cols.start),
+            1,
+            dst.1 as isize,
+            false,
+            input.get().add(rows.start * lhs.1),
+            1,
+            lhs.1 as isize,
+            (weights as *const f32).add(cols.start),
+            1,
+            n as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        )
+    };
     // About 16 multiply-adds a nanosecond on one core.
-    pool::for_rows(m, m * n * k / 16, &|rows| {
-        // SAFETY: forwarded from the caller; each block writes its own rows of `dst`.
-        unsafe {
-            gemm::gemm(
-                rows.len(),
-                n,
-                k,
-                out.get().add(rows.start * dst.1),
-                1,
-                dst.1 as isize,
-                false,
-                input.get().add(rows.start * lhs.1),
-                1,
-                lhs.1 as isize,
-                rhs.as_ptr(),
-                1,
-                n as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                Parallelism::None,
-            )
-        }
-    });
+    let work = m * n * k / 16;
+    if m >= 64 * pool::threads() {
+        pool::for_rows(m, work, &|rows| block(rows, 0..n));
+    } else {
+        // Columns in blocks of 16 (gemm's vector width times two).
+        let blocks = n.div_ceil(16);
+        pool::for_rows(blocks, work, &|b| block(0..m, b.start * 16..(b.end * 16).min(n)));
+    }
 }
 
 fn float_conv(c: &FloatConv, n: usize, slots: &mut [Vec<f32>], out: &mut [f32]) {
