@@ -14,9 +14,13 @@ import mxnet as mx
 
 SHAPES = [  # (network, C_in, H = W, C_out), as in src/bench/kernels.rs
     ("meliusnet22", 64, 32, 64),
-    ("meliusnet22", 128, 32, 64),
-    ("meliusnet22", 256, 32, 64),
-    ("meliusnet22", 480, 32, 64),
+    ("meliusnet22", 320, 32, 64),
+    ("meliusnet22", 160, 16, 64),
+    ("meliusnet22", 480, 16, 64),
+    ("meliusnet22", 224, 8, 64),
+    ("meliusnet22", 480, 8, 64),
+    ("meliusnet22", 256, 4, 64),
+    ("meliusnet22", 512, 4, 64),
     ("resnet18", 64, 32, 64),
     ("resnet18", 128, 16, 128),
     ("resnet18", 256, 8, 256),

@@ -238,3 +238,27 @@ fn train(g: &Graph, seed: u64, classes: usize) -> Supernet<B> {
     }
     net.valid()
 }
+
+/// On batch statistics (how a search scores sampled paths: `net::Mode::Batch`) the plan computes
+/// each batch norm's statistics when it runs; the float path's f32 sums and the plan's f64 ones
+/// differ in the last bits, so logits agree up to that.
+#[test]
+fn batch_statistics_agree_with_the_float_paths_batch_mode() {
+    for (k, (spec, input, classes, pin)) in NETWORKS.into_iter().enumerate() {
+        let g = pinned(spec, input, classes, pin_of(spec, input, classes, pin));
+        let trained = train(&g, 120 + k as u64, classes as usize);
+        let store = trained.to_store();
+        let n = 4;
+        let x = common::normal(n * input_dims(&g).iter().product::<usize>(), 130 + k as u64);
+        let want: Vec<f32> = trained
+            .logits(tensor(&x, n, input_dims(&g)), &Assignment(vec![]), Mode::Batch)
+            .into_data()
+            .to_vec()
+            .unwrap();
+        let mut plan = Plan::new(native::lower_with(&g, &store, native::NormMode::Batch).expect("lowers"));
+        let got = plan.run(&x, n);
+        let (diff, scale) = max_diff(&want, &got);
+        eprintln!("{spec} {pin}: batch statistics differ by {diff} (scale {scale})");
+        assert!(diff <= 1e-4 * scale, "{spec} {pin}: batch statistics differ by {diff} (scale {scale})");
+    }
+}

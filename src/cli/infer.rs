@@ -105,8 +105,7 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), String>
             Some(plan) => {
                 let n = x.dims()[0];
                 let host: Vec<f32> = x.into_data().to_vec().map_err(|e| format!("{e:?}"))?;
-                let logits = plan.run(&host, n);
-                logits.chunks(logits.len() / n.max(1)).map(argmax).collect()
+                plan.classify(&host, n).into_iter().map(|c| c as i64).collect()
             }
             None => {
                 let classes = net.logits(x, &lightnasc::ir::pin::Assignment(vec![]), Mode::Eval).argmax(1);
@@ -147,17 +146,6 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), String>
         }
     }
     Ok(())
-}
-
-/// The first index of the largest value, as burn's `argmax` (NaN never wins).
-fn argmax(row: &[f32]) -> i64 {
-    let mut best = 0;
-    for (i, &v) in row.iter().enumerate() {
-        if v > row[best] {
-            best = i;
-        }
-    }
-    best as i64
 }
 
 /// Unlabelled images from an IDX file of unsigned bytes: `[n, h, w]` or `[n, c, h, w]`.

@@ -198,6 +198,18 @@ impl<B: Backend> Supernet<B> {
 
     /// The weights as host data under the IR's weight keys, for the back ends.
     pub fn to_store(&self) -> crate::ir::store::WeightStore {
+        self.store_where(|_| true)
+    }
+
+    /// The weights graph `g` reads (an architecture of this network's space), as host data:
+    /// a path's share of a supernet's weights, for a back end that runs that path.
+    pub fn store_of(&self, g: &Graph) -> crate::ir::store::WeightStore {
+        let keys: std::collections::HashSet<&str> =
+            g.nodes.node_weights().filter_map(|n| n.weights.as_deref()).collect();
+        self.store_where(|k| keys.contains(k))
+    }
+
+    fn store_where(&self, wanted: impl Fn(&str) -> bool) -> crate::ir::store::WeightStore {
         fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> (Vec<usize>, Vec<f32>) {
             (t.dims().to_vec(), t.into_data().convert::<f32>().to_vec().expect("f32 data"))
         }
@@ -205,7 +217,7 @@ impl<B: Backend> Supernet<B> {
         let mut put =
             |key: &str, part: &str, (shape, data): (Vec<usize>, Vec<f32>)| store.insert(key, part, shape, data);
         let w = &self.weights;
-        for s in &self.plan.slots {
+        for s in self.plan.slots.iter().filter(|s| wanted(&s.key)) {
             match s.slot {
                 Slot::Conv(i) => {
                     put(&s.key, "weight", host(w.convs[i].weight.val()));

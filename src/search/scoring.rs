@@ -6,15 +6,21 @@
 //! that passed through it, which is the wrong normalisation for any one path; in a binary network
 //! a batch norm sits right before each sign, so a wrong mean flips activations. How batch norm
 //! normalises at scoring time is therefore a choice ([`BatchNormScoring`]).
+//!
+//! On the CPU (burn's Flex) with `binary_kernels` on, a path is scored by the native plan of its
+//! architecture (`back::native`, lowered from the path's share of the weights), on running or
+//! batch statistics as the setting says; recalibration itself stays on burn (it updates the
+//! running statistics the plan then reads).
 
 use std::sync::Arc;
 
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
+use crate::back::native;
 use crate::data::loader::{Batch, BatchPlan, stream};
 use crate::data::{Dataset, Kind};
-use crate::ir::pin::Assignment;
+use crate::ir::pin::{Assignment, pin};
 use crate::net::train::{correct, to_tensors};
 use crate::net::{Mode, Supernet};
 
@@ -84,6 +90,8 @@ pub struct Scorer<B: Backend> {
     cfg: ScoringConfig,
     calibration: Vec<Batch>,
     device: B::Device,
+    /// Score through the native plan (the CPU backend, binary kernels on).
+    native: bool,
 }
 
 impl<B: Backend> Scorer<B> {
@@ -118,7 +126,8 @@ impl<B: Backend> Scorer<B> {
             }
             _ => vec![],
         };
-        Scorer { net, cfg: cfg.clone(), calibration, device: device.clone() }
+        let native = net.binary_kernels && std::any::TypeId::of::<B>() == std::any::TypeId::of::<burn::backend::Flex>();
+        Scorer { net, cfg: cfg.clone(), calibration, device: device.clone(), native }
     }
 
     /// Prepare the network for scoring `a`: recalibrate the path's batch norms where asked.
@@ -137,9 +146,33 @@ impl<B: Backend> Scorer<B> {
         }
     }
 
+    /// The native plan of path `a` scoring in `mode`, where the plan applies (else burn scores).
+    fn native_plan(&self, a: &Assignment, mode: Mode) -> Option<native::Plan> {
+        let norm = match mode {
+            Mode::Eval => native::NormMode::Running,
+            Mode::Batch => native::NormMode::Batch,
+            Mode::Train | Mode::Calibrate(_) => return None,
+        };
+        if !self.native {
+            return None;
+        }
+        let g = pin(&self.net.plan.graph, a).ok()?;
+        let store = self.net.store_of(&g);
+        native::lower_with(&g, &store, norm).ok().map(native::Plan::new)
+    }
+
     /// Correct predictions and images of architecture `a` over `batches`.
     pub fn hits(&self, a: &Assignment, batches: impl IntoIterator<Item = Batch>) -> (usize, usize) {
         let mode = self.prepare(a);
+        if let Some(mut plan) = self.native_plan(a, mode) {
+            let (mut hits, mut n) = (0, 0);
+            for b in batches {
+                n += b.n;
+                let classes = plan.classify(&b.pixels, b.n);
+                hits += classes.iter().zip(&b.labels).filter(|(c, y)| **c as i64 == **y).count();
+            }
+            return (hits, n);
+        }
         let (mut hits, mut n) = (0, 0);
         for b in batches {
             n += b.n;

@@ -3,10 +3,12 @@
 use gemm::Parallelism;
 use lightnasc_kernels::pool;
 use lightnasc_kernels::{
-    Channels, ChannelsMut, Epilogue as KernelEpilogue, Kernel, PackedActivations, binary_conv2d_into, pack_bounded,
+    Bounds, Channels, ChannelsMut, Epilogue as KernelEpilogue, Kernel, PackedActivations, binary_conv2d_into,
+    pack_bounded,
 };
 
-use super::{Act, Epilogue, FloatConv, Post, Program, Step, View};
+use super::{Act, BatchStats, Epilogue, FloatConv, Post, Program, Step, View, fold};
+use crate::ir::norm;
 
 /// A program with its buffers: [`Plan::run`] allocates them for a batch size once and reuses them.
 pub struct Plan {
@@ -33,6 +35,16 @@ impl Plan {
         &self.program
     }
 
+    /// The class of each of `n` NCHW images: the first index of its largest logit, as burn's
+    /// `argmax` (NaN never wins).
+    pub fn classify(&mut self, x: &[f32], n: usize) -> Vec<usize> {
+        let logits = self.run(x, n);
+        logits
+            .chunks(self.program.outputs().max(1))
+            .map(|row| (0..row.len()).fold(0, |best, i| if row[i] > row[best] { i } else { best }))
+            .collect()
+    }
+
     /// The outputs (`[n][outputs]`) of `n` NCHW images.
     pub fn run(&mut self, x: &[f32], n: usize) -> Vec<f32> {
         let [c, h, w] = self.program.input;
@@ -51,8 +63,14 @@ impl Plan {
 }
 
 fn run_step(step: &Step, x: &[f32], n: usize, kernel: Kernel, slots: &mut [Vec<f32>], packs: &mut [PackedActivations]) {
-    if let Step::Pack { src, bounds, pack } = step {
+    if let Step::Pack { src, bounds, pack, batch } = step {
         let data = &slots[src.buf];
+        let from_batch = batch.as_ref().map(|b| {
+            let (s, t) = batch_affine(b, data, *src, n);
+            let (lo, hi) = s.iter().zip(&t).map(|(&s, &t)| fold::sign_bounds(s, t)).unzip();
+            Bounds { lo, hi }
+        });
+        let bounds = from_batch.as_ref().unwrap_or(bounds);
         pack_bounded(Channels { data, stride: src.stride, offset: src.offset, c: src.c }, n, bounds, &mut packs[*pack]);
         return;
     }
@@ -78,8 +96,10 @@ fn run_step(step: &Step, x: &[f32], n: usize, kernel: Kernel, slots: &mut [Vec<f
             binary_conv2d_into(kernel, &packs[*pack], weights, *g, e, to);
         }
         Step::Conv(c) => float_conv(c, n, slots, &mut out),
-        Step::Affine { src, scale, shift, dst } => {
+        Step::Affine { src, scale, shift, dst, batch } => {
             let s = &slots[src.buf];
+            let from_batch = batch.as_ref().map(|b| batch_affine(b, s, *src, n));
+            let (scale, shift) = from_batch.as_ref().map_or((scale, shift), |(a, b)| (a, b));
             per_pixel(&mut out, *dst, n, |p, d| {
                 let px = &s[p * src.stride + src.offset..][..src.c];
                 for (((d, &x), &a), &b) in d.iter_mut().zip(px).zip(scale).zip(shift) {
@@ -187,6 +207,31 @@ fn run_step(step: &Step, x: &[f32], n: usize, kernel: Kernel, slots: &mut [Vec<f
         }
     }
     slots[dst.buf] = out;
+}
+
+/// Scale and shift of a batch norm on the batch's own statistics of `v` (biased variance), as
+/// `net::layers::batch_norm` computes them in `Mode::Batch`: each image's channel means, then
+/// their mean; sums in f64, so they differ from burn's f32 sums only in the last bits.
+fn batch_affine(b: &BatchStats, data: &[f32], v: View, n: usize) -> (Vec<f32>, Vec<f32>) {
+    let (c, hw) = (v.c, v.pixels());
+    let stat = |f: &dyn Fn(usize, f32) -> f64| -> Vec<f32> {
+        let mut acc = vec![0f64; c];
+        for img in 0..n {
+            let mut per = vec![0f64; c];
+            for q in 0..hw {
+                let px = &data[(img * hw + q) * v.stride + v.offset..][..c];
+                per.iter_mut().zip(px).enumerate().for_each(|(ch, (a, &x))| *a += f(ch, x));
+            }
+            acc.iter_mut().zip(per).for_each(|(a, p)| *a += p / hw as f64);
+        }
+        acc.iter().map(|a| (a / n as f64) as f32).collect()
+    };
+    let mean = stat(&|_, x| x as f64);
+    let var = stat(&|ch, x| {
+        let d = (x - mean[ch]) as f64;
+        d * d
+    });
+    norm::affine(b.eps, &mean, &var, b.gamma.as_deref(), b.beta.as_deref())
 }
 
 /// `f(pixel, its channels of dst)` for the `n * h * w` pixels of `dst`, in parallel when large.

@@ -5,16 +5,24 @@ use std::collections::{HashMap, HashSet};
 use lightnasc_kernels::{Bounds, ConvGeometry, pack_weights};
 use petgraph::stable_graph::NodeIndex;
 
-use super::{Act, Epilogue, FloatConv, PackShape, Post, Program, Step, View, fold, layout, supports};
+use super::{
+    Act, BatchStats, Epilogue, FloatConv, NormMode, PackShape, Post, Program, Step, View, fold, layout, supports,
+};
 use crate::ir::binary::{self, Epilogue as BinEpilogue};
 use crate::ir::store::WeightStore;
 use crate::ir::{ActQuant, BinaryConv, Graph, Op, Shape, norm};
 
-/// The plan of a pinned graph with weights from `store` (checked against the graph first).
+/// The plan of a pinned graph with weights from `store` (checked against the graph first),
+/// batch norms on their running statistics.
 pub fn lower(g: &Graph, store: &WeightStore) -> Result<Program, String> {
+    lower_with(g, store, NormMode::Running)
+}
+
+/// [`lower`] with batch norms normalising as `mode` says.
+pub fn lower_with(g: &Graph, store: &WeightStore, mode: NormMode) -> Result<Program, String> {
     supports(g)?;
     store.check(g)?;
-    let mut l = Lowering::new(g, store);
+    let mut l = Lowering::new(g, store, mode);
     for n in g.topo_order() {
         l.node(n)?;
     }
@@ -36,6 +44,7 @@ pub fn lower(g: &Graph, store: &WeightStore) -> Result<Program, String> {
 struct Lowering<'a> {
     g: &'a Graph,
     store: &'a WeightStore,
+    mode: NormMode,
     views: HashMap<NodeIndex, View>,
     /// f32s per image of each buffer.
     bufs: Vec<usize>,
@@ -59,7 +68,7 @@ fn dims(s: Shape) -> (usize, usize, usize) {
 }
 
 impl<'a> Lowering<'a> {
-    fn new(g: &'a Graph, store: &'a WeightStore) -> Self {
+    fn new(g: &'a Graph, store: &'a WeightStore, mode: NormMode) -> Self {
         let mut users: HashMap<NodeIndex, Vec<NodeIndex>> = HashMap::new();
         for n in g.topo_order() {
             for i in g.inputs(n) {
@@ -79,7 +88,8 @@ impl<'a> Lowering<'a> {
                 continue;
             }
             let input = g.inputs(n)[0];
-            let only_reader = users.get(&input).is_some_and(|u| u == &[n]);
+            // On batch statistics the norm needs the conv's whole output first: no epilogue.
+            let only_reader = users.get(&input).is_some_and(|u| u == &[n]) && mode == NormMode::Running;
             if only_reader && matches!(&g.node(input).op, Op::BinaryConv(b) if b.packable() && b.offset) {
                 epilogue_bn.insert(input, n);
             }
@@ -111,6 +121,7 @@ impl<'a> Lowering<'a> {
         Lowering {
             g,
             store,
+            mode,
 
             views: HashMap::new(),
             bufs: vec![],
@@ -150,12 +161,23 @@ impl<'a> Lowering<'a> {
         self.store.get(key, part).map(|t| t.data.as_slice()).ok_or_else(|| format!("no `{key}.{part}` in the weights"))
     }
 
-    /// The inference affine of batch norm `n`.
+    /// The inference affine of batch norm `n` on its running statistics.
     fn norm(&self, n: NodeIndex) -> Result<(Vec<f32>, Vec<f32>), String> {
         let Op::BatchNorm { eps, scale, center, .. } = self.g.node(n).op else { unreachable!("a batch norm") };
         let gamma = if scale { Some(self.weight(n, "gamma")?) } else { None };
         let beta = if center { Some(self.weight(n, "beta")?) } else { None };
         Ok(norm::affine(eps, self.weight(n, "running_mean")?, self.weight(n, "running_var")?, gamma, beta))
+    }
+
+    /// What batch norm `n` needs on batch statistics (`None` on running statistics).
+    fn batch_stats(&self, n: NodeIndex) -> Result<Option<Box<BatchStats>>, String> {
+        if self.mode == NormMode::Running {
+            return Ok(None);
+        }
+        let Op::BatchNorm { eps, scale, center, .. } = self.g.node(n).op else { unreachable!("a batch norm") };
+        let gamma = if scale { Some(self.weight(n, "gamma")?.to_vec()) } else { None };
+        let beta = if center { Some(self.weight(n, "beta")?.to_vec()) } else { None };
+        Ok(Some(Box::new(BatchStats { eps, gamma, beta })))
     }
 
     fn node(&mut self, n: NodeIndex) -> Result<(), String> {
@@ -181,9 +203,10 @@ impl<'a> Lowering<'a> {
                     return Ok(()); // folded into packing, or already the epilogue of its conv
                 }
                 let (scale, shift) = self.norm(n)?;
+                let batch = self.batch_stats(n)?;
                 let src = src()?;
                 let dst = self.place(n);
-                self.steps.push(Step::Affine { src, scale, shift, dst });
+                self.steps.push(Step::Affine { src, scale, shift, dst, batch });
             }
             Op::BinaryConv(b) if b.packable() => self.packed_conv(n, b)?,
             Op::BinaryConv(b) => {
@@ -310,7 +333,11 @@ impl<'a> Lowering<'a> {
                 self.packs.push(PackShape { c: src.c, h: src.h, w: src.w, pad });
                 let p = self.packs.len() - 1;
                 self.pack_of.insert((source, bn, pad), p);
-                self.steps.push(Step::Pack { src, bounds, pack: p });
+                let batch = match bn {
+                    Some(bn) => self.batch_stats(bn)?,
+                    None => None,
+                };
+                self.steps.push(Step::Pack { src, bounds, pack: p, batch });
                 p
             }
         };

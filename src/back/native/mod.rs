@@ -25,7 +25,7 @@ use lightnasc_kernels::{Bounds, ConvGeometry, PackedWeights};
 use crate::ir::{Graph, Op, Pool, Shape};
 
 pub use exec::Plan;
-pub use lower::lower;
+pub use lower::{lower, lower_with};
 
 /// A channel range of a buffer: pixel `p` (over images, rows, columns) of the value has its
 /// channel `i` at `p * stride + offset + i` of buffer `buf`.
@@ -95,11 +95,13 @@ enum Step {
     Input {
         dst: View,
     },
-    /// Signs of `src` by per-channel bounds into packed buffer `pack`.
+    /// Signs of `src` by per-channel bounds into packed buffer `pack`; with `batch`, the bounds
+    /// of a batch norm on the batch's own statistics, computed when the step runs.
     Pack {
         src: View,
         bounds: Bounds,
         pack: usize,
+        batch: Option<Box<BatchStats>>,
     },
     BinaryConv {
         pack: usize,
@@ -109,12 +111,14 @@ enum Step {
         dst: View,
     },
     Conv(Box<FloatConv>),
-    /// `x * scale + shift` per channel (a batch norm nothing folded).
+    /// `x * scale + shift` per channel (a batch norm nothing folded); with `batch`, scale and
+    /// shift from the batch's own statistics, computed when the step runs.
     Affine {
         src: View,
         scale: Vec<f32>,
         shift: Vec<f32>,
         dst: View,
+        batch: Option<Box<BatchStats>>,
     },
     Relu {
         src: View,
@@ -212,6 +216,23 @@ impl Step {
             _ => None,
         }
     }
+}
+
+/// How batch norms normalise: by their running statistics (inference; folded into bounds and
+/// epilogues when the plan is made), or by each batch's own (a search's scoring of sampled paths,
+/// `net::Mode::Batch`; computed per run, nothing updated).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormMode {
+    Running,
+    Batch,
+}
+
+/// A batch norm that normalises by the batch's statistics: what it needs besides them.
+#[derive(Clone, Debug)]
+struct BatchStats {
+    eps: f64,
+    gamma: Option<Vec<f32>>,
+    beta: Option<Vec<f32>>,
 }
 
 /// The shape of a packed buffer: `[c][h][w]` per image with a border of `pad`.
