@@ -262,3 +262,29 @@ fn batch_statistics_agree_with_the_float_paths_batch_mode() {
         assert!(diff <= 1e-4 * scale, "{spec} {pin}: batch statistics differ by {diff} (scale {scale})");
     }
 }
+
+/// A measured latency table on the CPU times each option's layers in the native plan (burn's
+/// network with binary kernels off): every option a finite time, a `skip` nothing, a `yes` (a
+/// packed conv, its batch norm folded into the packing, an add) something.
+#[test]
+fn measured_latencies_come_from_the_native_plan() {
+    use lightnasc::search::config::LatencySource;
+    use lightnasc::search::latency::LatencyTable;
+    let (space, _) = common::space("specs/demo.lnas", &[1, 28, 28], 10, None);
+    let mut net = Supernet::<B>::new(space.clone(), 3, &Default::default());
+    net.binary_kernels = true;
+    let table = LatencyTable::build(&net, LatencySource::Measured, &Default::default());
+    assert!(table.source.iter().all(|s| s == "native"), "{:?}", table.source);
+    net.binary_kernels = false;
+    let burn = LatencyTable::build(&net, LatencySource::Measured, &Default::default());
+    assert!(burn.source.iter().all(|s| s == "measured"), "{:?}", burn.source);
+    assert!(table.options.iter().flatten().all(|v| v.is_finite() && *v >= 0.0));
+    for (c, choice) in space.choices.iter().enumerate() {
+        if choice.name.ends_with("improvement.use") {
+            let skip = choice.options.iter().position(|o| o.name == "skip").unwrap();
+            let yes = choice.options.iter().position(|o| o.name == "yes").unwrap();
+            assert_eq!(table.options[c][skip], 0.0, "{}: a skip costs nothing", choice.name);
+            assert!(table.options[c][yes] > 0.0, "{}", choice.name);
+        }
+    }
+}

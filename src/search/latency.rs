@@ -3,7 +3,13 @@
 //! measured time of its layers at batch 1 on the search's own backend and device (warm-up runs,
 //! then the median of repeats). An architecture's latency is the sum over its choices; the
 //! average latency sums each choice's mean.
+//!
+//! On the CPU with binary kernels on, a layer's measured time is its steps' in the native plan
+//! (`back::native`, what `infer` and a deployment run), timed in the plans of the architectures
+//! that take every choice's first, second, ... option; layers none of them has are timed on burn.
 
+use std::any::TypeId;
+use std::collections::HashMap;
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
@@ -11,15 +17,17 @@ use burn::tensor::{Distribution, Tensor};
 use serde::Serialize;
 
 use super::config::{LatencySource, RewardConfig, RewardKind};
-use crate::ir::pin::Assignment;
-use crate::ir::{ChoiceId, Shape, cost};
+use crate::back::native;
+use crate::ir::pin::{Assignment, pin};
+use crate::ir::{ChoiceId, OptionIx, Shape, cost};
 use crate::net::{Act, Mode, Supernet};
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct LatencyTable {
     /// Per choice, per option, in the unit of the source (spec cost units, milliseconds or OPs).
     pub options: Vec<Vec<f64>>,
-    /// Per choice: "spec", "measured" or "ops".
+    /// Per choice: "spec", "measured" (on the search's backend), "native" (measured in the native
+    /// plan) or "ops".
     pub source: Vec<String>,
 }
 
@@ -30,6 +38,10 @@ impl LatencyTable {
     pub fn build<B: Backend>(net: &Supernet<B>, source: LatencySource, device: &B::Device) -> LatencyTable {
         let source_kind = source;
         let plan = &net.plan;
+        let native = match source_kind {
+            LatencySource::Measured => native_times(net),
+            LatencySource::Ops => None,
+        };
         let mut options = vec![];
         let mut source = vec![];
         for (ci, choice) in plan.graph.choices.iter().enumerate() {
@@ -40,12 +52,19 @@ impl LatencyTable {
                 continue;
             }
             let mut per_option = vec![0.0; choice.options.len()];
+            let mut all_native = true;
             for (i, step) in plan.steps.iter().enumerate() {
                 if let Some(alt) = step.alts.iter().find(|a| a.choice == ChoiceId(ci as u32))
                     && !matches!(step.op, crate::ir::Op::Select { .. })
                 {
                     per_option[alt.option.0 as usize] += match source_kind {
-                        LatencySource::Measured => time_step(net, i, device),
+                        LatencySource::Measured => match native.as_ref().and_then(|t| t.get(&step.name)) {
+                            Some(&ms) => ms,
+                            None => {
+                                all_native = false;
+                                time_step(net, i, device)
+                            }
+                        },
                         LatencySource::Ops => {
                             let input = step.inputs.first().map(|&j| plan.steps[j].shape);
                             cost::node_cost(plan.graph.node(step.node), input).ops()
@@ -56,6 +75,7 @@ impl LatencyTable {
             options.push(per_option);
             source.push(
                 match source_kind {
+                    LatencySource::Measured if native.is_some() && all_native => "native",
                     LatencySource::Measured => "measured",
                     LatencySource::Ops => "ops",
                 }
@@ -107,6 +127,41 @@ impl LatencyTable {
             }
         }
     }
+}
+
+/// Median milliseconds at batch 1 of each layer (by name) in the native plans of the
+/// architectures that take every choice's o-th option (its last where it has fewer), when the
+/// network runs on the CPU with binary kernels; `None` elsewhere or if a plan cannot be made.
+fn native_times<B: Backend>(net: &Supernet<B>) -> Option<HashMap<String, f64>> {
+    if !net.binary_kernels || TypeId::of::<B>() != TypeId::of::<burn::backend::Flex>() {
+        return None;
+    }
+    let g = &net.plan.graph;
+    let most = g.choices.iter().map(|c| c.options.len()).max().unwrap_or(1);
+    let mut times: HashMap<String, f64> = HashMap::new();
+    for o in 0..most {
+        let a = Assignment(g.choices.iter().map(|c| Some(OptionIx(o.min(c.options.len() - 1) as u32))).collect());
+        let pinned = pin(g, &a).ok()?;
+        let mut plan = native::Plan::new(native::lower(&pinned, &net.store_of(&pinned)).ok()?);
+        let mut rng = crate::util::SplitMix64(o as u64);
+        let x: Vec<f32> = (0..plan.program().input_shape().iter().product()).map(|_| rng.normal() as f32).collect();
+        for _ in 0..WARMUP {
+            plan.run(&x, 1);
+        }
+        let mut here: HashMap<String, f64> = HashMap::new();
+        let steps = plan.time_steps(&x, 1, REPEATS);
+        for (owner, ms) in plan.program().step_owners().iter().zip(steps) {
+            if let Some(name) = owner {
+                *here.entry(name.clone()).or_default() += ms;
+            }
+        }
+        // A layer outside the choices, or in an option several of these plans take, keeps its
+        // first plan's time; a layer the plan runs as a view (identity, slice) costs nothing.
+        for node in pinned.nodes.node_weights() {
+            times.entry(node.name.clone()).or_insert_with(|| here.get(&node.name).copied().unwrap_or(0.0));
+        }
+    }
+    Some(times)
 }
 
 /// Median milliseconds of one step at batch 1, in eval mode, on random inputs of its shapes.

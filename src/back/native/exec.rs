@@ -47,6 +47,38 @@ impl Plan {
 
     /// The outputs (`[n][outputs]`) of `n` NCHW images.
     pub fn run(&mut self, x: &[f32], n: usize) -> Vec<f32> {
+        self.prepare(x, n);
+        for step in &self.program.steps {
+            run_step(step, x, n, self.kernel, &mut self.slots, &mut self.packs);
+        }
+        let out = self.program.output;
+        self.slots[out.buf][..n * out.c].to_vec()
+    }
+
+    /// Median milliseconds of each step on `n` images `x`, each step repeated `reps` times on
+    /// the values a whole run left (steps never write what they read, so a step repeats alone).
+    pub fn time_steps(&mut self, x: &[f32], n: usize, reps: usize) -> Vec<f64> {
+        self.run(x, n);
+        let Plan { program, kernel, slots, packs, .. } = self;
+        program
+            .steps
+            .iter()
+            .map(|step| {
+                let mut t: Vec<f64> = (0..reps.max(1))
+                    .map(|_| {
+                        let start = std::time::Instant::now();
+                        run_step(step, x, n, *kernel, slots, packs);
+                        start.elapsed().as_secs_f64() * 1e3
+                    })
+                    .collect();
+                t.sort_by(f64::total_cmp);
+                t[t.len() / 2]
+            })
+            .collect()
+    }
+
+    /// Check the input and allocate the buffers for a batch of `n` (once per batch size).
+    fn prepare(&mut self, x: &[f32], n: usize) {
         let [c, h, w] = self.program.input;
         assert_eq!(x.len(), n * c * h * w, "the input holds {} values, not {n} images of {c}x{h}x{w}", x.len());
         if self.batch != n {
@@ -54,11 +86,6 @@ impl Plan {
             self.packs = self.program.packs.iter().map(|p| PackedActivations::zeros(n, p.c, p.h, p.w, p.pad)).collect();
             self.batch = n;
         }
-        for step in &self.program.steps {
-            run_step(step, x, n, self.kernel, &mut self.slots, &mut self.packs);
-        }
-        let out = self.program.output;
-        self.slots[out.buf][..n * out.c].to_vec()
     }
 }
 

@@ -25,6 +25,7 @@ pub fn lower_with(g: &Graph, store: &WeightStore, mode: NormMode) -> Result<Prog
     let mut l = Lowering::new(g, store, mode);
     for n in g.topo_order() {
         l.node(n)?;
+        l.owners.resize(l.steps.len(), Some(n));
     }
     let mut output = l.views[&g.output];
     if output.stride != output.c || output.offset != 0 || output.pixels() != 1 {
@@ -38,7 +39,9 @@ pub fn lower_with(g: &Graph, store: &WeightStore, mode: NormMode) -> Result<Prog
     };
     let slots = layout::assign(&mut l.steps, &l.bufs, output.buf);
     let output = View { buf: slots.output, ..output };
-    Ok(Program { name: g.name.clone(), steps: l.steps, slots: slots.sizes, packs: l.packs, input, output })
+    l.owners.resize(l.steps.len(), None);
+    let owners = l.owners.iter().map(|o| o.map(|n| g.node(n).name.clone())).collect();
+    Ok(Program { name: g.name.clone(), steps: l.steps, owners, slots: slots.sizes, packs: l.packs, input, output })
 }
 
 struct Lowering<'a> {
@@ -49,6 +52,8 @@ struct Lowering<'a> {
     /// f32s per image of each buffer.
     bufs: Vec<usize>,
     steps: Vec<Step>,
+    /// The node each step computes (a packing: its conv's).
+    owners: Vec<Option<NodeIndex>>,
     packs: Vec<PackShape>,
     /// (node packed, batch norm folded into the bounds, padding) -> packed buffer.
     pack_of: HashMap<(NodeIndex, Option<NodeIndex>, usize), usize>,
@@ -126,6 +131,7 @@ impl<'a> Lowering<'a> {
             views: HashMap::new(),
             bufs: vec![],
             steps: vec![],
+            owners: vec![],
             packs: vec![],
             pack_of: HashMap::new(),
             homes,

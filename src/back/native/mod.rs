@@ -249,6 +249,8 @@ struct PackShape {
 pub struct Program {
     pub name: String,
     steps: Vec<Step>,
+    /// The graph node each step computes (its name; `None` for the output's copy).
+    owners: Vec<Option<String>>,
     /// f32s per image of each arena slot (buffers sharing a slot never live at once).
     slots: Vec<usize>,
     packs: Vec<PackShape>,
@@ -309,6 +311,12 @@ impl Program {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The name of the graph node each step computes (a packing belongs to its conv), for
+    /// attributing step times to layers.
+    pub fn step_owners(&self) -> &[Option<String>] {
+        &self.owners
     }
 
     /// What each step is, for `--explain`-style listings and tests.
