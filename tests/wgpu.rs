@@ -115,7 +115,11 @@ fn the_gpu_check_script_runs_end_to_end_on_wgpu() {
     assert!(selftest["kernels"].as_array().unwrap().iter().all(|c| c["equal"] == true));
     let kernels = json("kernels.json");
     let rows = kernels.as_array().unwrap();
-    assert_eq!(rows.len(), 8, "one row per MeliusNet-22 and ResNet-18 shape at batch 1");
+    assert_eq!(
+        rows.len(),
+        lightnasc::bench::kernels::SHAPES.len(),
+        "one row per MeliusNet-22 and ResNet-18 shape at batch 1"
+    );
     for r in rows {
         assert!(["direct-popc", "tiled-shared"].contains(&r["kernel"].as_str().unwrap()), "{r}");
         assert!(r["binary_ms"].as_f64().unwrap() > 0.0 && r["float_ms"].as_f64().unwrap() > 0.0);

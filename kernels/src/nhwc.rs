@@ -200,7 +200,7 @@ pub fn binary_conv2d_into(
         }
     };
     // Bit operations: about a nanosecond per 2^10 on one core.
-    crate::pool::for_rows(a.n * ho, pixels * w.out * w.fan_in() >> 10, &|rows| {
+    crate::pool::for_rows(a.n * ho, (pixels * w.out * w.fan_in()) >> 10, &|rows| {
         let mut mis = Vec::new();
         rows.for_each(|r| task(r, &mut mis));
     });
