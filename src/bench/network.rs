@@ -66,7 +66,8 @@ fn rows<B: Backend>(device: &B::Device, bench: &NetworkBench) -> Result<Vec<Netw
     let mut rows = vec![];
     // The pinned network's weights as a store: the native plan's input, and the ONNX export's.
     let store = fixed.to_store();
-    let mut native = match bench.native {
+    // The native plan's row where it can lower the network (else the rows burn runs).
+    let mut native = match bench.native && native::supports(&fixed.plan.graph).is_ok() {
         true => Some(native::Plan::new(native::lower(&fixed.plan.graph, &store)?)),
         false => None,
     };

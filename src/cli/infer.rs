@@ -73,7 +73,16 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), String>
         let (_, a) = run.architecture(args.epoch, false)?;
         supernet.extract(&a).map_err(|e| e.message)?
     };
-    let engine = engine(args);
+    let mut engine = engine(args);
+    // The CPU's default falls back to burn's network for what the native plan cannot lower
+    // (asked for by name, that is an error).
+    if engine == Engine::Native
+        && args.engine.is_none()
+        && let Err(e) = native::supports(&net.plan.graph)
+    {
+        eprintln!("note: {e}; running burn's network with packed binary convs instead");
+        engine = Engine::Packed;
+    }
     net.binary_kernels = engine != Engine::Float;
     let mut native_plan = match engine {
         Engine::Native => {
