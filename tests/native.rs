@@ -168,6 +168,11 @@ fn integer_networks_give_the_float_paths_logits_bit_for_bit() {
         assert!(scale < (1 << 20) as f32, "{spec} {pin}: logits up to {scale}, too large for the premise");
         assert!(want.iter().all(|v| v.fract() == 0.0 || (v * 16.0).fract() == 0.0), "{spec}: the premise is broken");
         assert_eq!(got, want, "{spec} {pin}: the native plan's logits differ");
+        // Every binary kernel this CPU has (AVX-512, popcnt, portable) gives the same plan.
+        for kernel in lightnasc_kernels::Kernel::available() {
+            let mut other = Plan::new(native::lower(&g, &store).unwrap()).with_kernel(kernel);
+            assert_eq!(other.run(&x, n), want, "{spec} {pin}: the {} kernel differs", kernel.name());
+        }
         // One folded threshold one count off: the logits must no longer be equal. Not every
         // channel's threshold meets a value of this batch; the first of a mid-network packing's
         // channels whose does is damaged.
