@@ -175,17 +175,17 @@ pub fn binary_dense(a: &PackedActivations, w: &PackedWeights, epilogue: Epilogue
 
 /// One output row of one convolution: its inputs, where it is, and how wide.
 #[derive(Clone, Copy)]
-struct Row<'a> {
-    a: &'a PackedActivations,
-    w: &'a PackedWeights,
-    g: ConvGeometry,
-    img: usize,
-    oy: usize,
-    wo: usize,
+pub(crate) struct Row<'a> {
+    pub(crate) a: &'a PackedActivations,
+    pub(crate) w: &'a PackedWeights,
+    pub(crate) g: ConvGeometry,
+    pub(crate) img: usize,
+    pub(crate) oy: usize,
+    pub(crate) wo: usize,
 }
 
 /// Mismatch counts of one output row, `[out_stride][wo]` (channel-major, as NCHW wants them).
-fn row(kernel: Kernel, r: Row, mis: &mut [u32]) {
+pub(crate) fn row(kernel: Kernel, r: Row, mis: &mut [u32]) {
     match kernel {
         // SAFETY: `binary_conv2d_using` checked that the CPU has the kernel's features; all
         // indices are in bounds by the shapes it asserted.
@@ -195,21 +195,6 @@ fn row(kernel: Kernel, r: Row, mis: &mut [u32]) {
         Kernel::Popcnt => unsafe { row_popcnt(r, mis) },
         _ => row_scalar(r, mis),
     }
-}
-
-/// Mismatch counts of output row `oy` of image `img`, `[out_stride][wo]`, with any kernel.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn row_counts(
-    kernel: Kernel,
-    a: &PackedActivations,
-    w: &PackedWeights,
-    g: ConvGeometry,
-    img: usize,
-    oy: usize,
-    wo: usize,
-    mis: &mut [u32],
-) {
-    row(kernel, Row { a, w, g, img, oy, wo }, mis)
 }
 
 /// Index of the first word of a pixel (in border coordinates).

@@ -6,7 +6,7 @@
 //! vectors of eight counters): each weight vector loaded meets four broadcast input words, where
 //! the NCHW kernel in [`crate::cpu`] loads one weight vector per popcount.
 
-use crate::cpu::{Epilogue, Kernel, out_size};
+use crate::cpu::{Epilogue, Kernel, Row, out_size};
 use crate::pack::{ConvGeometry, PackedActivations, PackedWeights, words_for};
 
 /// A channel range of an NHWC float buffer: pixel `p`'s channel `i` is `data[p * stride + offset + i]`.
@@ -180,7 +180,8 @@ pub fn binary_conv2d_into(
     let (stride, offset) = (dst.stride, dst.offset);
     let task = |r: usize, mis: &mut Vec<u32>| {
         let (img, oy) = (r / ho, r % ho);
-        let row = RowOut { a, w, g, img, oy, wo, out, stride, offset: offset + (img * ho + oy) * wo * stride };
+        let row =
+            RowOut { row: Row { a, w, g, img, oy, wo }, out, stride, offset: offset + (img * ho + oy) * wo * stride };
         #[cfg(target_arch = "x86_64")]
         if kernel == Kernel::Avx512 {
             // SAFETY: the CPU has the kernel's features (asserted); shapes and the output range
@@ -189,7 +190,7 @@ pub fn binary_conv2d_into(
             return;
         }
         mis.resize(w.out_stride * wo, 0);
-        crate::cpu::row_counts(kernel, a, w, g, img, oy, wo, mis);
+        crate::cpu::row(kernel, row.row, mis);
         let k = w.fan_in() as u32;
         for ox in 0..wo {
             // SAFETY: as above; this row's pixels are written by this task only.
@@ -221,12 +222,7 @@ fn apply(e: Epilogue, k: u32, mis: u32, o: usize) -> f32 {
 /// One output row and where it goes.
 #[derive(Clone, Copy)]
 struct RowOut<'a> {
-    a: &'a PackedActivations,
-    w: &'a PackedWeights,
-    g: ConvGeometry,
-    img: usize,
-    oy: usize,
-    wo: usize,
+    row: Row<'a>,
     out: crate::cpu::OutPtr,
     stride: usize,
     /// Index of the row's first output channel in the buffer.
@@ -236,13 +232,13 @@ struct RowOut<'a> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512vpopcntdq")]
 unsafe fn row_avx512(r: RowOut, e: Epilogue) {
-    let vectors = r.w.out_stride / 8;
+    let vectors = r.row.w.out_stride / 8;
     let mut v0 = 0;
     while v0 < vectors {
         let nv = (vectors - v0).min(4);
         let mut ox = 0;
-        while ox < r.wo {
-            let np = if r.wo - ox >= 4 { 4 } else { 1 };
+        while ox < r.row.wo {
+            let np = if r.row.wo - ox >= 4 { 4 } else { 1 };
             // SAFETY: forwarded from the caller; `v0 + nv <= vectors`, `ox + np <= wo`.
             unsafe {
                 match (nv, np) {
@@ -268,7 +264,7 @@ unsafe fn row_avx512(r: RowOut, e: Epilogue) {
 #[inline]
 unsafe fn block<const NV: usize, const NP: usize>(r: RowOut, e: Epilogue, v0: usize, ox: usize) {
     use std::arch::x86_64::*;
-    let RowOut { a, w, g, img, oy, .. } = r;
+    let Row { a, w, g, img, oy, .. } = r.row;
     let os = w.out_stride;
     let (hp, wp) = (a.h + 2 * a.pad, a.w + 2 * a.pad);
     // SAFETY: every index stays inside the packed buffers (shapes asserted by the caller); stores
