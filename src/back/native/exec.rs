@@ -101,7 +101,7 @@ fn run_step(step: &Step, x: &[f32], n: usize, kernel: Kernel, slots: &mut [Vec<f
         pack_bounded(Channels { data, stride: src.stride, offset: src.offset, c: src.c }, n, bounds, &mut packs[*pack]);
         return;
     }
-    let Some(dst) = step.views().1 else { unreachable!("every other step writes a view") };
+    let Some(&dst) = step.views().1 else { unreachable!("every other step writes a view") };
     // The destination slot is never one the step reads (their lives overlap at this step).
     let mut out = std::mem::take(&mut slots[dst.buf]);
     match step {

@@ -21,7 +21,7 @@ pub fn assign(steps: &mut [Step], bufs: &[usize], output: usize) -> Slots {
     };
     for (i, s) in steps.iter_mut().enumerate() {
         let (reads, write) = s.views();
-        reads.iter().chain(&write).for_each(|v| touch(v.buf, i));
+        reads.into_iter().chain(write).for_each(|v| touch(v.buf, i));
         if let Some(&mut b) = s.scratch_mut() {
             touch(b, i);
         }
@@ -47,7 +47,8 @@ pub fn assign(steps: &mut [Step], bufs: &[usize], output: usize) -> Slots {
         map[b] = s;
     }
     for s in steps.iter_mut() {
-        for v in s.views_mut() {
+        let (reads, write) = s.views_mut();
+        for v in reads.into_iter().chain(write) {
             v.buf = map[v.buf];
         }
         if let Some(b) = s.scratch_mut() {

@@ -311,7 +311,7 @@ impl<'a> Lowering<'a> {
         }
         if !self.views.contains_key(&n) && !self.folded.contains(&n) {
             // Steps above that write a fresh value record it here.
-            if let Some(dst) = self.steps.last().and_then(|s| s.views().1) {
+            if let Some(dst) = self.steps.last().and_then(|s| s.views().1.copied()) {
                 self.views.insert(n, dst);
             }
         }

@@ -167,14 +167,14 @@ enum Step {
     },
 }
 
-impl Step {
-    /// The views the step reads and the one it writes (packed buffers are the step's own).
-    fn views(&self) -> (Vec<View>, Option<View>) {
-        match self {
-            Step::Input { dst } => (vec![], Some(*dst)),
-            Step::Pack { src, .. } => (vec![*src], None),
-            Step::BinaryConv { dst, .. } => (vec![], Some(*dst)),
-            Step::Conv(c) => (vec![c.src], Some(c.dst)),
+/// The views a step reads and the one it writes, as shared or mutable references: one match for
+/// both (`views`, `views_mut`).
+macro_rules! step_views {
+    ($step:expr $(, $m:ident)?) => {
+        match $step {
+            Step::Input { dst } | Step::BinaryConv { dst, .. } => (vec![], Some(dst)),
+            Step::Pack { src, .. } => (vec![src], None),
+            Step::Conv(c) => (vec![&$($m)? c.src], Some(&$($m)? c.dst)),
             Step::Affine { src, dst, .. }
             | Step::Relu { src, dst }
             | Step::MaxPool { src, dst, .. }
@@ -183,30 +183,21 @@ impl Step {
             | Step::Dense { src, dst, .. }
             | Step::Copy { src, dst }
             | Step::Flatten { src, dst }
-            | Step::Shuffle { src, dst, .. } => (vec![*src], Some(*dst)),
-            Step::Add { srcs, dst } => (srcs.clone(), Some(*dst)),
+            | Step::Shuffle { src, dst, .. } => (vec![src], Some(dst)),
+            Step::Add { srcs, dst } => (srcs.into_iter().collect(), Some(dst)),
         }
-    }
+    };
 }
 
 impl Step {
-    /// Every view the step holds, to move buffers into arena slots.
-    fn views_mut(&mut self) -> Vec<&mut View> {
-        match self {
-            Step::Input { dst } | Step::BinaryConv { dst, .. } => vec![dst],
-            Step::Pack { src, .. } => vec![src],
-            Step::Conv(c) => vec![&mut c.src, &mut c.dst],
-            Step::Affine { src, dst, .. }
-            | Step::Relu { src, dst }
-            | Step::MaxPool { src, dst, .. }
-            | Step::AvgPool { src, dst, .. }
-            | Step::GlobalPool { src, dst, .. }
-            | Step::Dense { src, dst, .. }
-            | Step::Copy { src, dst }
-            | Step::Flatten { src, dst }
-            | Step::Shuffle { src, dst, .. } => vec![src, dst],
-            Step::Add { srcs, dst } => srcs.iter_mut().chain(std::iter::once(dst)).collect(),
-        }
+    /// The views the step reads and the one it writes (packed buffers are the step's own).
+    fn views(&self) -> (Vec<&View>, Option<&View>) {
+        step_views!(self)
+    }
+
+    /// [`Step::views`], to move buffers into arena slots.
+    fn views_mut(&mut self) -> (Vec<&mut View>, Option<&mut View>) {
+        step_views!(self, mut)
     }
 
     /// The scratch buffer the step uses while it runs.
