@@ -409,6 +409,8 @@ fn bench_supernet_reports_rows_and_rejects_bad_devices() {
     for r in rows {
         assert!(r["steps_per_s"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["ms_per_step"].as_f64().unwrap() > 0.0, "{r}");
+        // CPU time per wall second of the steps, from /proc/self/stat.
+        assert!(r["cores_busy"].as_f64().is_some_and(|c| c >= 0.0), "{r}");
     }
     assert_eq!(rows[0]["ratio"].as_f64(), Some(1.0), "the baseline row is the reference");
     // A device that does not parse is a usage error; CUDA in a CPU-only build a clear error.

@@ -25,6 +25,8 @@ pub struct SupernetBench {
     pub seed: u64,
     /// The baseline's architecture (and the second row's path); default: the first sampled one.
     pub pin: Option<Assignment>,
+    /// Binary convs on the backend's packed training op where it has one (`net::packed::train`).
+    pub packed_training: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -35,6 +37,9 @@ pub struct BenchRow {
     pub ms_per_step: f64,
     /// Peak resident memory of the process after this row ran (Linux `VmHWM`), in MiB.
     pub peak_rss_mib: Option<f64>,
+    /// CPU seconds (user + system, all threads) per second of the timed steps: how many cores
+    /// a step keeps busy (Linux only).
+    pub cores_busy: Option<f64>,
     /// This row's speed relative to the baseline (the fixed network).
     pub ratio: f64,
 }
@@ -54,7 +59,8 @@ impl BackendJob for SupernetBench {
         let x = Tensor::<B, 4>::from_data(TensorData::new(pixels, [n, c, h, w]), &device);
         let y = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [n]), &device);
 
-        let supernet = Supernet::<B>::new(self.graph.clone(), self.seed, &device);
+        let mut supernet = Supernet::<B>::new(self.graph.clone(), self.seed, &device);
+        supernet.packed_training = self.packed_training;
         let paths: Vec<Assignment> = (0..self.steps + self.warmup)
             .map(|i| Assignment::random(&supernet.plan.graph, self.seed + i as u64))
             .collect();
@@ -69,13 +75,14 @@ impl BackendJob for SupernetBench {
         let same = time_steps(supernet.clone(), &x, &y, std::slice::from_ref(&arch), self.steps, self.warmup)?;
         let same_rss = peak_rss_mib();
         let sampled = time_steps(supernet, &x, &y, &paths, self.steps, self.warmup)?;
-        let row = |what: &str, secs: f64, rss| BenchRow {
+        let row = |what: &str, t: Timed, rss| BenchRow {
             what: what.into(),
-            steps_per_s: self.steps as f64 / secs,
-            images_per_s: (self.steps * n) as f64 / secs,
-            ms_per_step: secs * 1e3 / self.steps as f64,
+            steps_per_s: self.steps as f64 / t.secs,
+            images_per_s: (self.steps * n) as f64 / t.secs,
+            ms_per_step: t.secs * 1e3 / self.steps as f64,
             peak_rss_mib: rss,
-            ratio: base / secs,
+            cores_busy: t.cpu_secs.map(|c| c / t.secs),
+            ratio: base.secs / t.secs,
         };
         Ok(vec![
             row(&format!("fixed network ({named})"), base, base_rss),
@@ -94,7 +101,14 @@ fn input_shape(g: &Graph) -> Result<Shape3, String> {
     }
 }
 
-/// Seconds for `steps` training steps (Adam, the path of each step taken in turn), after `warmup`.
+/// Wall seconds of the timed steps, and the process's CPU seconds meanwhile.
+#[derive(Clone, Copy)]
+struct Timed {
+    secs: f64,
+    cpu_secs: Option<f64>,
+}
+
+/// Timing of `steps` training steps (Adam, the path of each step taken in turn), after `warmup`.
 fn time_steps<B: AutodiffBackend>(
     mut net: Supernet<B>,
     x: &Tensor<B, 4>,
@@ -102,18 +116,30 @@ fn time_steps<B: AutodiffBackend>(
     paths: &[Assignment],
     steps: usize,
     warmup: usize,
-) -> Result<f64, String> {
+) -> Result<Timed, String> {
     let adam = || AdamConfig::new().with_weight_decay(Some(WeightDecayConfig::new(5e-6))).init();
     let mut optim = GroupedOptimizer::new(&net, adam(), AdamConfig::new().init());
-    let mut start = Instant::now();
+    let (mut start, mut cpu) = (Instant::now(), cpu_secs());
     for i in 0..warmup + steps {
         if i == warmup {
-            start = Instant::now();
+            (start, cpu) = (Instant::now(), cpu_secs());
         }
         // Reading the loss waits for the device, so each step is timed to its end.
         train_step(&mut net, &mut optim, 1e-3, x.clone(), y.clone(), &paths[i % paths.len()])?;
     }
-    Ok(start.elapsed().as_secs_f64())
+    let secs = start.elapsed().as_secs_f64();
+    Ok(Timed { secs, cpu_secs: cpu_secs().zip(cpu).map(|(end, start)| end - start) })
+}
+
+/// The process's user + system CPU time so far, in seconds (Linux: `/proc/self/stat` fields 14
+/// and 15, in clock ticks of 1/100 s, which is `USER_HZ` on every Linux architecture but alpha).
+fn cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut f = rest.split_whitespace().skip(11);
+    let (user, system): (f64, f64) = (f.next()?.parse().ok()?, f.next()?.parse().ok()?);
+    Some((user + system) / 100.0)
 }
 
 /// The process's peak resident memory so far, in MiB (Linux only).

@@ -25,6 +25,7 @@ pub fn supernet(args: &SupernetBenchArgs) -> ExitCode {
         warmup: args.warmup as usize,
         seed: args.seed,
         pin,
+        packed_training: !args.float,
     };
     let rows = match run_on(&args.device, job) {
         Ok(Ok(rows)) => rows,
@@ -53,15 +54,16 @@ fn table(name: &str, args: &SupernetBenchArgs, rows: &[BenchRow]) -> String {
     );
     let _ = writeln!(
         o,
-        "{:<44} {:>9} {:>9} {:>10} {:>13} {:>7}",
-        "", "steps/s", "images/s", "ms/step", "peak RSS MiB", "ratio"
+        "{:<44} {:>9} {:>9} {:>10} {:>13} {:>11} {:>7}",
+        "", "steps/s", "images/s", "ms/step", "peak RSS MiB", "cores busy", "ratio"
     );
     for r in rows {
         let rss = r.peak_rss_mib.map_or("-".into(), |m| format!("{m:.0}"));
+        let busy = r.cores_busy.map_or("-".into(), |c| format!("{c:.2}"));
         let _ = writeln!(
             o,
-            "{:<44} {:>9.2} {:>9.1} {:>10.1} {:>13} {:>7.2}",
-            r.what, r.steps_per_s, r.images_per_s, r.ms_per_step, rss, r.ratio
+            "{:<44} {:>9.2} {:>9.1} {:>10.1} {:>13} {:>11} {:>7.2}",
+            r.what, r.steps_per_s, r.images_per_s, r.ms_per_step, rss, busy, r.ratio
         );
     }
     o

@@ -334,6 +334,10 @@ pub struct SupernetBenchArgs {
     pub device: DeviceArg,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Train binary convs in float (the float path), not on the packed forward with
+    /// straight-through gradients (the CPU's default).
+    #[arg(long)]
+    pub float: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

@@ -91,6 +91,24 @@ pub fn batch_norm<B: Backend, const D: usize>(
     w: &NormWeights<B>,
     mode: Mode,
 ) -> Tensor<B, D> {
+    // On the CPU backend, one multithreaded op (see `norm_op`).
+    match mode {
+        Mode::Train => match super::norm_op::batch_norm_train(x, eps, momentum, w) {
+            Ok(y) => y,
+            Err(x) => batch_norm_composed(x, eps, momentum, w, mode),
+        },
+        _ => batch_norm_composed(x, eps, momentum, w, mode),
+    }
+}
+
+/// [`batch_norm`] in burn's tensor ops, on any backend.
+pub fn batch_norm_composed<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    eps: f64,
+    momentum: f64,
+    w: &NormWeights<B>,
+    mode: Mode,
+) -> Tensor<B, D> {
     let dims = x.dims();
     let (n, c) = (dims[0], dims[1]);
     let mut bshape = [1usize; D];

@@ -5,6 +5,7 @@
 
 pub mod device;
 pub mod layers;
+pub mod norm_op;
 pub mod packed;
 pub mod parallel;
 pub mod plan;

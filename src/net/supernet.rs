@@ -47,6 +47,9 @@ pub struct Supernet<B: Backend> {
     /// forward-only passes (the same integers as the float path; see `net::packed`). Off by
     /// default.
     pub binary_kernels: bool,
+    /// Run eligible binary convs of training steps on the backend's packed training op, where
+    /// it has one (`net::packed::train`). Off by default.
+    pub packed_training: bool,
     /// The binary convs' packed weights, made on first use by the packed path.
     packed: PackedCache,
 }
@@ -55,7 +58,9 @@ pub struct Supernet<B: Backend> {
 /// the statistics, which would let one copy's training move the other's).
 impl<B: Backend> Clone for Supernet<B> {
     fn clone(&self) -> Self {
-        Supernet::from_parts(self.plan.clone(), self.weights.deep_copy(), self.binary_kernels)
+        let mut net = Supernet::from_parts(self.plan.clone(), self.weights.deep_copy(), self.binary_kernels);
+        net.packed_training = self.packed_training;
+        net
     }
 }
 
@@ -68,7 +73,7 @@ impl<B: Backend> Supernet<B> {
     }
 
     pub fn from_parts(plan: Arc<Plan>, weights: Weights<B>, binary_kernels: bool) -> Self {
-        Supernet { plan, weights, binary_kernels, packed: PackedCache::default() }
+        Supernet { plan, weights, binary_kernels, packed_training: false, packed: PackedCache::default() }
     }
 
     /// The kernel each conv slot ran with on the packed path so far (by slot; `None`: not yet).
@@ -154,12 +159,19 @@ impl<B: Backend> Supernet<B> {
             Op::Conv { conv: c, .. } => Act::Map(layers::conv(x.map(name), c, conv())),
             Op::BinaryConv(b) => {
                 let x = x.map(name);
-                // Forward-only passes (no autodiff) may take the bit-packed kernels.
-                if self.binary_kernels && !B::ad_enabled(&x.device()) && b.packable() {
-                    Act::Map(super::packed::binary_conv(x, b, conv(), conv_slot(), &self.packed))
-                } else {
-                    Act::Map(layers::binary_conv(x, b, conv()))
+                // Forward-only passes may take the bit-packed kernels on any backend; training
+                // where the backend has a packed op with straight-through gradients.
+                let forward_only = !B::ad_enabled(&x.device());
+                if b.packable() && forward_only && self.binary_kernels {
+                    return Act::Map(super::packed::binary_conv(x, b, conv(), conv_slot(), &self.packed));
                 }
+                if b.packable() && !forward_only && self.packed_training {
+                    match super::packed::train::binary_conv(x, b, conv()) {
+                        Ok(y) => return Act::Map(y),
+                        Err(x) => return Act::Map(layers::binary_conv(x, b, conv())),
+                    }
+                }
+                Act::Map(layers::binary_conv(x, b, conv()))
             }
             Op::BatchNorm { eps, momentum, .. } => {
                 let Some(Slot::Norm(i)) = slot else { panic!("{name}: no batch norm weights") };
@@ -320,7 +332,9 @@ impl<B: Backend> Supernet<B> {
                 Slot::Norm(i) => weights.norms.push(w.norms[i].deep_copy()),
             }
         }
-        Ok(Supernet::from_parts(Arc::new(plan), weights, self.binary_kernels))
+        let mut net = Supernet::from_parts(Arc::new(plan), weights, self.binary_kernels);
+        net.packed_training = self.packed_training;
+        Ok(net)
     }
 }
 

@@ -65,6 +65,10 @@ pub struct SearchConfig {
     /// Forward-only passes (rewards, validation, latency measurement) run eligible binary convs
     /// through the bit-packed kernels of the run's device: the same numbers, sooner.
     pub binary_kernels: bool,
+    /// Training steps run eligible binary convs on the backend's packed training op where it
+    /// has one (the CPU: the exact packed forward, the float path's straight-through gradients
+    /// up to summation order); `false` trains them in float, as before it existed.
+    pub packed_training: bool,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -163,6 +167,7 @@ impl Default for SearchConfig {
             source_run: None,
             init: Init::Scratch,
             binary_kernels: true,
+            packed_training: true,
         }
     }
 }

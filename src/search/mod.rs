@@ -144,6 +144,7 @@ impl SearchJob {
         let names: Vec<String> = self.graph.choices.iter().map(|c| c.name.clone()).collect();
         let mut net = Supernet::<B>::new(self.graph.clone(), seed, &device);
         net.binary_kernels = cfg.binary_kernels;
+        net.packed_training = cfg.packed_training;
         let mut policy = policy::make::<B>(cfg, &decisions, &device);
         let mut state = State { decisions: names.clone(), ..Default::default() };
 
@@ -189,9 +190,9 @@ impl SearchJob {
                 let scorer = self.scorer(source.valid(), 0, 0, &device);
                 state.shared_weight_accuracy = Some(scorer.accuracy(a, &self.val, self.kind, cfg.batch_size));
                 if cfg.init == Init::Supernet {
-                    let kernels = net.binary_kernels;
+                    let (kernels, training) = (net.binary_kernels, net.packed_training);
                     net = source.extract(a).map_err(|e| e.message)?;
-                    net.binary_kernels = kernels;
+                    (net.binary_kernels, net.packed_training) = (kernels, training);
                 }
             }
             optim = GroupedOptimizer::new(&net, decayed, plain);

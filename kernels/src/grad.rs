@@ -1,0 +1,386 @@
+//! The backward of a binary convolution in training (stride 1, dilation 1, one group), whose
+//! forward is the exact XNOR-popcount count: straight-through gradients computed in float, as the
+//! float path computes them, as GEMMs over shifted views of bordered buffers (the input is never
+//! unrolled into columns).
+//!
+//! Layout. An image's padded grid is `hp x wp` (`h + 2 pad` by `w + 2 pad`); the output grid,
+//! `ho x wo` = `hp - k + 1` by `wp - k + 1`, sits in its top-left corner. The batch then flattens
+//! to one index `q = (n * hp + y) * wp + x` for both grids, and a tap `(ky, kx)` is the offset
+//! `ky * wp + kx`: output cell `q` reads input cell `q + offset`. The output gradient is zero
+//! on the cells of its grid outside `ho x wo`, so what they read adds nothing, and with
+//! `hp - ho = wp - wo = k - 1` a cell `t - offset` that falls outside `t`'s image row or image
+//! lands on such a zero. A lead of zeros before the first image covers the first taps.
+
+use gemm::{Parallelism, gemm};
+use rayon::prelude::*;
+
+use crate::pool::SharedMut;
+
+/// A binary conv's shapes: input `[n, c, h, w]`, weights `[out, c, k, k]`, border of `pad` cells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GradShape {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub out: usize,
+    pub k: usize,
+    pub pad: usize,
+}
+
+impl GradShape {
+    fn hp(&self) -> usize {
+        self.h + 2 * self.pad
+    }
+
+    fn wp(&self) -> usize {
+        self.w + 2 * self.pad
+    }
+
+    pub fn ho(&self) -> usize {
+        self.hp() + 1 - self.k
+    }
+
+    pub fn wo(&self) -> usize {
+        self.wp() + 1 - self.k
+    }
+
+    /// Cells of one image's padded grid.
+    fn grid(&self) -> usize {
+        self.hp() * self.wp()
+    }
+
+    /// The largest tap offset: zeros before the first image (and after the last input image).
+    fn lead(&self) -> usize {
+        (self.k - 1) * (self.wp() + 1)
+    }
+
+    fn taps(&self) -> usize {
+        self.k * self.k
+    }
+
+    fn offset(&self, tap: usize) -> usize {
+        (tap / self.k) * self.wp() + tap % self.k
+    }
+}
+
+/// The activation quantiser's straight-through derivative, which the input gradient is
+/// multiplied by. A value outside `[-t, t]` passes nothing; NaN passes (as clamp's gradient does).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SignGrad {
+    /// `det_sign` with the clipped straight-through estimator: 1 inside.
+    Clipped(f32),
+    /// Bi-Real's ApproxSign: `2 - 2|x|` inside.
+    Approx(f32),
+}
+
+impl SignGrad {
+    pub fn at(self, x: f32) -> f32 {
+        let (SignGrad::Clipped(t) | SignGrad::Approx(t)) = self;
+        if x > t || x < -t {
+            return 0.0;
+        }
+        match self {
+            SignGrad::Clipped(_) => 1.0,
+            SignGrad::Approx(_) => 2.0 - 2.0 * x.abs(),
+        }
+    }
+}
+
+/// Input-channel blocks of the weight gradient, the tasks it is split into.
+const WEIGHT_BLOCKS: usize = 4;
+
+fn sign(v: f32) -> f32 {
+    if v >= 0.0 { 1.0 } else { -1.0 }
+}
+
+/// The output gradient `dy` (NCHW `[n, out, ho, wo]`) times `scale`, channel-major on the batch's
+/// flattened grid: `[out][lead + n * grid]`.
+pub struct BorderedGrad {
+    data: Vec<f32>,
+    s: GradShape,
+}
+
+impl BorderedGrad {
+    pub fn new(dy: &[f32], s: GradShape, scale: f32) -> Self {
+        let (ho, wo, wp, grid, lead) = (s.ho(), s.wo(), s.wp(), s.grid(), s.lead());
+        assert_eq!(dy.len(), s.n * s.out * ho * wo, "output gradient does not match the conv's shape");
+        let row = lead + s.n * grid;
+        let mut data = vec![0f32; s.out * row];
+        data.par_chunks_mut(row).enumerate().for_each(|(o, dst)| {
+            for img in 0..s.n {
+                for y in 0..ho {
+                    let src = &dy[((img * s.out + o) * ho + y) * wo..][..wo];
+                    let d = &mut dst[lead + img * grid + y * wp..][..wo];
+                    d.iter_mut().zip(src).for_each(|(d, &g)| *d = g * scale);
+                }
+            }
+        });
+        BorderedGrad { data, s }
+    }
+
+    fn row(&self) -> usize {
+        self.s.lead() + self.s.n * self.s.grid()
+    }
+}
+
+/// Gradient of the conv's weights: `dw[o][c][ky][kx] = sum over n, y, x of dy[n][o][y][x] *
+/// a[n][c][y + ky][x + kx]`, `a` the signs of `x` (NCHW) with a border of `pad_value`. The
+/// straight-through estimator of the weights' sign passes it to the latent weights unchanged.
+pub fn weight_grad(x: &[f32], dy: &BorderedGrad, pad_value: f32) -> Vec<f32> {
+    let s = dy.s;
+    let (c, hp, wp, grid, lead) = (s.c, s.hp(), s.wp(), s.grid(), s.lead());
+    assert_eq!(x.len(), s.n * c * s.h * s.w, "input does not match the conv's shape");
+    // Signs channel-last on the flattened grid, `[n * grid + lead][c]`: a tap's view is a
+    // row-major matrix (q, c) at an offset. The trailing lead rows are read only where dy is 0.
+    let mut a = vec![0f32; (s.n * grid + lead) * c];
+    a[..s.n * grid * c].par_chunks_mut(wp * c).enumerate().for_each(|(r, dst)| {
+        let (img, yp) = (r / hp, r % hp);
+        let inside = yp >= s.pad && yp < s.pad + s.h;
+        if !inside {
+            dst.fill(pad_value);
+            return;
+        }
+        dst[..s.pad * c].fill(pad_value);
+        dst[(s.pad + s.w) * c..].fill(pad_value);
+        let y = yp - s.pad;
+        for ch in 0..c {
+            let src = &x[((img * c + ch) * s.h + y) * s.w..][..s.w];
+            for (xi, &v) in src.iter().enumerate() {
+                dst[(s.pad + xi) * c + ch] = sign(v);
+            }
+        }
+    });
+    let kk = s.taps();
+    let mut dw = vec![0f32; s.out * c * kk];
+    let q = s.n * grid;
+    // Each task takes a block of input channels over every tap: one GEMM per tap on its own
+    // columns of dw, so tasks share no output. The blocks are fixed (not one per thread), so
+    // every sum has the same shape, and order, on any machine. (Through gemm's own threads,
+    // this shape, 64 rows and a long k, kept 1.4 of 2 cores busy.)
+    let per = c.div_ceil(WEIGHT_BLOCKS);
+    let dst = SharedMut(dw.as_mut_ptr());
+    (0..c.div_ceil(per)).into_par_iter().for_each(|b| {
+        let (c0, cols) = (b * per, per.min(c - b * per));
+        for tap in 0..kk {
+            // SAFETY: dst (out x cols, strides c*kk and kk from channel c0's tap) is this task's
+            // part of dw; lhs (out x q, row stride `row`) lies inside dy's data after its lead;
+            // rhs (q x cols, row stride c, from `offset` rows and column c0 on) inside `a`,
+            // whose trailing lead rows cover the largest offset.
+            unsafe {
+                gemm(
+                    s.out,
+                    cols,
+                    q,
+                    dst.get().add(c0 * kk + tap),
+                    kk as isize,
+                    (c * kk) as isize,
+                    false,
+                    dy.data.as_ptr().add(lead),
+                    1,
+                    dy.row() as isize,
+                    a.as_ptr().add(s.offset(tap) * c + c0),
+                    1,
+                    c as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+        }
+    });
+    dw
+}
+
+/// Gradient of the conv's input `x` (NCHW): the gradient of its signs, `da[n][c][y][x] = sum over
+/// o, ky, kx of dy[n][o][y + pad - ky][x + pad - kx] * sign(w[o][c][ky][kx])`, times the
+/// activation quantiser's straight-through derivative at `x`.
+pub fn input_grad(x: &[f32], latent: &[f32], dy: &BorderedGrad, act: SignGrad) -> Vec<f32> {
+    let s = dy.s;
+    let (c, out, kk, wp, grid, lead) = (s.c, s.out, s.taps(), s.wp(), s.grid(), s.lead());
+    assert_eq!(x.len(), s.n * c * s.h * s.w, "input does not match the conv's shape");
+    assert_eq!(latent.len(), out * c * kk, "weights do not match the conv's shape");
+    // Signs of the weights as a (c, taps * out) matrix.
+    let mut wt = vec![0f32; c * kk * out];
+    for o in 0..out {
+        for ch in 0..c {
+            for tap in 0..kk {
+                wt[ch * kk * out + tap * out + o] = sign(latent[(o * c + ch) * kk + tap]);
+            }
+        }
+    }
+    let mut dx = vec![0f32; x.len()];
+    let image = c * s.h * s.w;
+    let dst = SharedMut(dx.as_mut_ptr());
+    (0..s.n).into_par_iter().for_each_init(
+        || (vec![0f32; kk * out * grid], vec![0f32; c * grid]),
+        |(cols, da), img| {
+            // The taps' views of this image's output gradient, stacked (taps * out, grid).
+            for tap in 0..kk {
+                let from = lead + img * grid - s.offset(tap);
+                for o in 0..out {
+                    cols[(tap * out + o) * grid..][..grid].copy_from_slice(&dy.data[o * dy.row() + from..][..grid]);
+                }
+            }
+            // SAFETY: da is c x grid, wt c x (kk * out), cols (kk * out) x grid, all row-major.
+            unsafe {
+                gemm(
+                    c,
+                    grid,
+                    kk * out,
+                    da.as_mut_ptr(),
+                    1,
+                    grid as isize,
+                    false,
+                    wt.as_ptr(),
+                    1,
+                    (kk * out) as isize,
+                    cols.as_ptr(),
+                    1,
+                    grid as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+            // SAFETY: image `img`'s part of dx is written by this task alone.
+            let dx = unsafe { dst.slice(img * image, image) };
+            let x = &x[img * image..][..image];
+            for ch in 0..c {
+                for y in 0..s.h {
+                    let at = ch * s.h * s.w + y * s.w;
+                    let src = &da[ch * grid + (y + s.pad) * wp + s.pad..][..s.w];
+                    for ((d, &g), &v) in dx[at..at + s.w].iter_mut().zip(src).zip(&x[at..at + s.w]) {
+                        *d = g * act.at(v);
+                    }
+                }
+            }
+        },
+    );
+    dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator, so the tests need no dependency.
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 3.0 - 1.5
+            })
+            .collect()
+    }
+
+    /// The gradients by the definition, in f64: the conv `h[n][o][y][x] = sum a_pad[n][c][y + ky]
+    /// [x + kx] * sign(w[o][c][ky][kx])` differentiated entry by entry.
+    fn reference(
+        x: &[f32],
+        w: &[f32],
+        dy: &[f32],
+        s: GradShape,
+        pad_value: f32,
+        act: SignGrad,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let (ho, wo, k, p) = (s.ho(), s.wo(), s.k, s.pad as isize);
+        let a = |img: usize, ch: usize, yp: isize, xp: isize| -> f64 {
+            let (y, xx) = (yp - p, xp - p);
+            if y < 0 || xx < 0 || y >= s.h as isize || xx >= s.w as isize {
+                pad_value as f64
+            } else {
+                sign(x[((img * s.c + ch) * s.h + y as usize) * s.w + xx as usize]) as f64
+            }
+        };
+        let mut dw = vec![0f64; s.out * s.c * k * k];
+        let mut da = vec![0f64; x.len()];
+        for img in 0..s.n {
+            for o in 0..s.out {
+                for y in 0..ho {
+                    for xx in 0..wo {
+                        let g = dy[((img * s.out + o) * ho + y) * wo + xx] as f64;
+                        for ch in 0..s.c {
+                            for ky in 0..k {
+                                for kx in 0..k {
+                                    let (yp, xp) = ((y + ky) as isize, (xx + kx) as isize);
+                                    let wi = ((o * s.c + ch) * k + ky) * k + kx;
+                                    dw[wi] += g * a(img, ch, yp, xp);
+                                    let (yi, xi) = (yp - p, xp - p);
+                                    if yi >= 0 && xi >= 0 && yi < s.h as isize && xi < s.w as isize {
+                                        let at = ((img * s.c + ch) * s.h + yi as usize) * s.w + xi as usize;
+                                        da[at] += g * sign(w[wi]) as f64;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let dx = da.iter().zip(x).map(|(&d, &v)| (d * act.at(v) as f64) as f32).collect();
+        (dx, dw.into_iter().map(|v| v as f32).collect())
+    }
+
+    fn close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{what}[{i}]: {g} != {w}");
+        }
+    }
+
+    #[test]
+    fn gradients_match_the_definition() {
+        let shapes = [
+            GradShape { n: 2, c: 5, h: 6, w: 7, out: 3, k: 3, pad: 1 },
+            GradShape { n: 3, c: 70, h: 4, w: 4, out: 4, k: 3, pad: 1 },
+            GradShape { n: 2, c: 3, h: 5, w: 6, out: 2, k: 3, pad: 0 },
+            GradShape { n: 2, c: 4, h: 5, w: 5, out: 3, k: 1, pad: 0 },
+            GradShape { n: 1, c: 2, h: 4, w: 3, out: 2, k: 5, pad: 2 },
+        ];
+        for (i, s) in shapes.into_iter().enumerate() {
+            let x = values(s.n * s.c * s.h * s.w, 3 * i as u64);
+            let w = values(s.out * s.c * s.k * s.k, 3 * i as u64 + 1);
+            let dy = values(s.n * s.out * s.ho() * s.wo(), 3 * i as u64 + 2);
+            for (pad_value, act) in [(-1.0, SignGrad::Clipped(1.0)), (0.0, SignGrad::Approx(1.2))] {
+                let (dx_ref, dw_ref) = reference(&x, &w, &dy, s, pad_value, act);
+                let b = BorderedGrad::new(&dy, s, 1.0);
+                close(&weight_grad(&x, &b, pad_value), &dw_ref, &format!("dw {s:?}"));
+                close(&input_grad(&x, &w, &b, act), &dx_ref, &format!("dx {s:?}"));
+                // The scale multiplies both (the offset epilogue's 1/2).
+                let half = BorderedGrad::new(&dy, s, 0.5);
+                let dw_half: Vec<f32> = dw_ref.iter().map(|v| v * 0.5).collect();
+                close(&weight_grad(&x, &half, pad_value), &dw_half, "dw scaled");
+            }
+        }
+    }
+
+    #[test]
+    fn the_straight_through_derivatives() {
+        let c = SignGrad::Clipped(1.0);
+        assert_eq!([c.at(-1.0), c.at(1.0), c.at(0.3), c.at(1.01), c.at(-7.0)], [1.0, 1.0, 1.0, 0.0, 0.0]);
+        assert_eq!(c.at(f32::NAN), 1.0);
+        let a = SignGrad::Approx(1.0);
+        assert_eq!([a.at(0.0), a.at(0.25), a.at(-0.75), a.at(1.0), a.at(1.5)], [2.0, 1.5, 0.5, 0.0, 0.0]);
+    }
+
+    /// Parallel runs give the same bits as each other (the search's reproducibility needs it).
+    #[test]
+    fn repeatable_to_the_bit() {
+        let s = GradShape { n: 4, c: 96, h: 8, w: 8, out: 16, k: 3, pad: 1 };
+        let x = values(s.n * s.c * s.h * s.w, 1);
+        let w = values(s.out * s.c * 9, 2);
+        let b = BorderedGrad::new(&values(s.n * s.out * 64, 3), s, 0.5);
+        let first = (weight_grad(&x, &b, -1.0), input_grad(&x, &w, &b, SignGrad::Clipped(1.0)));
+        for _ in 0..3 {
+            assert!(first == (weight_grad(&x, &b, -1.0), input_grad(&x, &w, &b, SignGrad::Clipped(1.0))));
+        }
+    }
+}
