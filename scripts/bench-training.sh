@@ -42,8 +42,8 @@ row() {
     shift 3
     "$bin" export "$@" --format mxnet -o "$out/$name" >/dev/null
     for b in ${batches//,/ }; do
-        "$bin" bench supernet "$@" --batch "$b" --steps "$steps" --warmup 1 --format json >"$out/$name-$b.json"
-        "$python" scripts/bench_mxnet_train.py "$out/$name" --batch "$b" --steps "$steps" --warmup 1 \
+        "$bin" bench supernet "$@" --batch "$b" --steps "$steps" --warmup 2 --format json >"$out/$name-$b.json"
+        "$python" scripts/bench_mxnet_train.py "$out/$name" --batch "$b" --steps "$steps" --warmup 2 \
             --input "$input" --classes "$classes" >"$out/$name-$b-mxnet.json"
         "$python" - "$name" "$b" "$out/$name-$b.json" "$out/$name-$b-mxnet.json" <<'PY'
 import json, sys

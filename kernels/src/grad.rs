@@ -87,8 +87,27 @@ impl SignGrad {
     }
 }
 
-/// Input-channel blocks of the weight gradient, the tasks it is split into.
+/// Row blocks per window row of the weight gradient, the tasks it is split into.
 const WEIGHT_BLOCKS: usize = 4;
+
+impl SignGrad {
+    /// `d = g * self.at(x)` elementwise, one branch-free loop per quantiser.
+    fn apply(self, d: &mut [f32], g: &[f32], x: &[f32]) {
+        let out = |x: f32, t: f32| x > t || x < -t;
+        match self {
+            SignGrad::Clipped(t) => {
+                for ((d, &g), &x) in d.iter_mut().zip(g).zip(x) {
+                    *d = if out(x, t) { 0.0 } else { g };
+                }
+            }
+            SignGrad::Approx(t) => {
+                for ((d, &g), &x) in d.iter_mut().zip(g).zip(x) {
+                    *d = if out(x, t) { 0.0 } else { g * (2.0 - 2.0 * x.abs()) };
+                }
+            }
+        }
+    }
+}
 
 fn sign(v: f32) -> f32 {
     if v >= 0.0 { 1.0 } else { -1.0 }
@@ -131,8 +150,9 @@ pub fn weight_grad(x: &[f32], dy: &BorderedGrad, pad_value: f32) -> Vec<f32> {
     let s = dy.s;
     let (c, hp, wp, grid, lead) = (s.c, s.hp(), s.wp(), s.grid(), s.lead());
     assert_eq!(x.len(), s.n * c * s.h * s.w, "input does not match the conv's shape");
-    // Signs channel-last on the flattened grid, `[n * grid + lead][c]`: a tap's view is a
-    // row-major matrix (q, c) at an offset. The trailing lead rows are read only where dy is 0.
+    // Signs channel-last on the flattened grid, `[n * grid + lead][c]`, which makes a
+    // window row's taps one strided view (below). The trailing lead rows are read only where
+    // dy is 0.
     let mut a = vec![0f32; (s.n * grid + lead) * c];
     a[..s.n * grid * c].par_chunks_mut(wp * c).enumerate().for_each(|(r, dst)| {
         let (img, yp) = (r / hp, r % hp);
@@ -144,51 +164,68 @@ pub fn weight_grad(x: &[f32], dy: &BorderedGrad, pad_value: f32) -> Vec<f32> {
         dst[..s.pad * c].fill(pad_value);
         dst[(s.pad + s.w) * c..].fill(pad_value);
         let y = yp - s.pad;
-        for ch in 0..c {
-            let src = &x[((img * c + ch) * s.h + y) * s.w..][..s.w];
-            for (xi, &v) in src.iter().enumerate() {
-                dst[(s.pad + xi) * c + ch] = sign(v);
+        // 16 channels at a time: 16 rows read in step, one run of 16 values written per pixel.
+        for c0 in (0..c).step_by(16) {
+            let cs = 16.min(c - c0);
+            let rows: [&[f32]; 16] =
+                std::array::from_fn(|j| &x[((img * c + c0 + j.min(cs - 1)) * s.h + y) * s.w..][..s.w]);
+            for xi in 0..s.w {
+                let d = &mut dst[(s.pad + xi) * c + c0..][..cs];
+                d.iter_mut().zip(&rows).for_each(|(d, r)| *d = sign(r[xi]));
             }
         }
     });
-    let kk = s.taps();
-    let mut dw = vec![0f32; s.out * c * kk];
+    let (k, out) = (s.k, s.out);
     let q = s.n * grid;
-    // Each task takes a block of input channels over every tap: one GEMM per tap on its own
-    // columns of dw, so tasks share no output. The blocks are fixed (not one per thread), so
-    // every sum has the same shape, and order, on any machine. (Through gemm's own threads,
-    // this shape, 64 rows and a long k, kept 1.4 of 2 cores busy.)
-    let per = c.div_ceil(WEIGHT_BLOCKS);
-    let dst = SharedMut(dw.as_mut_ptr());
-    (0..c.div_ceil(per)).into_par_iter().for_each(|b| {
-        let (c0, cols) = (b * per, per.min(c - b * per));
-        for tap in 0..kk {
-            // SAFETY: dst (out x cols, strides c*kk and kk from channel c0's tap) is this task's
-            // part of dw; lhs (out x q, row stride `row`) lies inside dy's data after its lead;
-            // rhs (q x cols, row stride c, from `offset` rows and column c0 on) inside `a`,
-            // whose trailing lead rows cover the largest offset.
-            unsafe {
-                gemm(
-                    s.out,
-                    cols,
-                    q,
-                    dst.get().add(c0 * kk + tap),
-                    kk as isize,
-                    (c * kk) as isize,
-                    false,
-                    dy.data.as_ptr().add(lead),
-                    1,
-                    dy.row() as isize,
-                    a.as_ptr().add(s.offset(tap) * c + c0),
-                    1,
-                    c as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    Parallelism::None,
-                );
+    // The taps of one window row, ky, read input cells q + ky * wp + kx: as a matrix of rows
+    // j = kx * c + ch, that is one strided view of `a` (row j at column q: element
+    // (q + ky * wp) * c + j), so each window row is one GEMM, rows x output channels,
+    // accumulated over the whole batch: t[ky][j][o]. Tasks take fixed blocks of rows (the
+    // same sums, in the same order, on any machine) and share no output.
+    let rows = k * c;
+    let per = rows.div_ceil(WEIGHT_BLOCKS);
+    let blocks = rows.div_ceil(per);
+    let mut t = vec![0f32; k * rows * out];
+    let dst = SharedMut(t.as_mut_ptr());
+    (0..k * blocks).into_par_iter().for_each(|task| {
+        let (ky, j0) = (task / blocks, (task % blocks) * per);
+        let m = per.min(rows - j0);
+        // SAFETY: dst (m x out, row-major) is this task's rows of t[ky]; lhs (m x q: element
+        // (j, q) at (q + ky * wp) * c + j0 + j) lies inside `a`, whose trailing lead rows
+        // cover the last window; rhs (q x out: element (q, o) at o * row + q) inside dy's data
+        // after its lead.
+        unsafe {
+            gemm(
+                m,
+                out,
+                q,
+                dst.get().add((ky * rows + j0) * out),
+                1,
+                out as isize,
+                false,
+                a.as_ptr().add(ky * wp * c + j0),
+                c as isize,
+                1,
+                dy.data.as_ptr().add(lead),
+                dy.row() as isize,
+                1,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        }
+    });
+    // t[ky][kx * c + ch][o] -> dw[o][ch][ky][kx].
+    let mut dw = vec![0f32; out * c * k * k];
+    dw.par_chunks_mut(c * k * k).enumerate().for_each(|(o, dst)| {
+        for ch in 0..c {
+            for ky in 0..k {
+                for kx in 0..k {
+                    dst[(ch * k + ky) * k + kx] = t[(ky * rows + kx * c + ch) * out + o];
+                }
             }
         }
     });
@@ -256,9 +293,7 @@ pub fn input_grad(x: &[f32], latent: &[f32], dy: &BorderedGrad, act: SignGrad) -
                 for y in 0..s.h {
                     let at = ch * s.h * s.w + y * s.w;
                     let src = &da[ch * grid + (y + s.pad) * wp + s.pad..][..s.w];
-                    for ((d, &g), &v) in dx[at..at + s.w].iter_mut().zip(src).zip(&x[at..at + s.w]) {
-                        *d = g * act.at(v);
-                    }
+                    act.apply(&mut dx[at..at + s.w], src, &x[at..at + s.w]);
                 }
             }
         },
