@@ -1,7 +1,7 @@
-//! The backward of a binary convolution in training (stride 1, dilation 1, one group), whose
-//! forward is the exact XNOR-popcount count: straight-through gradients computed in float, as the
-//! float path computes them, as GEMMs over shifted views of bordered buffers (the input is never
-//! unrolled into columns).
+//! The backward of a convolution in training (stride 1, dilation 1, one group), as GEMMs over
+//! shifted views of bordered buffers (the input is never unrolled into columns): for a binary
+//! conv, whose forward is the exact XNOR-popcount count, the straight-through gradients the float
+//! path computes; for a full-precision conv, the plain gradients.
 //!
 //! Layout. An image's padded grid is `hp x wp` (`h + 2 pad` by `w + 2 pad`); the output grid,
 //! `ho x wo` = `hp - k + 1` by `wp - k + 1`, sits in its top-left corner. The batch then flattens
@@ -109,6 +109,33 @@ impl SignGrad {
     }
 }
 
+/// What the convolution convolves.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Conv {
+    /// The signs of the input (a border of `border` outside) and of the weights; the input's
+    /// gradient passes the activation quantiser's straight-through derivative `act`, the
+    /// weights' passes unchanged to the latent weights.
+    Binary { border: f32, act: SignGrad },
+    /// The input (a zero border) and the weights as they are.
+    Float,
+}
+
+impl Conv {
+    fn input(self, v: f32) -> f32 {
+        match self {
+            Conv::Binary { .. } => sign(v),
+            Conv::Float => v,
+        }
+    }
+
+    fn border(self) -> f32 {
+        match self {
+            Conv::Binary { border, .. } => border,
+            Conv::Float => 0.0,
+        }
+    }
+}
+
 fn sign(v: f32) -> f32 {
     if v >= 0.0 { 1.0 } else { -1.0 }
 }
@@ -144,9 +171,9 @@ impl BorderedGrad {
 }
 
 /// Gradient of the conv's weights: `dw[o][c][ky][kx] = sum over n, y, x of dy[n][o][y][x] *
-/// a[n][c][y + ky][x + kx]`, `a` the signs of `x` (NCHW) with a border of `pad_value`. The
-/// straight-through estimator of the weights' sign passes it to the latent weights unchanged.
-pub fn weight_grad(x: &[f32], dy: &BorderedGrad, pad_value: f32) -> Vec<f32> {
+/// a[n][c][y + ky][x + kx]`, `a` the conv's input made from `x` (NCHW), bordered.
+pub fn weight_grad(x: &[f32], dy: &BorderedGrad, conv: Conv) -> Vec<f32> {
+    let pad_value = conv.border();
     let s = dy.s;
     let (c, hp, wp, grid, lead) = (s.c, s.hp(), s.wp(), s.grid(), s.lead());
     assert_eq!(x.len(), s.n * c * s.h * s.w, "input does not match the conv's shape");
@@ -171,7 +198,7 @@ pub fn weight_grad(x: &[f32], dy: &BorderedGrad, pad_value: f32) -> Vec<f32> {
                 std::array::from_fn(|j| &x[((img * c + c0 + j.min(cs - 1)) * s.h + y) * s.w..][..s.w]);
             for xi in 0..s.w {
                 let d = &mut dst[(s.pad + xi) * c + c0..][..cs];
-                d.iter_mut().zip(&rows).for_each(|(d, r)| *d = sign(r[xi]));
+                d.iter_mut().zip(&rows).for_each(|(d, r)| *d = conv.input(r[xi]));
             }
         }
     });
@@ -232,10 +259,10 @@ pub fn weight_grad(x: &[f32], dy: &BorderedGrad, pad_value: f32) -> Vec<f32> {
     dw
 }
 
-/// Gradient of the conv's input `x` (NCHW): the gradient of its signs, `da[n][c][y][x] = sum over
-/// o, ky, kx of dy[n][o][y + pad - ky][x + pad - kx] * sign(w[o][c][ky][kx])`, times the
-/// activation quantiser's straight-through derivative at `x`.
-pub fn input_grad(x: &[f32], latent: &[f32], dy: &BorderedGrad, act: SignGrad) -> Vec<f32> {
+/// Gradient of the conv's input `x` (NCHW): `da[n][c][y][x] = sum over o, ky, kx of
+/// dy[n][o][y + pad - ky][x + pad - kx] * w'[o][c][ky][kx]`, `w'` the weights as convolved; for a
+/// binary conv times the activation quantiser's straight-through derivative at `x`.
+pub fn input_grad(x: &[f32], latent: &[f32], dy: &BorderedGrad, conv: Conv) -> Vec<f32> {
     let s = dy.s;
     let (c, out, kk, wp, grid, lead) = (s.c, s.out, s.taps(), s.wp(), s.grid(), s.lead());
     assert_eq!(x.len(), s.n * c * s.h * s.w, "input does not match the conv's shape");
@@ -245,7 +272,7 @@ pub fn input_grad(x: &[f32], latent: &[f32], dy: &BorderedGrad, act: SignGrad) -
     for o in 0..out {
         for ch in 0..c {
             for tap in 0..kk {
-                wt[ch * kk * out + tap * out + o] = sign(latent[(o * c + ch) * kk + tap]);
+                wt[ch * kk * out + tap * out + o] = conv.input(latent[(o * c + ch) * kk + tap]);
             }
         }
     }
@@ -293,7 +320,10 @@ pub fn input_grad(x: &[f32], latent: &[f32], dy: &BorderedGrad, act: SignGrad) -
                 for y in 0..s.h {
                     let at = ch * s.h * s.w + y * s.w;
                     let src = &da[ch * grid + (y + s.pad) * wp + s.pad..][..s.w];
-                    act.apply(&mut dx[at..at + s.w], src, &x[at..at + s.w]);
+                    match conv {
+                        Conv::Binary { act, .. } => act.apply(&mut dx[at..at + s.w], src, &x[at..at + s.w]),
+                        Conv::Float => dx[at..at + s.w].copy_from_slice(src),
+                    }
                 }
             }
         },
@@ -318,21 +348,15 @@ mod tests {
 
     /// The gradients by the definition, in f64: the conv `h[n][o][y][x] = sum a_pad[n][c][y + ky]
     /// [x + kx] * sign(w[o][c][ky][kx])` differentiated entry by entry.
-    fn reference(
-        x: &[f32],
-        w: &[f32],
-        dy: &[f32],
-        s: GradShape,
-        pad_value: f32,
-        act: SignGrad,
-    ) -> (Vec<f32>, Vec<f32>) {
+    fn reference(x: &[f32], w: &[f32], dy: &[f32], s: GradShape, conv: Conv) -> (Vec<f32>, Vec<f32>) {
+        let pad_value = conv.border();
         let (ho, wo, k, p) = (s.ho(), s.wo(), s.k, s.pad as isize);
         let a = |img: usize, ch: usize, yp: isize, xp: isize| -> f64 {
             let (y, xx) = (yp - p, xp - p);
             if y < 0 || xx < 0 || y >= s.h as isize || xx >= s.w as isize {
                 pad_value as f64
             } else {
-                sign(x[((img * s.c + ch) * s.h + y as usize) * s.w + xx as usize]) as f64
+                conv.input(x[((img * s.c + ch) * s.h + y as usize) * s.w + xx as usize]) as f64
             }
         };
         let mut dw = vec![0f64; s.out * s.c * k * k];
@@ -351,7 +375,7 @@ mod tests {
                                     let (yi, xi) = (yp - p, xp - p);
                                     if yi >= 0 && xi >= 0 && yi < s.h as isize && xi < s.w as isize {
                                         let at = ((img * s.c + ch) * s.h + yi as usize) * s.w + xi as usize;
-                                        da[at] += g * sign(w[wi]) as f64;
+                                        da[at] += g * conv.input(w[wi]) as f64;
                                     }
                                 }
                             }
@@ -360,7 +384,11 @@ mod tests {
                 }
             }
         }
-        let dx = da.iter().zip(x).map(|(&d, &v)| (d * act.at(v) as f64) as f32).collect();
+        let ste = |v: f32| match conv {
+            Conv::Binary { act, .. } => act.at(v) as f64,
+            Conv::Float => 1.0,
+        };
+        let dx = da.iter().zip(x).map(|(&d, &v)| (d * ste(v)) as f32).collect();
         (dx, dw.into_iter().map(|v| v as f32).collect())
     }
 
@@ -384,15 +412,20 @@ mod tests {
             let x = values(s.n * s.c * s.h * s.w, 3 * i as u64);
             let w = values(s.out * s.c * s.k * s.k, 3 * i as u64 + 1);
             let dy = values(s.n * s.out * s.ho() * s.wo(), 3 * i as u64 + 2);
-            for (pad_value, act) in [(-1.0, SignGrad::Clipped(1.0)), (0.0, SignGrad::Approx(1.2))] {
-                let (dx_ref, dw_ref) = reference(&x, &w, &dy, s, pad_value, act);
+            let kinds = [
+                Conv::Binary { border: -1.0, act: SignGrad::Clipped(1.0) },
+                Conv::Binary { border: 0.0, act: SignGrad::Approx(1.2) },
+                Conv::Float,
+            ];
+            for conv in kinds {
+                let (dx_ref, dw_ref) = reference(&x, &w, &dy, s, conv);
                 let b = BorderedGrad::new(&dy, s, 1.0);
-                close(&weight_grad(&x, &b, pad_value), &dw_ref, &format!("dw {s:?}"));
-                close(&input_grad(&x, &w, &b, act), &dx_ref, &format!("dx {s:?}"));
+                close(&weight_grad(&x, &b, conv), &dw_ref, &format!("dw {s:?} {conv:?}"));
+                close(&input_grad(&x, &w, &b, conv), &dx_ref, &format!("dx {s:?} {conv:?}"));
                 // The scale multiplies both (the offset epilogue's 1/2).
                 let half = BorderedGrad::new(&dy, s, 0.5);
                 let dw_half: Vec<f32> = dw_ref.iter().map(|v| v * 0.5).collect();
-                close(&weight_grad(&x, &half, pad_value), &dw_half, "dw scaled");
+                close(&weight_grad(&x, &half, conv), &dw_half, "dw scaled");
             }
         }
     }
@@ -413,9 +446,10 @@ mod tests {
         let x = values(s.n * s.c * s.h * s.w, 1);
         let w = values(s.out * s.c * 9, 2);
         let b = BorderedGrad::new(&values(s.n * s.out * 64, 3), s, 0.5);
-        let first = (weight_grad(&x, &b, -1.0), input_grad(&x, &w, &b, SignGrad::Clipped(1.0)));
+        let conv = Conv::Binary { border: -1.0, act: SignGrad::Clipped(1.0) };
+        let first = (weight_grad(&x, &b, conv), input_grad(&x, &w, &b, conv));
         for _ in 0..3 {
-            assert!(first == (weight_grad(&x, &b, -1.0), input_grad(&x, &w, &b, SignGrad::Clipped(1.0))));
+            assert!(first == (weight_grad(&x, &b, conv), input_grad(&x, &w, &b, conv)));
         }
     }
 }

@@ -25,7 +25,7 @@ pub struct SupernetBench {
     pub seed: u64,
     /// The baseline's architecture (and the second row's path); default: the first sampled one.
     pub pin: Option<Assignment>,
-    /// Binary convs on the backend's packed training op where it has one (`net::packed::train`).
+    /// Binary convs on the backend's packed training op where it has one (`net::cpu_ops::conv`).
     pub packed_training: bool,
 }
 

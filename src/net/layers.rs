@@ -31,8 +31,16 @@ fn options(c: &Conv2d, pad: u32) -> ConvOptions<2> {
     ConvOptions::new([s, s], [p, p], [d, d], c.groups as usize)
 }
 
-/// A full-precision convolution (zero padding).
+/// A full-precision convolution (zero padding); in training on the CPU backend one
+/// multithreaded op where it covers the layer (see `cpu_ops`).
 pub fn conv<B: Backend>(x: Tensor<B, 4>, c: &Conv2d, w: &ConvWeights<B>) -> Tensor<B, 4> {
+    let x = match B::ad_enabled(&x.device()) {
+        true => match super::cpu_ops::conv::float_conv(x, c, w) {
+            Ok(y) => return y,
+            Err(x) => x,
+        },
+        false => x,
+    };
     conv2d(x, w.weight.val(), w.bias.as_ref().map(Param::val), options(c, c.pad))
 }
 
@@ -91,9 +99,9 @@ pub fn batch_norm<B: Backend, const D: usize>(
     w: &NormWeights<B>,
     mode: Mode,
 ) -> Tensor<B, D> {
-    // On the CPU backend, one multithreaded op (see `norm_op`).
+    // On the CPU backend, one multithreaded op (see `cpu_ops`).
     match mode {
-        Mode::Train => match super::norm_op::batch_norm_train(x, eps, momentum, w) {
+        Mode::Train => match super::cpu_ops::norm::batch_norm_train(x, eps, momentum, w) {
             Ok(y) => y,
             Err(x) => batch_norm_composed(x, eps, momentum, w, mode),
         },

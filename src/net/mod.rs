@@ -3,9 +3,9 @@
 //! fixed networks extracted from it ([`supernet`]), a training step ([`train`]) and the run-time
 //! choice of backend ([`device`]). The front end and the IR know nothing of this module.
 
+pub mod cpu_ops;
 pub mod device;
 pub mod layers;
-pub mod norm_op;
 pub mod packed;
 pub mod parallel;
 pub mod plan;

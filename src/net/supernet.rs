@@ -48,7 +48,7 @@ pub struct Supernet<B: Backend> {
     /// default.
     pub binary_kernels: bool,
     /// Run eligible binary convs of training steps on the backend's packed training op, where
-    /// it has one (`net::packed::train`). Off by default.
+    /// it has one (`net::cpu_ops::conv`). Off by default.
     pub packed_training: bool,
     /// The binary convs' packed weights, made on first use by the packed path.
     packed: PackedCache,
@@ -166,7 +166,7 @@ impl<B: Backend> Supernet<B> {
                     return Act::Map(super::packed::binary_conv(x, b, conv(), conv_slot(), &self.packed));
                 }
                 if b.packable() && !forward_only && self.packed_training {
-                    match super::packed::train::binary_conv(x, b, conv()) {
+                    match super::cpu_ops::conv::binary_conv(x, b, conv()) {
                         Ok(y) => return Act::Map(y),
                         Err(x) => return Act::Map(layers::binary_conv(x, b, conv())),
                     }

@@ -1,9 +1,9 @@
 //! The bit-packed path of a binary conv: the same integers as the float path
 //! ([`layers::binary_conv`](super::layers::binary_conv)), from the XNOR-popcount kernels in
 //! `kernels/`. Forward-only passes (reward scoring, validation, latency measurement, inference)
-//! take it on every backend; training takes it on the CPU backend ([`train`]: the packed forward
-//! with the float path's straight-through gradients), elsewhere the float path, which autodiff
-//! differentiates.
+//! take it on every backend; training takes it on the CPU backend (`net::cpu_ops::conv`: the
+//! packed forward with the float path's straight-through gradients), elsewhere the float path,
+//! which autodiff differentiates.
 //!
 //! The backend decides where a step's packed conv runs, once per network and conv slot: on a
 //! CubeCL backend (wgpu, CUDA) the CubeCL kernels read and write the device tensors in place
@@ -13,7 +13,6 @@
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 mod cube;
 mod host;
-pub mod train;
 
 use std::any::Any;
 use std::sync::{Arc, Mutex};

@@ -1,50 +1,45 @@
-//! Binary convs in training on the CPU backend (burn's Flex with autodiff): one autodiff op whose
-//! forward is the exact XNOR-popcount kernel and whose backward is the float path's
-//! straight-through gradient, computed by `kernels::grad`: the input's through the activation
-//! quantiser's derivative, the latent weights' through the sign(x) it convolved (a plain
-//! straight-through sign). The forward gives the float path's integers; the gradients equal the
-//! float path's up to the order of float summation.
-//!
-//! As in [`super::cube`], burn's `Backend` has no hook for a custom op, so the backend is
-//! recognised by type (`B` is `Autodiff<Flex>`) and the tensors are moved across through `Any`.
-//! Other backends, and layers the kernels do not cover (strides, dilation), take the float path.
+//! Convolutions in training on the CPU backend, stride and dilation 1, one group, no bias, as
+//! one autodiff op: the forward of a binary conv is the exact XNOR-popcount kernel (the float
+//! path's integers), a full-precision conv's is Flex's; the backward is `kernels::grad`'s: for a
+//! binary conv the float path's straight-through gradients (the input's through the activation
+//! quantiser's derivative, the latent weights' through the sign(x) it convolved), for a float
+//! conv the plain ones, equal to the composed path's up to the order of float summation.
 
-use std::any::{Any, TypeId};
-
+use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
-use lightnasc_kernels::grad::{BorderedGrad, GradShape, SignGrad, input_grad, weight_grad};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{DType, Tensor, TensorPrimitive};
+use lightnasc_kernels::grad::{BorderedGrad, Conv, GradShape, SignGrad, input_grad, weight_grad};
 use lightnasc_kernels::{ConvGeometry, Epilogue, binary_conv2d, pack_activations, pack_weights};
 
-use crate::ir::{ActQuant, BinaryConv};
+use super::{Train, cast, floats, is_train, tensor};
+use crate::ir::{ActQuant, BinaryConv, Conv2d};
 use crate::net::weights::ConvWeights;
 
-type Train = Autodiff<Flex>;
-
-fn cast<T: 'static, U: 'static>(t: T) -> U {
-    *(Box::new(t) as Box<dyn Any>).downcast::<U>().expect("the types were compared first")
-}
-
-/// Whether the op computes this layer: a packable conv (±1 input and weights, -1 border, no
-/// scaling, one group) with stride and dilation 1, which the gradient kernels assume.
+/// Whether the op computes this binary layer: a packable conv (±1 input and weights, -1 border,
+/// no scaling, one group) with stride and dilation 1, which the gradient kernels assume.
 pub fn covers(b: &BinaryConv) -> bool {
     b.packable() && b.conv.stride == 1 && b.conv.dilation == 1
 }
 
-/// The layer on the packed forward with straight-through gradients, or the input back when `B`
-/// is not the CPU training backend or the layer is not [`covers`]ed.
+fn covers_float(c: &Conv2d) -> bool {
+    c.stride == 1 && c.dilation == 1 && c.groups == 1
+}
+
+/// The binary layer on the packed forward with straight-through gradients, or the input back
+/// when `B` is not the CPU training backend or the layer is not [`covers`]ed.
 pub fn binary_conv<B: Backend>(
     x: Tensor<B, 4>,
     b: &BinaryConv,
     w: &ConvWeights<B>,
 ) -> Result<Tensor<B, 4>, Tensor<B, 4>> {
-    if TypeId::of::<B>() != TypeId::of::<Train>() || !covers(b) || x.dtype() != DType::F32 {
+    if !is_train::<B>() || !covers(b) || x.dtype() != DType::F32 {
         return Err(x);
     }
     let act = match b.act {
@@ -52,72 +47,86 @@ pub fn binary_conv<B: Backend>(
         ActQuant::ApproxSign => SignGrad::Approx(b.grad_cancel as f32),
         ActQuant::Relu | ActQuant::Identity => return Err(x),
     };
-    let y = forward(cast(x), cast(w.weight.val()), b, act);
-    Ok(cast(y))
+    let kind = Kind::Binary { offset: b.offset, act };
+    Ok(cast(forward(cast(x), cast(w.weight.val()), b.conv.pad as usize, kind)))
 }
 
-/// What the backward needs: the forward's input and latent weights (contiguous), and the layer.
+/// A full-precision conv without bias on Flex's forward and `kernels::grad`'s backward, or the
+/// input back where the op does not apply.
+pub fn float_conv<B: Backend>(x: Tensor<B, 4>, c: &Conv2d, w: &ConvWeights<B>) -> Result<Tensor<B, 4>, Tensor<B, 4>> {
+    if !is_train::<B>() || !covers_float(c) || w.bias.is_some() || x.dtype() != DType::F32 {
+        return Err(x);
+    }
+    Ok(cast(forward(cast(x), cast(w.weight.val()), c.pad as usize, Kind::Float)))
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Binary { offset: bool, act: SignGrad },
+    Float,
+}
+
+/// What the backward needs: the forward's input and weights (contiguous), and the layer.
 #[derive(Clone, Debug)]
 struct State {
     x: FlexTensor,
     latent: FlexTensor,
     shape: GradShape,
-    act: SignGrad,
-    /// The output's derivative by the count `h`: 1/2 with the offset `(h + K) / 2`.
+    conv: Conv,
+    /// The output's derivative by the conv's sum: 1/2 with the binary offset `(h + K) / 2`.
     scale: f32,
 }
 
 #[derive(Debug)]
-struct PackedConvBackward;
+struct ConvBackward;
 
-fn floats(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("a contiguous f32 tensor")
-}
-
-fn tensor(v: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(v, shape))
-}
-
-fn forward(x: Tensor<Train, 4>, latent: Tensor<Train, 4>, b: &BinaryConv, act: SignGrad) -> Tensor<Train, 4> {
+fn forward(x: Tensor<Train, 4>, latent: Tensor<Train, 4>, pad: usize, kind: Kind) -> Tensor<Train, 4> {
     let [n, c, h, w] = x.dims();
     let [out, _, k, _] = latent.dims();
-    let pad = b.conv.pad as usize;
     let shape = GradShape { n, c, h, w, out, k, pad };
     let x = x.into_primitive().tensor();
     let latent = latent.into_primitive().tensor();
     let xs = x.primitive.to_contiguous();
     let ws = latent.primitive.to_contiguous();
-    let a = pack_activations(floats(&xs), [n, c, h, w], pad);
-    let pw = pack_weights(floats(&ws), [out, c, k, k]);
-    let g = ConvGeometry { stride: 1, pad, dilation: 1 };
-    let epilogue = if b.offset { Epilogue::Matches } else { Epilogue::Dot };
-    let y = tensor(binary_conv2d(&a, &pw, g, epilogue), [n, out, shape.ho(), shape.wo()]);
-    let scale = if b.offset { 0.5 } else { 1.0 };
-    let y = match PackedConvBackward
-        .prepare::<NoCheckpointing>([x.node.clone(), latent.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(State { x: xs, latent: ws, shape, act, scale }, y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
+    let (y, conv, scale) = match kind {
+        Kind::Binary { offset, act } => {
+            let a = pack_activations(floats(&xs), [n, c, h, w], pad);
+            let pw = pack_weights(floats(&ws), [out, c, k, k]);
+            let g = ConvGeometry { stride: 1, pad, dilation: 1 };
+            let epilogue = if offset { Epilogue::Matches } else { Epilogue::Dot };
+            let y = tensor(binary_conv2d(&a, &pw, g, epilogue), [n, out, shape.ho(), shape.wo()]);
+            (y, Conv::Binary { border: -1.0, act }, if offset { 0.5 } else { 1.0 })
+        }
+        Kind::Float => {
+            let (xt, wt) = (Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(xs.clone())), ws.clone());
+            let wt = Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(wt));
+            let options = ConvOptions::new([1, 1], [pad, pad], [1, 1], 1);
+            (conv2d(xt, wt, None, options).into_primitive().tensor(), Conv::Float, 1.0)
+        }
     };
+    let y =
+        match ConvBackward.prepare::<NoCheckpointing>([x.node.clone(), latent.node.clone()]).compute_bound().stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(State { x: xs, latent: ws, shape, conv, scale }, y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        };
     Tensor::from_primitive(TensorPrimitive::Float(y))
 }
 
-impl Backward<Flex, 2> for PackedConvBackward {
+impl Backward<Flex, 2> for ConvBackward {
     type State = State;
 
     fn backward(self, ops: Ops<State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_w] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node).to_contiguous();
-        let State { x, latent, shape: s, act, scale } = ops.state;
+        let State { x, latent, shape: s, conv, scale } = ops.state;
         let dy = BorderedGrad::new(floats(&dy), s, scale);
         if let Some(node) = node_x {
-            let dx = input_grad(floats(&x), floats(&latent), &dy, act);
+            let dx = input_grad(floats(&x), floats(&latent), &dy, conv);
             grads.register::<Flex>(node.id, tensor(dx, [s.n, s.c, s.h, s.w]));
         }
         if let Some(node) = node_w {
-            let dw = weight_grad(floats(&x), &dy, -1.0);
+            let dw = weight_grad(floats(&x), &dy, conv);
             grads.register::<Flex>(node.id, tensor(dw, [s.out, s.c, s.k, s.k]));
         }
     }
@@ -128,7 +137,8 @@ mod tests {
     use burn::module::Param;
     use burn::tensor::{Tensor, TensorData};
 
-    use super::{Train, binary_conv};
+    use super::super::Train;
+    use super::{binary_conv, float_conv};
     use crate::ir::{ActQuant, BinaryConv, Conv2d, Scaling, WeightQuant};
     use crate::net::layers;
     use crate::net::weights::ConvWeights;
@@ -214,6 +224,41 @@ mod tests {
         }
     }
 
+    /// A full-precision conv (stride 1, with and without border) gives burn's forward bit for
+    /// bit and burn's gradients up to float summation order.
+    #[test]
+    fn float_conv_op_matches_burns_conv() {
+        let mut rng = SplitMix64(11);
+        for (k, pad) in [(3u32, 1u32), (1, 0), (3, 0)] {
+            let c = Conv2d { out: 6, kernel: k, stride: 1, pad, dilation: 1, groups: 1 };
+            let (k, p) = (k as usize, pad as usize);
+            let x = random([2, 9, 5, 6], &mut rng);
+            let w = random([6, 9, k, k], &mut rng);
+            let r = random([2, 6, 5 + 2 * p + 1 - k, 6 + 2 * p + 1 - k], &mut rng);
+            let run = |op: bool| -> [Vec<f32>; 3] {
+                let x = x.clone().require_grad();
+                let weights = ConvWeights { weight: Param::from_tensor(w.clone()), bias: None };
+                let y = match op {
+                    true => float_conv(x.clone(), &c, &weights).unwrap_or_else(|_| panic!("the op covers {c:?}")),
+                    false => {
+                        let options = burn::tensor::ops::ConvOptions::new([1, 1], [p, p], [1, 1], 1);
+                        burn::tensor::module::conv2d(x.clone(), weights.weight.val(), None, options)
+                    }
+                };
+                let grads = (y.clone() * r.clone()).sum().backward();
+                let dw = weights.weight.val().grad(&grads).unwrap();
+                [host(y), x.grad(&grads).unwrap().into_data().to_vec().unwrap(), dw.into_data().to_vec().unwrap()]
+            };
+            let ([y0, dx0, dw0], [y1, dx1, dw1]) = (run(false), run(true));
+            assert!(y0 == y1, "{c:?}: the forward differs from burn's");
+            for (what, got, want) in [("dx", dx1, dx0), ("dw", dw1, dw0)] {
+                for (i, (g, f)) in got.iter().zip(&want).enumerate() {
+                    assert!((g - f).abs() <= 1e-4 * (1.0 + f.abs()), "{c:?} {what}[{i}]: op {g}, burn {f}");
+                }
+            }
+        }
+    }
+
     /// Layers the op does not cover are handed back for the float path.
     #[test]
     fn strided_layers_take_the_float_path() {
@@ -222,5 +267,6 @@ mod tests {
         let mut rng = SplitMix64(1);
         let weights = ConvWeights { weight: Param::from_tensor(random([5, 4, 3, 3], &mut rng)), bias: None };
         assert!(binary_conv(random([1, 4, 5, 5], &mut rng), &b, &weights).is_err());
+        assert!(float_conv(random([1, 4, 5, 5], &mut rng), &b.conv, &weights).is_err());
     }
 }

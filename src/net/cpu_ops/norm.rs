@@ -1,34 +1,25 @@
-//! Batch norm in training on the CPU backend (burn's Flex with autodiff) as one autodiff op,
-//! channels in parallel: Flex runs elementwise ops on one thread, and the composed batch norm
-//! ([`layers::batch_norm`](super::layers::batch_norm): two reductions, a centring, a square, a
-//! scale and a shift forward, twice as many passes back) was most of what kept the second core
-//! idle in a MeliusNet step. Statistics are accumulated in f64; the values equal the composed
-//! path's up to float rounding. A burn with multithreaded elementwise ops (or a fused batch norm
-//! in Flex) would make it unnecessary.
-//!
-//! The backend is recognised by type, as in `packed::train`; other backends, 2-d inputs and
-//! norms without both gamma and beta take the composed path.
+//! Batch norm in training (`Mode::Train`) on the CPU backend as one autodiff op, channels in
+//! parallel: Flex runs elementwise ops on one thread, and the composed batch norm
+//! ([`layers::batch_norm_composed`](crate::net::layers::batch_norm_composed): two reductions, a
+//! centring, a square, a scale and a shift forward, twice as many passes back) was much of what
+//! kept the second core idle in a MeliusNet step. Statistics are accumulated in f64; the values
+//! equal the composed path's up to float rounding. A burn with multithreaded elementwise ops (or a
+//! fused batch norm in Flex) would make it unnecessary. 2-d inputs and norms without both gamma
+//! and beta take the composed path.
 
-use std::any::{Any, TypeId};
-
+use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
 use lightnasc_kernels::pool::SharedMut;
 use rayon::prelude::*;
 
-use super::weights::NormWeights;
-
-type Train = Autodiff<Flex>;
-
-fn cast<T: 'static, U: 'static>(t: T) -> U {
-    *(Box::new(t) as Box<dyn Any>).downcast::<U>().expect("the types were compared first")
-}
+use super::{Train, cast, floats, is_train, tensor};
+use crate::net::weights::NormWeights;
 
 /// Batch norm of a map `[N, C, H, W]` on its batch statistics, with the running statistics moved
 /// by `momentum` (`Mode::Train`); or the input back where the op does not apply.
@@ -39,7 +30,7 @@ pub fn batch_norm_train<B: Backend, const D: usize>(
     w: &NormWeights<B>,
 ) -> Result<Tensor<B, D>, Tensor<B, D>> {
     let (Some(gamma), Some(beta)) = (&w.gamma, &w.beta) else { return Err(x) };
-    if D != 4 || TypeId::of::<B>() != TypeId::of::<Train>() || x.dtype() != DType::F32 {
+    if D != 4 || !is_train::<B>() || x.dtype() != DType::F32 {
         return Err(x);
     }
     let x4: Tensor<Train, 4> = cast(x);
@@ -65,10 +56,6 @@ struct State {
 
 #[derive(Debug)]
 struct NormBackward;
-
-fn floats(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("a contiguous f32 tensor")
-}
 
 /// The sum of `f(0..len)` in f64 over 8 lanes, so that it vectorises (one running sum is a
 /// chain of dependent adds, 4 cycles each).
@@ -141,7 +128,7 @@ fn forward(
     });
     let mean: Vec<f32> = stats.iter().map(|s| s.0 as f32).collect();
     let var: Vec<f32> = stats.iter().map(|s| s.1 as f32).collect();
-    let y = FlexTensor::from_data(TensorData::new(y, dims));
+    let y = tensor(y, dims);
     let prep = NormBackward.prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()]);
     let y = match prep.compute_bound().stateful() {
         OpsKind::Tracked(prep) => {
@@ -193,11 +180,9 @@ impl Backward<Flex, 3> for NormBackward {
                     }
                 });
             });
-            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, dims)));
+            grads.register::<Flex>(node.id, tensor(dx, dims));
         }
-        let channel = |f: fn(&(f64, f64)) -> f64| {
-            FlexTensor::from_data(TensorData::new(sums.iter().map(|s| f(s) as f32).collect::<Vec<_>>(), [c]))
-        };
+        let channel = |f: fn(&(f64, f64)) -> f64| tensor(sums.iter().map(|s| f(s) as f32).collect::<Vec<_>>(), [c]);
         if let Some(node) = node_gamma {
             grads.register::<Flex>(node.id, channel(|s| s.1));
         }
@@ -212,7 +197,8 @@ mod tests {
     use burn::module::{Param, RunningState};
     use burn::tensor::{Tensor, TensorData};
 
-    use super::{Train, batch_norm_train};
+    use super::super::Train;
+    use super::batch_norm_train;
     use crate::net::layers::{Mode, batch_norm, batch_norm_composed};
     use crate::net::weights::NormWeights;
     use crate::util::SplitMix64;
