@@ -6,21 +6,22 @@
 # tests' venv. Prints one line per network and batch; each side's output is kept under --out.
 #
 #   scripts/bench-training.sh [--bin target/release/lightnasc] [--python PYTHON] [--out DIR]
-#                             [--steps N] [--batches 32,64]
+#                             [--batches 32,64]
+#
+# Timed steps per row: 5 on the full MeliusNet-22 (about 3 s a step), more on the smaller
+# networks, so that no row is timed over less than a few seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
 bin=$target/release/lightnasc
 python=$target/venv-mxnet/bin/python
 out=runs/bench-training
-steps=5
 batches=32,64
 while [ $# -gt 0 ]; do
     case $1 in
         --bin) bin=$2; shift 2 ;;
         --python) python=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        --steps) steps=$2; shift 2 ;;
         --batches) batches=$2; shift 2 ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
@@ -38,8 +39,8 @@ names=$("$bin" check specs/meliusnet22.lnas --format json | "$python" -c \
 cheap=$(for n in $names; do case $n in *dense.keep) printf "$n=cheap," ;; *) printf "$n=skip," ;; esac; done)
 printf "%-22s %5s %14s %14s %7s %11s\n" network batch "lightnasc im/s" "MXNet im/s" ratio "cores busy"
 row() {
-    local name=$1 input=$2 classes=$3
-    shift 3
+    local name=$1 steps=$2 input=$3 classes=$4
+    shift 4
     "$bin" export "$@" --format mxnet -o "$out/$name" >/dev/null
     for b in ${batches//,/ }; do
         "$bin" bench supernet "$@" --batch "$b" --steps "$steps" --warmup 2 --format json >"$out/$name-$b.json"
@@ -56,7 +57,7 @@ print(f"{name:<22} {batch:>5} {fixed['images_per_s']:>14.1f} {mx['images_per_s']
 PY
     done
 }
-row meliusnet22-full 3,32,32 100 specs/meliusnet22.lnas --pin melius:DIDIDIDITDIDIDIDIDITDIDIDIDITDIDIDIDI
-row meliusnet22-cheapest 3,32,32 100 specs/meliusnet22.lnas --pin "${cheap%,}"
-row resnet18-1bit 3,32,32 10 specs/resnet18.lnas --classes 10 --pin "${b1%,}"
-row demo 1,28,28 10 specs/demo.lnas --pin random:1
+row meliusnet22-full 5 3,32,32 100 specs/meliusnet22.lnas --pin melius:DIDIDIDITDIDIDIDIDITDIDIDIDITDIDIDIDI
+row meliusnet22-cheapest 20 3,32,32 100 specs/meliusnet22.lnas --pin "${cheap%,}"
+row resnet18-1bit 10 3,32,32 10 specs/resnet18.lnas --classes 10 --pin "${b1%,}"
+row demo 200 1,28,28 10 specs/demo.lnas --pin random:1
