@@ -31,16 +31,8 @@ fn options(c: &Conv2d, pad: u32) -> ConvOptions<2> {
     ConvOptions::new([s, s], [p, p], [d, d], c.groups as usize)
 }
 
-/// A full-precision convolution (zero padding); in training on the CPU backend one
-/// multithreaded op where it covers the layer (see `cpu_ops`).
+/// A full-precision convolution (zero padding).
 pub fn conv<B: Backend>(x: Tensor<B, 4>, c: &Conv2d, w: &ConvWeights<B>) -> Tensor<B, 4> {
-    let x = match B::ad_enabled(&x.device()) {
-        true => match super::cpu_ops::conv::float_conv(x, c, w) {
-            Ok(y) => return y,
-            Err(x) => x,
-        },
-        false => x,
-    };
     conv2d(x, w.weight.val(), w.bias.as_ref().map(Param::val), options(c, c.pad))
 }
 

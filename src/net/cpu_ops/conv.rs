@@ -1,9 +1,14 @@
-//! Convolutions in training on the CPU backend, stride and dilation 1, one group, no bias, as
-//! one autodiff op: the forward of a binary conv is the exact XNOR-popcount kernel (the float
-//! path's integers), a full-precision conv's is Flex's; the backward is `kernels::grad`'s: for a
-//! binary conv the float path's straight-through gradients (the input's through the activation
-//! quantiser's derivative, the latent weights' through the sign(x) it convolved), for a float
-//! conv the plain ones, equal to the composed path's up to the order of float summation.
+//! Binary convs in training on the CPU backend, stride and dilation 1, as one autodiff op: the
+//! forward is the exact XNOR-popcount kernel (the float path's integers); the backward is
+//! `kernels::grad`'s, the float path's straight-through gradients (the input's through the
+//! activation quantiser's derivative, the latent weights' through the sign(x) it convolved),
+//! equal to the float path's up to the order of float summation.
+//!
+//! Full-precision convs could take the same backward (`kernels::grad::Conv::Float`, tested
+//! there), and an op for them gave burn's gradients to 1e-6; but the trained state it led to
+//! broke `tests/native.rs`'s comparison of batch statistics (f32 against f64 sums, which flips
+//! signs near zero in a binary network) on MeliusNet-22, so they stay on burn's conv until that
+//! comparison is made robust.
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -12,24 +17,18 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::backend::Backend;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 use lightnasc_kernels::grad::{BorderedGrad, Conv, GradShape, SignGrad, input_grad, weight_grad};
 use lightnasc_kernels::{ConvGeometry, Epilogue, binary_conv2d, pack_activations, pack_weights};
 
 use super::{Train, cast, floats, is_train, tensor};
-use crate::ir::{ActQuant, BinaryConv, Conv2d};
+use crate::ir::{ActQuant, BinaryConv};
 use crate::net::weights::ConvWeights;
 
 /// Whether the op computes this binary layer: a packable conv (±1 input and weights, -1 border,
 /// no scaling, one group) with stride and dilation 1, which the gradient kernels assume.
 pub fn covers(b: &BinaryConv) -> bool {
     b.packable() && b.conv.stride == 1 && b.conv.dilation == 1
-}
-
-fn covers_float(c: &Conv2d) -> bool {
-    c.stride == 1 && c.dilation == 1 && c.groups == 1
 }
 
 /// The binary layer on the packed forward with straight-through gradients, or the input back
@@ -47,23 +46,7 @@ pub fn binary_conv<B: Backend>(
         ActQuant::ApproxSign => SignGrad::Approx(b.grad_cancel as f32),
         ActQuant::Relu | ActQuant::Identity => return Err(x),
     };
-    let kind = Kind::Binary { offset: b.offset, act };
-    Ok(cast(forward(cast(x), cast(w.weight.val()), b.conv.pad as usize, kind)))
-}
-
-/// A full-precision conv without bias on Flex's forward and `kernels::grad`'s backward, or the
-/// input back where the op does not apply.
-pub fn float_conv<B: Backend>(x: Tensor<B, 4>, c: &Conv2d, w: &ConvWeights<B>) -> Result<Tensor<B, 4>, Tensor<B, 4>> {
-    if !is_train::<B>() || !covers_float(c) || w.bias.is_some() || x.dtype() != DType::F32 {
-        return Err(x);
-    }
-    Ok(cast(forward(cast(x), cast(w.weight.val()), c.pad as usize, Kind::Float)))
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Binary { offset: bool, act: SignGrad },
-    Float,
+    Ok(cast(forward(cast(x), cast(w.weight.val()), b.conv.pad as usize, b.offset, act)))
 }
 
 /// What the backward needs: the forward's input and weights (contiguous), and the layer.
@@ -80,7 +63,7 @@ struct State {
 #[derive(Debug)]
 struct ConvBackward;
 
-fn forward(x: Tensor<Train, 4>, latent: Tensor<Train, 4>, pad: usize, kind: Kind) -> Tensor<Train, 4> {
+fn forward(x: Tensor<Train, 4>, latent: Tensor<Train, 4>, pad: usize, offset: bool, act: SignGrad) -> Tensor<Train, 4> {
     let [n, c, h, w] = x.dims();
     let [out, _, k, _] = latent.dims();
     let shape = GradShape { n, c, h, w, out, k, pad };
@@ -88,22 +71,12 @@ fn forward(x: Tensor<Train, 4>, latent: Tensor<Train, 4>, pad: usize, kind: Kind
     let latent = latent.into_primitive().tensor();
     let xs = x.primitive.to_contiguous();
     let ws = latent.primitive.to_contiguous();
-    let (y, conv, scale) = match kind {
-        Kind::Binary { offset, act } => {
-            let a = pack_activations(floats(&xs), [n, c, h, w], pad);
-            let pw = pack_weights(floats(&ws), [out, c, k, k]);
-            let g = ConvGeometry { stride: 1, pad, dilation: 1 };
-            let epilogue = if offset { Epilogue::Matches } else { Epilogue::Dot };
-            let y = tensor(binary_conv2d(&a, &pw, g, epilogue), [n, out, shape.ho(), shape.wo()]);
-            (y, Conv::Binary { border: -1.0, act }, if offset { 0.5 } else { 1.0 })
-        }
-        Kind::Float => {
-            let (xt, wt) = (Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(xs.clone())), ws.clone());
-            let wt = Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(wt));
-            let options = ConvOptions::new([1, 1], [pad, pad], [1, 1], 1);
-            (conv2d(xt, wt, None, options).into_primitive().tensor(), Conv::Float, 1.0)
-        }
-    };
+    let a = pack_activations(floats(&xs), [n, c, h, w], pad);
+    let pw = pack_weights(floats(&ws), [out, c, k, k]);
+    let g = ConvGeometry { stride: 1, pad, dilation: 1 };
+    let epilogue = if offset { Epilogue::Matches } else { Epilogue::Dot };
+    let y = tensor(binary_conv2d(&a, &pw, g, epilogue), [n, out, shape.ho(), shape.wo()]);
+    let (conv, scale) = (Conv::Binary { border: -1.0, act }, if offset { 0.5 } else { 1.0 });
     let y =
         match ConvBackward.prepare::<NoCheckpointing>([x.node.clone(), latent.node.clone()]).compute_bound().stateful()
         {
@@ -138,7 +111,7 @@ mod tests {
     use burn::tensor::{Tensor, TensorData};
 
     use super::super::Train;
-    use super::{binary_conv, float_conv};
+    use super::binary_conv;
     use crate::ir::{ActQuant, BinaryConv, Conv2d, Scaling, WeightQuant};
     use crate::net::layers;
     use crate::net::weights::ConvWeights;
@@ -224,41 +197,6 @@ mod tests {
         }
     }
 
-    /// A full-precision conv (stride 1, with and without border) gives burn's forward bit for
-    /// bit and burn's gradients up to float summation order.
-    #[test]
-    fn float_conv_op_matches_burns_conv() {
-        let mut rng = SplitMix64(11);
-        for (k, pad) in [(3u32, 1u32), (1, 0), (3, 0)] {
-            let c = Conv2d { out: 6, kernel: k, stride: 1, pad, dilation: 1, groups: 1 };
-            let (k, p) = (k as usize, pad as usize);
-            let x = random([2, 9, 5, 6], &mut rng);
-            let w = random([6, 9, k, k], &mut rng);
-            let r = random([2, 6, 5 + 2 * p + 1 - k, 6 + 2 * p + 1 - k], &mut rng);
-            let run = |op: bool| -> [Vec<f32>; 3] {
-                let x = x.clone().require_grad();
-                let weights = ConvWeights { weight: Param::from_tensor(w.clone()), bias: None };
-                let y = match op {
-                    true => float_conv(x.clone(), &c, &weights).unwrap_or_else(|_| panic!("the op covers {c:?}")),
-                    false => {
-                        let options = burn::tensor::ops::ConvOptions::new([1, 1], [p, p], [1, 1], 1);
-                        burn::tensor::module::conv2d(x.clone(), weights.weight.val(), None, options)
-                    }
-                };
-                let grads = (y.clone() * r.clone()).sum().backward();
-                let dw = weights.weight.val().grad(&grads).unwrap();
-                [host(y), x.grad(&grads).unwrap().into_data().to_vec().unwrap(), dw.into_data().to_vec().unwrap()]
-            };
-            let ([y0, dx0, dw0], [y1, dx1, dw1]) = (run(false), run(true));
-            assert!(y0 == y1, "{c:?}: the forward differs from burn's");
-            for (what, got, want) in [("dx", dx1, dx0), ("dw", dw1, dw0)] {
-                for (i, (g, f)) in got.iter().zip(&want).enumerate() {
-                    assert!((g - f).abs() <= 1e-4 * (1.0 + f.abs()), "{c:?} {what}[{i}]: op {g}, burn {f}");
-                }
-            }
-        }
-    }
-
     /// Layers the op does not cover are handed back for the float path.
     #[test]
     fn strided_layers_take_the_float_path() {
@@ -267,6 +205,5 @@ mod tests {
         let mut rng = SplitMix64(1);
         let weights = ConvWeights { weight: Param::from_tensor(random([5, 4, 3, 3], &mut rng)), bias: None };
         assert!(binary_conv(random([1, 4, 5, 5], &mut rng), &b, &weights).is_err());
-        assert!(float_conv(random([1, 4, 5, 5], &mut rng), &b.conv, &weights).is_err());
     }
 }
