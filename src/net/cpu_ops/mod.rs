@@ -1,7 +1,7 @@
 //! Training ops of the CPU backend (burn's Flex with autodiff), each one burn autodiff op
-//! (`Backward`) with its own forward and backward, multithreaded: the binary and the stride-1
-//! full-precision convs ([`conv`]: the binary forward on the packed kernel, the backward as
-//! GEMMs over shifted views, `kernels::grad`) and batch norm on batch statistics ([`norm`]).
+//! (`Backward`) with its own forward and backward, multithreaded: binary convs ([`conv`]: the
+//! forward on the packed kernel, the backward as GEMMs over shifted views, `kernels::grad`) and
+//! batch norm on batch statistics ([`norm`]).
 //! Composed from burn's ops these ran mostly on one core: Flex's elementwise ops are
 //! single-threaded, and its conv backward transposes and copies its operands.
 //!
