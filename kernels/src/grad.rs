@@ -11,9 +11,9 @@
 //! `hp - ho = wp - wo = k - 1` a cell `t - offset` that falls outside `t`'s image row or image
 //! lands on such a zero. A lead of zeros before the first image covers the first taps.
 
-use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
+use crate::matmul::{Strided, matmul};
 use crate::pool::SharedMut;
 
 /// A binary conv's shapes: input `[n, c, h, w]`, weights `[out, c, k, k]`, border of `pad` cells.
@@ -222,26 +222,13 @@ pub fn weight_grad(x: &[f32], dy: &BorderedGrad, conv: Conv) -> Vec<f32> {
         // cover the last window; rhs (q x out: element (q, o) at o * row + q) inside dy's data
         // after its lead.
         unsafe {
-            gemm(
+            matmul(
                 m,
                 out,
                 q,
-                dst.get().add((ky * rows + j0) * out),
-                1,
-                out as isize,
-                false,
-                a.as_ptr().add(ky * wp * c + j0),
-                c as isize,
-                1,
-                dy.data.as_ptr().add(lead),
-                dy.row() as isize,
-                1,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                Parallelism::None,
+                Strided::rows(dst.get().add((ky * rows + j0) * out), out),
+                Strided { ptr: a.as_ptr().add(ky * wp * c + j0), row: 1, col: c as isize },
+                Strided { ptr: dy.data.as_ptr().add(lead), row: 1, col: dy.row() as isize },
             );
         }
     });
@@ -291,26 +278,13 @@ pub fn input_grad(x: &[f32], latent: &[f32], dy: &BorderedGrad, conv: Conv) -> V
             }
             // SAFETY: da is c x grid, wt c x (kk * out), cols (kk * out) x grid, all row-major.
             unsafe {
-                gemm(
+                matmul(
                     c,
                     grid,
                     kk * out,
-                    da.as_mut_ptr(),
-                    1,
-                    grid as isize,
-                    false,
-                    wt.as_ptr(),
-                    1,
-                    (kk * out) as isize,
-                    cols.as_ptr(),
-                    1,
-                    grid as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    Parallelism::None,
+                    Strided::rows(da.as_mut_ptr(), grid),
+                    Strided::rows(wt.as_ptr(), kk * out),
+                    Strided::rows(cols.as_ptr(), grid),
                 );
             }
             // SAFETY: image `img`'s part of dx is written by this task alone.

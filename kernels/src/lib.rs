@@ -13,6 +13,7 @@ pub mod cpu;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 pub mod gpu;
 pub mod grad;
+pub mod matmul;
 pub mod nhwc;
 pub mod pack;
 pub mod pool;

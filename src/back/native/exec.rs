@@ -1,6 +1,6 @@
 //! Running a program: the arena for a batch size, and each step on its views.
 
-use gemm::Parallelism;
+use lightnasc_kernels::matmul::{self as mm, Strided};
 use lightnasc_kernels::pool;
 use lightnasc_kernels::{
     Bounds, Channels, ChannelsMut, Epilogue as KernelEpilogue, Kernel, PackedActivations, binary_conv2d_into,
@@ -292,26 +292,13 @@ unsafe fn matmul(m: usize, n: usize, k: usize, dst: (*mut f32, usize), lhs: (*co
     let (out, input, weights) = (pool::SharedMut(dst.0), pool::SharedMut(lhs.0 as *mut f32), rhs.as_ptr() as usize);
     // SAFETY (both closures): forwarded from the caller; each block writes its own part of `dst`.
     let block = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| unsafe {
-        gemm::gemm(
+        mm::matmul(
             rows.len(),
             cols.len(),
             k,
-            out.get().add(rows.start * dst.1 + cols.start),
-            1,
-            dst.1 as isize,
-            false,
-            input.get().add(rows.start * lhs.1),
-            1,
-            lhs.1 as isize,
-            (weights as *const f32).add(cols.start),
-            1,
-            n as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
+            Strided::rows(out.get().add(rows.start * dst.1 + cols.start), dst.1),
+            Strided::rows(input.get().add(rows.start * lhs.1) as *const f32, lhs.1),
+            Strided::rows((weights as *const f32).add(cols.start), n),
         )
     };
     // About 16 multiply-adds a nanosecond on one core.

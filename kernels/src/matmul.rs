@@ -1,0 +1,58 @@
+//! `dst = lhs * rhs` on strided f32 matrices on the calling thread: the `gemm` crate's call with
+//! the arguments every caller here passes (overwrite `dst`, no conjugation, no threads of its
+//! own; callers split the work themselves).
+
+use gemm::{Parallelism, gemm};
+
+/// A strided matrix view: element `(i, j)` at `ptr + i * row + j * col`.
+#[derive(Clone, Copy, Debug)]
+pub struct Strided<P> {
+    pub ptr: P,
+    pub row: isize,
+    pub col: isize,
+}
+
+impl<P> Strided<P> {
+    /// Rows `row` elements apart, columns contiguous.
+    pub fn rows(ptr: P, row: usize) -> Self {
+        Strided { ptr, row: row as isize, col: 1 }
+    }
+}
+
+/// `dst (m x n) = lhs (m x k) * rhs (k x n)`.
+///
+/// # Safety
+/// Every element of the three views lies inside its allocation, and `dst` overlaps neither input.
+pub unsafe fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: Strided<*mut f32>,
+    lhs: Strided<*const f32>,
+    rhs: Strided<*const f32>,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.ptr,
+            dst.col,
+            dst.row,
+            false,
+            lhs.ptr,
+            lhs.col,
+            lhs.row,
+            rhs.ptr,
+            rhs.col,
+            rhs.row,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        )
+    }
+}
