@@ -1,6 +1,6 @@
-//! `dst = lhs * rhs` on strided f32 matrices on the calling thread: the `gemm` crate's call with
-//! the arguments every caller here passes (overwrite `dst`, no conjugation, no threads of its
-//! own; callers split the work themselves).
+//! `dst = lhs * rhs` and `dst += lhs * rhs` on strided f32 matrices on the calling thread: the
+//! `gemm` crate's call with the arguments every caller here passes (no conjugation, no threads of
+//! its own; callers split the work themselves).
 
 use gemm::{Parallelism, gemm};
 
@@ -32,6 +32,36 @@ pub unsafe fn matmul(
     rhs: Strided<*const f32>,
 ) {
     // SAFETY: forwarded from the caller.
+    unsafe { call(m, n, k, dst, lhs, rhs, 0.0) }
+}
+
+/// `dst (m x n) += lhs (m x k) * rhs (k x n)`.
+///
+/// # Safety
+/// As [`matmul`].
+pub unsafe fn matmul_add(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: Strided<*mut f32>,
+    lhs: Strided<*const f32>,
+    rhs: Strided<*const f32>,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { call(m, n, k, dst, lhs, rhs, 1.0) }
+}
+
+/// `dst = keep * dst + lhs * rhs` (`keep` 0 or 1: gemm's alpha; at 0 dst is not read).
+unsafe fn call(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: Strided<*mut f32>,
+    lhs: Strided<*const f32>,
+    rhs: Strided<*const f32>,
+    keep: f32,
+) {
+    // SAFETY: the public functions' contract.
     unsafe {
         gemm(
             m,
@@ -40,14 +70,14 @@ pub unsafe fn matmul(
             dst.ptr,
             dst.col,
             dst.row,
-            false,
+            keep != 0.0,
             lhs.ptr,
             lhs.col,
             lhs.row,
             rhs.ptr,
             rhs.col,
             rhs.row,
-            0.0,
+            keep,
             1.0,
             false,
             false,

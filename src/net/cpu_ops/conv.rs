@@ -2,13 +2,13 @@
 //! forward is the exact XNOR-popcount kernel (the float path's integers); the backward is
 //! `kernels::grad`'s, the float path's straight-through gradients (the input's through the
 //! activation quantiser's derivative, the latent weights' through the sign(x) it convolved),
-//! equal to the float path's up to the order of float summation.
+//! equal to the float path's up to the order of float summation. The weight gradient reads the
+//! signs from the forward's packed input (kept in the state, 1 bit a value), not from `x`.
 //!
-//! Full-precision convs could take the same backward (`kernels::grad::Conv::Float`, tested
-//! there), and an op for them gave burn's gradients to 1e-6; but the trained state it led to
-//! broke `tests/native.rs`'s comparison of batch statistics (f32 against f64 sums, which flips
-//! signs near zero in a binary network) on MeliusNet-22, so they stay on burn's conv until that
-//! comparison is made robust.
+//! Full-precision convs stay on burn's conv: an op for them (on an earlier version of these
+//! kernels) gave burn's gradients to 1e-6, but the trained state it led to broke
+//! `tests/native.rs`'s comparison of batch statistics (f32 against f64 sums, which flips signs
+//! near zero in a binary network) on MeliusNet-22.
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -18,8 +18,8 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
-use lightnasc_kernels::grad::{BorderedGrad, Conv, GradShape, SignGrad, input_grad, weight_grad};
-use lightnasc_kernels::{ConvGeometry, Epilogue, binary_conv2d, pack_activations, pack_weights};
+use lightnasc_kernels::grad::{BorderedGrad, GradShape, SignGrad, input_grad, weight_grad};
+use lightnasc_kernels::{ConvGeometry, Epilogue, PackedActivations, binary_conv2d, pack_activations, pack_weights};
 
 use super::{Train, cast, floats, is_train, tensor};
 use crate::ir::{ActQuant, BinaryConv};
@@ -49,13 +49,15 @@ pub fn binary_conv<B: Backend>(
     Ok(cast(forward(cast(x), cast(w.weight.val()), b.conv.pad as usize, b.offset, act)))
 }
 
-/// What the backward needs: the forward's input and weights (contiguous), and the layer.
+/// What the backward needs: the forward's input (contiguous, and its packed signs), weights
+/// (contiguous), and the layer.
 #[derive(Clone, Debug)]
 struct State {
     x: FlexTensor,
+    signs: PackedActivations,
     latent: FlexTensor,
     shape: GradShape,
-    conv: Conv,
+    act: SignGrad,
     /// The output's derivative by the conv's sum: 1/2 with the binary offset `(h + K) / 2`.
     scale: f32,
 }
@@ -76,11 +78,11 @@ fn forward(x: Tensor<Train, 4>, latent: Tensor<Train, 4>, pad: usize, offset: bo
     let g = ConvGeometry { stride: 1, pad, dilation: 1 };
     let epilogue = if offset { Epilogue::Matches } else { Epilogue::Dot };
     let y = tensor(binary_conv2d(&a, &pw, g, epilogue), [n, out, shape.ho(), shape.wo()]);
-    let (conv, scale) = (Conv::Binary { border: -1.0, act }, if offset { 0.5 } else { 1.0 });
+    let scale = if offset { 0.5 } else { 1.0 };
     let y =
         match ConvBackward.prepare::<NoCheckpointing>([x.node.clone(), latent.node.clone()]).compute_bound().stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish(State { x: xs, latent: ws, shape, conv, scale }, y),
+            OpsKind::Tracked(prep) => prep.finish(State { x: xs, signs: a, latent: ws, shape, act, scale }, y),
             OpsKind::UnTracked(prep) => prep.finish(y),
         };
     Tensor::from_primitive(TensorPrimitive::Float(y))
@@ -92,14 +94,14 @@ impl Backward<Flex, 2> for ConvBackward {
     fn backward(self, ops: Ops<State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_w] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node).to_contiguous();
-        let State { x, latent, shape: s, conv, scale } = ops.state;
+        let State { x, signs, latent, shape: s, act, scale } = ops.state;
         let dy = BorderedGrad::new(floats(&dy), s, scale);
         if let Some(node) = node_x {
-            let dx = input_grad(floats(&x), floats(&latent), &dy, conv);
+            let dx = input_grad(floats(&x), floats(&latent), &dy, act);
             grads.register::<Flex>(node.id, tensor(dx, [s.n, s.c, s.h, s.w]));
         }
         if let Some(node) = node_w {
-            let dw = weight_grad(floats(&x), &dy, conv);
+            let dw = weight_grad(&signs, &dy);
             grads.register::<Flex>(node.id, tensor(dw, [s.out, s.c, s.k, s.k]));
         }
     }
