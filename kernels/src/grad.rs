@@ -1,15 +1,18 @@
-//! The backward of a convolution in training (stride 1, dilation 1, one group), as GEMMs over
-//! shifted views of bordered buffers (the input is never unrolled into columns): for a binary
-//! conv, whose forward is the exact XNOR-popcount count, the straight-through gradients the float
-//! path computes; for a full-precision conv, the plain gradients.
+//! The backward of a binary convolution in training (dilation 1, one group), whose forward is
+//! the exact XNOR-popcount count: the straight-through gradients the float path computes, as
+//! GEMMs.
 //!
-//! Layout. An image's padded grid is `hp x wp` (`h + 2 pad` by `w + 2 pad`); the output grid,
+//! Layout at stride 1 (the input is never unrolled into columns). An image's padded grid is `hp x wp` (`h + 2 pad` by `w + 2 pad`); the output grid,
 //! `ho x wo` = `hp - k + 1` by `wp - k + 1`, sits in its top-left corner. The batch then flattens
 //! to one index `q = (n * hp + y) * wp + x` for both grids, and a tap `(ky, kx)` is the offset
 //! `ky * wp + kx`: output cell `q` reads input cell `q + offset`. The output gradient is zero
 //! on the cells of its grid outside `ho x wo`, so what they read adds nothing, and with
 //! `hp - ho = wp - wo = k - 1` a cell `t - offset` that falls outside `t`'s image row or image
 //! lands on such a zero. A lead of zeros before the first image covers the first taps.
+//!
+//! At a larger stride the output cells are packed (`[n][ho][wo]`, and one row of zeros), the
+//! weight gradient unrolls each chunk of them into the taps' columns of signs, and the input
+//! gradient gathers, for each input cell, the output cells whose taps reach it.
 
 use std::ops::Range;
 
@@ -19,7 +22,8 @@ use crate::matmul::{Strided, matmul, matmul_add};
 use crate::pack::PackedActivations;
 use crate::pool::SharedMut;
 
-/// A binary conv's shapes: input `[n, c, h, w]`, weights `[out, c, k, k]`, border of `pad` cells.
+/// A binary conv's shapes: input `[n, c, h, w]`, weights `[out, c, k, k]`, border of `pad` cells,
+/// `stride`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GradShape {
     pub n: usize,
@@ -29,6 +33,7 @@ pub struct GradShape {
     pub out: usize,
     pub k: usize,
     pub pad: usize,
+    pub stride: usize,
 }
 
 impl GradShape {
@@ -41,11 +46,16 @@ impl GradShape {
     }
 
     pub fn ho(&self) -> usize {
-        self.hp() + 1 - self.k
+        (self.hp() - self.k) / self.stride + 1
     }
 
     pub fn wo(&self) -> usize {
-        self.wp() + 1 - self.k
+        (self.wp() - self.k) / self.stride + 1
+    }
+
+    /// Output cells of the batch.
+    fn cells(&self) -> usize {
+        self.n * self.ho() * self.wo()
     }
 
     /// Cells of one image's padded grid.
@@ -60,10 +70,6 @@ impl GradShape {
 
     fn taps(&self) -> usize {
         self.k * self.k
-    }
-
-    fn offset(&self, tap: usize) -> usize {
-        (tap / self.k) * self.wp() + tap % self.k
     }
 }
 
@@ -127,11 +133,12 @@ fn sign(v: f32) -> f32 {
     if v >= 0.0 { 1.0 } else { -1.0 }
 }
 
-/// The output gradient `dy` (NCHW `[n, out, ho, wo]`) times `scale`, channel-last on the batch's
-/// flattened grid: `[lead + n * grid][out]`. Channel-last because both GEMMs read it so: the
-/// weight gradient as its right-hand side (rows q, columns o: with columns contiguous the GEMM
-/// packs it 4-10x faster than from a channel-major copy, measured on 1x1 and 3x3 layers), the
-/// input gradient as the taps' runs of `out` values.
+/// The output gradient `dy` (NCHW `[n, out, ho, wo]`) times `scale`, channel-last: at stride 1
+/// on the batch's flattened grid, `[lead + n * grid][out]`; at a larger stride packed,
+/// `[n * ho * wo + 1][out]` (the last row zeros). Channel-last because both GEMMs read it so:
+/// the weight gradient as its right-hand side (rows q, columns o: with columns contiguous the
+/// GEMM packs it 4-10x faster than from a channel-major copy, measured on 1x1 and 3x3 layers),
+/// the input gradient as the taps' runs of `out` values.
 pub struct BorderedGrad {
     data: Vec<f32>,
     s: GradShape,
@@ -139,27 +146,49 @@ pub struct BorderedGrad {
 
 impl BorderedGrad {
     pub fn new(dy: &[f32], s: GradShape, scale: f32) -> Self {
-        let (ho, wo, wp, hp, lead, out) = (s.ho(), s.wo(), s.wp(), s.hp(), s.lead(), s.out);
+        let (ho, wo, out) = (s.ho(), s.wo(), s.out);
         assert_eq!(dy.len(), s.n * out * ho * wo, "output gradient does not match the conv's shape");
-        let mut data = vec![0f32; (lead + s.n * s.grid()) * out];
-        // One task per grid row; 16 channels at a time: 16 rows read in step, one run of 16
-        // values written per pixel.
-        data[lead * out..].par_chunks_mut(wp * out).enumerate().for_each(|(r, dst)| {
-            let (img, y) = (r / hp, r % hp);
-            if y >= ho {
-                return;
-            }
-            for o0 in (0..out).step_by(16) {
-                let os = 16.min(out - o0);
-                let rows: [&[f32]; 16] =
-                    std::array::from_fn(|j| &dy[((img * out + o0 + j.min(os - 1)) * ho + y) * wo..][..wo]);
-                for x in 0..wo {
-                    let d = &mut dst[x * out + o0..][..os];
-                    d.iter_mut().zip(&rows).for_each(|(d, r)| *d = r[x] * scale);
+        let (first, rows, row_cells) = if s.stride == 1 { (s.lead(), s.n * s.hp(), s.wp()) } else { (0, s.n * ho, wo) };
+        let mut data = vec![0f32; (first + rows * row_cells + usize::from(s.stride > 1)) * out];
+        // One task per grid row (an output row and, at stride 1, the grid's cells past it); 16
+        // channels at a time: 16 rows read in step, one run of 16 values written per pixel.
+        let per_image = rows / s.n;
+        data[first * out..][..rows * row_cells * out].par_chunks_mut(row_cells * out).enumerate().for_each(
+            |(r, dst)| {
+                let (img, y) = (r / per_image, r % per_image);
+                if y >= ho {
+                    return;
                 }
-            }
-        });
+                for o0 in (0..out).step_by(16) {
+                    let os = 16.min(out - o0);
+                    let rows: [&[f32]; 16] =
+                        std::array::from_fn(|j| &dy[((img * out + o0 + j.min(os - 1)) * ho + y) * wo..][..wo]);
+                    for x in 0..wo {
+                        let d = &mut dst[x * out + o0..][..os];
+                        d.iter_mut().zip(&rows).for_each(|(d, r)| *d = r[x] * scale);
+                    }
+                }
+            },
+        );
         BorderedGrad { data, s }
+    }
+
+    /// The row of the output cell that tap `(ky, kx)` of input cell `(y, x)` (without border)
+    /// of image `img` belongs to; at a larger stride the zero row where there is none.
+    fn tap_row(&self, img: usize, y: usize, x: usize, ky: usize, kx: usize) -> usize {
+        let s = self.s;
+        let (yp, xp) = (y + s.pad, x + s.pad);
+        if s.stride == 1 {
+            return s.lead() + img * s.grid() + yp * s.wp() + xp - (ky * s.wp() + kx);
+        }
+        let (ho, wo) = (s.ho(), s.wo());
+        let at = |p: usize, t: usize, size: usize| {
+            (p >= t && (p - t) % s.stride == 0 && (p - t) / s.stride < size).then(|| (p - t) / s.stride)
+        };
+        match (at(yp, ky, ho), at(xp, kx, wo)) {
+            (Some(oy), Some(ox)) => (img * ho + oy) * wo + ox,
+            _ => s.cells(),
+        }
     }
 }
 
@@ -181,8 +210,8 @@ fn unpack(a: &PackedActivations, from: usize, pixels: usize, chans: Range<usize>
 }
 
 /// Gradient of the binary conv's latent weights: `dw[o][c][ky][kx] = sum over n, y, x of
-/// dy[n][o][y][x] * a[n][c][y + ky][x + kx]`, `a` the signs the forward convolved (its packed
-/// input, border -1).
+/// dy[n][o][y][x] * a[n][c][s y + ky][s x + kx]`, `a` the signs the forward convolved (its packed
+/// input, border -1), `s` the stride.
 pub fn weight_grad(a: &PackedActivations, dy: &BorderedGrad) -> Vec<f32> {
     let s = dy.s;
     assert_eq!(
@@ -190,63 +219,30 @@ pub fn weight_grad(a: &PackedActivations, dy: &BorderedGrad) -> Vec<f32> {
         (s.n, s.c, s.h, s.w, s.pad),
         "packed input does not match the conv's shape"
     );
-    let (c, k, out, wp, lead) = (s.c, s.k, s.out, s.wp(), s.lead());
-    let q = s.n * s.grid();
-    // The taps of one window row, ky, read input cells q + ky * wp + kx: with the signs
-    // channel-last, as a matrix of rows j = kx * c + ch that is one strided view (row j at
-    // column q: element (q + ky * wp) * c + j), so each window row is one GEMM, rows x output
-    // channels: t[ky][j][o]. Tasks take fixed blocks of rows and walk the grid in chunks,
-    // whose signs (with the lead cells the taps reach past them) they unpack from the
-    // forward's bits into a buffer that stays in cache while the k GEMMs read it.
-    let rows = k * c;
-    let chunk = (CHUNK_BYTES / (4 * c)).max(CHUNK_CELLS);
+    // t[ky][kx * c + ch][o], filled by fixed blocks of rows j = (ky * k + kx) * c + ch, one task
+    // each (the same sums, in the same order, on any machine).
+    let (c, k, out) = (s.c, s.k, s.out);
+    let rows = k * k * c;
     let per = rows.div_ceil(WEIGHT_BLOCKS);
-    let blocks = rows.div_ceil(per);
-    let mut t = vec![0f32; k * rows * out];
-    let dst = SharedMut(t.as_mut_ptr());
-    (0..blocks).into_par_iter().for_each(|block| {
-        let (j0, m) = (block * per, per.min(rows - block * per));
-        // A 1x1 conv's block of rows is a block of channels, all the task unpacks; a larger
-        // window's rows reach all channels.
-        let (chans, view) = if k == 1 { (j0..j0 + m, 0) } else { (0..c, j0) };
-        let width = chans.len();
-        let mut buf = vec![0f32; (chunk + lead) * width];
-        for q0 in (0..q).step_by(chunk) {
-            let len = chunk.min(q - q0);
-            unpack(a, q0, len + lead, chans.clone(), &mut buf);
-            for ky in 0..k {
-                // SAFETY: dst (m x out, row-major) is this task's rows of t[ky], no other
-                // task's; lhs (m x len: element (j, q) at (q + ky * wp) * width + view + j)
-                // lies inside buf's len + lead cells; rhs (len x out, row-major) is dy's rows
-                // q0.. after its lead.
-                unsafe {
-                    matmul_add(
-                        m,
-                        out,
-                        len,
-                        Strided::rows(dst.get().add((ky * rows + j0) * out), out),
-                        Strided { ptr: buf.as_ptr().add(ky * wp * width + view), row: 1, col: width as isize },
-                        Strided::rows(dy.data.as_ptr().add((lead + q0) * out), out),
-                    );
-                }
-            }
-        }
+    let mut t = vec![0f32; rows * out];
+    t.par_chunks_mut(per * out).enumerate().for_each(|(block, dst)| {
+        let j0 = block * per;
+        let m = dst.len() / out;
+        if s.stride == 1 { grid_rows(a, dy, j0, m, dst) } else { unrolled_rows(a, dy, j0, m, dst) }
     });
-    // t[ky][kx * c + ch][o] -> dw[o][ch][ky][kx], 16 output channels a task: each read is a
-    // run of 16 (one cache line), the writes stay inside the block's rows (read one by one, a
-    // large layer's t would miss the cache on every element).
+    // t -> dw[o][ch][ky][kx], 16 output channels a task: each read is a run of 16 (one cache
+    // line), the writes stay inside the block's rows (read one by one, a large layer's t would
+    // miss the cache on every element).
     let kk = k * k;
     let mut dw = vec![0f32; out * c * kk];
     dw.par_chunks_mut(16 * c * kk).enumerate().for_each(|(block, dst)| {
         let o0 = block * 16;
         let os = 16.min(out - o0);
-        for ky in 0..k {
-            for kx in 0..k {
-                for ch in 0..c {
-                    let src = &t[(ky * rows + kx * c + ch) * out + o0..][..os];
-                    for (i, &v) in src.iter().enumerate() {
-                        dst[(i * c + ch) * kk + ky * k + kx] = v;
-                    }
+        for tap in 0..kk {
+            for ch in 0..c {
+                let src = &t[(tap * c + ch) * out + o0..][..os];
+                for (i, &v) in src.iter().enumerate() {
+                    dst[(i * c + ch) * kk + tap] = v;
                 }
             }
         }
@@ -254,8 +250,85 @@ pub fn weight_grad(a: &PackedActivations, dy: &BorderedGrad) -> Vec<f32> {
     dw
 }
 
+/// Rows `j0..j0 + m` of the weight gradient at stride 1. The taps of one window row, ky, read
+/// input cells q + ky * wp + kx: with the signs channel-last, as a matrix of rows kx * c + ch
+/// that is one strided view (row kx * c + ch at column q: element (q + ky * wp) * c + kx * c +
+/// ch), so each window row is one GEMM, rows x output channels. The task walks the grid in
+/// chunks, whose signs (with the lead cells the taps reach past them) it unpacks from the
+/// forward's bits into a buffer that stays in cache while the GEMMs read it.
+fn grid_rows(a: &PackedActivations, dy: &BorderedGrad, j0: usize, m: usize, dst: &mut [f32]) {
+    let s = dy.s;
+    let (c, k, out, wp, lead) = (s.c, s.k, s.out, s.wp(), s.lead());
+    let q = s.n * s.grid();
+    let chunk = (CHUNK_BYTES / (4 * c)).max(CHUNK_CELLS);
+    // A 1x1 conv's block of rows is a block of channels, all the task unpacks; a larger
+    // window's rows reach all channels.
+    let chans = if k == 1 { j0..j0 + m } else { 0..c };
+    let width = chans.len();
+    let mut buf = vec![0f32; (chunk + lead) * width];
+    for q0 in (0..q).step_by(chunk) {
+        let len = chunk.min(q - q0);
+        unpack(a, q0, len + lead, chans.clone(), &mut buf);
+        // The window rows the block meets, and its rows within each.
+        for ky in j0 / (k * c)..(j0 + m).div_ceil(k * c) {
+            let lo = j0.max(ky * k * c);
+            let hi = (j0 + m).min((ky + 1) * k * c);
+            let within = if k == 1 { 0 } else { lo - ky * k * c };
+            // SAFETY: dst rows lo - j0.. (row-major, out wide) are this task's; lhs ((hi - lo)
+            // x len: element (j, q) at (q + ky * wp) * width + within + j) lies inside buf's
+            // len + lead cells; rhs (len x out, row-major) is dy's rows q0.. after its lead.
+            unsafe {
+                matmul_add(
+                    hi - lo,
+                    out,
+                    len,
+                    Strided::rows(dst.as_mut_ptr().add((lo - j0) * out), out),
+                    Strided { ptr: buf.as_ptr().add(ky * wp * width + within), row: 1, col: width as isize },
+                    Strided::rows(dy.data.as_ptr().add((lead + q0) * out), out),
+                );
+            }
+        }
+    }
+}
+
+/// Rows `j0..j0 + m` of the weight gradient at a larger stride: chunks of output cells
+/// unrolled into the block's columns of signs (`m` per cell), one GEMM each.
+fn unrolled_rows(a: &PackedActivations, dy: &BorderedGrad, j0: usize, m: usize, dst: &mut [f32]) {
+    let s = dy.s;
+    let (c, k, out, ho, wo, st) = (s.c, s.k, s.out, s.ho(), s.wo(), s.stride);
+    let cells = s.cells();
+    let chunk = (CHUNK_BYTES / (4 * m)).max(CHUNK_CELLS);
+    let mut buf = vec![0f32; chunk * m];
+    for v0 in (0..cells).step_by(chunk) {
+        let len = chunk.min(cells - v0);
+        for (v, cols) in buf[..len * m].chunks_exact_mut(m).enumerate() {
+            let cell = v0 + v;
+            let (img, y, x) = (cell / (ho * wo), cell / wo % ho, cell % wo);
+            for (col, j) in cols.iter_mut().zip(j0..) {
+                let (tap, ch) = (j / c, j % c);
+                let (yp, xp) = (st * y + tap / k, st * x + tap % k);
+                let bits = a.data[((img * s.hp() + yp) * s.wp() + xp) * a.words + ch / 64];
+                *col = if (bits >> (ch % 64)) & 1 == 1 { 1.0 } else { -1.0 };
+            }
+        }
+        // SAFETY: dst is m x out, row-major; lhs (m x len: element (j, v) at v * m + j) is
+        // buf; rhs (len x out, row-major) is dy's packed rows v0...
+        unsafe {
+            matmul_add(
+                m,
+                out,
+                len,
+                Strided::rows(dst.as_mut_ptr(), out),
+                Strided { ptr: buf.as_ptr(), row: 1, col: m as isize },
+                Strided::rows(dy.data.as_ptr().add(v0 * out), out),
+            );
+        }
+    }
+}
+
 /// Gradient of the binary conv's input `x` (NCHW): `da[n][c][y][x] = sum over o, ky, kx of
-/// dy[n][o][y + pad - ky][x + pad - kx] * sign(w[o][c][ky][kx])`, times the activation
+/// dy[n][o][oy][ox] * sign(w[o][c][ky][kx])` over the output cells with `s oy + ky = y + pad`
+/// and `s ox + kx = x + pad` (`s` the stride), times the activation
 /// quantiser's straight-through derivative `act` at `x`.
 pub fn input_grad(x: &[f32], latent: &[f32], dy: &BorderedGrad, act: SignGrad) -> Vec<f32> {
     let s = dy.s;
@@ -271,8 +344,8 @@ pub fn input_grad(x: &[f32], latent: &[f32], dy: &BorderedGrad, act: SignGrad) -
     let mut dx = vec![0f32; x.len()];
     let image = c * s.h * s.w;
     let dst = SharedMut(dx.as_mut_ptr());
-    // A single tap at offset 0 (a 1x1 conv without border) reads dy as it lies.
-    let direct = kk == 1 && s.pad == 0;
+    // A single tap at offset 0 (a 1x1 conv without border or stride) reads dy as it lies.
+    let direct = kk == 1 && s.pad == 0 && s.stride == 1;
     // Tasks take `group` consecutive images, whose cells stack into one GEMM of m rows: every
     // cell of the padded grid without a border (a 1x1 conv without border reads dy as it
     // lies), else only the interior cells, whose gradient is wanted (a 4x4 map's padded grid
@@ -291,9 +364,8 @@ pub fn input_grad(x: &[f32], latent: &[f32], dy: &BorderedGrad, act: SignGrad) -
             } else {
                 for r in 0..m {
                     let (img, y, x) = (first + r / cells, r % cells / s.w, r % s.w);
-                    let cell = lead + img * grid + (y + s.pad) * wp + x + s.pad;
                     for tap in 0..kk {
-                        let from = (cell - s.offset(tap)) * out;
+                        let from = dy.tap_row(img, y, x, tap / s.k, tap % s.k) * out;
                         cols[(r * kk + tap) * out..][..out].copy_from_slice(&dy.data[from..][..out]);
                     }
                 }
@@ -370,7 +442,7 @@ mod tests {
                         for ch in 0..s.c {
                             for ky in 0..k {
                                 for kx in 0..k {
-                                    let (yp, xp) = ((y + ky) as isize, (xx + kx) as isize);
+                                    let (yp, xp) = ((s.stride * y + ky) as isize, (s.stride * xx + kx) as isize);
                                     let wi = ((o * s.c + ch) * k + ky) * k + kx;
                                     dw[wi] += g * a(img, ch, yp, xp);
                                     let (yi, xi) = (yp - p, xp - p);
@@ -399,13 +471,18 @@ mod tests {
     #[test]
     fn gradients_match_the_definition() {
         let shapes = [
-            GradShape { n: 2, c: 5, h: 6, w: 7, out: 3, k: 3, pad: 1 },
-            GradShape { n: 3, c: 70, h: 4, w: 4, out: 4, k: 3, pad: 1 },
-            GradShape { n: 2, c: 3, h: 5, w: 6, out: 2, k: 3, pad: 0 },
-            GradShape { n: 2, c: 4, h: 5, w: 5, out: 3, k: 1, pad: 0 },
-            GradShape { n: 1, c: 2, h: 4, w: 3, out: 2, k: 5, pad: 2 },
-            // Several chunks per part of the weight gradient.
-            GradShape { n: 2, c: 600, h: 14, w: 14, out: 3, k: 3, pad: 1 },
+            GradShape { n: 2, c: 5, h: 6, w: 7, out: 3, k: 3, pad: 1, stride: 1 },
+            GradShape { n: 3, c: 70, h: 4, w: 4, out: 4, k: 3, pad: 1, stride: 1 },
+            GradShape { n: 2, c: 3, h: 5, w: 6, out: 2, k: 3, pad: 0, stride: 1 },
+            GradShape { n: 2, c: 4, h: 5, w: 5, out: 3, k: 1, pad: 0, stride: 1 },
+            GradShape { n: 1, c: 2, h: 4, w: 3, out: 2, k: 5, pad: 2, stride: 1 },
+            // Several chunks per block of the weight gradient.
+            GradShape { n: 2, c: 600, h: 14, w: 14, out: 3, k: 3, pad: 1, stride: 1 },
+            // Strides (odd and even sizes, with and without border, windows that miss cells).
+            GradShape { n: 2, c: 5, h: 7, w: 8, out: 3, k: 3, pad: 1, stride: 2 },
+            GradShape { n: 3, c: 70, h: 6, w: 6, out: 4, k: 1, pad: 0, stride: 2 },
+            GradShape { n: 1, c: 3, h: 9, w: 7, out: 2, k: 2, pad: 0, stride: 3 },
+            GradShape { n: 2, c: 200, h: 16, w: 16, out: 5, k: 3, pad: 1, stride: 2 },
         ];
         for (i, s) in shapes.into_iter().enumerate() {
             let x = values(s.n * s.c * s.h * s.w, 3 * i as u64);
@@ -437,14 +514,16 @@ mod tests {
     /// Parallel runs give the same bits as each other (the search's reproducibility needs it).
     #[test]
     fn repeatable_to_the_bit() {
-        let s = GradShape { n: 4, c: 96, h: 8, w: 8, out: 16, k: 3, pad: 1 };
-        let x = values(s.n * s.c * s.h * s.w, 1);
-        let w = values(s.out * s.c * 9, 2);
-        let b = BorderedGrad::new(&values(s.n * s.out * 64, 3), s, 0.5);
-        let (a, act) = (pack_activations(&x, [s.n, s.c, s.h, s.w], 1), SignGrad::Clipped(1.0));
-        let first = (weight_grad(&a, &b), input_grad(&x, &w, &b, act));
-        for _ in 0..3 {
-            assert!(first == (weight_grad(&a, &b), input_grad(&x, &w, &b, act)));
+        for stride in [1, 2] {
+            let s = GradShape { n: 4, c: 96, h: 8, w: 8, out: 16, k: 3, pad: 1, stride };
+            let x = values(s.n * s.c * s.h * s.w, 1);
+            let w = values(s.out * s.c * 9, 2);
+            let b = BorderedGrad::new(&values(s.n * s.out * s.ho() * s.wo(), 3), s, 0.5);
+            let (a, act) = (pack_activations(&x, [s.n, s.c, s.h, s.w], 1), SignGrad::Clipped(1.0));
+            let first = (weight_grad(&a, &b), input_grad(&x, &w, &b, act));
+            for _ in 0..3 {
+                assert!(first == (weight_grad(&a, &b), input_grad(&x, &w, &b, act)));
+            }
         }
     }
 }

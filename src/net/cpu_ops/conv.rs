@@ -1,4 +1,4 @@
-//! Binary convs in training on the CPU backend, stride and dilation 1, as one autodiff op: the
+//! Binary convs in training on the CPU backend, dilation 1, as one autodiff op: the
 //! forward is the exact XNOR-popcount kernel (the float path's integers); the backward is
 //! `kernels::grad`'s, the float path's straight-through gradients (the input's through the
 //! activation quantiser's derivative, the latent weights' through the sign(x) it convolved),
@@ -26,9 +26,9 @@ use crate::ir::{ActQuant, BinaryConv};
 use crate::net::weights::ConvWeights;
 
 /// Whether the op computes this binary layer: a packable conv (±1 input and weights, -1 border,
-/// no scaling, one group) with stride and dilation 1, which the gradient kernels assume.
+/// no scaling, one group) with dilation 1, which the gradient kernels assume.
 pub fn covers(b: &BinaryConv) -> bool {
-    b.packable() && b.conv.stride == 1 && b.conv.dilation == 1
+    b.packable() && b.conv.dilation == 1
 }
 
 /// The binary layer on the packed forward with straight-through gradients, or the input back
@@ -46,7 +46,8 @@ pub fn binary_conv<B: Backend>(
         ActQuant::ApproxSign => SignGrad::Approx(b.grad_cancel as f32),
         ActQuant::Relu | ActQuant::Identity => return Err(x),
     };
-    Ok(cast(forward(cast(x), cast(w.weight.val()), b.conv.pad as usize, b.offset, act)))
+    let g = ConvGeometry { stride: b.conv.stride as usize, pad: b.conv.pad as usize, dilation: 1 };
+    Ok(cast(forward(cast(x), cast(w.weight.val()), g, b.offset, act)))
 }
 
 /// What the backward needs: the forward's input (contiguous, and its packed signs), weights
@@ -65,17 +66,22 @@ struct State {
 #[derive(Debug)]
 struct ConvBackward;
 
-fn forward(x: Tensor<Train, 4>, latent: Tensor<Train, 4>, pad: usize, offset: bool, act: SignGrad) -> Tensor<Train, 4> {
+fn forward(
+    x: Tensor<Train, 4>,
+    latent: Tensor<Train, 4>,
+    g: ConvGeometry,
+    offset: bool,
+    act: SignGrad,
+) -> Tensor<Train, 4> {
     let [n, c, h, w] = x.dims();
     let [out, _, k, _] = latent.dims();
-    let shape = GradShape { n, c, h, w, out, k, pad };
+    let shape = GradShape { n, c, h, w, out, k, pad: g.pad, stride: g.stride };
     let x = x.into_primitive().tensor();
     let latent = latent.into_primitive().tensor();
     let xs = x.primitive.to_contiguous();
     let ws = latent.primitive.to_contiguous();
-    let a = pack_activations(floats(&xs), [n, c, h, w], pad);
+    let a = pack_activations(floats(&xs), [n, c, h, w], g.pad);
     let pw = pack_weights(floats(&ws), [out, c, k, k]);
-    let g = ConvGeometry { stride: 1, pad, dilation: 1 };
     let epilogue = if offset { Epilogue::Matches } else { Epilogue::Dot };
     let y = tensor(binary_conv2d(&a, &pw, g, epilogue), [n, out, shape.ho(), shape.wo()]);
     let scale = if offset { 0.5 } else { 1.0 };
@@ -119,9 +125,9 @@ mod tests {
     use crate::net::weights::ConvWeights;
     use crate::util::SplitMix64;
 
-    fn layer(act: ActQuant, k: u32, pad: u32, offset: bool) -> BinaryConv {
+    fn layer(act: ActQuant, k: u32, pad: u32, stride: u32, offset: bool) -> BinaryConv {
         BinaryConv {
-            conv: Conv2d { out: 5, kernel: k, stride: 1, pad, dilation: 1, groups: 1 },
+            conv: Conv2d { out: 5, kernel: k, stride, pad, dilation: 1, groups: 1 },
             bits: 1,
             act,
             grad_cancel: 1.0,
@@ -171,22 +177,26 @@ mod tests {
     }
 
     /// The packed forward gives the float path's values bit for bit, and its gradients equal the
-    /// float path's up to float summation order, for each quantiser, border and epilogue.
+    /// float path's up to float summation order, for each quantiser, border, stride and epilogue.
     #[test]
     fn packed_training_op_matches_the_float_path() {
         let mut rng = SplitMix64(7);
-        for (act, k, pad, offset) in [
-            (ActQuant::DetSign, 3, 1, true),
-            (ActQuant::ApproxSign, 3, 1, true),
-            (ActQuant::DetSign, 3, 0, false),
-            (ActQuant::DetSign, 1, 0, true),
-            (ActQuant::ApproxSign, 5, 2, false),
+        for (act, k, pad, stride, offset) in [
+            (ActQuant::DetSign, 3, 1, 1, true),
+            (ActQuant::ApproxSign, 3, 1, 1, true),
+            (ActQuant::DetSign, 3, 0, 1, false),
+            (ActQuant::DetSign, 1, 0, 1, true),
+            (ActQuant::ApproxSign, 5, 2, 1, false),
+            (ActQuant::DetSign, 3, 1, 2, true),
+            (ActQuant::ApproxSign, 1, 0, 2, false),
+            (ActQuant::DetSign, 3, 0, 3, true),
         ] {
-            let b = layer(act, k, pad, offset);
-            let (k, pad) = (k as usize, pad as usize);
+            let b = layer(act, k, pad, stride, offset);
+            let (k, pad, stride) = (k as usize, pad as usize, stride as usize);
             let x = random([3, 70, 6, 7], &mut rng);
             let w = random([5, 70, k, k], &mut rng);
-            let r = random([3, 5, 6 + 2 * pad + 1 - k, 7 + 2 * pad + 1 - k], &mut rng);
+            let out = |size: usize| (size + 2 * pad - k) / stride + 1;
+            let r = random([3, 5, out(6), out(7)], &mut rng);
             let [y0, dx0, dw0] = run(false, &b, &x, &w, &r);
             let [y1, dx1, dw1] = run(true, &b, &x, &w, &r);
             assert!(y0 == y1, "{b:?}: the packed forward differs from the float path");
@@ -201,9 +211,9 @@ mod tests {
 
     /// Layers the op does not cover are handed back for the float path.
     #[test]
-    fn strided_layers_take_the_float_path() {
-        let mut b = layer(ActQuant::DetSign, 3, 1, true);
-        b.conv.stride = 2;
+    fn dilated_layers_take_the_float_path() {
+        let mut b = layer(ActQuant::DetSign, 3, 1, 1, true);
+        b.conv.dilation = 2;
         let mut rng = SplitMix64(1);
         let weights = ConvWeights { weight: Param::from_tensor(random([5, 4, 3, 3], &mut rng)), bias: None };
         assert!(binary_conv(random([1, 4, 5, 5], &mut rng), &b, &weights).is_err());
