@@ -483,6 +483,7 @@ mod tests {
             GradShape { n: 3, c: 70, h: 6, w: 6, out: 4, k: 1, pad: 0, stride: 2 },
             GradShape { n: 1, c: 3, h: 9, w: 7, out: 2, k: 2, pad: 0, stride: 3 },
             GradShape { n: 2, c: 200, h: 16, w: 16, out: 5, k: 3, pad: 1, stride: 2 },
+            GradShape { n: 2, c: 4, h: 16, w: 16, out: 3, k: 1, pad: 0, stride: 2 },
         ];
         for (i, s) in shapes.into_iter().enumerate() {
             let x = values(s.n * s.c * s.h * s.w, 3 * i as u64);
