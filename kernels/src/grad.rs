@@ -332,7 +332,7 @@ fn unrolled_rows(a: &PackedActivations, dy: &BorderedGrad, j0: usize, m: usize, 
 /// quantiser's straight-through derivative `act` at `x`.
 pub fn input_grad(x: &[f32], latent: &[f32], dy: &BorderedGrad, act: SignGrad) -> Vec<f32> {
     let s = dy.s;
-    let (c, out, kk, wp, grid, lead) = (s.c, s.out, s.taps(), s.wp(), s.grid(), s.lead());
+    let (c, out, kk, grid, lead) = (s.c, s.out, s.taps(), s.grid(), s.lead());
     assert_eq!(x.len(), s.n * c * s.h * s.w, "input does not match the conv's shape");
     assert_eq!(latent.len(), out * c * kk, "weights do not match the conv's shape");
     // The weights' signs, a (taps * out, c) matrix, a row a task.
@@ -346,24 +346,23 @@ pub fn input_grad(x: &[f32], latent: &[f32], dy: &BorderedGrad, act: SignGrad) -
     let dst = SharedMut(dx.as_mut_ptr());
     // A single tap at offset 0 (a 1x1 conv without border or stride) reads dy as it lies.
     let direct = kk == 1 && s.pad == 0 && s.stride == 1;
-    // Tasks take `group` consecutive images, whose cells stack into one GEMM of m rows: every
-    // cell of the padded grid without a border (a 1x1 conv without border reads dy as it
-    // lies), else only the interior cells, whose gradient is wanted (a 4x4 map's padded grid
-    // is 6x6: twice the work).
-    let cells = if direct { grid } else { s.h * s.w };
-    let group = INPUT_ROWS.div_ceil(cells).min(s.n);
-    let m_max = group * cells;
+    // Tasks take `group` consecutive images, whose cells without border stack into one GEMM of
+    // m rows (the padded grid would be more work: a 4x4 map's is 6x6, and its border cells'
+    // gradients are not wanted). Without border that is the grid itself, which `direct` reads.
+    let per_image = s.h * s.w;
+    let group = INPUT_ROWS.div_ceil(per_image).min(s.n);
+    let m_max = group * per_image;
     (0..s.n.div_ceil(group)).into_par_iter().for_each_init(
         || (vec![0f32; if direct { 0 } else { m_max * kk * out }], vec![0f32; c * m_max]),
         |(cols, da), task| {
             let (first, imgs) = (task * group, group.min(s.n - task * group));
-            let m = imgs * cells;
+            let m = imgs * per_image;
             // Row r of the lhs: the taps' runs of dy that the r-th cell meets, (m, taps * out).
             let lhs = if direct {
                 dy.data[(lead + first * grid) * out..].as_ptr()
             } else {
                 for r in 0..m {
-                    let (img, y, x) = (first + r / cells, r % cells / s.w, r % s.w);
+                    let (img, y, x) = (first + r / per_image, r % per_image / s.w, r % s.w);
                     for tap in 0..kk {
                         let from = dy.tap_row(img, y, x, tap / s.k, tap % s.k) * out;
                         cols[(r * kk + tap) * out..][..out].copy_from_slice(&dy.data[from..][..out]);
@@ -384,8 +383,6 @@ pub fn input_grad(x: &[f32], latent: &[f32], dy: &BorderedGrad, act: SignGrad) -
                     Strided::rows(wt.as_ptr(), c),
                 );
             }
-            // The first cell of image i's row y: interior cells are packed, grid cells are not.
-            let start = |i: usize, y: usize| if direct { i * grid + y * wp } else { i * cells + y * s.w };
             for i in 0..imgs {
                 let img = first + i;
                 // SAFETY: image `img`'s part of dx is written by this task alone.
@@ -394,7 +391,7 @@ pub fn input_grad(x: &[f32], latent: &[f32], dy: &BorderedGrad, act: SignGrad) -
                 for ch in 0..c {
                     for y in 0..s.h {
                         let at = ch * s.h * s.w + y * s.w;
-                        let src = &da[ch * m + start(i, y)..][..s.w];
+                        let src = &da[ch * m + i * per_image + y * s.w..][..s.w];
                         act.apply(&mut dx[at..at + s.w], src, &x[at..at + s.w]);
                     }
                 }
