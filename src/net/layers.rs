@@ -161,6 +161,15 @@ fn per_sample<B: Backend, const D: usize>(t: Tensor<B, D>, n: usize) -> Tensor<B
 }
 
 pub fn max_pool<B: Backend>(x: Tensor<B, 4>, p: &Pool) -> Tensor<B, 4> {
+    let x = match super::cpu_ops::pool::max_pool_train(x, p) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    max_pool_composed(x, p)
+}
+
+/// Max pooling on burn's op (what [`max_pool`] runs where the CPU training op does not apply).
+pub fn max_pool_composed<B: Backend>(x: Tensor<B, 4>, p: &Pool) -> Tensor<B, 4> {
     let (k, s, pd) = (p.kernel as usize, p.stride as usize, p.pad as usize);
     max_pool2d(x, [k, k], [s, s], [pd, pd], [1, 1], false)
 }

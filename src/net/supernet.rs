@@ -349,7 +349,10 @@ fn combine<B: Backend>(op: &Op, args: Vec<Act<B>>) -> Act<B> {
     let maps: Option<Vec<Tensor<B, 4>>> =
         args.iter().map(|a| if let Act::Map(t) = a { Some(t.clone()) } else { None }).collect();
     match (op, maps) {
-        (Op::Concat, Some(m)) => Act::Map(Tensor::cat(m.into_iter().map(contiguous_grad).collect(), 1)),
+        (Op::Concat, Some(m)) => Act::Map(match super::cpu_ops::concat::concat_train(m) {
+            Ok(y) => y,
+            Err(m) => Tensor::cat(m.into_iter().map(contiguous_grad).collect(), 1),
+        }),
         (Op::Add, Some(m)) => Act::Map(m.into_iter().reduce(|a, b| a + b).expect("add has inputs")),
         (op, None) => {
             let v: Vec<Tensor<B, 2>> = args.into_iter().map(Act::into_vector).collect();
