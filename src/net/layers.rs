@@ -33,6 +33,15 @@ fn options(c: &Conv2d, pad: u32) -> ConvOptions<2> {
 
 /// A full-precision convolution (zero padding).
 pub fn conv<B: Backend>(x: Tensor<B, 4>, c: &Conv2d, w: &ConvWeights<B>) -> Tensor<B, 4> {
+    match super::cpu_ops::pointwise::pointwise_conv(x, c, w) {
+        Ok(y) => y,
+        Err(x) => conv_composed(x, c, w),
+    }
+}
+
+/// A full-precision convolution on burn's conv (what [`conv`] runs where the CPU training op
+/// does not apply).
+pub fn conv_composed<B: Backend>(x: Tensor<B, 4>, c: &Conv2d, w: &ConvWeights<B>) -> Tensor<B, 4> {
     conv2d(x, w.weight.val(), w.bias.as_ref().map(Param::val), options(c, c.pad))
 }
 

@@ -1,8 +1,8 @@
 //! Training ops of the CPU backend (burn's Flex with autodiff), each one burn autodiff op
 //! (`Backward`) with its own forward and backward, multithreaded: binary convs ([`conv`]: the
 //! forward on the packed kernel, the backward as GEMMs over shifted views, `kernels::grad`),
-//! batch norm on batch statistics ([`norm`]), channel concatenation ([`concat`]) and max pooling
-//! over tiling windows ([`pool`]).
+//! full-precision 1x1 convs ([`pointwise`]), batch norm on batch statistics ([`norm`]), channel
+//! concatenation ([`concat`]) and max pooling over tiling windows ([`pool`]).
 //! Composed from burn's ops these ran mostly on one core: Flex's elementwise ops are
 //! single-threaded, and its conv backward transposes and copies its operands.
 //!
@@ -14,6 +14,7 @@
 pub mod concat;
 pub mod conv;
 pub mod norm;
+pub mod pointwise;
 pub mod pool;
 
 use std::any::{Any, TypeId};
@@ -59,13 +60,14 @@ unsafe fn written<T>(len: usize, fill: impl FnOnce(&SharedMut<MaybeUninit<f32>>)
     (v, t)
 }
 
-/// A vector of `len` floats made of chunks of `chunk` floats, which `fill(i, chunk)` writes in
-/// parallel, without a zeroing pass first (see [`written`]).
+/// A vector of `len` floats made of chunks of `chunk` floats (the last one shorter where `chunk`
+/// does not divide `len`), which `fill(i, chunk)` writes in parallel, without a zeroing pass
+/// first (see [`written`]).
 ///
 /// # Safety
 /// `fill` must write every element of the chunk it is handed.
 unsafe fn chunks_written(len: usize, chunk: usize, fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
-    assert!(chunk > 0 && len % chunk == 0, "{len} floats in chunks of {chunk}");
+    assert!(chunk > 0, "chunks of no floats");
     let mut v = Vec::with_capacity(len);
     v.spare_capacity_mut()[..len].par_chunks_mut(chunk).enumerate().for_each(|(i, c)| fill(i, c));
     // SAFETY: every chunk was written (the caller's promise).
