@@ -5,10 +5,8 @@
 //! equal to the float path's up to the order of float summation. The weight gradient reads the
 //! signs from the forward's packed input (kept in the state, 1 bit a value), not from `x`.
 //!
-//! Full-precision convs stay on burn's conv: an op for them (on an earlier version of these
-//! kernels) gave burn's gradients to 1e-6, but the trained state it led to broke
-//! `tests/native.rs`'s comparison of batch statistics (f32 against f64 sums, which flips signs
-//! near zero in a binary network) on MeliusNet-22.
+//! Full-precision 1x1 convs have an op of their own ([`pointwise`](super::pointwise)); other
+//! full-precision convs stay on burn's conv.
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
