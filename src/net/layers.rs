@@ -170,11 +170,10 @@ fn per_sample<B: Backend, const D: usize>(t: Tensor<B, D>, n: usize) -> Tensor<B
 }
 
 pub fn max_pool<B: Backend>(x: Tensor<B, 4>, p: &Pool) -> Tensor<B, 4> {
-    let x = match super::cpu_ops::pool::max_pool_train(x, p) {
-        Ok(y) => return y,
-        Err(x) => x,
-    };
-    max_pool_composed(x, p)
+    match super::cpu_ops::pool::max_pool_train(x, p) {
+        Ok(y) => y,
+        Err(x) => max_pool_composed(x, p),
+    }
 }
 
 /// Max pooling on burn's op (what [`max_pool`] runs where the CPU training op does not apply).
