@@ -209,7 +209,7 @@ fn a_table_row_retrains_to_its_recorded_accuracy() {
     let by_seed = |r: &serde_json::Value| -> Vec<f64> {
         r["test_by_seed"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
     };
-    let diffs: Vec<f64> = rows.iter().map(|r| by_seed(r)).map(|s| s[0] - s[1]).collect();
+    let diffs: Vec<f64> = rows.iter().map(by_seed).map(|s| s[0] - s[1]).collect();
     let sd = (diffs.iter().map(|d| d * d).sum::<f64>() / diffs.len() as f64).sqrt();
     assert!(rows.len() >= 40 && sd > 0.0 && sd < 0.03, "{} rows, seed-to-seed sd {sd}", rows.len());
     let recorded = by_seed(row)[0];
