@@ -17,7 +17,8 @@ use burn::tensor::{DType, Tensor, TensorPrimitive};
 use super::{Train, cast, chunks_written, floats, is_train, tensor};
 
 /// The maps `[N, C_i, H, W]` concatenated along channels, or the maps back where the op does not
-/// apply (another backend, another dtype, more than [`MAX_INPUTS`] inputs).
+/// apply (another backend, another dtype, other than two or three inputs: MeliusNet's dense blocks
+/// concatenate two).
 pub fn concat_train<B: Backend>(maps: Vec<Tensor<B, 4>>) -> Result<Tensor<B, 4>, Vec<Tensor<B, 4>>> {
     if !is_train::<B>() || maps.iter().any(|m| m.dtype() != DType::F32) {
         return Err(maps);
@@ -30,9 +31,6 @@ pub fn concat_train<B: Backend>(maps: Vec<Tensor<B, 4>>) -> Result<Tensor<B, 4>,
     };
     Ok(cast(y))
 }
-
-/// The most inputs the op takes (MeliusNet's dense blocks concatenate two).
-pub const MAX_INPUTS: usize = 3;
 
 #[derive(Clone, Debug)]
 struct State<const K: usize> {
@@ -64,7 +62,7 @@ fn assemble<'a>(len: usize, chunk: usize, pieces: impl Fn(usize) -> Vec<&'a [f32
 
 fn forward<const K: usize>(maps: [Tensor<Train, 4>; K]) -> Tensor<Train, 4> {
     let [n, _, h, w] = maps[0].dims();
-    let channels = maps.clone().map(|m| m.dims()[1]);
+    let channels: [usize; K] = std::array::from_fn(|i| maps[i].dims()[1]);
     for m in &maps {
         let [mn, _, mh, mw] = m.dims();
         assert_eq!((mn, mh, mw), (n, h, w), "concatenated maps agree but in channels");
