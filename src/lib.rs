@@ -22,5 +22,6 @@ pub mod search;
 pub mod selftest;
 pub mod sweep;
 pub mod tensorboard;
+pub mod progress;
 pub mod util;
 pub mod valid;

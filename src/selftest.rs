@@ -16,6 +16,14 @@ use crate::net::packed::{self, DeviceCheck};
 use crate::net::{Mode, Supernet};
 use crate::util::SplitMix64;
 
+/// The shipped spaces a self-test runs by default, built in so that an installed binary can test
+/// itself from any folder.
+pub const BUILT_IN: [(&str, &str); 3] = [
+    ("specs/meliusnet22.lnas", include_str!("../specs/meliusnet22.lnas")),
+    ("specs/resnet18.lnas", include_str!("../specs/resnet18.lnas")),
+    ("specs/demo.lnas", include_str!("../specs/demo.lnas")),
+];
+
 /// Spaces to run (name, graph), with `architectures` random paths each before the weight swap.
 #[derive(Clone, Debug)]
 pub struct SelfTest {

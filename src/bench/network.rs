@@ -14,7 +14,9 @@ use crate::back::native;
 use crate::ir::Graph;
 use crate::ir::pin::{Assignment, pin};
 use crate::net::device::BackendJob;
+use crate::net::gpu::{Counts, note_read};
 use crate::net::{Mode, Supernet};
+use crate::progress::Steps;
 use crate::util::SplitMix64;
 
 #[derive(Clone, Debug, Serialize)]
@@ -32,6 +34,11 @@ pub struct NetworkRow {
     /// onnxruntime's peak resident growth over its session.
     pub plan_bytes: Option<usize>,
     pub onnxruntime_peak_growth_bytes: Option<u64>,
+    /// Start-up: seconds of the first packed pass (kernels compiled or loaded, variants timed).
+    pub first_pass_s: Option<f64>,
+    /// What one steady pass did on the device, packed and float (kernel counts with `--counts`).
+    pub per_pass: Option<Counts>,
+    pub float_per_pass: Option<Counts>,
 }
 
 /// `space` with `arch` pinned: the fixed network, then the supernet on sampled paths.
@@ -46,6 +53,8 @@ pub struct NetworkBench {
     /// A Python with onnxruntime, for its column; its threads.
     pub onnxruntime: Option<std::path::PathBuf>,
     pub threads: usize,
+    /// Time the pinned network alone, not the supernet on sampled paths.
+    pub pinned_only: bool,
 }
 
 impl BackendJob for NetworkBench {
@@ -89,11 +98,27 @@ fn rows<B: Backend>(device: &B::Device, bench: &NetworkBench) -> Result<Vec<Netw
         let mut row = |what: String, net: &Supernet<B>, paths: &dyn Fn(usize) -> Assignment| {
             let (mut packed, mut float) = (net.clone(), net.clone());
             (packed.binary_kernels, float.binary_kernels) = (true, false);
-            let (binary_ms, float_ms) = paired_median_ms(
-                bench.reps,
-                |i| drop(packed.logits(x.clone(), &paths(i), Mode::Eval).into_data()),
-                |i| drop(float.logits(x.clone(), &paths(i), Mode::Eval).into_data()),
-            );
+            let mut progress = Steps::new(format!("bench network, {what}, batch {n}"), 4);
+            let pass = |net: &Supernet<B>, i: usize| {
+                let logits = net.logits(x.clone(), &paths(i), Mode::Eval).into_data();
+                note_read(logits.as_bytes().len());
+            };
+            let start = std::time::Instant::now();
+            pass(&packed, 0);
+            let first_pass_s = start.elapsed().as_secs_f64();
+            progress.done(0, &format!("first packed pass {first_pass_s:.2} s (start-up)"));
+            let counted = |net: &Supernet<B>| {
+                let c = Counts::now();
+                pass(net, 0);
+                Counts::since(c)
+            };
+            let per_pass = counted(&packed);
+            progress.done(1, "packed pass counted");
+            let float_per_pass = counted(&float);
+            progress.done(2, "float pass counted");
+            let (binary_ms, float_ms) = paired_median_ms(bench.reps, |i| pass(&packed, i), |i| pass(&float, i));
+            progress.done(3, &format!("packed {binary_ms:.2} ms, float {float_ms:.2} ms"));
+            progress.finish();
             rows.push(NetworkRow {
                 what,
                 shape: shape.clone(),
@@ -105,12 +130,17 @@ fn rows<B: Backend>(device: &B::Device, bench: &NetworkBench) -> Result<Vec<Netw
                 vs_onnxruntime: None,
                 plan_bytes: None,
                 onnxruntime_peak_growth_bytes: None,
+                first_pass_s: Some(first_pass_s),
+                per_pass: Some(per_pass),
+                float_per_pass: Some(float_per_pass),
             });
         };
         row(format!("{} (pinned)", space.name), &fixed, &|_| Assignment(vec![]));
-        // The same sampled paths for both: Assignment::random is a function of its seed.
-        let sampled = |i: usize| Assignment::random(space, 1000 + i as u64);
-        row(format!("{} supernet, sampled paths (reward evaluation)", space.name), &supernet, &sampled);
+        if !bench.pinned_only {
+            // The same sampled paths for both: Assignment::random is a function of its seed.
+            let sampled = |i: usize| Assignment::random(space, 1000 + i as u64);
+            row(format!("{} supernet, sampled paths (reward evaluation)", space.name), &supernet, &sampled);
+        }
         if let Some(native) = native.as_mut() {
             let host: Vec<f32> = x.clone().into_data().to_vec().map_err(|e| format!("{e:?}"))?;
             let mut float = fixed.clone();
@@ -137,6 +167,9 @@ fn rows<B: Backend>(device: &B::Device, bench: &NetworkBench) -> Result<Vec<Netw
                 vs_onnxruntime: ort.map(|o| o.ms / native_ms),
                 plan_bytes: Some(native.program().bytes(n).total()),
                 onnxruntime_peak_growth_bytes: ort.map(|o| o.peak_growth_bytes),
+                first_pass_s: None,
+                per_pass: None,
+                float_per_pass: None,
             });
         }
     }

@@ -13,6 +13,8 @@ use crate::ir::Graph;
 use crate::ir::pin::Assignment;
 use crate::net::Supernet;
 use crate::net::device::BackendJob;
+use crate::net::gpu::Counts;
+use crate::progress::Steps;
 use crate::net::train::{GroupedOptimizer, train_step};
 use crate::util::SplitMix64;
 
@@ -27,6 +29,8 @@ pub struct SupernetBench {
     pub pin: Option<Assignment>,
     /// Binary convs on the backend's packed training op where it has one (`net::cpu_ops::conv`).
     pub packed_training: bool,
+    /// Time the fixed network alone (the row to hold against another framework).
+    pub fixed_only: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -42,6 +46,14 @@ pub struct BenchRow {
     pub cores_busy: Option<f64>,
     /// This row's speed relative to the baseline (the fixed network).
     pub ratio: f64,
+    /// Start-up: seconds from the row's start to the end of its first step (kernels compiled
+    /// or loaded, autotuning), and to the end of the warm-up.
+    pub first_step_s: f64,
+    pub warmup_s: f64,
+    /// What the device did over the warm-up steps, and per timed step (kernel counts only with
+    /// `--counts`).
+    pub warmup_counts: Counts,
+    pub per_step: Counts,
 }
 
 impl BackendJob for SupernetBench {
@@ -70,25 +82,31 @@ impl BackendJob for SupernetBench {
         };
         // Baseline first, so its peak memory is its own.
         let fixed = supernet.extract(&arch).map_err(|e| e.message)?;
-        let base = time_steps(fixed, &x, &y, &[Assignment(vec![])], self.steps, self.warmup)?;
-        let base_rss = peak_rss_mib();
-        let same = time_steps(supernet.clone(), &x, &y, std::slice::from_ref(&arch), self.steps, self.warmup)?;
-        let same_rss = peak_rss_mib();
-        let sampled = time_steps(supernet, &x, &y, &paths, self.steps, self.warmup)?;
-        let row = |what: &str, t: Timed, rss| BenchRow {
-            what: what.into(),
+        let timing = |what: &str, net, paths: &[Assignment]| {
+            time_steps(what, net, &x, &y, paths, self.steps, self.warmup).map(|t| (t, peak_rss_mib()))
+        };
+        let base = timing("fixed network", fixed, &[Assignment(vec![])])?;
+        let mut rows = vec![(format!("fixed network ({named})"), base)];
+        if !self.fixed_only {
+            let same = timing("supernet, same path", supernet.clone(), std::slice::from_ref(&arch))?;
+            rows.push(("supernet, the same architecture".into(), same));
+            let sampled = timing("supernet, sampled paths", supernet, &paths)?;
+            rows.push(("supernet, a sampled architecture per step".into(), sampled));
+        }
+        let row = |(what, (t, rss)): (String, (Timed, Option<f64>))| BenchRow {
+            what,
             steps_per_s: self.steps as f64 / t.secs,
             images_per_s: (self.steps * n) as f64 / t.secs,
             ms_per_step: t.secs * 1e3 / self.steps as f64,
             peak_rss_mib: rss,
             cores_busy: t.cpu_secs.map(|c| c / t.secs),
-            ratio: base.secs / t.secs,
+            ratio: base.0.secs / t.secs,
+            first_step_s: t.first_step_s,
+            warmup_s: t.warmup_s,
+            warmup_counts: t.warmup_counts,
+            per_step: t.per_step,
         };
-        Ok(vec![
-            row(&format!("fixed network ({named})"), base, base_rss),
-            row("supernet, the same architecture", same, same_rss),
-            row("supernet, a sampled architecture per step", sampled, peak_rss_mib()),
-        ])
+        Ok(rows.into_iter().map(row).collect())
     }
 }
 
@@ -101,15 +119,21 @@ fn input_shape(g: &Graph) -> Result<Shape3, String> {
     }
 }
 
-/// Wall seconds of the timed steps, and the process's CPU seconds meanwhile.
+/// Wall seconds of the timed steps, the process's CPU seconds meanwhile, and the start-up.
 #[derive(Clone, Copy)]
 struct Timed {
     secs: f64,
     cpu_secs: Option<f64>,
+    first_step_s: f64,
+    warmup_s: f64,
+    warmup_counts: Counts,
+    per_step: Counts,
 }
 
-/// Timing of `steps` training steps (Adam, the path of each step taken in turn), after `warmup`.
+/// Timing of `steps` training steps (Adam, the path of each step taken in turn), after `warmup`
+/// (at least one: the first step compiles the device's kernels), each step's time on stderr.
 fn time_steps<B: AutodiffBackend>(
+    what: &str,
     mut net: Supernet<B>,
     x: &Tensor<B, 4>,
     y: &Tensor<B, 1, Int>,
@@ -119,16 +143,39 @@ fn time_steps<B: AutodiffBackend>(
 ) -> Result<Timed, String> {
     let adam = || AdamConfig::new().with_weight_decay(Some(WeightDecayConfig::new(5e-6))).init();
     let mut optim = GroupedOptimizer::new(&net, adam(), AdamConfig::new().init());
-    let (mut start, mut cpu) = (Instant::now(), cpu_secs());
+    let warmup = warmup.max(1);
+    let begun = Counts::now();
+    let mut progress = Steps::new(format!("bench supernet, {what}"), warmup + steps)
+        .heartbeat(std::time::Duration::from_secs(10), move || Counts::since(begun).brief());
+    let begin = Instant::now();
+    let (mut start, mut cpu, mut counts) = (begin, cpu_secs(), Counts::now());
+    let (mut first_step_s, mut warmup_s, mut warmup_counts) = (0.0, 0.0, Counts::default());
     for i in 0..warmup + steps {
         if i == warmup {
-            (start, cpu) = (Instant::now(), cpu_secs());
+            (warmup_s, warmup_counts) = (begin.elapsed().as_secs_f64(), Counts::since(counts));
+            (start, cpu, counts) = (Instant::now(), cpu_secs(), Counts::now());
         }
+        let t = Instant::now();
         // Reading the loss waits for the device, so each step is timed to its end.
         train_step(&mut net, &mut optim, 1e-3, x.clone(), y.clone(), &paths[i % paths.len()])?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        if i == 0 {
+            first_step_s = begin.elapsed().as_secs_f64();
+        }
+        let phase = if i < warmup { "warm-up" } else { "timed" };
+        progress.done(i, &format!("{phase} step {ms:.1} ms"));
     }
     let secs = start.elapsed().as_secs_f64();
-    Ok(Timed { secs, cpu_secs: cpu_secs().zip(cpu).map(|(end, start)| end - start) })
+    let per_step = Counts::since(counts).per(steps as u64);
+    progress.finish();
+    Ok(Timed {
+        secs,
+        cpu_secs: cpu_secs().zip(cpu).map(|(end, start)| end - start),
+        first_step_s,
+        warmup_s,
+        warmup_counts,
+        per_step,
+    })
 }
 
 /// The process's user + system CPU time so far, in seconds (Linux: `/proc/self/stat` fields 14

@@ -26,7 +26,11 @@ pub fn supernet(args: &SupernetBenchArgs) -> ExitCode {
         seed: args.seed,
         pin,
         packed_training: !args.float,
+        fixed_only: args.fixed_only,
     };
+    if args.counts {
+        lightnasc::net::gpu::configure(true);
+    }
     let rows = match run_on(&args.device, job) {
         Ok(Ok(rows)) => rows,
         Ok(Err(e)) | Err(e) => {
@@ -54,17 +58,28 @@ fn table(name: &str, args: &SupernetBenchArgs, rows: &[BenchRow]) -> String {
     );
     let _ = writeln!(
         o,
-        "{:<44} {:>9} {:>9} {:>10} {:>13} {:>11} {:>7}",
-        "", "steps/s", "images/s", "ms/step", "peak RSS MiB", "cores busy", "ratio"
+        "{:<44} {:>9} {:>9} {:>10} {:>13} {:>11} {:>7} {:>10}",
+        "", "steps/s", "images/s", "ms/step", "peak RSS MiB", "cores busy", "ratio", "1st step s"
     );
     for r in rows {
         let rss = r.peak_rss_mib.map_or("-".into(), |m| format!("{m:.0}"));
         let busy = r.cores_busy.map_or("-".into(), |c| format!("{c:.2}"));
         let _ = writeln!(
             o,
-            "{:<44} {:>9.2} {:>9.1} {:>10.1} {:>13} {:>11} {:>7.2}",
-            r.what, r.steps_per_s, r.images_per_s, r.ms_per_step, rss, busy, r.ratio
+            "{:<44} {:>9.2} {:>9.1} {:>10.1} {:>13} {:>11} {:>7.2} {:>10.2}",
+            r.what, r.steps_per_s, r.images_per_s, r.ms_per_step, rss, busy, r.ratio, r.first_step_s
         );
+    }
+    if args.counts {
+        let _ = writeln!(o, "per timed step (warm-up in all): compiled, launched, autotuned, host reads, bytes read");
+        for r in rows {
+            let (s, w) = (&r.per_step, &r.warmup_counts);
+            let _ = writeln!(
+                o,
+                "{:<44} {} {} {} {} {}   (warm-up: {} compiled, {} launched, {} autotuned)",
+                r.what, s.compiled, s.launched, s.autotuned, s.host_reads, s.bytes_read, w.compiled, w.launched, w.autotuned
+            );
+        }
     }
     o
 }
@@ -186,7 +201,11 @@ pub fn network(args: &NetworkBenchArgs) -> ExitCode {
         native,
         onnxruntime: args.onnxruntime.clone(),
         threads: args.threads,
+        pinned_only: args.pinned_only,
     };
+    if args.counts {
+        lightnasc::net::gpu::configure(true);
+    }
     let rows = match run_on(&args.device, job) {
         Ok(Ok(r)) => r,
         Ok(Err(e)) | Err(e) => return super::fail(e),
@@ -248,6 +267,15 @@ pub fn selftest(args: &SelftestArgs) -> ExitCode {
         match super::load_pinned(spec, &super::SpaceOpts::default(), None) {
             Ok((g, _)) => nets.push((spec.display().to_string(), g)),
             Err(code) => return code,
+        }
+    }
+    if args.specs.is_empty() {
+        for (name, text) in lightnasc::selftest::BUILT_IN {
+            let outcome = lightnasc::check::check_text(name, text, &Default::default(), None);
+            match outcome.space {
+                Some(g) if outcome.diags.is_empty() => nets.push((name.to_string(), g)),
+                _ => return super::fail(format!("the built-in space {name} does not compile (an internal error)")),
+            }
         }
     }
     let job = lightnasc::selftest::SelfTest { nets, architectures: args.architectures, batch: args.batch as usize };

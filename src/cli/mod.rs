@@ -3,6 +3,7 @@
 
 mod bench;
 mod check;
+mod devices;
 mod export;
 mod fmt;
 mod infer;
@@ -75,6 +76,14 @@ pub enum Command {
     /// Run a sweep plan's runs as shards: one shard here, all of them as local processes, or a
     /// Slurm or Kubernetes script that runs them on a cluster.
     Sweep(SweepArgs),
+    /// List the devices this lightnasc can use, and why a GPU setup does not work.
+    Devices(DevicesArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DevicesArgs {
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// `--shard I/N`.
@@ -241,8 +250,9 @@ pub struct TableArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct SelftestArgs {
-    /// Spaces whose networks to check, each at its default input and classes.
-    #[arg(long = "spec", default_values = ["specs/meliusnet22.lnas", "specs/resnet18.lnas", "specs/demo.lnas"])]
+    /// Spaces whose networks to check, each at its default input and classes (default: the
+    /// shipped MeliusNet-22, ResNet-18 and demo spaces, built into the binary).
+    #[arg(long = "spec")]
     pub specs: Vec<PathBuf>,
     /// Random architectures per space (then one more after a weight swap).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=1000))]
@@ -278,6 +288,12 @@ pub struct NetworkBenchArgs {
     /// onnxruntime's intra-op threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Time the pinned network alone (not the supernet on sampled paths).
+    #[arg(long)]
+    pub pinned_only: bool,
+    /// Count what the GPU does per pass: kernels compiled, launched and autotuned (slows launches).
+    #[arg(long)]
+    pub counts: bool,
     /// cpu | wgpu | cuda | cuda:N (one device)
     #[arg(long, default_value = "cpu")]
     pub device: DeviceArg,
@@ -338,6 +354,12 @@ pub struct SupernetBenchArgs {
     /// straight-through gradients (the CPU's default).
     #[arg(long)]
     pub float: bool,
+    /// Time the fixed network alone (the row to hold against another framework).
+    #[arg(long)]
+    pub fixed_only: bool,
+    /// Count what the GPU does per step: kernels compiled, launched and autotuned (slows launches).
+    #[arg(long)]
+    pub counts: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -587,6 +609,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Err(e) => fail(format!("language server: {e}")),
         },
         Command::Selftest(args) => bench::selftest(&args),
+        Command::Devices(args) => devices::run(&args),
         Command::Bench(args) => match args.what {
             BenchWhat::Supernet(a) => bench::supernet(&a),
             BenchWhat::Kernels(a) => bench::kernels(&a),

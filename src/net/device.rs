@@ -140,55 +140,35 @@ pub trait BackendJob {
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output;
 }
 
-/// Whether `device`'s backend was compiled in, and for CUDA whether the driver is there (checked
-/// before a command makes anything).
+/// Whether `device`'s backend was compiled in and its setup works (the CUDA driver, NVRTC and
+/// the GPU index; a wgpu adapter), checked before a command makes anything.
 pub fn available(device: &DeviceArg) -> Result<(), String> {
-    if device.backend == BackendKind::Cuda && device.backend.compiled() && !cuda_driver_present() {
+    if !device.backend.compiled() {
+        let (what, feature) = match device.backend {
+            BackendKind::Cuda => ("CUDA", "cuda"),
+            _ => ("wgpu", "wgpu"),
+        };
         return Err(format!(
-            "device `{device}`: no NVIDIA driver library (libcuda.so.1) on this machine; install the driver, \
-             or add its folder to LD_LIBRARY_PATH"
+            "device `{device}`: this lightnasc was built without {what}; rebuild with `cargo build --release --features {feature}`"
         ));
     }
-    if device.backend.compiled() {
-        return Ok(());
-    }
-    let (what, feature) = match device.backend {
-        BackendKind::Cuda => ("CUDA", "cuda"),
-        _ => ("wgpu", "wgpu"),
+    let probed = match device.backend {
+        BackendKind::Cpu => Ok(()),
+        BackendKind::Cuda => device.ids.iter().try_for_each(|&i| super::probe::cuda(i).map(drop)),
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => super::probe::wgpu().map(drop),
+        #[cfg(not(feature = "wgpu"))]
+        BackendKind::Wgpu => Ok(()),
     };
-    Err(format!(
-        "device `{device}`: this lightnasc was built without {what}; rebuild with `cargo build --release --features {feature}`"
-    ))
-}
-
-/// Whether the CUDA driver library can be found where the dynamic loader looks: without it the
-/// CUDA runtime panics on a device thread when first used, so commands check before they start.
-fn cuda_driver_present() -> bool {
-    let mut dirs: Vec<std::path::PathBuf> =
-        std::env::var_os("LD_LIBRARY_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
-    dirs.extend(
-        [
-            "/usr/lib/x86_64-linux-gnu",
-            "/usr/lib64",
-            "/usr/lib",
-            "/lib/x86_64-linux-gnu",
-            "/usr/local/cuda/lib64",
-            "/usr/lib/wsl/lib",
-        ]
-        .map(std::path::PathBuf::from),
-    );
-    dirs.iter().any(|d| d.join("libcuda.so.1").exists() || d.join("libcuda.so").exists())
-        || ["ldconfig", "/sbin/ldconfig", "/usr/sbin/ldconfig"].iter().any(|cmd| {
-            std::process::Command::new(cmd)
-                .arg("-p")
-                .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("libcuda.so"))
-        })
+    probed.map_err(|e| format!("device `{device}`: {e}"))
 }
 
 /// Run `job` on `device`'s backend; an error if that backend was not compiled in.
 pub fn run_on<J: BackendJob>(device: &DeviceArg, job: J) -> Result<J::Output, String> {
     available(device)?;
+    if device.backend != BackendKind::Cpu {
+        super::gpu::configure(false);
+    }
     match device.backend {
         BackendKind::Cpu => Ok(job.run::<CpuBackend>(vec![Default::default(); device.replicas()])),
         #[cfg(feature = "wgpu")]

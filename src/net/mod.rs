@@ -5,10 +5,12 @@
 
 pub mod cpu_ops;
 pub mod device;
+pub mod gpu;
 pub mod layers;
 pub mod packed;
 pub mod parallel;
 pub mod plan;
+pub mod probe;
 pub mod quant;
 pub mod supernet;
 pub mod train;

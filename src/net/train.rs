@@ -31,7 +31,9 @@ pub fn cross_entropy<B: Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>
 /// Number of rows whose argmax equals the label.
 pub fn correct<B: Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> usize {
     let n = labels.dims()[0];
-    logits.argmax(1).reshape([n]).equal(labels).int().sum().into_scalar().elem::<i64>() as usize
+    let hits = logits.argmax(1).reshape([n]).equal(labels).int().sum().into_scalar().elem::<i64>() as usize;
+    super::gpu::note_read(std::mem::size_of::<B::IntElem>());
+    hits
 }
 
 /// Two optimisers of one kind: `decayed` for every parameter but the binary conv weights, which
@@ -94,6 +96,7 @@ pub fn gradients<B: AutodiffBackend>(
     let correct = correct(logits.clone().detach(), labels.clone());
     let loss = cross_entropy(logits, labels);
     let value: f64 = loss.clone().into_scalar().elem();
+    super::gpu::note_read(std::mem::size_of::<B::FloatElem>());
     let grads = value.is_finite().then(|| {
         let loss = if scale == 1.0 { loss } else { loss.mul_scalar(scale) };
         GradientsParams::from_grads(loss.backward(), &net.weights)

@@ -1,0 +1,196 @@
+//! The GPU runtime's settings and what it did: CubeCL's on-disk caches (compiled kernels and
+//! autotune results) under lightnasc's cache folder, so that a second run starts in seconds, and
+//! counts of the kernels CubeCL compiled, launched and autotuned, read from CubeCL's own loggers.
+//!
+//! CubeCL reads its settings once, when the first device starts; [`configure`] must come before
+//! that, which [`super::device::run_on`] sees to. Counting costs a formatted message per kernel
+//! launch, so it is off unless a command asks for it (`--counts`).
+
+use std::path::PathBuf;
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use serde::Serialize;
+
+/// What a device did over some stretch of work (see [`Counts::since`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Kernels compiled (NVRTC or the SPIR-V compiler): not found in memory or on disk.
+    pub compiled: u64,
+    /// Kernel launches.
+    pub launched: u64,
+    /// Autotune runs: a kernel family timed over its variants for a new shape.
+    pub autotuned: u64,
+    /// Reads from the device to the host that lightnasc made (each waits for the device).
+    pub host_reads: u64,
+    /// Bytes those reads copied.
+    pub bytes_read: u64,
+}
+
+impl Counts {
+    /// The counts so far (zero where counting is off; reads are always counted).
+    pub fn now() -> Counts {
+        Counts {
+            compiled: COMPILED.load(Ordering::Relaxed),
+            launched: LAUNCHED.load(Ordering::Relaxed),
+            autotuned: AUTOTUNED.load(Ordering::Relaxed),
+            host_reads: READS.load(Ordering::Relaxed),
+            bytes_read: BYTES.load(Ordering::Relaxed),
+        }
+    }
+
+    /// What happened since `start` (CubeCL logs on a thread of its own: call after the work's
+    /// results were read back, which waits for the device).
+    pub fn since(start: Counts) -> Counts {
+        settle();
+        let now = Counts::now();
+        Counts {
+            compiled: now.compiled - start.compiled,
+            launched: now.launched - start.launched,
+            autotuned: now.autotuned - start.autotuned,
+            host_reads: now.host_reads - start.host_reads,
+            bytes_read: now.bytes_read - start.bytes_read,
+        }
+    }
+
+    /// One line: the kernel counts where counting is on, else the reads.
+    pub fn brief(&self) -> String {
+        match counting() {
+            true => format!("{} kernels compiled, {} launched, {} autotuned", self.compiled, self.launched, self.autotuned),
+            false => format!("{} reads from the device (kernel counts: --counts)", self.host_reads),
+        }
+    }
+
+    /// Each count divided by `n` (per step), rounded up.
+    pub fn per(self, n: u64) -> Counts {
+        let d = |v: u64| v.div_ceil(n.max(1));
+        Counts {
+            compiled: d(self.compiled),
+            launched: d(self.launched),
+            autotuned: d(self.autotuned),
+            host_reads: d(self.host_reads),
+            bytes_read: d(self.bytes_read),
+        }
+    }
+}
+
+static COMPILED: AtomicU64 = AtomicU64::new(0);
+static LAUNCHED: AtomicU64 = AtomicU64::new(0);
+static AUTOTUNED: AtomicU64 = AtomicU64::new(0);
+static READS: AtomicU64 = AtomicU64::new(0);
+static BYTES: AtomicU64 = AtomicU64::new(0);
+static COUNTING: AtomicBool = AtomicBool::new(false);
+
+/// Record a read of `bytes` from a device to the host.
+pub fn note_read(bytes: usize) {
+    READS.fetch_add(1, Ordering::Relaxed);
+    BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
+}
+
+/// Whether kernels are being counted.
+pub fn counting() -> bool {
+    COUNTING.load(Ordering::Relaxed)
+}
+
+/// Let CubeCL's logging thread catch up with what the device thread sent it.
+fn settle() {
+    if counting() {
+        let mut last = Counts::now();
+        for _ in 0..50 {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            let now = Counts::now();
+            if now == last {
+                return;
+            }
+            last = now;
+        }
+    }
+}
+
+/// The folder of CubeCL's caches: `$LIGHTNASC_CACHE`, else `$XDG_CACHE_HOME/lightnasc`, else
+/// `~/.cache/lightnasc`, each with `cubecl/` below.
+pub fn cache_dir() -> PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let base = env("LIGHTNASC_CACHE")
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("lightnasc")))
+        .or_else(|| env("HOME").map(|h| h.join(".cache").join("lightnasc")))
+        .unwrap_or_else(|| std::env::temp_dir().join("lightnasc"));
+    base.join("cubecl")
+}
+
+/// Settle CubeCL's settings before its first device starts: caches on disk under
+/// [`cache_dir`] (unless a `cubecl.toml` names its own), and with `count`, its compilation,
+/// execution and autotune loggers routed to the counters. A `cubecl.toml` and `CUBECL_*`
+/// variables still apply. Later calls change nothing.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub fn configure(count: bool) {
+    use burn_cubecl::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig, cache::CacheConfig};
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if CubeClRuntimeConfig::storage().lock().is_some() {
+            return; // something read the settings already (a test's own device)
+        }
+        let mut cfg = CubeClRuntimeConfig::from_current_dir().override_from_env();
+        if cfg.compilation.cache.is_none() {
+            let dir = cache_dir();
+            cfg.compilation.cache = Some(CacheConfig::File(dir.clone()));
+            cfg.autotune.cache = CacheConfig::File(dir);
+        }
+        if count {
+            route_to_counters(&mut cfg);
+        }
+        CubeClRuntimeConfig::set(cfg);
+    });
+}
+
+#[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+pub fn configure(_count: bool) {}
+
+/// Compilation logs to `log`'s info, executions to debug, autotune results to trace: one
+/// record each, which [`Counter`] tells apart by level.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn route_to_counters(cfg: &mut burn_cubecl::cubecl::config::CubeClRuntimeConfig) {
+    use burn_cubecl::cubecl::config::{
+        autotune::AutotuneLogLevel, compilation::CompilationLogLevel, profiling::ProfilingLogLevel,
+    };
+    // The level type is not re-exported; its serde names are CubeCL's documented settings.
+    let level = |name: &str| serde_json::from_value(serde_json::Value::from(name)).ok();
+    cfg.compilation.logger.level = CompilationLogLevel::Basic;
+    cfg.compilation.logger.log = level("info");
+    cfg.profiling.logger.level = ProfilingLogLevel::Minimal;
+    cfg.profiling.logger.log = level("debug");
+    cfg.autotune.logger.level = AutotuneLogLevel::Minimal;
+    cfg.autotune.logger.log = level("trace");
+    static COUNTER: Counter = Counter;
+    if log::set_logger(&COUNTER).is_ok() {
+        log::set_max_level(log::LevelFilter::Trace);
+        COUNTING.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Counts the records CubeCL's loggers forward (their target is CubeCL's logger module);
+/// everything else is dropped, as without a logger.
+struct Counter;
+
+const CUBECL_LOGGER: &str = "cubecl_common::config::logger";
+
+impl log::Log for Counter {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.target() == CUBECL_LOGGER
+    }
+
+    fn log(&self, r: &log::Record) {
+        if r.target() != CUBECL_LOGGER {
+            return;
+        }
+        let counter = match r.level() {
+            log::Level::Info => &COMPILED,
+            log::Level::Debug => &LAUNCHED,
+            log::Level::Trace => &AUTOTUNED,
+            _ => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn flush(&self) {}
+}

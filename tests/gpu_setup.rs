@@ -1,0 +1,147 @@
+//! A GPU setup that does not work gets one message naming the cause and the fix, exit 1, no
+//! panic; the self-test runs from any folder; what the GPU runtime does per training step and
+//! inference pass is counted, bounded, and its caches are reused by a second run. The counts come
+//! from wgpu on Mesa's lavapipe, the same CubeCL code path as CUDA.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn lightnasc_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lightnasc"));
+    c.args(args).current_dir(dir);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("running lightnasc")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// CUDA's stub libcuda (what the toolkit's `stubs/` folder holds for linking) answers every call
+/// with CUDA_ERROR_STUB_LIBRARY (34). With one first on LD_LIBRARY_PATH the device probe names
+/// it and the fix; the CUDA runtime used to panic on its device thread instead.
+#[test]
+fn a_stub_libcuda_on_the_library_path_is_named_with_its_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("stub.c");
+    std::fs::write(&src, "int cuInit(unsigned int flags) { (void)flags; return 34; }\n").unwrap();
+    let lib = dir.path().join("libcuda.so.1");
+    let cc = Command::new("cc").args(["-shared", "-fPIC", "-o"]).arg(&lib).arg(&src).output().expect("cc");
+    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+    let path = dir.path().to_str().unwrap();
+    let out = lightnasc_in(dir.path(), &[("LD_LIBRARY_PATH", path)], &["devices", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
+    let cuda = rows.as_array().unwrap().iter().find(|r| r["device"] == "cuda").expect("a cuda row");
+    let error = cuda["error"].as_str().unwrap_or_else(|| panic!("no error for a stub: {cuda}"));
+    assert!(error.contains("stub library") && error.contains("CUDA_ERROR_STUB_LIBRARY"), "{error}");
+    assert!(error.contains(&format!("{path}/libcuda.so.1")), "names the file: {error}");
+    assert!(error.contains("remove the CUDA toolkit's `stubs` folder from LD_LIBRARY_PATH"), "{error}");
+    // A build with CUDA refuses `--device cuda` with the same message before any work.
+    if cfg!(feature = "cuda") {
+        let out = lightnasc_in(dir.path(), &[("LD_LIBRARY_PATH", path)], &["selftest", "--device", "cuda"]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(text(&out).contains("stub library") && !text(&out).contains("internal error"), "{}", text(&out));
+    }
+}
+
+/// Without any Vulkan driver wgpu has no adapter: a clear error, exit 1, not a panic.
+#[cfg(feature = "wgpu")]
+#[test]
+fn no_vulkan_driver_is_a_clear_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let none = [("VK_ICD_FILENAMES", "/nonexistent.json"), ("VK_DRIVER_FILES", "/nonexistent.json")];
+    for args in [&["selftest", "--device", "wgpu"][..], &["devices"][..]] {
+        let out = lightnasc_in(dir.path(), &none, args);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {t}");
+        assert!(t.contains("wgpu found no adapter") && t.contains("mesa-vulkan-drivers"), "{args:?}: {t}");
+        assert!(!t.contains("internal error") && !t.contains("panicked"), "{args:?}: {t}");
+    }
+}
+
+/// The self-test needs no spec files: an installed binary checks itself from any folder.
+#[test]
+fn selftest_runs_from_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = lightnasc_in(dir.path(), &[], &["selftest", "--architectures", "1", "--batch", "1"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for net in ["specs/meliusnet22.lnas", "specs/resnet18.lnas", "specs/demo.lnas"] {
+        assert!(t.contains(&format!("{net}: 1 architectures, logits equal")), "{net}: {t}");
+    }
+}
+
+/// `bench supernet|network --counts` on wgpu, parsed: one row's JSON.
+#[cfg(feature = "wgpu")]
+fn counted(cache: &Path, args: &[&str]) -> serde_json::Value {
+    let out = lightnasc_in(&common::root(), &[("LIGHTNASC_CACHE", cache.to_str().unwrap())], args);
+    let rows: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{args:?}: {}", text(&out)));
+    assert!(out.status.success(), "{args:?}: {}", text(&out));
+    rows[0].clone()
+}
+
+const FULL_MELIUS: &str = "melius:DIDIDIDITDIDIDIDIDITDIDIDIDITDIDIDIDI";
+
+/// What one training step (batch 8) and one inference pass of the full MeliusNet-22 make the
+/// GPU runtime do, once its kernels exist: nothing compiled or autotuned, two reads to the host
+/// per step (the loss and the count of correct answers) and one per pass (the logits), and a
+/// bounded number of kernel launches. The ceilings are the counts measured when they were set
+/// (docs/gpu.md) with a tenth on top, so that a change that adds launches fails here and is
+/// looked at.
+#[cfg(feature = "wgpu")]
+#[test]
+fn full_meliusnet22_step_and_pass_counts_on_wgpu_are_bounded() {
+    let cache = tempfile::tempdir().unwrap();
+    let train = [
+        "bench", "supernet", "specs/meliusnet22.lnas", "--pin", FULL_MELIUS, "--batch", "8", "--steps", "1",
+        "--warmup", "1", "--fixed-only", "--counts", "--device", "wgpu", "--format", "json",
+    ];
+    let row = counted(cache.path(), &train);
+    let (step, warm) = (&row["per_step"], &row["warmup_counts"]);
+    assert!(warm["compiled"].as_u64().unwrap() > 0, "the first step compiles: {row}");
+    assert_eq!(step["compiled"], 0, "a steady step compiles nothing: {row}");
+    assert_eq!(step["autotuned"], 0, "a steady step autotunes nothing: {row}");
+    assert_eq!(step["host_reads"], 2, "{row}");
+    let launched = step["launched"].as_u64().unwrap();
+    assert!((500..=TRAIN_LAUNCH_CEILING).contains(&launched), "{launched} launches a step: {row}");
+
+    let infer = [
+        "bench", "network", "specs/meliusnet22.lnas", "--pin", FULL_MELIUS, "--batch", "1", "--reps", "1",
+        "--pinned-only", "--counts", "--device", "wgpu", "--format", "json",
+    ];
+    let row = counted(cache.path(), &infer);
+    for side in ["per_pass", "float_per_pass"] {
+        let pass = &row[side];
+        assert_eq!((&pass["compiled"], &pass["autotuned"], &pass["host_reads"]), (&0.into(), &0.into(), &1.into()), "{row}");
+        let launched = pass["launched"].as_u64().unwrap();
+        assert!((50..=PASS_LAUNCH_CEILING).contains(&launched), "{side}: {launched} launches a pass: {row}");
+    }
+}
+
+/// See the test above.
+#[cfg(feature = "wgpu")]
+const TRAIN_LAUNCH_CEILING: u64 = 4000;
+#[cfg(feature = "wgpu")]
+const PASS_LAUNCH_CEILING: u64 = 1000;
+
+/// A second run finds the first run's autotune results on disk under `LIGHTNASC_CACHE` and
+/// times no kernel variant again.
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_second_run_reuses_the_on_disk_caches() {
+    let cache = tempfile::tempdir().unwrap();
+    let args = [
+        "bench", "supernet", "specs/demo.lnas", "--pin", "random:1", "--batch", "8", "--steps", "1", "--warmup",
+        "1", "--fixed-only", "--counts", "--device", "wgpu", "--format", "json",
+    ];
+    let first = counted(cache.path(), &args);
+    assert!(first["warmup_counts"]["autotuned"].as_u64().unwrap() > 0, "the first run autotunes: {first}");
+    assert!(cache.path().join("cubecl").is_dir(), "the caches live under LIGHTNASC_CACHE");
+    let second = counted(cache.path(), &args);
+    assert_eq!(second["warmup_counts"]["autotuned"], 0, "the second run reads the results: {second}");
+}
