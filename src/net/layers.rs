@@ -1,7 +1,6 @@
 //! Forward functions of the IR's ops on burn tensors. Each takes its weights from the store; none
 //! owns state, so the supernet and a fixed network run the same code.
 
-use burn::module::Param;
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Tensor, backend::Backend};
@@ -42,7 +41,20 @@ pub fn conv<B: Backend>(x: Tensor<B, 4>, c: &Conv2d, w: &ConvWeights<B>) -> Tens
 /// A full-precision convolution on burn's conv (what [`conv`] runs where the CPU training op
 /// does not apply).
 pub fn conv_composed<B: Backend>(x: Tensor<B, 4>, c: &Conv2d, w: &ConvWeights<B>) -> Tensor<B, 4> {
-    conv2d(x, w.weight.val(), w.bias.as_ref().map(Param::val), options(c, c.pad))
+    match &w.bias {
+        Some(b) => conv2d(x, w.weight.val(), Some(b.val()), options(c, c.pad)),
+        None => conv_nobias(x, w.weight.val(), options(c, c.pad)),
+    }
+}
+
+/// A conv without bias: on a GPU backend with one fixed algorithm (`cube_ops`), else burn's.
+fn conv_nobias<B: Backend>(x: Tensor<B, 4>, w: Tensor<B, 4>, o: ConvOptions<2>) -> Tensor<B, 4> {
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    let (x, w) = match super::cube_ops::conv2d(x, w, o.clone()) {
+        Ok(y) => return y,
+        Err(xw) => xw,
+    };
+    conv2d(x, w, None, o)
 }
 
 /// BMXNet's binary convolution block (`activated_conv` + `QConv2D`, reference §3.3-3.4):
@@ -54,7 +66,7 @@ pub fn binary_conv<B: Backend>(x: Tensor<B, 4>, b: &BinaryConv, w: &ConvWeights<
     let a = pad(a, c.pad, b.pad_value);
     let latent = w.weight.val();
     let qw = quant::weights(latent.clone(), b.weights);
-    let h = conv2d(a, qw, None, options(c, 0));
+    let h = conv_nobias(a, qw, options(c, 0));
     let [out, fan, kh, kw] = latent.dims();
     match b.epilogue(fan * kh * kw) {
         Epilogue::Offset { fan_in } => (h + fan_in as f64) / 2.0,

@@ -4,6 +4,8 @@
 //! choice of backend ([`device`]). The front end and the IR know nothing of this module.
 
 pub mod cpu_ops;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub mod cube_ops;
 pub mod device;
 pub mod gpu;
 pub mod layers;

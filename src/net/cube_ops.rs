@@ -1,0 +1,141 @@
+//! Convolutions on burn's CubeCL backend (wgpu, CUDA) with one fixed algorithm, not autotuned.
+//!
+//! Why: burn's CubeCL conv autotunes each new problem, keyed by the exact channel counts: it
+//! compiles and times 8 forward variants, and as many for each gradient. MeliusNet-22 has some 30
+//! distinct channel counts, so its first training step compiled over 300 kernels with NVRTC and
+//! had not finished after 290 s on an H200 (docs/gpu.md). Here each conv shape compiles one
+//! kernel per direction: the implicit GEMM on the matrix units (CubeCL's `cmma`), the variant the
+//! autotuner picked for most of MeliusNet-22's shapes, or, where the device has no matrix units
+//! (lavapipe) or the shape does not fit it, burn's direct conv and its fallback gradients.
+//!
+//! As in `cpu_ops`, the backend is recognised by type and the tensors moved across through `Any`;
+//! the conv hands its input back on any other backend, or with a bias, for burn's `conv2d`.
+
+use std::any::{Any, TypeId};
+
+use burn::backend::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{DType, Tensor, TensorPrimitive};
+use burn_cubecl::kernel::conv::{ConvStrategy, conv_data_backward, conv_forward, conv_weight_backward};
+use burn_cubecl::tensor::CubeTensor;
+use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime};
+
+type Inner<R, BT> = CubeBackend<R, f32, i32, BT>;
+type Train<R, BT> = Autodiff<Inner<R, BT>>;
+
+fn cast<T: 'static, U: 'static>(t: T) -> U {
+    *(Box::new(t) as Box<dyn Any>).downcast::<U>().expect("the types were compared first")
+}
+
+/// `conv2d(x, w)` without bias on the CubeCL backends this build has, trained or not, or the
+/// inputs back.
+pub fn conv2d<B: Backend>(
+    x: Tensor<B, 4>,
+    w: Tensor<B, 4>,
+    options: ConvOptions<2>,
+) -> Result<Tensor<B, 4>, (Tensor<B, 4>, Tensor<B, 4>)> {
+    if x.dtype() != DType::F32 || autotuned() {
+        return Err((x, w));
+    }
+    #[cfg(feature = "wgpu")]
+    let (x, w) = match on::<B, burn_cubecl::cubecl::wgpu::WgpuRuntime, u32>(x, w, &options) {
+        Ok(y) => return Ok(y),
+        Err(xw) => xw,
+    };
+    #[cfg(feature = "cuda")]
+    let (x, w) = match on::<B, burn_cubecl::cubecl::cuda::CudaRuntime, u8>(x, w, &options) {
+        Ok(y) => return Ok(y),
+        Err(xw) => xw,
+    };
+    let _ = &options;
+    Err((x, w))
+}
+
+/// `LIGHTNASC_GPU_CONV=autotune` leaves convs to burn's autotuned conv (for comparisons).
+fn autotuned() -> bool {
+    static AUTOTUNE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AUTOTUNE.get_or_init(|| std::env::var("LIGHTNASC_GPU_CONV").is_ok_and(|v| v == "autotune"))
+}
+
+type Pair<B> = (Tensor<B, 4>, Tensor<B, 4>);
+
+/// The conv when `B` is runtime `R`'s backend, with autodiff or without.
+#[allow(dead_code)] // unused in a build with neither GPU backend
+fn on<B: Backend, R: CubeRuntime, BT: BoolElement>(
+    x: Tensor<B, 4>,
+    w: Tensor<B, 4>,
+    options: &ConvOptions<2>,
+) -> Result<Tensor<B, 4>, Pair<B>> {
+    let b = TypeId::of::<B>();
+    if b == TypeId::of::<Train<R, BT>>() {
+        return Ok(cast(trained::<R, BT>(cast(x), cast(w), options.clone())));
+    }
+    if b == TypeId::of::<Inner<R, BT>>() {
+        let (x, w): (Tensor<Inner<R, BT>, 4>, _) = (cast(x), cast::<_, Tensor<Inner<R, BT>, 4>>(w));
+        let y = forward(x.into_primitive().tensor(), w.into_primitive().tensor(), options);
+        return Ok(cast(Tensor::<Inner<R, BT>, 4>::from_primitive(TensorPrimitive::Float(y))));
+    }
+    Err((x, w))
+}
+
+/// The forward conv: the implicit GEMM, else the direct conv.
+fn forward<R: CubeRuntime>(x: CubeTensor<R>, w: CubeTensor<R>, options: &ConvOptions<2>) -> CubeTensor<R> {
+    conv_forward::<R, 2>(x.clone(), w.clone(), None, options.clone(), ConvStrategy::ImplicitGemm)
+        .or_else(|_| conv_forward::<R, 2>(x, w, None, options.clone(), ConvStrategy::Direct))
+        .expect("burn's direct conv takes any shape")
+}
+
+fn trained<R: CubeRuntime, BT: BoolElement>(
+    x: Tensor<Train<R, BT>, 4>,
+    w: Tensor<Train<R, BT>, 4>,
+    options: ConvOptions<2>,
+) -> Tensor<Train<R, BT>, 4> {
+    let (x, w) = (x.into_primitive().tensor(), w.into_primitive().tensor());
+    let y = forward(x.primitive.clone(), w.primitive.clone(), &options);
+    let parents = [x.node.clone(), w.node.clone()];
+    let y = match ConvBackward.prepare::<NoCheckpointing>(parents).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(State { x: x.primitive, w: w.primitive, options }, y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(y))
+}
+
+#[derive(Debug)]
+struct ConvBackward;
+
+#[derive(Clone, Debug)]
+struct State<R: CubeRuntime> {
+    x: CubeTensor<R>,
+    w: CubeTensor<R>,
+    options: ConvOptions<2>,
+}
+
+impl<R: CubeRuntime, BT: BoolElement> Backward<Inner<R, BT>, 2> for ConvBackward {
+    type State = State<R>;
+
+    fn backward(self, ops: Ops<State<R>, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = grads.consume::<Inner<R, BT>>(&ops.node);
+        let State { x, w, options } = ops.state;
+        let [x_node, w_node] = ops.parents;
+        if let Some(node) = x_node {
+            let shape = x.meta.shape().clone();
+            let (dy, w2, o) = (dy.clone(), w.clone(), options.clone());
+            let dx = conv_data_backward::<R, 2>(dy.clone(), w2.clone(), shape.clone(), o.clone(), ConvStrategy::ImplicitGemm)
+                .or_else(|_| conv_data_backward::<R, 2>(dy, w2, shape, o, ConvStrategy::Direct))
+                .expect("burn's fallback data gradient takes any shape");
+            grads.register::<Inner<R, BT>>(node.id, dx);
+        }
+        if let Some(node) = w_node {
+            let shape = w.meta.shape().clone();
+            let dw = conv_weight_backward::<R, 2>(x.clone(), dy.clone(), shape.clone(), options.clone(), ConvStrategy::ImplicitGemm)
+                .or_else(|_| conv_weight_backward::<R, 2>(x, dy, shape, options, ConvStrategy::Direct))
+                .expect("burn's fallback weight gradient takes any shape");
+            grads.register::<Inner<R, BT>>(node.id, dw);
+        }
+    }
+}
