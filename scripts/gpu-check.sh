@@ -16,6 +16,7 @@
 #                the first step's seconds (kernels compiled, autotune) apart from the steady state
 #   supernet-2   the same again, a new process: the first step with CubeCL's caches on disk
 #   counts       the same with `--counts`: kernels compiled, launched, autotuned, reads per step
+#   profile      the same with `--profile`: CubeCL's per-kernel device times (profile.txt)
 #   network      `bench network --pinned-only` on the full MeliusNet-22: inference b1 and b32
 #   torch-train  PyTorch eager on the same network (scripts/torch_melius22.py), where python3
 #   torch-infer  has torch: the side-by-side figures (same JSON keys)
@@ -58,8 +59,9 @@ if [[ $size == full ]]; then
     selftest=(--architectures 2 --batch 2)
     kernels=(--batch 1,8,32,64 --reps 20)
     network=(specs/meliusnet22.lnas --pin "$full" --batch 1,32 --reps 10 --pinned-only)
-    supernet=(specs/meliusnet22.lnas --pin "$full" --batch 64 --steps 10 --warmup 2 --fixed-only)
+    supernet=(specs/meliusnet22.lnas --pin "$full" --batch 64 --steps 6 --warmup 2 --fixed-only)
     counted=(specs/meliusnet22.lnas --pin "$full" --batch 64 --steps 2 --warmup 1 --fixed-only --counts)
+    profiled=(specs/meliusnet22.lnas --pin "$full" --batch 64 --steps 2 --warmup 1 --fixed-only)
     torch=(--batch 64 --steps 20)
     search=(specs/meliusnet22.lnas --data mock:cifar100 --batch-size 64)
 else
@@ -68,6 +70,7 @@ else
     network=(specs/demo.lnas --pin random:1 --batch 2 --reps 1 --pinned-only)
     supernet=(specs/demo.lnas --pin random:1 --batch 8 --steps 1 --warmup 1 --fixed-only)
     counted=(specs/demo.lnas --pin random:1 --batch 8 --steps 1 --warmup 1 --fixed-only --counts)
+    profiled=(specs/demo.lnas --pin random:1 --batch 8 --steps 1 --warmup 1 --fixed-only)
     torch=(--batch 8 --steps 2)
     search=(specs/demo.lnas --data mock:fashion-mnist --batch-size 32 --train-limit 64)
 fi
@@ -120,6 +123,7 @@ step selftest 90 "$bin" selftest --device "$device" "${selftest[@]}" --format js
 step supernet 150 "$bin" bench supernet "${supernet[@]}" --device "$device" --format json
 step supernet-2 60 "$bin" bench supernet "${supernet[@]}" --device "$device" --format json
 step counts 60 "$bin" bench supernet "${counted[@]}" --device "$device" --format json
+step profile 60 "$bin" bench supernet "${profiled[@]}" --device "$device" --profile "$out/profile.txt" --format json
 step network 90 "$bin" bench network "${network[@]}" --device "$device" --format json
 # PyTorch on the same network, where this machine's python3 has it (a GPU machine of this project).
 if python3 -c 'import torch' 2>/dev/null; then

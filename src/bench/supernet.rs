@@ -152,6 +152,8 @@ fn time_steps<B: AutodiffBackend>(
     let (mut first_step_s, mut warmup_s, mut warmup_counts) = (0.0, 0.0, Counts::default());
     for i in 0..warmup + steps {
         if i == warmup {
+            // A device sync also ends a profile's table (`--profile`): warm-up, then timed steps.
+            let _ = B::sync(&x.device());
             (warmup_s, warmup_counts) = (begin.elapsed().as_secs_f64(), Counts::since(counts));
             (start, cpu, counts) = (Instant::now(), cpu_secs(), Counts::now());
         }
@@ -166,6 +168,7 @@ fn time_steps<B: AutodiffBackend>(
         progress.done(i, &format!("{phase} step {ms:.1} ms"));
     }
     let secs = start.elapsed().as_secs_f64();
+    let _ = B::sync(&x.device());
     let per_step = Counts::since(counts).per(steps as u64);
     progress.finish();
     Ok(Timed {

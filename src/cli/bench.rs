@@ -28,9 +28,10 @@ pub fn supernet(args: &SupernetBenchArgs) -> ExitCode {
         packed_training: !args.float,
         fixed_only: args.fixed_only,
     };
-    if args.counts {
-        lightnasc::net::gpu::configure(true);
-    }
+    lightnasc::net::gpu::configure(&lightnasc::net::gpu::Settings {
+        count: args.counts,
+        profile: args.profile.clone(),
+    });
     let rows = match run_on(&args.device, job) {
         Ok(Ok(rows)) => rows,
         Ok(Err(e)) | Err(e) => {
@@ -71,13 +72,25 @@ fn table(name: &str, args: &SupernetBenchArgs, rows: &[BenchRow]) -> String {
         );
     }
     if args.counts {
-        let _ = writeln!(o, "per timed step (warm-up in all): compiled, launched, autotuned, host reads, bytes read");
+        let _ = writeln!(
+            o,
+            "per timed step (warm-up in all): compiled, launched, autotuned, host reads, bytes read, conv fallbacks"
+        );
         for r in rows {
             let (s, w) = (&r.per_step, &r.warmup_counts);
             let _ = writeln!(
                 o,
-                "{:<44} {} {} {} {} {}   (warm-up: {} compiled, {} launched, {} autotuned)",
-                r.what, s.compiled, s.launched, s.autotuned, s.host_reads, s.bytes_read, w.compiled, w.launched, w.autotuned
+                "{:<44} {} {} {} {} {} {}   (warm-up: {} compiled, {} launched, {} autotuned)",
+                r.what,
+                s.compiled,
+                s.launched,
+                s.autotuned,
+                s.host_reads,
+                s.bytes_read,
+                s.conv_fallbacks,
+                w.compiled,
+                w.launched,
+                w.autotuned
             );
         }
     }
@@ -203,9 +216,7 @@ pub fn network(args: &NetworkBenchArgs) -> ExitCode {
         threads: args.threads,
         pinned_only: args.pinned_only,
     };
-    if args.counts {
-        lightnasc::net::gpu::configure(true);
-    }
+    lightnasc::net::gpu::configure(&lightnasc::net::gpu::Settings { count: args.counts, profile: None });
     let rows = match run_on(&args.device, job) {
         Ok(Ok(r)) => r,
         Ok(Err(e)) | Err(e) => return super::fail(e),

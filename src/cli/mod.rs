@@ -360,6 +360,11 @@ pub struct SupernetBenchArgs {
     /// Count what the GPU does per step: kernels compiled, launched and autotuned (slows launches).
     #[arg(long)]
     pub counts: bool,
+    /// On a GPU, time every kernel and write CubeCL's per-kernel summary (name, launches, device
+    /// time, share) to FILE: one table for the warm-up, one for the timed steps. Each launch
+    /// then waits for the device, so the row's speed means nothing.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

@@ -19,9 +19,12 @@ use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::ops::conv::calculate_padding_out;
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{DType, Tensor, TensorPrimitive};
-use burn_cubecl::kernel::conv::{ConvStrategy, conv_data_backward, conv_forward, conv_weight_backward};
+use burn_cubecl::kernel::conv::{
+    ConvStrategy, ConvTranspose2dStrategy, conv_data_backward, conv_forward, conv_transpose2d, conv_weight_backward,
+};
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime};
 
@@ -39,7 +42,7 @@ pub fn conv2d<B: Backend>(
     w: Tensor<B, 4>,
     options: ConvOptions<2>,
 ) -> Result<Tensor<B, 4>, (Tensor<B, 4>, Tensor<B, 4>)> {
-    if x.dtype() != DType::F32 || autotuned() {
+    if x.dtype() != DType::F32 || autotuned() || options.groups != 1 {
         return Err((x, w));
     }
     #[cfg(feature = "wgpu")]
@@ -86,8 +89,14 @@ fn on<B: Backend, R: CubeRuntime, BT: BoolElement>(
 /// The forward conv: the implicit GEMM, else the direct conv.
 fn forward<R: CubeRuntime>(x: CubeTensor<R>, w: CubeTensor<R>, options: &ConvOptions<2>) -> CubeTensor<R> {
     conv_forward::<R, 2>(x.clone(), w.clone(), None, options.clone(), ConvStrategy::ImplicitGemm)
-        .or_else(|_| conv_forward::<R, 2>(x, w, None, options.clone(), ConvStrategy::Direct))
+        .or_else(|_| fallen_back(conv_forward::<R, 2>(x, w, None, options.clone(), ConvStrategy::Direct)))
         .expect("burn's direct conv takes any shape")
+}
+
+/// Count a fallback (`bench --counts` reports them).
+fn fallen_back<T>(r: T) -> T {
+    crate::net::gpu::note_conv_fallback();
+    r
 }
 
 fn trained<R: CubeRuntime, BT: BoolElement>(
@@ -126,16 +135,51 @@ impl<R: CubeRuntime, BT: BoolElement> Backward<Inner<R, BT>, 2> for ConvBackward
             let shape = x.meta.shape().clone();
             let (dy, w2, o) = (dy.clone(), w.clone(), options.clone());
             let dx = conv_data_backward::<R, 2>(dy.clone(), w2.clone(), shape.clone(), o.clone(), ConvStrategy::ImplicitGemm)
-                .or_else(|_| conv_data_backward::<R, 2>(dy, w2, shape, o, ConvStrategy::Direct))
-                .expect("burn's fallback data gradient takes any shape");
+                .unwrap_or_else(|_| fallen_back(data_grad_direct::<R, BT>(dy, w2, shape.dims(), &o)));
             grads.register::<Inner<R, BT>>(node.id, dx);
         }
         if let Some(node) = w_node {
             let shape = w.meta.shape().clone();
             let dw = conv_weight_backward::<R, 2>(x.clone(), dy.clone(), shape.clone(), options.clone(), ConvStrategy::ImplicitGemm)
-                .or_else(|_| conv_weight_backward::<R, 2>(x, dy, shape, options, ConvStrategy::Direct))
-                .expect("burn's fallback weight gradient takes any shape");
+                .unwrap_or_else(|_| fallen_back(weight_grad_direct::<R, BT>(x, dy, shape.dims(), &options)));
             grads.register::<Inner<R, BT>>(node.id, dw);
         }
     }
+}
+
+/// The input gradient as the transposed conv of `dy`, on burn's direct kernel (burn's own
+/// fallback autotunes the transposed conv, compiling its variants per shape).
+fn data_grad_direct<R: CubeRuntime, BT: BoolElement>(
+    dy: CubeTensor<R>,
+    w: CubeTensor<R>,
+    x_shape: [usize; 4],
+    o: &ConvOptions<2>,
+) -> CubeTensor<R> {
+    let [kh, kw] = [w.meta.shape()[2], w.meta.shape()[3]];
+    let [oh, ow] = [dy.meta.shape()[2], dy.meta.shape()[3]];
+    let out_pad = |i: usize, k, input, output| {
+        calculate_padding_out(k, o.stride[i], o.padding[i], o.dilation[i], input, output)
+    };
+    let padding_out = [out_pad(0, kh, x_shape[2], oh), out_pad(1, kw, x_shape[3], ow)];
+    let t = ConvTransposeOptions::new(o.stride, o.padding, padding_out, o.dilation, o.groups);
+    conv_transpose2d(dy, w, None, t, ConvTranspose2dStrategy::Direct).expect("the direct transposed conv takes any shape")
+}
+
+/// The weight gradient as a conv of the input by the output gradient, images as channels
+/// (what burn's fallback does, there with its autotuned conv), on the direct conv.
+fn weight_grad_direct<R: CubeRuntime, BT: BoolElement>(
+    x: CubeTensor<R>,
+    dy: CubeTensor<R>,
+    w_shape: [usize; 4],
+    o: &ConvOptions<2>,
+) -> CubeTensor<R> {
+    assert_eq!(o.groups, 1, "grouped convs are not covered (`conv2d` hands them back)");
+    let t = |c: CubeTensor<R>| Tensor::<Inner<R, BT>, 4>::from_primitive(TensorPrimitive::Float(c)).swap_dims(0, 1);
+    let (xs, dys) = (t(x), t(dy));
+    let swapped = ConvOptions::new(o.dilation, o.padding, o.stride, 1);
+    let g = conv_forward::<R, 2>(xs.into_primitive().tensor(), dys.into_primitive().tensor(), None, swapped, ConvStrategy::Direct)
+        .expect("burn's direct conv takes any shape");
+    let g = t(g);
+    let [out, c, kh, kw] = w_shape;
+    g.slice([0..out, 0..c, 0..kh, 0..kw]).into_primitive().tensor()
 }

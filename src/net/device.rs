@@ -167,7 +167,7 @@ pub fn available(device: &DeviceArg) -> Result<(), String> {
 pub fn run_on<J: BackendJob>(device: &DeviceArg, job: J) -> Result<J::Output, String> {
     available(device)?;
     if device.backend != BackendKind::Cpu {
-        super::gpu::configure(false);
+        super::gpu::configure(&Default::default());
     }
     match device.backend {
         BackendKind::Cpu => Ok(job.run::<CpuBackend>(vec![Default::default(); device.replicas()])),

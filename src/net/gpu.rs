@@ -25,6 +25,9 @@ pub struct Counts {
     pub host_reads: u64,
     /// Bytes those reads copied.
     pub bytes_read: u64,
+    /// Convs that the fixed GPU algorithm could not take, run on burn's direct conv instead
+    /// (`net::cube_ops`; one per direction: forward, data and weight gradient).
+    pub conv_fallbacks: u64,
 }
 
 impl Counts {
@@ -36,6 +39,7 @@ impl Counts {
             autotuned: AUTOTUNED.load(Ordering::Relaxed),
             host_reads: READS.load(Ordering::Relaxed),
             bytes_read: BYTES.load(Ordering::Relaxed),
+            conv_fallbacks: FALLBACKS.load(Ordering::Relaxed),
         }
     }
 
@@ -50,6 +54,7 @@ impl Counts {
             autotuned: now.autotuned - start.autotuned,
             host_reads: now.host_reads - start.host_reads,
             bytes_read: now.bytes_read - start.bytes_read,
+            conv_fallbacks: now.conv_fallbacks - start.conv_fallbacks,
         }
     }
 
@@ -70,6 +75,7 @@ impl Counts {
             autotuned: d(self.autotuned),
             host_reads: d(self.host_reads),
             bytes_read: d(self.bytes_read),
+            conv_fallbacks: d(self.conv_fallbacks),
         }
     }
 }
@@ -79,12 +85,18 @@ static LAUNCHED: AtomicU64 = AtomicU64::new(0);
 static AUTOTUNED: AtomicU64 = AtomicU64::new(0);
 static READS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
+static FALLBACKS: AtomicU64 = AtomicU64::new(0);
 static COUNTING: AtomicBool = AtomicBool::new(false);
 
 /// Record a read of `bytes` from a device to the host.
 pub fn note_read(bytes: usize) {
     READS.fetch_add(1, Ordering::Relaxed);
     BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
+}
+
+/// Record a conv that fell back to burn's direct algorithm.
+pub fn note_conv_fallback() {
+    FALLBACKS.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Whether kernels are being counted.
@@ -118,12 +130,21 @@ pub fn cache_dir() -> PathBuf {
     base.join("cubecl")
 }
 
+/// What a command asks of the GPU runtime beyond the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// Count kernels compiled, launched and autotuned ([`Counts`]).
+    pub count: bool,
+    /// Time every kernel and write CubeCL's per-kernel summary (name, launches, device time,
+    /// share) to this file at each device sync (each launch then waits for the device).
+    pub profile: Option<PathBuf>,
+}
+
 /// Settle CubeCL's settings before its first device starts: caches on disk under
-/// [`cache_dir`] (unless a `cubecl.toml` names its own), and with `count`, its compilation,
-/// execution and autotune loggers routed to the counters. A `cubecl.toml` and `CUBECL_*`
-/// variables still apply. Later calls change nothing.
+/// [`cache_dir`] (unless a `cubecl.toml` names its own), and what `settings` asks. A
+/// `cubecl.toml` and `CUBECL_*` variables still apply. Later calls change nothing.
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
-pub fn configure(count: bool) {
+pub fn configure(settings: &Settings) {
     use burn_cubecl::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig, cache::CacheConfig};
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -136,15 +157,21 @@ pub fn configure(count: bool) {
             cfg.compilation.cache = Some(CacheConfig::File(dir.clone()));
             cfg.autotune.cache = CacheConfig::File(dir);
         }
-        if count {
+        if settings.count {
             route_to_counters(&mut cfg);
+        }
+        if let Some(file) = &settings.profile {
+            use burn_cubecl::cubecl::config::profiling::ProfilingLogLevel;
+            cfg.profiling.logger.level = ProfilingLogLevel::Basic;
+            cfg.profiling.logger.file = Some(file.clone());
+            cfg.profiling.logger.append = false;
         }
         CubeClRuntimeConfig::set(cfg);
     });
 }
 
 #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
-pub fn configure(_count: bool) {}
+pub fn configure(_settings: &Settings) {}
 
 /// Compilation logs to `log`'s info, executions to debug, autotune results to trace: one
 /// record each, which [`Counter`] tells apart by level.
