@@ -92,3 +92,63 @@ impl Drop for Steps {
         self.shared.1.store(true, Ordering::Relaxed);
     }
 }
+
+/// A count of things done (images, say) with a message, as indicatif's bar on a terminal, else
+/// a line at most every 10 s and one at the end (`search`'s epochs).
+pub struct Bar {
+    prefix: String,
+    unit: &'static str,
+    len: u64,
+    pos: u64,
+    msg: String,
+    last: Instant,
+    bar: Option<ProgressBar>,
+}
+
+impl Bar {
+    pub fn new(len: u64, prefix: String, unit: &'static str, template: &str) -> Bar {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+            bar.set_style(ProgressStyle::with_template(template).expect("a valid template").progress_chars("=> "));
+            bar.set_prefix(prefix.clone());
+            bar
+        });
+        Bar { prefix, unit, len, pos: 0, msg: String::new(), last: Instant::now(), bar }
+    }
+
+    pub fn set_position(&mut self, pos: u64) {
+        self.pos = pos;
+        match &self.bar {
+            Some(bar) => bar.set_position(pos),
+            None if self.last.elapsed() >= Duration::from_secs(10) => self.line(),
+            None => {}
+        }
+    }
+
+    pub fn set_message(&mut self, msg: String) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(msg.clone());
+        }
+        self.msg = msg;
+    }
+
+    fn line(&mut self) {
+        eprintln!("{}: {}/{} {} | {}", self.prefix, self.pos, self.len, self.unit, self.msg);
+        self.last = Instant::now();
+    }
+
+    /// Done: the bar goes; without a terminal, a last line.
+    pub fn finish(mut self) {
+        match &self.bar {
+            Some(bar) => bar.finish_and_clear(),
+            None => self.line(),
+        }
+    }
+
+    /// Stopped early: the bar stays as it is.
+    pub fn abandon(self) {
+        if let Some(bar) = &self.bar {
+            bar.abandon();
+        }
+    }
+}

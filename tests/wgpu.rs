@@ -162,12 +162,13 @@ fn the_fixed_algorithm_conv_equals_burns_conv_with_gradients() {
     use burn::tensor::{Distribution, Tensor};
     quick_autotune();
     let device = Default::default();
-    let close = |a: Tensor<WgpuBackend, 4>, b: Tensor<WgpuBackend, 4>, what: &str| {
+    // Outputs are sums of up to 72 products of unit normals: 1e-3 is float rounding, not a bug.
+    fn close<B: burn::tensor::backend::Backend>(a: Tensor<B, 4>, b: Tensor<B, 4>, what: &str) {
+        assert_eq!(a.dims(), b.dims(), "{what}");
         let (a, b) = (a.into_data().to_vec::<f32>().unwrap(), b.into_data().to_vec::<f32>().unwrap());
-        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1.0);
         let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-        assert!(worst <= 1e-4 * scale, "{what}: differs by {worst} (scale {scale})");
-    };
+        assert!(worst <= 1e-3, "{what}: differs by {worst}");
+    }
     for (c, out, k, stride, pad) in [(5, 7, 3, 1, 0), (8, 4, 3, 2, 1), (6, 6, 1, 1, 0)] {
         let opts = ConvOptions::new([stride; 2], [pad; 2], [1, 1], 1);
         let x = Tensor::<WgpuBackend, 4>::random([2, c, 9, 9], Distribution::Normal(0.0, 1.0), &device);
@@ -188,13 +189,8 @@ fn the_fixed_algorithm_conv_equals_burns_conv_with_gradients() {
         let (ours, theirs) = (run(true), run(false));
         let shape = format!("c {c} out {out} k {k} stride {stride} pad {pad}");
         close(ours.0, theirs.0, &format!("{shape}: output"));
-        assert_eq!(ours.1.dims(), theirs.1.dims());
-        let (dx, dx_ref) = (ours.1.into_data().to_vec::<f32>().unwrap(), theirs.1.into_data().to_vec::<f32>().unwrap());
-        let worst = dx.iter().zip(&dx_ref).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        assert!(worst <= 1e-3, "{shape}: input gradient differs by {worst}");
-        let (dw, dw_ref) = (ours.2.into_data().to_vec::<f32>().unwrap(), theirs.2.into_data().to_vec::<f32>().unwrap());
-        let worst = dw.iter().zip(&dw_ref).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        assert!(worst <= 1e-3, "{shape}: weight gradient differs by {worst}");
+        close(ours.1, theirs.1, &format!("{shape}: input gradient"));
+        close(ours.2, theirs.2, &format!("{shape}: weight gradient"));
         // On lavapipe the implicit GEMM finds no tile size for either gradient: at least these
         // two fell back (other tests of this binary may run convs meanwhile).
         let fell = lightnasc::net::gpu::Counts::now().conv_fallbacks - before;
@@ -203,9 +199,6 @@ fn the_fixed_algorithm_conv_equals_burns_conv_with_gradients() {
         let inner = |t: Tensor<WgpuBackend, 4>| Tensor::<Cube, 4>::from_data(t.into_data(), &device);
         let (xi, wi) = (inner(x.clone()), inner(w.clone()));
         let ours = lightnasc::net::cube_ops::conv2d(xi.clone(), wi.clone(), opts.clone()).ok().expect("taken on wgpu");
-        let theirs = conv2d(xi, wi, None, opts.clone());
-        let (a, b) = (ours.into_data().to_vec::<f32>().unwrap(), theirs.into_data().to_vec::<f32>().unwrap());
-        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-        assert!(worst <= 1e-3, "{shape}: forward-only output differs by {worst}");
+        close(ours, conv2d(xi, wi, None, opts.clone()), &format!("{shape}: forward-only output"));
     }
 }

@@ -21,7 +21,6 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, Optimizer, SgdConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::data::loader::{BatchPlan, stream};
@@ -264,7 +263,7 @@ impl SearchJob {
         while state.epoch < cfg.epochs && !state.finished {
             let epoch = state.epoch;
             let started = Instant::now();
-            let bar = progress((batches * cfg.batch_size) as u64, epoch, cfg.epochs);
+            let mut bar = progress((batches * cfg.batch_size) as u64, epoch, cfg.epochs);
             bar.set_position((state.batch * cfg.batch_size) as u64);
             let mut epoch_archs: Vec<Vec<u32>> = vec![];
             for (b, batch) in
@@ -326,7 +325,7 @@ impl SearchJob {
                     });
                 }
             }
-            bar.finish_and_clear();
+            bar.finish();
 
             // End of epoch: validate the argmax architecture on the whole validation split.
             let eval_net = net.valid();
@@ -537,15 +536,7 @@ impl SearchJob {
     }
 }
 
-fn progress(len: u64, epoch: u32, epochs: u32) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {human_pos}/{human_len} images, {per_sec}, ETA {eta} | {msg}",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
-    bar
+fn progress(len: u64, epoch: u32, epochs: u32) -> crate::progress::Bar {
+    let template = "{prefix} [{bar:30}] {human_pos}/{human_len} images, {per_sec}, ETA {eta} | {msg}";
+    crate::progress::Bar::new(len, format!("epoch {}/{epochs}", epoch + 1), "images", template)
 }
