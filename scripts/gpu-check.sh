@@ -39,7 +39,7 @@ while (($#)); do
         --quick) size=quick; shift ;;
         --full) size=full; shift ;;
         --only) only=,${2:?},; shift 2 ;;
-        -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
         *) echo "gpu-check: unknown argument \`$1\` (see --help)" >&2; exit 2 ;;
     esac
 done

@@ -64,8 +64,15 @@ impl BackendJob for SelfTest {
 }
 
 pub fn run<B: Backend>(device: &B::Device, t: &SelfTest) -> Report {
+    let mut progress = crate::progress::Steps::new("selftest", 1 + t.nets.len());
     let kernels = packed::device_checks::<B>(device);
-    let networks: Vec<NetworkCheck> = t.nets.iter().map(|(name, g)| network::<B>(device, name, g, t)).collect();
+    progress.done(0, &format!("{} kernel checks", kernels.len()));
+    let mut networks = vec![];
+    for (i, (name, g)) in t.nets.iter().enumerate() {
+        networks.push(network::<B>(device, name, g, t));
+        progress.done(i + 1, name);
+    }
+    progress.finish();
     let ok = kernels.iter().all(|c| c.equal)
         && networks.iter().all(|n| n.equal && n.equal_after_swap && !n.kernels.is_empty());
     Report { kernels, networks, ok }

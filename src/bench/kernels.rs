@@ -114,6 +114,7 @@ fn clock_ghz() -> Option<f64> {
 fn rows<B: Backend>(device: &B::Device, bench: &KernelBench) -> Result<Vec<KernelRow>, String> {
     let mut rng = SplitMix64(17);
     let mut rows = vec![];
+    let mut progress = crate::progress::Steps::new("bench kernels", SHAPES.len() * bench.batches.len());
     for &(net, c, hw, out) in SHAPES {
         for &n in &bench.batches {
             let x: Vec<f32> = (0..n * c * hw * hw).map(|_| rng.normal() as f32).collect();
@@ -189,7 +190,9 @@ fn rows<B: Backend>(device: &B::Device, bench: &KernelBench) -> Result<Vec<Kerne
                 float_bytes: (x.len() + w.len()) * 4,
                 kernel: kernel.into(),
             });
+            progress.done(rows.len() - 1, &format!("{net} {c}x{hw}x{hw} batch {n}: binary {binary_ms:.3} ms"));
         }
     }
+    progress.finish();
     Ok(rows)
 }
