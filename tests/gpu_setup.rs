@@ -101,8 +101,25 @@ fn full_meliusnet22_step_and_pass_counts_on_wgpu_are_bounded() {
     let cache = tempfile::tempdir().unwrap();
     // Two warm-up steps: the second is Adam's first with moment state, which compiles its own.
     let train = [
-        "bench", "supernet", "specs/meliusnet22.lnas", "--input", "3,8,8", "--pin", FULL_MELIUS, "--batch", "2",
-        "--steps", "1", "--warmup", "2", "--fixed-only", "--counts", "--device", "wgpu", "--format", "json",
+        "bench",
+        "supernet",
+        "specs/meliusnet22.lnas",
+        "--input",
+        "3,8,8",
+        "--pin",
+        FULL_MELIUS,
+        "--batch",
+        "2",
+        "--steps",
+        "1",
+        "--warmup",
+        "2",
+        "--fixed-only",
+        "--counts",
+        "--device",
+        "wgpu",
+        "--format",
+        "json",
     ];
     let row = counted(cache.path(), &train);
     let (step, warm) = (&row["per_step"], &row["warmup_counts"]);
@@ -114,13 +131,32 @@ fn full_meliusnet22_step_and_pass_counts_on_wgpu_are_bounded() {
     assert!((1000..=TRAIN_LAUNCHES * 11 / 10).contains(&launched), "{launched} launches a step: {row}");
 
     let infer = [
-        "bench", "network", "specs/meliusnet22.lnas", "--input", "3,8,8", "--pin", FULL_MELIUS, "--batch", "1",
-        "--reps", "1", "--pinned-only", "--counts", "--device", "wgpu", "--format", "json",
+        "bench",
+        "network",
+        "specs/meliusnet22.lnas",
+        "--input",
+        "3,8,8",
+        "--pin",
+        FULL_MELIUS,
+        "--batch",
+        "1",
+        "--reps",
+        "1",
+        "--pinned-only",
+        "--counts",
+        "--device",
+        "wgpu",
+        "--format",
+        "json",
     ];
     let row = counted(cache.path(), &infer);
     for (side, measured) in [("per_pass", PACKED_PASS_LAUNCHES), ("float_per_pass", FLOAT_PASS_LAUNCHES)] {
         let pass = &row[side];
-        assert_eq!((&pass["compiled"], &pass["autotuned"], &pass["host_reads"]), (&0.into(), &0.into(), &1.into()), "{row}");
+        assert_eq!(
+            (&pass["compiled"], &pass["autotuned"], &pass["host_reads"]),
+            (&0.into(), &0.into(), &1.into()),
+            "{row}"
+        );
         let launched = pass["launched"].as_u64().unwrap();
         assert!((100..=measured * 11 / 10).contains(&launched), "{side}: {launched} launches a pass: {row}");
     }
@@ -144,8 +180,23 @@ const FLOAT_PASS_LAUNCHES: u64 = 1089;
 fn a_second_run_reuses_the_on_disk_caches() {
     let cache = tempfile::tempdir().unwrap();
     let args = [
-        "bench", "supernet", "specs/demo.lnas", "--pin", "random:1", "--batch", "8", "--steps", "1", "--warmup",
-        "1", "--fixed-only", "--counts", "--device", "wgpu", "--format", "json",
+        "bench",
+        "supernet",
+        "specs/demo.lnas",
+        "--pin",
+        "random:1",
+        "--batch",
+        "8",
+        "--steps",
+        "1",
+        "--warmup",
+        "1",
+        "--fixed-only",
+        "--counts",
+        "--device",
+        "wgpu",
+        "--format",
+        "json",
     ];
     let first = counted(cache.path(), &args);
     assert!(first["warmup_counts"]["autotuned"].as_u64().unwrap() > 0, "the first run autotunes: {first}");

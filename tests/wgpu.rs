@@ -179,7 +179,9 @@ fn the_fixed_algorithm_conv_equals_burns_conv_with_gradients() {
         let run = |ours: bool| {
             let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
             let y = match ours {
-                true => lightnasc::net::cube_ops::conv2d(x.clone(), w.clone(), opts.clone()).ok().expect("taken on wgpu"),
+                true => {
+                    lightnasc::net::cube_ops::conv2d(x.clone(), w.clone(), opts.clone()).ok().expect("taken on wgpu")
+                }
                 false => conv2d(x.clone(), w.clone(), None, opts.clone()),
             };
             let grads = (y.clone() * weights.clone()).sum().backward();

@@ -14,8 +14,8 @@ use crate::ir::pin::Assignment;
 use crate::net::Supernet;
 use crate::net::device::BackendJob;
 use crate::net::gpu::Counts;
-use crate::progress::Steps;
 use crate::net::train::{GroupedOptimizer, train_step};
+use crate::progress::Steps;
 use crate::util::SplitMix64;
 
 #[derive(Clone, Debug)]

@@ -39,7 +39,13 @@ pub fn run(args: &DevicesArgs) -> ExitCode {
     let (found, error) = split(probe::cuda(0).map(|s| {
         format!(
             "{} GPU(s), driver {} (CUDA {}.{}), NVRTC {}.{} ({})",
-            s.gpus, s.driver_path, s.driver_version.0, s.driver_version.1, s.nvrtc_version.0, s.nvrtc_version.1, s.nvrtc_path
+            s.gpus,
+            s.driver_path,
+            s.driver_version.0,
+            s.driver_version.1,
+            s.nvrtc_version.0,
+            s.nvrtc_version.1,
+            s.nvrtc_path
         )
     }));
     rows.push(Backend { device: "cuda", compiled: cfg!(feature = "cuda"), found, error });

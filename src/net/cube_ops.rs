@@ -1,15 +1,15 @@
 //! Convolutions on burn's CubeCL backend (wgpu, CUDA) with one fixed algorithm, not autotuned.
 //!
-//! Why: burn's CubeCL conv autotunes each new problem, keyed by the exact channel counts: it
-//! compiles and times 8 forward variants, and as many for each gradient. MeliusNet-22 has some 30
-//! distinct channel counts, so its first training step compiled over 300 kernels with NVRTC and
-//! had not finished after 290 s on an H200 (docs/gpu.md). Here each conv shape compiles one
-//! kernel per direction: the implicit GEMM on the matrix units (CubeCL's `cmma`), the variant the
-//! autotuner picked for most of MeliusNet-22's shapes, or, where the device has no matrix units
-//! (lavapipe) or the shape does not fit it, burn's direct conv and its fallback gradients.
+//! Why: burn's CubeCL conv autotunes each new problem (shape rounded up to powers of two, and
+//! direction): it compiles and times 8 variants of each. MeliusNet-22's first training step met
+//! dozens of such problems, compiled over 300 kernels with NVRTC and had not finished after 290 s
+//! on an H200 (docs/gpu.md). Here each conv shape compiles one kernel per direction: the
+//! synchronous implicit GEMM on the matrix units (CubeCL's `cmma`), one of the family the
+//! autotuner chose from for MeliusNet-22's shapes, or, where it finds no tile size (on lavapipe,
+//! for every gradient), burn's direct kernels, never its autotuned conv.
 //!
 //! As in `cpu_ops`, the backend is recognised by type and the tensors moved across through `Any`;
-//! the conv hands its input back on any other backend, or with a bias, for burn's `conv2d`.
+//! the conv hands its input back on any other backend, or with a bias or groups, for burn's `conv2d`.
 
 use std::any::{Any, TypeId};
 
@@ -134,14 +134,26 @@ impl<R: CubeRuntime, BT: BoolElement> Backward<Inner<R, BT>, 2> for ConvBackward
         if let Some(node) = x_node {
             let shape = x.meta.shape().clone();
             let (dy, w2, o) = (dy.clone(), w.clone(), options.clone());
-            let dx = conv_data_backward::<R, 2>(dy.clone(), w2.clone(), shape.clone(), o.clone(), ConvStrategy::ImplicitGemm)
-                .unwrap_or_else(|_| fallen_back(data_grad_direct::<R, BT>(dy, w2, shape.dims(), &o)));
+            let dx = conv_data_backward::<R, 2>(
+                dy.clone(),
+                w2.clone(),
+                shape.clone(),
+                o.clone(),
+                ConvStrategy::ImplicitGemm,
+            )
+            .unwrap_or_else(|_| fallen_back(data_grad_direct::<R, BT>(dy, w2, shape.dims(), &o)));
             grads.register::<Inner<R, BT>>(node.id, dx);
         }
         if let Some(node) = w_node {
             let shape = w.meta.shape().clone();
-            let dw = conv_weight_backward::<R, 2>(x.clone(), dy.clone(), shape.clone(), options.clone(), ConvStrategy::ImplicitGemm)
-                .unwrap_or_else(|_| fallen_back(weight_grad_direct::<R, BT>(x, dy, shape.dims(), &options)));
+            let dw = conv_weight_backward::<R, 2>(
+                x.clone(),
+                dy.clone(),
+                shape.clone(),
+                options.clone(),
+                ConvStrategy::ImplicitGemm,
+            )
+            .unwrap_or_else(|_| fallen_back(weight_grad_direct::<R, BT>(x, dy, shape.dims(), &options)));
             grads.register::<Inner<R, BT>>(node.id, dw);
         }
     }
@@ -157,12 +169,12 @@ fn data_grad_direct<R: CubeRuntime, BT: BoolElement>(
 ) -> CubeTensor<R> {
     let [kh, kw] = [w.meta.shape()[2], w.meta.shape()[3]];
     let [oh, ow] = [dy.meta.shape()[2], dy.meta.shape()[3]];
-    let out_pad = |i: usize, k, input, output| {
-        calculate_padding_out(k, o.stride[i], o.padding[i], o.dilation[i], input, output)
-    };
+    let out_pad =
+        |i: usize, k, input, output| calculate_padding_out(k, o.stride[i], o.padding[i], o.dilation[i], input, output);
     let padding_out = [out_pad(0, kh, x_shape[2], oh), out_pad(1, kw, x_shape[3], ow)];
     let t = ConvTransposeOptions::new(o.stride, o.padding, padding_out, o.dilation, o.groups);
-    conv_transpose2d(dy, w, None, t, ConvTranspose2dStrategy::Direct).expect("the direct transposed conv takes any shape")
+    conv_transpose2d(dy, w, None, t, ConvTranspose2dStrategy::Direct)
+        .expect("the direct transposed conv takes any shape")
 }
 
 /// The weight gradient as a conv of the input by the output gradient, images as channels
@@ -177,8 +189,14 @@ fn weight_grad_direct<R: CubeRuntime, BT: BoolElement>(
     let t = |c: CubeTensor<R>| Tensor::<Inner<R, BT>, 4>::from_primitive(TensorPrimitive::Float(c)).swap_dims(0, 1);
     let (xs, dys) = (t(x), t(dy));
     let swapped = ConvOptions::new(o.dilation, o.padding, o.stride, 1);
-    let g = conv_forward::<R, 2>(xs.into_primitive().tensor(), dys.into_primitive().tensor(), None, swapped, ConvStrategy::Direct)
-        .expect("burn's direct conv takes any shape");
+    let g = conv_forward::<R, 2>(
+        xs.into_primitive().tensor(),
+        dys.into_primitive().tensor(),
+        None,
+        swapped,
+        ConvStrategy::Direct,
+    )
+    .expect("burn's direct conv takes any shape");
     let g = t(g);
     let [out, c, kh, kw] = w_shape;
     g.slice([0..out, 0..c, 0..kh, 0..kw]).into_primitive().tensor()

@@ -61,7 +61,9 @@ impl Counts {
     /// One line: the kernel counts where counting is on, else the reads.
     pub fn brief(&self) -> String {
         match counting() {
-            true => format!("{} kernels compiled, {} launched, {} autotuned", self.compiled, self.launched, self.autotuned),
+            true => {
+                format!("{} kernels compiled, {} launched, {} autotuned", self.compiled, self.launched, self.autotuned)
+            }
             false => format!("{} reads from the device (kernel counts: --counts)", self.host_reads),
         }
     }
