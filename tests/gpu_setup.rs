@@ -85,6 +85,7 @@ fn counted(cache: &Path, args: &[&str]) -> serde_json::Value {
     rows[0].clone()
 }
 
+#[cfg(feature = "wgpu")]
 const FULL_MELIUS: &str = "melius:DIDIDIDITDIDIDIDIDITDIDIDIDITDIDIDIDI";
 
 /// What one training step and one inference pass of the full MeliusNet-22 make the GPU runtime
