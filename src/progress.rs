@@ -35,7 +35,7 @@ impl Steps {
         });
         let now = Instant::now();
         let shared = Arc::new((AtomicUsize::new(0), AtomicBool::new(false)));
-        Steps { what, total, start: now, last: now - Duration::from_secs(60), bar, shared }
+        Steps { what, total, start: now, last: now, bar, shared }
     }
 
     /// Also a line every `every` while a step runs, with what `status` says (e.g. kernels
