@@ -11,7 +11,7 @@
 //! As in `cpu_ops`, the backend is recognised by type and the tensors moved across through `Any`;
 //! the conv hands its input back on any other backend, or with a bias or groups, for burn's `conv2d`.
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -28,12 +28,10 @@ use burn_cubecl::kernel::conv::{
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime};
 
+use crate::net::cast;
+
 type Inner<R, BT> = CubeBackend<R, f32, i32, BT>;
 type Train<R, BT> = Autodiff<Inner<R, BT>>;
-
-fn cast<T: 'static, U: 'static>(t: T) -> U {
-    *(Box::new(t) as Box<dyn Any>).downcast::<U>().expect("the types were compared first")
-}
 
 /// `conv2d(x, w)` without bias on the CubeCL backends this build has, trained or not, or the
 /// inputs back.
@@ -88,15 +86,12 @@ fn on<B: Backend, R: CubeRuntime, BT: BoolElement>(
 
 /// The forward conv: the implicit GEMM, else the direct conv.
 fn forward<R: CubeRuntime>(x: CubeTensor<R>, w: CubeTensor<R>, options: &ConvOptions<2>) -> CubeTensor<R> {
-    conv_forward::<R, 2>(x.clone(), w.clone(), None, options.clone(), ConvStrategy::ImplicitGemm)
-        .or_else(|_| fallen_back(conv_forward::<R, 2>(x, w, None, options.clone(), ConvStrategy::Direct)))
-        .expect("burn's direct conv takes any shape")
-}
-
-/// Count a fallback (`bench --counts` reports them).
-fn fallen_back<T>(r: T) -> T {
+    let gemm = conv_forward::<R, 2>(x.clone(), w.clone(), None, options.clone(), ConvStrategy::ImplicitGemm);
+    if let Ok(y) = gemm {
+        return y;
+    }
     crate::net::gpu::note_conv_fallback();
-    r
+    conv_forward::<R, 2>(x, w, None, options.clone(), ConvStrategy::Direct).expect("burn's direct conv takes any shape")
 }
 
 fn trained<R: CubeRuntime, BT: BoolElement>(
@@ -131,42 +126,29 @@ impl<R: CubeRuntime, BT: BoolElement> Backward<Inner<R, BT>, 2> for ConvBackward
         let dy = grads.consume::<Inner<R, BT>>(&ops.node);
         let State { x, w, options } = ops.state;
         let [x_node, w_node] = ops.parents;
+        let (x_shape, w_shape) = (x.meta.shape().dims(), w.meta.shape().dims());
         if let Some(node) = x_node {
-            let shape = x.meta.shape().clone();
-            let (dy, w2, o) = (dy.clone(), w.clone(), options.clone());
-            let dx = conv_data_backward::<R, 2>(
-                dy.clone(),
-                w2.clone(),
-                shape.clone(),
-                o.clone(),
-                ConvStrategy::ImplicitGemm,
-            )
-            .unwrap_or_else(|_| fallen_back(data_grad_direct::<R, BT>(dy, w2, shape.dims(), &o)));
-            grads.register::<Inner<R, BT>>(node.id, dx);
+            grads.register::<Inner<R, BT>>(node.id, data_grad::<R, BT>(dy.clone(), w, x_shape, &options));
         }
         if let Some(node) = w_node {
-            let shape = w.meta.shape().clone();
-            let dw = conv_weight_backward::<R, 2>(
-                x.clone(),
-                dy.clone(),
-                shape.clone(),
-                options.clone(),
-                ConvStrategy::ImplicitGemm,
-            )
-            .unwrap_or_else(|_| fallen_back(weight_grad_direct::<R, BT>(x, dy, shape.dims(), &options)));
-            grads.register::<Inner<R, BT>>(node.id, dw);
+            grads.register::<Inner<R, BT>>(node.id, weight_grad::<R, BT>(x, dy, w_shape, &options));
         }
     }
 }
 
-/// The input gradient as the transposed conv of `dy`, on burn's direct kernel (burn's own
-/// fallback autotunes the transposed conv, compiling its variants per shape).
-fn data_grad_direct<R: CubeRuntime, BT: BoolElement>(
+/// The input gradient: the implicit GEMM, else the transposed conv of `dy` on burn's direct
+/// kernel (burn's own fallback autotunes the transposed conv, compiling its variants per shape).
+fn data_grad<R: CubeRuntime, BT: BoolElement>(
     dy: CubeTensor<R>,
     w: CubeTensor<R>,
     x_shape: [usize; 4],
     o: &ConvOptions<2>,
 ) -> CubeTensor<R> {
+    let gemm = conv_data_backward::<R, 2>(dy.clone(), w.clone(), x_shape.into(), o.clone(), ConvStrategy::ImplicitGemm);
+    if let Ok(dx) = gemm {
+        return dx;
+    }
+    crate::net::gpu::note_conv_fallback();
     let [kh, kw] = [w.meta.shape()[2], w.meta.shape()[3]];
     let [oh, ow] = [dy.meta.shape()[2], dy.meta.shape()[3]];
     let out_pad =
@@ -177,14 +159,21 @@ fn data_grad_direct<R: CubeRuntime, BT: BoolElement>(
         .expect("the direct transposed conv takes any shape")
 }
 
-/// The weight gradient as a conv of the input by the output gradient, images as channels
-/// (what burn's fallback does, there with its autotuned conv), on the direct conv.
-fn weight_grad_direct<R: CubeRuntime, BT: BoolElement>(
+/// The weight gradient: the implicit GEMM, else a conv of the input by the output gradient,
+/// images as channels (what burn's fallback does, there with its autotuned conv), on the direct
+/// conv.
+fn weight_grad<R: CubeRuntime, BT: BoolElement>(
     x: CubeTensor<R>,
     dy: CubeTensor<R>,
     w_shape: [usize; 4],
     o: &ConvOptions<2>,
 ) -> CubeTensor<R> {
+    let gemm =
+        conv_weight_backward::<R, 2>(x.clone(), dy.clone(), w_shape.into(), o.clone(), ConvStrategy::ImplicitGemm);
+    if let Ok(dw) = gemm {
+        return dw;
+    }
+    crate::net::gpu::note_conv_fallback();
     assert_eq!(o.groups, 1, "grouped convs are not covered (`conv2d` hands them back)");
     let t = |c: CubeTensor<R>| Tensor::<Inner<R, BT>, 4>::from_primitive(TensorPrimitive::Float(c)).swap_dims(0, 1);
     let (xs, dys) = (t(x), t(dy));

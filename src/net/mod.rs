@@ -19,4 +19,10 @@ pub mod train;
 pub mod weights;
 
 pub use layers::Mode;
+
+/// `t` as `U`, which the caller has checked is `T`'s type (by `TypeId`): how the backend-specific
+/// ops (`cpu_ops`, `cube_ops`, `packed::cube`) move burn's generic tensors to their concrete ones.
+pub(crate) fn cast<T: 'static, U: 'static>(t: T) -> U {
+    *(Box::new(t) as Box<dyn std::any::Any>).downcast::<U>().expect("the types were compared first")
+}
 pub use supernet::{Act, Supernet};

@@ -17,7 +17,7 @@ pub mod norm;
 pub mod pointwise;
 pub mod pool;
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::mem::MaybeUninit;
 
 use burn::backend::flex::FlexTensor;
@@ -27,15 +27,13 @@ use burn::tensor::backend::Backend;
 use lightnasc_kernels::pool::SharedMut;
 use rayon::prelude::*;
 
+pub(super) use crate::net::cast;
+
 type Train = Autodiff<Flex>;
 
 /// Whether `B` is the CPU training backend.
 fn is_train<B: Backend>() -> bool {
     TypeId::of::<B>() == TypeId::of::<Train>()
-}
-
-fn cast<T: 'static, U: 'static>(t: T) -> U {
-    *(Box::new(t) as Box<dyn Any>).downcast::<U>().expect("the types were compared first")
 }
 
 fn floats(t: &FlexTensor) -> &[f32] {

@@ -19,6 +19,7 @@ use lightnasc_kernels::gpu::{self, DeviceWeights, GpuEpilogue, GpuKernel};
 
 use super::{PackedCache, geometry};
 use crate::ir::BinaryConv;
+use crate::net::cast;
 use crate::net::weights::ConvWeights;
 
 /// A conv slot's weights on the device and the variant timed fastest for its shape.
@@ -45,10 +46,6 @@ fn fastest<R: CubeRuntime>(
     let k = gpu::fastest(client, a, w, g);
     FASTEST.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_default().insert(key, k);
     k
-}
-
-fn cast<T: 'static, U: 'static>(t: T) -> U {
-    *(Box::new(t) as Box<dyn Any>).downcast::<U>().expect("the types were compared first")
 }
 
 /// The conv on runtime `R`'s device, or the input back when `B` is not `CubeBackend<R, ..>` (or
