@@ -75,10 +75,13 @@ fn selftest_runs_from_any_folder() {
     }
 }
 
-/// `bench supernet|network --counts` on wgpu, parsed: one row's JSON.
+/// `lightnasc BENCH --counts --device wgpu --format json` (BENCH: words split at spaces) with
+/// the caches under `cache`, parsed: its first row.
 #[cfg(feature = "wgpu")]
-fn counted(cache: &Path, args: &[&str]) -> serde_json::Value {
-    let out = lightnasc_in(&common::root(), &[("LIGHTNASC_CACHE", cache.to_str().unwrap())], args);
+fn counted(cache: &Path, bench: &str) -> serde_json::Value {
+    let mut args: Vec<&str> = bench.split_whitespace().collect();
+    args.extend(["--counts", "--device", "wgpu", "--format", "json"]);
+    let out = lightnasc_in(&common::root(), &[("LIGHTNASC_CACHE", cache.to_str().unwrap())], &args);
     let rows: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{args:?}: {}", text(&out)));
     assert!(out.status.success(), "{args:?}: {}", text(&out));
@@ -101,27 +104,9 @@ const FULL_MELIUS: &str = "melius:DIDIDIDITDIDIDIDIDITDIDIDIDITDIDIDIDI";
 fn full_meliusnet22_step_and_pass_counts_on_wgpu_are_bounded() {
     let cache = tempfile::tempdir().unwrap();
     // Two warm-up steps: the second is Adam's first with moment state, which compiles its own.
-    let train = [
-        "bench",
-        "supernet",
-        "specs/meliusnet22.lnas",
-        "--input",
-        "3,8,8",
-        "--pin",
-        FULL_MELIUS,
-        "--batch",
-        "2",
-        "--steps",
-        "1",
-        "--warmup",
-        "2",
-        "--fixed-only",
-        "--counts",
-        "--device",
-        "wgpu",
-        "--format",
-        "json",
-    ];
+    let train = format!(
+        "bench supernet specs/meliusnet22.lnas --input 3,8,8 --pin {FULL_MELIUS} --batch 2 --steps 1 --warmup 2 --fixed-only"
+    );
     let row = counted(cache.path(), &train);
     let (step, warm) = (&row["per_step"], &row["warmup_counts"]);
     assert!(warm["compiled"].as_u64().unwrap() > 0, "the first step compiles: {row}");
@@ -131,25 +116,9 @@ fn full_meliusnet22_step_and_pass_counts_on_wgpu_are_bounded() {
     let launched = step["launched"].as_u64().unwrap();
     assert!((1000..=TRAIN_LAUNCHES * 11 / 10).contains(&launched), "{launched} launches a step: {row}");
 
-    let infer = [
-        "bench",
-        "network",
-        "specs/meliusnet22.lnas",
-        "--input",
-        "3,8,8",
-        "--pin",
-        FULL_MELIUS,
-        "--batch",
-        "1",
-        "--reps",
-        "1",
-        "--pinned-only",
-        "--counts",
-        "--device",
-        "wgpu",
-        "--format",
-        "json",
-    ];
+    let infer = format!(
+        "bench network specs/meliusnet22.lnas --input 3,8,8 --pin {FULL_MELIUS} --batch 1 --reps 1 --pinned-only"
+    );
     let row = counted(cache.path(), &infer);
     for (side, measured) in [("per_pass", PACKED_PASS_LAUNCHES), ("float_per_pass", FLOAT_PASS_LAUNCHES)] {
         let pass = &row[side];
@@ -180,28 +149,10 @@ const FLOAT_PASS_LAUNCHES: u64 = 1089;
 #[test]
 fn a_second_run_reuses_the_on_disk_caches() {
     let cache = tempfile::tempdir().unwrap();
-    let args = [
-        "bench",
-        "supernet",
-        "specs/demo.lnas",
-        "--pin",
-        "random:1",
-        "--batch",
-        "8",
-        "--steps",
-        "1",
-        "--warmup",
-        "1",
-        "--fixed-only",
-        "--counts",
-        "--device",
-        "wgpu",
-        "--format",
-        "json",
-    ];
-    let first = counted(cache.path(), &args);
+    let args = "bench supernet specs/demo.lnas --pin random:1 --batch 8 --steps 1 --warmup 1 --fixed-only";
+    let first = counted(cache.path(), args);
     assert!(first["warmup_counts"]["autotuned"].as_u64().unwrap() > 0, "the first run autotunes: {first}");
     assert!(cache.path().join("cubecl").is_dir(), "the caches live under LIGHTNASC_CACHE");
-    let second = counted(cache.path(), &args);
+    let second = counted(cache.path(), args);
     assert_eq!(second["warmup_counts"]["autotuned"], 0, "the second run reads the results: {second}");
 }
