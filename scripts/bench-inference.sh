@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's inference tables: the native plan against onnxruntime (2 threads) and burn, on the
+# The inference tables of docs/inference.md: the native plan against onnxruntime (2 threads) and burn, on the
 # full MeliusNet-22, ResNet-18 (all 1-bit, and mixed) and the demo, then every kernel shape.
 # Everything runs in one session on this machine; onnxruntime comes from the tests' venv.
 #

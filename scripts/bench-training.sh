@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's training table: `lightnasc bench supernet --pin` (the fixed-network row) against
+# The training table of docs/cpu-training.md: `lightnasc bench supernet --pin` (the fixed-network row) against
 # MXNet 1.9.1 (oneDNN) training the same network exported with `lightnasc export --format mxnet`
 # (scripts/bench_mxnet_train.py), on the full and the cheapest MeliusNet-22, ResNet-18 all 1-bit
 # and the demo, at batch 32 and 64, one after the other in one session. MXNet comes from the

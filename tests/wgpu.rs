@@ -88,7 +88,7 @@ fn a_mock_search_training_and_inference_on_wgpu_agree_with_the_cpu() {
 
 /// `scripts/gpu-check.sh --device wgpu`: the GPU day's script end to end on a software device,
 /// so that only the device itself is untested when a GPU is lent. Every step finishes and writes
-/// the JSON the README's GPU table reads (figures on lavapipe say nothing about speed).
+/// the JSON docs/gpu.md's tables come from (figures on lavapipe say nothing about speed).
 #[test]
 fn the_gpu_check_script_runs_end_to_end_on_wgpu() {
     quick_autotune();
