@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Dataset, Kind};
+use crate::data::Dataset;
 use crate::ir::Graph;
 use crate::ir::pin::Assignment;
 use crate::net::device::BackendJob;
@@ -250,8 +250,8 @@ impl BackendJob for RankingJob {
         }
         let mut net = self.run.supernet::<B::InnerBackend>(&device)?;
         net.binary_kernels = cfg.binary_kernels;
-        let kind: Kind = cfg.data.kind;
-        let scorer = Scorer::new(net, &scoring, &self.train, (kind, cfg.batch_size), (cfg.seed, u64::MAX, 0), &device);
+        let norm = cfg.data.meta().norm;
+        let scorer = Scorer::new(net, &scoring, &self.train, (&norm, cfg.batch_size), (cfg.seed, u64::MAX, 0), &device);
         let bar = indicatif::ProgressBar::new(self.rows.len() as u64).with_style(
             indicatif::ProgressStyle::with_template(
                 "scoring the table [{bar:30}] {pos}/{len} architectures, ETA {eta}",
@@ -261,7 +261,7 @@ impl BackendJob for RankingJob {
         let mut out = vec![];
         for r in &self.rows {
             let a = assignment(&self.run.graph, &r.arch)?;
-            out.push(scorer.accuracy(&a, &self.val, kind, cfg.batch_size));
+            out.push(scorer.accuracy(&a, &self.val, &norm, cfg.batch_size));
             bar.inc(1);
         }
         bar.finish_and_clear();

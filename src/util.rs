@@ -40,6 +40,17 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     })
 }
 
+/// lightnasc's caches (compiled kernels, decoded images): `$LIGHTNASC_CACHE`, else
+/// `$XDG_CACHE_HOME/lightnasc`, else `~/.cache/lightnasc`.
+pub fn cache_root() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    env("LIGHTNASC_CACHE")
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("lightnasc")))
+        .or_else(|| env("HOME").map(|h| h.join(".cache").join("lightnasc")))
+        .unwrap_or_else(|| std::env::temp_dir().join("lightnasc"))
+}
+
 /// SplitMix64: a tiny, well-mixed generator whose output is the same on every platform and
 /// version, so a seed means the same pin, initialisation or data order everywhere.
 #[derive(Clone, Debug)]

@@ -1,5 +1,6 @@
 //! Benchmarks that report ratios against a baseline measured in the same run.
 
+pub mod decode;
 pub mod kernels;
 pub mod network;
 pub mod ort;

@@ -7,7 +7,7 @@ use lightnasc::bench::network::NetworkBench;
 use lightnasc::bench::{BenchRow, SupernetBench};
 use lightnasc::net::device::{BackendKind, describe, run_on};
 
-use super::{Format, KernelBenchArgs, NetworkBenchArgs, SelftestArgs, SupernetBenchArgs};
+use super::{DecodeBenchArgs, Format, KernelBenchArgs, NetworkBenchArgs, SelftestArgs, SupernetBenchArgs};
 
 pub fn supernet(args: &SupernetBenchArgs) -> ExitCode {
     if let Err(e) = super::one_device("bench supernet", &args.device) {
@@ -324,4 +324,35 @@ pub fn selftest(args: &SelftestArgs) -> ExitCode {
         }
     }
     if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+pub fn decode(args: &DecodeBenchArgs) -> ExitCode {
+    let rows = match lightnasc::bench::decode::run(&args.out, args.png, args.jpeg) {
+        Ok(r) => r,
+        Err(e) => return super::fail(e),
+    };
+    if args.format == Format::Json {
+        super::emit(&format!("{}\n", serde_json::to_string_pretty(&rows).expect("serialises")));
+        return ExitCode::SUCCESS;
+    }
+    let mut o = String::from("images decoded into the cache (list, decode, fit, write), all cores against one\n");
+    o.push_str(&format!(
+        "{:<32} {:>7} {:>9} {:>11} {:>7} {:>14}\n",
+        "folder", "images", "images/s", "1 thread/s", "ratio", "cache read"
+    ));
+    for r in &rows {
+        o.push_str(&format!(
+            "{:<32} {:>7} {:>9.0} {:>11.0} {:>6.2}x {:>8.3} s ({:.2} s per 60k)\n",
+            r.what,
+            r.images,
+            r.build_images_per_s,
+            r.one_thread_images_per_s,
+            r.build_images_per_s / r.one_thread_images_per_s,
+            r.cache_read_s,
+            r.cache_read_s_per_60k
+        ));
+    }
+    o.push_str(&format!("threads: {}\n", rows.first().map_or(0, |r| r.threads)));
+    super::emit(&o);
+    ExitCode::SUCCESS
 }

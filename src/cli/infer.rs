@@ -3,7 +3,7 @@
 //! device's bit-packed binary convs; predictions, accuracy when the images have labels, and
 //! throughput.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,7 +11,7 @@ use std::time::Instant;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use lightnasc::back::native;
 use lightnasc::data::loader::BatchPlan;
-use lightnasc::data::{Dataset, idx};
+use lightnasc::data::{Dataset, folder, idx};
 use lightnasc::net::device::{BackendJob, BackendKind, describe, run_on};
 use lightnasc::net::train::to_tensors;
 use lightnasc::net::{Mode, Supernet};
@@ -57,6 +57,12 @@ impl BackendJob for Infer<'_> {
 struct Output {
     images: usize,
     predictions: Vec<usize>,
+    /// The predicted classes' names, and their softmax probabilities.
+    classes: Vec<String>,
+    scores: Vec<f32>,
+    /// With `--images`: the file of each prediction.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    files: Vec<String>,
     accuracy: Option<f64>,
     images_per_s: f64,
     engine: Engine,
@@ -71,6 +77,11 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), String>
         supernet
     } else {
         let (_, a) = run.architecture(args.epoch, false)?;
+        eprintln!(
+            "note: a search run's architecture on its shared weights, whose batch-norm statistics are \
+             the whole supernet's; `lightnasc train {}` makes a network to deploy",
+            args.run.display()
+        );
         supernet.extract(&a).map_err(|e| e.message)?
     };
     let mut engine = engine(args);
@@ -91,39 +102,40 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), String>
         }
         _ => None,
     };
-    let kind = run.cfg.data.kind;
-    let (ds, labelled) = match &args.images {
-        Some(path) => (images_file(path, kind.shape())?, false),
-        None => {
-            let splits = lightnasc::data::load(run.cfg.data, run.cfg.data_dir.as_deref(), run.cfg.seed)
-                .map_err(|e| e.to_string())?;
-            (splits.test, true)
-        }
-    };
+    let meta = run.cfg.data.meta();
+    let (ds, files, labelled) = images(args, &run.cfg)?;
     let ds = match args.limit {
         Some(l) if l < ds.len() => ds.select(&(0..l).collect::<Vec<_>>()),
         _ => ds,
     };
-    let plan = BatchPlan { kind, batch: args.batch as usize, augment: false, drop_last: false, shuffle: None };
-    let (mut predictions, mut hits) = (vec![], 0usize);
+    let plan = BatchPlan {
+        norm: meta.norm.clone(),
+        batch: args.batch as usize,
+        augment: false,
+        drop_last: false,
+        shuffle: None,
+    };
+    let (mut predictions, mut scores, mut hits) = (vec![], vec![], 0usize);
     let started = Instant::now();
     for b in plan.stream(Arc::new(ds), 0, 0) {
         let labels = b.labels.clone();
         let (x, _) = to_tensors::<B>(b, device);
-        let pred: Vec<i64> = match native_plan.as_mut() {
+        let n = x.dims()[0];
+        let logits: Vec<f32> = match native_plan.as_mut() {
             Some(plan) => {
-                let n = x.dims()[0];
                 let host: Vec<f32> = x.into_data().to_vec().map_err(|e| format!("{e:?}"))?;
-                plan.classify(&host, n).into_iter().map(|c| c as i64).collect()
+                plan.run(&host, n)
             }
             None => {
-                let classes = net.logits(x, &lightnasc::ir::pin::Assignment(vec![]), Mode::Eval).argmax(1);
-                classes.into_data().convert::<i64>().to_vec().map_err(|e| format!("{e:?}"))?
+                let y = net.logits(x, &lightnasc::ir::pin::Assignment(vec![]), Mode::Eval);
+                y.into_data().convert::<f32>().to_vec().map_err(|e| format!("{e:?}"))?
             }
         };
-        for (p, y) in pred.iter().zip(&labels) {
-            hits += usize::from(*p == *y);
-            predictions.push(*p as usize);
+        for (row, y) in logits.chunks(logits.len() / n.max(1)).zip(&labels) {
+            let (p, score) = top(row);
+            hits += usize::from(p as i64 == *y);
+            predictions.push(p);
+            scores.push(score);
         }
     }
     let secs = started.elapsed().as_secs_f64();
@@ -133,28 +145,70 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), String>
         images_per_s: predictions.len() as f64 / secs.max(1e-9),
         engine,
         binary_kernels: net.binary_kernels,
+        classes: predictions.iter().map(|&p| meta.classes.get(p).cloned().unwrap_or_else(|| p.to_string())).collect(),
+        files: files.iter().map(|f| f.display().to_string()).collect(),
         predictions,
+        scores,
     };
     match args.format {
         Format::Json => emit(&format!("{}\n", serde_json::to_string(&out).expect("serialises"))),
-        Format::Text => {
-            let mut s: String = out.predictions.iter().enumerate().map(|(i, p)| format!("{i}\t{p}\n")).collect();
-            s.push_str(&format!(
-                "# {} images, {:.0} images/s on {} ({}){}\n",
-                out.images,
-                out.images_per_s,
-                describe(&args.device),
-                match out.engine {
-                    Engine::Native => "native plan",
-                    Engine::Packed => "binary convs bit-packed",
-                    Engine::Float => "float path",
-                },
-                out.accuracy.map_or(String::new(), |a| format!(", accuracy {a:.4}"))
-            ));
-            emit(&s);
-        }
+        Format::Text => emit(&text(&out, &args.device)),
     }
     Ok(())
+}
+
+/// The index of the largest logit (the first on ties, as burn's `argmax`; NaN never wins) and
+/// its softmax probability.
+fn top(row: &[f32]) -> (usize, f32) {
+    let best = (0..row.len()).fold(0, |b, i| if row[i] > row[b] { i } else { b });
+    let sum: f32 = row.iter().map(|v| (v - row[best]).exp()).sum();
+    (best, 1.0 / sum)
+}
+
+/// What to classify: image files or folders (`--images`, decoded to the network's input), an IDX
+/// file, or the run's own test set (labelled). Also the files, in order.
+fn images(
+    args: &InferArgs,
+    cfg: &lightnasc::search::config::SearchConfig,
+) -> Result<(Dataset, Vec<PathBuf>, bool), String> {
+    let shape = cfg.data.meta().shape;
+    match &args.images[..] {
+        [] => {
+            let splits =
+                lightnasc::data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.seed).map_err(|e| e.to_string())?;
+            if splits.test.is_empty() {
+                return Err("the run's data has no test split: name images with --images FILE|FOLDER...".into());
+            }
+            Ok((splits.test, vec![], true))
+        }
+        [one] if one.is_file() && !folder::is_image(one) => Ok((images_file(one, shape)?, vec![], false)),
+        paths => {
+            let (files, ds) = folder::decode_paths(paths, shape).map_err(|e| e.to_string())?;
+            Ok((ds, files, false))
+        }
+    }
+}
+
+/// One line per image (its file, or its index, the class and its probability), then a summary.
+fn text(out: &Output, device: &lightnasc::net::device::DeviceArg) -> String {
+    let mut s = String::new();
+    for (i, (c, p)) in out.classes.iter().zip(&out.scores).enumerate() {
+        let name = out.files.get(i).cloned().unwrap_or_else(|| i.to_string());
+        s.push_str(&format!("{name}\t{c}\t{p:.3}\n"));
+    }
+    s.push_str(&format!(
+        "# {} images, {:.0} images/s on {} ({}){}\n",
+        out.images,
+        out.images_per_s,
+        describe(device),
+        match out.engine {
+            Engine::Native => "native plan",
+            Engine::Packed => "binary convs bit-packed",
+            Engine::Float => "float path",
+        },
+        out.accuracy.map_or(String::new(), |a| format!(", accuracy {a:.4}"))
+    ));
+    s
 }
 
 /// Unlabelled images from an IDX file of unsigned bytes: `[n, h, w]` or `[n, c, h, w]`.

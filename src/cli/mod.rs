@@ -214,6 +214,24 @@ pub enum BenchWhat {
     Ranking(RankingArgs),
     /// Make a ranking table from the ledger of `train` runs (a sweep's folder).
     Table(TableArgs),
+    /// Decoding a folder of images into the cache a search reads (`--data folder:PATH`), on
+    /// all cores against one, and reading the cache back.
+    Decode(DecodeBenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DecodeBenchArgs {
+    /// 28x28 grey PNG images to write and decode.
+    #[arg(long, default_value_t = 6000)]
+    pub png: usize,
+    /// 224x224 colour JPEG images to write and decode (fitted to 32x32).
+    #[arg(long, default_value_t = 1500)]
+    pub jpeg: usize,
+    /// Where the image folders are written (kept, so a second run skips writing them).
+    #[arg(short, long, default_value = "runs/bench-decode")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(clap::Args, Debug)]
@@ -386,12 +404,17 @@ pub struct RunOpts {
     /// YAML config (see specs/configs/); command-line flags override it.
     #[arg(short, long)]
     pub config: Option<PathBuf>,
-    /// cifar10 | cifar100 | fashion-mnist | mock:DATASET
+    /// cifar10 | cifar100 | fashion-mnist | folder:PATH (one sub-folder of images per class) |
+    /// mock:DATASET
     #[arg(long)]
     pub data: Option<lightnasc::data::DataArg>,
     /// Folder holding the dataset files (default: where the dataset is usually installed).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// With `--data folder:PATH`: the held-out test split, a folder with the same class
+    /// sub-folders (default: PATH/test if it exists, else none).
+    #[arg(long)]
+    pub test_data: Option<PathBuf>,
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: Option<u32>,
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
@@ -411,7 +434,7 @@ pub struct RunOpts {
     #[arg(long, default_value = "runs")]
     pub runs_dir: PathBuf,
     /// Continue a run from its last checkpoint (its spec and config come from the run folder).
-    #[arg(long, conflicts_with_all = ["config", "data", "data_dir", "batch_size", "seed", "train_limit", "name"])]
+    #[arg(long, conflicts_with_all = ["config", "data", "data_dir", "test_data", "batch_size", "seed", "train_limit", "name"])]
     pub resume: Option<PathBuf>,
     /// Write each epoch's exports and renders into the run folder.
     #[arg(long)]
@@ -528,10 +551,11 @@ pub struct InferArgs {
     /// With a search run: the argmax after this epoch (default: the last).
     #[arg(long)]
     pub epoch: Option<u32>,
-    /// Images as an IDX file of unsigned bytes ([n, h, w] or [n, c, h, w]); default: the run's
-    /// test set (with labels, so accuracy is reported too).
-    #[arg(long)]
-    pub images: Option<PathBuf>,
+    /// Image files or folders of them (PNG, JPEG, BMP, GIF, WebP; fitted to the network's input
+    /// as the search did), or one IDX file of unsigned bytes ([n, h, w] or [n, c, h, w]);
+    /// default: the run's test set (with labels, so accuracy is reported too).
+    #[arg(long, num_args = 1..)]
+    pub images: Vec<PathBuf>,
     /// At most this many images.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -621,6 +645,7 @@ pub fn run(cli: Cli) -> ExitCode {
             BenchWhat::Network(a) => bench::network(&a),
             BenchWhat::Ranking(a) => ranking::ranking(&a),
             BenchWhat::Table(a) => ranking::table(&a),
+            BenchWhat::Decode(a) => bench::decode(&a),
         },
     }
 }

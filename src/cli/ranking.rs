@@ -59,7 +59,7 @@ fn rank(args: &RankingArgs) -> Result<Ranking, String> {
     };
 
     let cfg = run.cfg.clone();
-    let splits = lightnasc::data::load(cfg.data, cfg.data_dir.as_deref(), cfg.seed).map_err(|e| e.to_string())?;
+    let splits = lightnasc::data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.seed).map_err(|e| e.to_string())?;
     let (train, val) = lightnasc::search::split_training(&cfg, splits.train)?;
     let device: DeviceArg = cfg.device.parse::<DeviceArg>().map_err(|e| e.to_string())?.main();
     let graph = run.graph.clone();

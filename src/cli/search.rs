@@ -83,8 +83,8 @@ fn prepare(
     let Some(spec) = cfg.spec.clone() else {
         return Err(fail("no search space: give a spec (`lightnasc search SPEC`) or `spec:` in the config"));
     };
-    let splits = data::load(cfg.data, cfg.data_dir.as_deref(), cfg.seed).map_err(fail)?;
-    let kind = cfg.data.kind;
+    let splits = data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.seed).map_err(fail)?;
+    let norm = cfg.data.meta().norm;
     let fixed = cfg.policy == Policy::Fixed;
     let mut trained_arch = vec![];
     // The run's own copy of its spec, as every later reader of the run sees it.
@@ -121,17 +121,20 @@ fn prepare(
         Policy::Fixed => format!("train `{}` ({} params, {:.1}M OPs)", graph.name, cost.params_max, cost.ops_max / 1e6),
     };
     eprintln!(
-        "{what} on {} ({} train / {} val / {} test images) with {}; run folder {}",
+        "{what} on {} ({} train / {} val / {}) with {}; run folder {}",
         cfg.data,
         train.len(),
         val.len(),
-        splits.test.len(),
+        match splits.test.len() {
+            0 => "no test images".to_string(),
+            n => format!("{n} test images"),
+        },
         describe(&device),
         run_dir.display()
     );
     Ok((
         SearchJob {
-            kind,
+            norm,
             graph: graph.clone(),
             train: Arc::new(train),
             val: Arc::new(val),
@@ -153,7 +156,8 @@ fn prepare(
 
 /// Run the job, report its result, and append it to the ledger.
 fn execute(job: SearchJob, device: DeviceArg, graph: lightnasc::ir::Graph, ledger_file: &Path) -> ExitCode {
-    let (cfg, run_dir, kind) = (job.cfg.clone(), job.run_dir.clone(), job.kind);
+    let (cfg, run_dir) = (job.cfg.clone(), job.run_dir.clone());
+    let classes = cfg.data.meta().classes.len();
     let fixed = cfg.policy == Policy::Fixed;
     let started = std::time::Instant::now();
     match run_on(&device, job) {
@@ -167,7 +171,7 @@ fn execute(job: SearchJob, device: DeviceArg, graph: lightnasc::ir::Graph, ledge
             }
             println!("validation accuracy {:.4}", out.val_accuracy);
             if let Some(t) = out.test_accuracy {
-                println!("test accuracy {t:.4} (chance {:.4})", 1.0 / kind.classes() as f64);
+                println!("test accuracy {t:.4} (chance {:.4})", 1.0 / classes as f64);
             }
             if fixed {
                 println!("model: {}", run_dir.join("model.onnx").display());
@@ -230,8 +234,14 @@ pub(super) fn resolve(
 
 /// Flags over a config: data, budget, device, seed, then `--set KEY=VALUE`s.
 pub(super) fn apply_overrides(cfg: &mut SearchConfig, opts: &RunOpts) -> Result<(), String> {
-    if let Some(d) = opts.data {
-        cfg.data = d;
+    if let Some(d) = &opts.data {
+        cfg.data = d.clone();
+    }
+    if let Some(t) = &opts.test_data {
+        match &mut cfg.data {
+            data::DataArg::Folder(f) => f.test = Some(t.clone()),
+            other => return Err(format!("--test-data goes with `--data folder:PATH`, not {other}")),
+        }
     }
     if let Some(d) = &opts.data_dir {
         cfg.data_dir = Some(d.clone());
@@ -327,12 +337,35 @@ fn fill_run(
     }
     cfg.spec_origin.get_or_insert(origin);
     cfg.spec = Some(spec.clone());
+    resolve_folder(cfg, std)?;
     // On disk the config names the copy relative to itself, so the folder can move.
     let mut on_disk = cfg.clone();
     on_disk.spec = Some(PathBuf::from(run::spec_ref(dir, &spec, dir)));
     let header = "# The resolved configuration of this run (`lightnasc search --resume` reads it).\n";
     lightnasc::util::write_atomic(&dir.join("config.yml"), format!("{header}{}", on_disk.to_yaml()).as_bytes())
         .map_err(|e| format!("{}: {e}", dir.join("config.yml").display()))
+}
+
+/// A folder dataset's classes, input (the space's default) and normalisation, recorded in the
+/// run's config; its images decoded into the cache.
+fn resolve_folder(cfg: &mut SearchConfig, std: &StdLib) -> Result<(), String> {
+    let data::DataArg::Folder(f) = &cfg.data else { return Ok(()) };
+    let mut f = f.clone();
+    for p in std::iter::once(&mut f.folder).chain(f.test.as_mut()) {
+        *p = std::path::absolute(&*p).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    let spec = cfg.spec.clone().ok_or("no search space")?;
+    let args = lightnasc::lower::SpaceArgs { input: None, classes: None, other: vec![] };
+    let out = lightnasc::check::check_path_with(&spec, std, &args, cfg.space.as_deref(), None);
+    let graph = out.space.or(out.pinned.map(|p| p.1)).ok_or_else(|| format!("{}: does not check", spec.display()))?;
+    let input = match graph.node(graph.input).shape {
+        lightnasc::ir::Shape::Map { c, h, w } => [c as usize, h as usize, w as usize],
+        other => return Err(format!("{}: the space's input is {other:?}; images need [C, H, W]", spec.display())),
+    };
+    let loaded = data::folder::resolve(&mut f, Some(input)).map_err(|e| e.to_string())?;
+    loaded.report();
+    cfg.data = data::DataArg::Folder(f);
+    Ok(())
 }
 
 /// `YYYYmmdd-HHMMSS` in UTC.

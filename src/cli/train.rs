@@ -82,7 +82,7 @@ fn prepare(args: &TrainArgs) -> Result<Prepared, String> {
         let mut cfg = run.cfg.clone();
         if let Some(c) = &args.run.config {
             cfg = SearchConfig::from_yaml_file(c)?;
-            cfg.data = run.cfg.data;
+            cfg.data = run.cfg.data.clone();
         }
         let spec = run.cfg.spec.clone().ok_or("the run has no spec")?;
         let std = run.std();

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 
-use super::{Dataset, Kind, shuffle};
+use super::{Dataset, Norm, shuffle};
 use crate::util::SplitMix64;
 
 /// A batch ready for a tensor: `[n, c, h, w]` f32 and one label each.
@@ -48,7 +48,7 @@ impl Batch {
 /// What an epoch's batches are made of.
 #[derive(Clone, Debug)]
 pub struct BatchPlan {
-    pub kind: Kind,
+    pub norm: Norm,
     pub batch: usize,
     /// Random crop (with this much zero padding) and flips (where the dataset allows them).
     pub augment: bool,
@@ -85,7 +85,7 @@ impl BatchPlan {
     /// Batch `b` of `epoch`, made from its indices.
     pub fn make(&self, ds: &Dataset, indices: &[usize], epoch: u64, b: u64) -> Batch {
         let [c, h, w] = ds.shape;
-        let (mean, std) = self.kind.stats();
+        let (mean, std) = (&self.norm.mean, &self.norm.std);
         let mut rng = SplitMix64(stream(self.shuffle.unwrap_or(0), 2, epoch, b));
         let mut pixels = Vec::with_capacity(indices.len() * c * h * w);
         for &i in indices {
@@ -93,7 +93,7 @@ impl BatchPlan {
             let (dy, dx, flip) = if self.augment {
                 let dy = rng.below(2 * CROP_PAD as u64 + 1) as i64 - CROP_PAD as i64;
                 let dx = rng.below(2 * CROP_PAD as u64 + 1) as i64 - CROP_PAD as i64;
-                (dy, dx, self.kind.flips() && rng.below(2) == 1)
+                (dy, dx, self.norm.flips && rng.below(2) == 1)
             } else {
                 (0, 0, false)
             };

@@ -1,9 +1,11 @@
-//! Datasets as plain bytes: CIFAR-10/100 (binary format), Fashion-MNIST (IDX, gzip or not) and
-//! mock data shaped like a named dataset. Loading checks every file against what its format
+//! Datasets as plain bytes: CIFAR-10/100 (binary format), Fashion-MNIST (IDX, gzip or not), a
+//! folder of images with one sub-folder per class ([`folder`]) and mock data shaped like a named
+//! dataset. Loading checks every file against what its format
 //! promises and names the file in each error. Batching, augmentation and prefetch live in
 //! [`loader`]; nothing here knows about burn.
 
 mod cifar;
+pub mod folder;
 pub mod idx;
 pub mod loader;
 
@@ -11,6 +13,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::util::SplitMix64;
+pub use folder::FolderData;
 
 /// Images as u8 pixels, `[n, c, h, w]` row-major, with one label each.
 #[derive(Clone, Debug)]
@@ -91,6 +94,34 @@ impl Kind {
         }
     }
 
+    /// The class names, in label order (CIFAR-100's by number).
+    pub fn class_names(self) -> Vec<String> {
+        let names: &[&str] = match self {
+            Kind::FashionMnist => &[
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ],
+            Kind::Cifar10 => {
+                &["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+            }
+            Kind::Cifar100 => return (0..100).map(|i| i.to_string()).collect(),
+        };
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    pub fn norm(self) -> Norm {
+        let (mean, std) = self.stats();
+        Norm { mean: mean.to_vec(), std: std.to_vec(), flips: self.flips() }
+    }
+
     /// Where the data is looked for when no folder is given.
     pub fn default_dir(self) -> PathBuf {
         match self {
@@ -102,16 +133,58 @@ impl Kind {
     }
 }
 
-/// `--data`: a dataset, or `mock:NAME` for random data shaped like it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DataArg {
-    pub kind: Kind,
-    pub mock: bool,
+/// How images become a network's input: per-channel normalisation of pixels scaled to [0, 1],
+/// and whether training flips them (random crops every dataset gets).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Norm {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    pub flips: bool,
+}
+
+/// What the rest of the program knows of a dataset: its images' shape, classes and normalisation.
+#[derive(Clone, Debug)]
+pub struct Meta {
+    pub shape: [usize; 3],
+    pub classes: Vec<String>,
+    pub norm: Norm,
+}
+
+/// `--data`: a named dataset, `mock:NAME` for random data shaped like it, or `folder:PATH`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DataArg {
+    Named { kind: Kind, mock: bool },
+    Folder(FolderData),
+}
+
+impl DataArg {
+    /// Shape, classes and normalisation; a folder's are known once [`folder::resolve`] has run
+    /// (every run's config has them).
+    pub fn meta(&self) -> Meta {
+        match self {
+            DataArg::Named { kind, .. } => Meta { shape: kind.shape(), classes: kind.class_names(), norm: kind.norm() },
+            DataArg::Folder(f) => {
+                let shape = f.input.unwrap_or([3, 32, 32]);
+                let norm = Norm {
+                    mean: f.mean.clone().unwrap_or_else(|| vec![0.5; shape[0]]),
+                    std: f.std.clone().unwrap_or_else(|| vec![0.25; shape[0]]),
+                    flips: f.flips,
+                };
+                Meta { shape, classes: f.classes.clone(), norm }
+            }
+        }
+    }
 }
 
 impl std::str::FromStr for DataArg {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(path) = s.strip_prefix("folder:") {
+            if path.is_empty() {
+                return Err("`folder:` needs a path: folder:PATH (one sub-folder of images per class)".into());
+            }
+            return Ok(DataArg::Folder(FolderData::new(PathBuf::from(path))));
+        }
         let (mock, name) = match s.strip_prefix("mock:") {
             Some(n) => (true, n),
             None if s == "mock" => (true, "cifar10"),
@@ -123,30 +196,52 @@ impl std::str::FromStr for DataArg {
             "fashion-mnist" | "fashion_mnist" | "fmnist" => Kind::FashionMnist,
             _ => {
                 return Err(format!(
-                    "`{s}` is not a dataset: use cifar10, cifar100, fashion-mnist, or mock:NAME for random data shaped like one"
+                    "`{s}` is not a dataset: use cifar10, cifar100, fashion-mnist, folder:PATH for your own images, or mock:NAME for random data shaped like one"
                 ));
             }
         };
-        Ok(DataArg { kind, mock })
+        Ok(DataArg::Named { kind, mock })
     }
 }
 
 impl fmt::Display for DataArg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.mock { write!(f, "mock:{}", self.kind.name()) } else { f.write_str(self.kind.name()) }
+        match self {
+            DataArg::Named { kind, mock: true } => write!(f, "mock:{}", kind.name()),
+            DataArg::Named { kind, mock: false } => f.write_str(kind.name()),
+            DataArg::Folder(d) => write!(f, "folder:{}", d.folder.display()),
+        }
     }
 }
 
+/// A named dataset is written as its name, a folder as a mapping (with what was resolved).
 impl serde::Serialize for DataArg {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
+        match self {
+            DataArg::Folder(d) => d.serialize(s),
+            _ => s.serialize_str(&self.to_string()),
+        }
     }
 }
 
 impl<'de> serde::Deserialize<'de> for DataArg {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        // A visitor rather than an untagged enum: a typo in a folder's keys is then reported
+        // as what it is, not as "no variant matched".
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = DataArg;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a dataset name, or a mapping with `folder: PATH`")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<DataArg, E> {
+                s.parse().map_err(E::custom)
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, m: M) -> Result<DataArg, M::Error> {
+                serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(m)).map(DataArg::Folder)
+            }
+        }
+        d.deserialize_any(Visit)
     }
 }
 
@@ -176,7 +271,7 @@ impl fmt::Display for DataError {
 }
 
 impl DataError {
-    fn new(path: &Path, message: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub(crate) fn new(path: &Path, message: impl Into<String>, hint: impl Into<String>) -> Self {
         DataError { path: path.to_path_buf(), message: message.into(), hint: hint.into() }
     }
 }
@@ -184,13 +279,20 @@ impl DataError {
 /// Sizes of mock data (train, test): enough for several batches, small enough to be instant.
 pub const MOCK_SIZES: (usize, usize) = (1024, 256);
 
-/// Load a dataset from `dir` (or its default folder), or make mock data from `seed`.
-pub fn load(arg: DataArg, dir: Option<&Path>, seed: u64) -> Result<Splits, DataError> {
-    if arg.mock {
-        return Ok(mock(arg.kind, MOCK_SIZES, seed));
-    }
-    let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| arg.kind.default_dir());
-    match arg.kind {
+/// Load a dataset from `dir` (or its default folder), or make mock data from `seed`. A folder
+/// dataset must be resolved ([`folder::resolve`]); what was decoded or skipped is said on stderr.
+pub fn load(arg: &DataArg, dir: Option<&Path>, seed: u64) -> Result<Splits, DataError> {
+    let kind = match arg {
+        DataArg::Named { kind, mock: true } => return Ok(mock(*kind, MOCK_SIZES, seed)),
+        DataArg::Named { kind, .. } => *kind,
+        DataArg::Folder(f) => {
+            let (splits, loaded) = folder::load(f)?;
+            loaded.report();
+            return Ok(splits);
+        }
+    };
+    let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| kind.default_dir());
+    match kind {
         Kind::FashionMnist => idx::load_fashion_mnist(&dir),
         Kind::Cifar10 => cifar::load(&dir, false),
         Kind::Cifar100 => cifar::load(&dir, true),

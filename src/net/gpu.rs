@@ -121,15 +121,9 @@ fn settle() {
     }
 }
 
-/// The folder of CubeCL's caches: `$LIGHTNASC_CACHE`, else `$XDG_CACHE_HOME/lightnasc`, else
-/// `~/.cache/lightnasc`, each with `cubecl/` below.
+/// The folder of CubeCL's caches: `cubecl/` in [`crate::util::cache_root`].
 pub fn cache_dir() -> PathBuf {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let base = env("LIGHTNASC_CACHE")
-        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("lightnasc")))
-        .or_else(|| env("HOME").map(|h| h.join(".cache").join("lightnasc")))
-        .unwrap_or_else(|| std::env::temp_dir().join("lightnasc"));
-    base.join("cubecl")
+    crate::util::cache_root().join("cubecl")
 }
 
 /// What a command asks of the GPU runtime beyond the defaults.

@@ -142,7 +142,7 @@ impl Default for SearchConfig {
             spec: None,
             spec_origin: None,
             space: None,
-            data: DataArg { kind: crate::data::Kind::Cifar100, mock: false },
+            data: DataArg::Named { kind: crate::data::Kind::Cifar100, mock: false },
             data_dir: None,
             epochs: 10,
             batch_size: 64,
@@ -279,6 +279,13 @@ impl SearchConfig {
                 *p = Some(dir.join(rel));
             }
         }
+        if let DataArg::Folder(f) = &mut cfg.data {
+            for p in std::iter::once(&mut f.folder).chain(f.test.as_mut()) {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
+            }
+        }
         Ok(cfg)
     }
 
@@ -317,10 +324,12 @@ impl SearchConfig {
     /// The space's arguments for this data: its input shape and class count. The search, and
     /// everything that reads a run back, instantiate the space with them.
     pub fn space_args(&self) -> crate::lower::SpaceArgs {
-        let kind = self.data.kind;
+        // A folder not yet resolved takes the space's default input (`folder::resolve`).
+        let unresolved = matches!(&self.data, DataArg::Folder(f) if f.input.is_none());
+        let meta = self.data.meta();
         crate::lower::SpaceArgs {
-            input: Some(kind.shape().iter().map(|&d| d as u32).collect()),
-            classes: Some(kind.classes() as i64),
+            input: (!unresolved).then(|| meta.shape.iter().map(|&d| d as u32).collect()),
+            classes: Some(meta.classes.len() as i64).filter(|&n| n > 0),
             other: vec![],
         }
     }
@@ -328,9 +337,9 @@ impl SearchConfig {
     /// The same, as a pin's header writes them (`pin demo(x: [1, 28, 28], classes: 10)`), for a
     /// space whose input parameter is named `input`.
     pub fn pin_args(&self, input: &str) -> Vec<(String, String)> {
-        let kind = self.data.kind;
-        let shape = kind.shape().iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
-        vec![(input.to_string(), format!("[{shape}]")), ("classes".to_string(), kind.classes().to_string())]
+        let meta = self.data.meta();
+        let shape = meta.shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+        vec![(input.to_string(), format!("[{shape}]")), ("classes".to_string(), meta.classes.len().to_string())]
     }
 
     /// The epochs of warm-up that run: `warmup_epochs`, but at most half the run, so the

@@ -24,7 +24,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::Serialize;
 
 use crate::data::loader::{BatchPlan, stream};
-use crate::data::{Dataset, Kind};
+use crate::data::{Dataset, Norm};
 use crate::export::{ModelFormat, write_model};
 use crate::ir::Graph;
 use crate::ir::pin::{Assignment, pin_text};
@@ -45,7 +45,7 @@ use scoring::Scorer;
 pub struct SearchJob {
     pub cfg: SearchConfig,
     pub graph: Graph,
-    pub kind: Kind,
+    pub norm: Norm,
     pub train: Arc<Dataset>,
     pub val: Arc<Dataset>,
     pub test: Arc<Dataset>,
@@ -187,7 +187,7 @@ impl SearchJob {
                 // start from those weights when asked.
                 let source = run::Run::open(src)?.supernet::<B>(&device)?;
                 let scorer = self.scorer(source.valid(), 0, 0, &device);
-                state.shared_weight_accuracy = Some(scorer.accuracy(a, &self.val, self.kind, cfg.batch_size));
+                state.shared_weight_accuracy = Some(scorer.accuracy(a, &self.val, &self.norm, cfg.batch_size));
                 if cfg.init == Init::Supernet {
                     let (kernels, training) = (net.binary_kernels, net.packed_training);
                     net = source.extract(a).map_err(|e| e.message)?;
@@ -226,7 +226,7 @@ impl SearchJob {
         let mut tb =
             EventWriter::create(&self.run_dir.join("tensorboard")).map_err(|e| format!("TensorBoard log: {e}"))?;
         let train_plan = BatchPlan {
-            kind: self.kind,
+            norm: self.norm.clone(),
             batch: cfg.batch_size,
             augment: cfg.augment,
             drop_last: true,
@@ -337,10 +337,10 @@ impl SearchJob {
             } else {
                 self.scorer_with(net.valid(), &scoring::ScoringConfig::legacy(), 0, 0, &device)
             };
-            let val_acc = scorer.accuracy(&a, &self.val, self.kind, cfg.batch_size);
+            let val_acc = scorer.accuracy(&a, &self.val, &self.norm, cfg.batch_size);
             let last = epoch + 1 == cfg.epochs;
-            let test_acc =
-                (cfg.test_each_epoch || last).then(|| scorer.accuracy(&a, &self.test, self.kind, cfg.batch_size));
+            let test_acc = ((cfg.test_each_epoch || last) && !self.test.is_empty())
+                .then(|| scorer.accuracy(&a, &self.test, &self.norm, cfg.batch_size));
             let record = EpochRecord {
                 epoch: epoch + 1,
                 train_loss: state.epoch_loss_sum / state.epoch_seen.max(1) as f64,
@@ -492,7 +492,7 @@ impl SearchJob {
         b: u64,
         device: &B::Device,
     ) -> Scorer<B> {
-        let plan = (self.kind, self.cfg.batch_size);
+        let plan = (&self.norm, self.cfg.batch_size);
         Scorer::new(net, cfg, &self.train, plan, (self.cfg.seed, epoch, b), device)
     }
 
@@ -503,7 +503,7 @@ impl SearchJob {
         let cfg = &self.cfg;
         let scorer = self.scorer(at.net.valid(), at.epoch as u64, at.b as u64, at.device);
         let plan = BatchPlan {
-            kind: self.kind,
+            norm: self.norm.clone(),
             batch: cfg.batch_size,
             augment: false,
             drop_last: false,

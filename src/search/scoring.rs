@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::back::native;
 use crate::data::loader::{Batch, BatchPlan, stream};
-use crate::data::{Dataset, Kind};
+use crate::data::{Dataset, Norm};
 use crate::ir::pin::{Assignment, pin};
 use crate::net::train::{correct, to_tensors};
 use crate::net::{Mode, Supernet};
@@ -101,7 +101,7 @@ impl<B: Backend> Scorer<B> {
         net: Supernet<B>,
         cfg: &ScoringConfig,
         train: &Arc<Dataset>,
-        plan: (Kind, usize),
+        plan: (&Norm, usize),
         draw: (u64, u64, u64),
         device: &B::Device,
     ) -> Self {
@@ -109,7 +109,7 @@ impl<B: Backend> Scorer<B> {
             BatchNormScoring::Recalibrate => {
                 let (seed, epoch, b) = draw;
                 let batches = BatchPlan {
-                    kind: plan.0,
+                    norm: plan.0.clone(),
                     batch: plan.1,
                     augment: false,
                     drop_last: true,
@@ -183,8 +183,8 @@ impl<B: Backend> Scorer<B> {
     }
 
     /// Accuracy of `a` over all of `ds` (no augmentation, file order).
-    pub fn accuracy(&self, a: &Assignment, ds: &Arc<Dataset>, kind: Kind, batch: usize) -> f64 {
-        let plan = BatchPlan { kind, batch, augment: false, drop_last: false, shuffle: None };
+    pub fn accuracy(&self, a: &Assignment, ds: &Arc<Dataset>, norm: &Norm, batch: usize) -> f64 {
+        let plan = BatchPlan { norm: norm.clone(), batch, augment: false, drop_last: false, shuffle: None };
         let (hits, n) = self.hits(a, plan.stream(ds.clone(), 0, 0));
         hits as f64 / n.max(1) as f64
     }
