@@ -282,3 +282,30 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Fitting: the shorter side is resized to the input's and the centre cropped, so a wide image
+/// keeps its middle; JPEGs decode (within JPEG's loss) like the PNG of the same pixels.
+#[test]
+fn images_are_resized_by_the_shorter_side_and_centre_cropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 64x32: black outer quarters, white middle half.
+    let wide = image::GrayImage::from_fn(64, 32, |x, _| image::Luma([if (16..48).contains(&x) { 255 } else { 0 }]));
+    let (png, jpg) = (tmp.path().join("wide.png"), tmp.path().join("wide.jpg"));
+    wide.save(&png).unwrap();
+    image::DynamicImage::ImageLuma8(wide).to_rgb8().save(&jpg).unwrap();
+    let fitted = folder::decode(&png, [1, 16, 16]).unwrap();
+    assert_eq!(fitted.len(), 256);
+    // 32 -> 16 rows, 64 -> 32 columns, the middle 16 columns kept: the white half. Bilinear
+    // at scale 1/2 weighs source pixels 15..=18 by 1/8, 3/8, 3/8, 1/8 for the first column (15
+    // black): 255 * 7/8 = 223 at both edges.
+    let row: Vec<u8> = (0..16).map(|x| if x == 0 || x == 15 { 223 } else { 255 }).collect();
+    assert_eq!(fitted, row.repeat(16));
+    let from_jpeg = folder::decode(&jpg, [3, 16, 16]).unwrap();
+    assert_eq!(from_jpeg.len(), 3 * 256);
+    let close = from_jpeg.iter().zip(row.repeat(48)).all(|(&a, b)| a.abs_diff(b) <= 12);
+    assert!(close, "{from_jpeg:?}");
+    // Already the input's size: copied exactly.
+    let exact = image::GrayImage::from_fn(16, 16, |x, y| image::Luma([(x * 16 + y) as u8]));
+    exact.save(&png).unwrap();
+    assert_eq!(folder::decode(&png, [1, 16, 16]).unwrap(), exact.into_raw());
+}
