@@ -12,7 +12,7 @@ use crate::ir::Graph;
 use crate::ir::cost::total;
 use crate::ir::pin::pin;
 use crate::search::SearchOutcome;
-use crate::search::config::{Policy, SearchConfig};
+use crate::search::config::{Policy, RunKind, SearchConfig};
 use crate::search::controller::Decisions;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -20,7 +20,7 @@ pub struct Entry {
     /// Seconds since the Unix epoch when the run finished.
     pub time: u64,
     /// `search` (ENAS), `random` (the random-search baseline) or `train`.
-    pub kind: String,
+    pub kind: RunKind,
     pub run: String,
     pub space: String,
     /// Structural hash of the architecture (the found one for a search, the trained one for
@@ -60,12 +60,7 @@ impl Entry {
         let cost = total(&arch);
         Ok(Entry {
             time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-            kind: match cfg.policy {
-                Policy::Enas => "search",
-                Policy::Random => "random",
-                Policy::Fixed => "train",
-            }
-            .into(),
+            kind: cfg.policy.run_kind(),
             run: run_dir.display().to_string(),
             space: graph.name.clone(),
             arch_hash: structure_hash(&arch),

@@ -71,7 +71,7 @@ pub fn read_table(path: &Path) -> Result<Vec<TableRow>, String> {
 /// accuracies averaged over seeds, sorted by OPs.
 pub fn table_from_ledger(entries: &[crate::ledger::Entry]) -> Result<Vec<TableRow>, String> {
     let mut by_arch: BTreeMap<String, Vec<&crate::ledger::Entry>> = BTreeMap::new();
-    for e in entries.iter().filter(|e| e.kind == "train") {
+    for e in entries.iter().filter(|e| e.kind == crate::search::config::RunKind::Train) {
         if e.arch.is_empty() {
             return Err(format!("{}: the ledger line names no architecture (made before 0.1 of the table)", e.run));
         }

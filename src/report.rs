@@ -14,14 +14,14 @@ use serde::Serialize;
 use crate::ir::cost::total;
 use crate::ir::pin::pin;
 use crate::ledger::{self, Entry};
-use crate::search::config::Policy;
+use crate::search::config::RunKind;
 use crate::search::controller::Decisions;
 use crate::search::run::Run;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
     pub run: String,
-    pub kind: String,
+    pub kind: RunKind,
     pub space: String,
     pub device: Option<String>,
     pub wall_seconds: f64,
@@ -144,14 +144,9 @@ fn one_run(dir: &Path) -> Result<RunReport, String> {
             latency: last.latency,
         }
     });
-    let kind = match run.cfg.policy {
-        Policy::Enas => "search",
-        Policy::Random => "random",
-        Policy::Fixed => "train",
-    };
     Ok(RunReport {
         run: dir.display().to_string(),
-        kind: kind.into(),
+        kind: run.cfg.policy.run_kind(),
         space: g.name.clone(),
         device: entry.as_ref().map(|e| e.device.clone()),
         wall_seconds: entry.map_or_else(|| run.state.history.iter().map(|r| r.seconds).sum(), |e| e.wall_seconds),
@@ -203,7 +198,8 @@ pub fn markdown(r: &Report) -> String {
             let _ = writeln!(s, "Shared-weight validation accuracy before training: {}.", pct(sw));
         }
         if let Some(res) = &run.result {
-            let latency = if run.kind == "train" { String::new() } else { format!(", latency {:.3}", res.latency) };
+            let latency =
+                if run.kind == RunKind::Train { String::new() } else { format!(", latency {:.3}", res.latency) };
             let _ = writeln!(
                 s,
                 "Result `{}`: {} params, {:.3}M OPs{latency}, validation {}{}.",
@@ -230,7 +226,7 @@ pub fn markdown(r: &Report) -> String {
                 pp("accuracy_regret_pp")
             );
         }
-        if run.kind == "train" {
+        if run.kind == RunKind::Train {
             continue; // one architecture: its epochs have no argmax to show
         }
         let _ = writeln!(
@@ -306,12 +302,12 @@ pub fn epochs_csv(run: &RunReport) -> String {
 /// (shared-weight validation accuracy) and each retrained architecture (stand-alone test
 /// accuracy, else validation).
 pub fn plot_svg(r: &Report) -> String {
-    let mut pts: Vec<(f64, f64, &str)> = vec![];
+    let mut pts: Vec<(f64, f64, RunKind)> = vec![];
     for run in &r.runs {
-        match run.kind.as_str() {
-            "train" => {
+        match run.kind {
+            RunKind::Train => {
                 if let Some(res) = &run.result {
-                    pts.push((res.ops, res.test_accuracy.unwrap_or(res.val_accuracy), "train"));
+                    pts.push((res.ops, res.test_accuracy.unwrap_or(res.val_accuracy), RunKind::Train));
                 }
             }
             kind => pts.extend(run.epochs.iter().map(|e| (e.ops, e.val_accuracy, kind))),
@@ -330,10 +326,10 @@ pub fn plot_svg(r: &Report) -> String {
     let ymax = pts.iter().map(|p| p.1).fold(0.0, f64::max).clamp(0.1, 1.0);
     let sx = |x: f64| m + (x - xmin) / (xmax - xmin) * (w - 2.0 * m);
     let sy = |y: f64| h - m - y / ymax * (h - 2.0 * m);
-    let color = |k: &str| match k {
-        "search" => "#1f77b4",
-        "random" => "#ff7f0e",
-        _ => "#2ca02c",
+    let color = |k: RunKind| match k {
+        RunKind::Search => "#1f77b4",
+        RunKind::Random => "#ff7f0e",
+        RunKind::Train => "#2ca02c",
     };
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n"
@@ -372,10 +368,10 @@ pub fn plot_svg(r: &Report) -> String {
             "<circle class=\"{k}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{}\" fill-opacity=\"0.8\"/>",
             sx(*x),
             sy(*y),
-            color(k)
+            color(*k)
         );
     }
-    for (i, k) in ["search", "random", "train"].iter().enumerate() {
+    for (i, k) in RunKind::ALL.into_iter().enumerate() {
         let y = m + 16.0 * i as f64;
         let _ = writeln!(
             s,
@@ -384,10 +380,10 @@ pub fn plot_svg(r: &Report) -> String {
             color(k),
             w - m - 100.0,
             y + 4.0,
-            match *k {
-                "search" => "ENAS argmax (shared weights)",
-                "random" => "random search (shared weights)",
-                _ => "retrained (stand-alone)",
+            match k {
+                RunKind::Search => "ENAS argmax (shared weights)",
+                RunKind::Random => "random search (shared weights)",
+                RunKind::Train => "retrained (stand-alone)",
             }
         );
     }

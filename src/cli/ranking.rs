@@ -87,8 +87,11 @@ fn rank(args: &RankingArgs) -> Result<Ranking, String> {
 /// Mean stand-alone test accuracy of `train` runs of the architecture with this structure hash.
 fn retrained_accuracy(dir: &std::path::Path, hash: &str) -> Result<Option<f64>, String> {
     let entries = ledger::read_folder(dir)?;
-    let accs: Vec<f64> =
-        entries.iter().filter(|e| e.kind == "train" && e.arch_hash == hash).filter_map(|e| e.test_accuracy).collect();
+    let accs: Vec<f64> = entries
+        .iter()
+        .filter(|e| e.kind == lightnasc::search::config::RunKind::Train && e.arch_hash == hash)
+        .filter_map(|e| e.test_accuracy)
+        .collect();
     Ok((!accs.is_empty()).then(|| accs.iter().sum::<f64>() / accs.len() as f64))
 }
 

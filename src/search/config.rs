@@ -80,6 +80,48 @@ pub enum Policy {
     Fixed,
 }
 
+/// What a finished run is, as the ledger and reports name it: written and compared only as this
+/// enum (its serialised name is the ledger's `kind`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    /// ENAS.
+    Search,
+    /// The random-search baseline.
+    Random,
+    /// A fixed architecture trained.
+    Train,
+}
+
+impl RunKind {
+    pub const ALL: [RunKind; 3] = [RunKind::Search, RunKind::Random, RunKind::Train];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RunKind::Search => "search",
+            RunKind::Random => "random",
+            RunKind::Train => "train",
+        }
+    }
+}
+
+impl std::fmt::Display for RunKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Policy {
+    /// The kind of run this policy makes.
+    pub fn run_kind(self) -> RunKind {
+        match self {
+            Policy::Enas => RunKind::Search,
+            Policy::Random => RunKind::Random,
+            Policy::Fixed => RunKind::Train,
+        }
+    }
+}
+
 /// Which model formats a run writes, and what happens when one cannot lower the run's space or
 /// architecture (decided before the first step, never after the last).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
