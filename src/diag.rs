@@ -7,7 +7,7 @@ use std::fmt;
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, ThemeCharacters, ThemeStyles};
 use serde::Serialize;
 
-use crate::front::source::{SourceDb, Span};
+use crate::source::{SourceDb, Span};
 
 /// Stable diagnostic codes. The number ranges group them by the pass that reports them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]

@@ -21,6 +21,7 @@ pub mod ranking;
 pub mod report;
 pub mod search;
 pub mod selftest;
+pub mod source;
 pub mod sweep;
 pub mod tensorboard;
 pub mod util;

@@ -21,12 +21,6 @@ fn lightnasc(cache: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn ok(out: &Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "exit {:?}\n{}\n{err}", out.status.code(), String::from_utf8_lossy(&out.stdout));
-    err
-}
-
 fn refused(out: &Output) -> String {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -118,7 +112,7 @@ fn a_folder_of_pngs_searches_as_the_idx_files_of_the_same_images() {
             vec!["search", "-c", cfg.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--name", name];
         args.extend_from_slice(extra);
         let out = lightnasc(&cache, &args);
-        (String::from_utf8_lossy(&out.stdout).into_owned(), ok(&out))
+        (common::ok(&out), String::from_utf8_lossy(&out.stderr).into_owned())
     };
     let (idx_out, _) = search(&idx_cfg, "idx", &["--data-dir", idxs.to_str().unwrap()]);
     let (folder_out, err) = search(&cfg, "folder", &[]);
@@ -271,7 +265,9 @@ fn a_killed_cache_build_leaves_nothing_behind() {
     let cached: Vec<PathBuf> = walk(&cache);
     assert!(cached.iter().all(|p| !p.to_string_lossy().ends_with(".bin")), "{cached:?}");
     std::fs::remove_file(&fifo).unwrap();
-    let err = ok(&lightnasc(&cache, &[&args[..], &["--stop-after-steps", "1"]].concat()));
+    let out = lightnasc(&cache, &[&args[..], &["--stop-after-steps", "1"]].concat());
+    common::ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("decoded 1100 images once"), "{err}");
 }
 

@@ -9,17 +9,6 @@ use std::path::Path;
 
 use common::lightnasc;
 
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The main job, reduced: 3,000 training images, 2 epochs, the default config.
 fn reduced_main_job(runs: &Path, name: &str) -> String {
     let out = lightnasc(&[
@@ -38,7 +27,7 @@ fn reduced_main_job(runs: &Path, name: &str) -> String {
         "--name",
         name,
     ]);
-    ok(&out)
+    common::ok(&out)
 }
 
 /// What a search prints, without the seconds each epoch took and the run folder's name.
@@ -79,7 +68,7 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
 
     let run = runs.join("a");
     let out = lightnasc(&["bench", "ranking", run.to_str().unwrap(), "--limit", "16", "--format", "json", "--save"]);
-    let r: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&common::ok(&out)).unwrap();
     assert_eq!(r["architectures"], 16);
     let tau = r["kendall_tau_b"].as_f64().unwrap();
     assert!(tau >= MIN_TAU, "Kendall's tau-b {tau} over 16 table architectures: {r}");
@@ -103,7 +92,7 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
         "--format",
         "json",
     ]);
-    let r: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&common::ok(&out)).unwrap();
     let tau_running = r["kendall_tau_b"].as_f64().unwrap_or(0.0);
     assert!(tau_running < tau, "running statistics ranked better ({tau_running}) than batch statistics ({tau})");
 
@@ -145,7 +134,7 @@ fn a_table_is_the_mean_over_seeds_of_a_ledger() {
     std::fs::write(dir.path().join("ledger.jsonl"), ledger + "\n").unwrap();
     let table = dir.path().join("t.jsonl");
     let out = lightnasc(&["bench", "table", dir.path().to_str().unwrap(), "-o", table.to_str().unwrap()]);
-    ok(&out);
+    common::ok(&out);
     let rows: Vec<serde_json::Value> =
         std::fs::read_to_string(&table).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows.len(), 2);
@@ -198,7 +187,7 @@ fn a_table_row_retrains_to_its_recorded_accuracy() {
         "--name",
         "r",
     ]);
-    let stdout = ok(&out);
+    let stdout = common::ok(&out);
     let test: f64 = stdout
         .lines()
         .find_map(|l| l.strip_prefix("test accuracy "))

@@ -10,10 +10,6 @@ use std::path::{Path, PathBuf};
 
 use common::{lightnasc, root};
 
-fn ok(out: &std::process::Output, what: &str) {
-    assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -48,7 +44,7 @@ fn search(spec: &Path, runs: &Path, name: &str) -> PathBuf {
         "--name",
         name,
     ]);
-    ok(&out, "search");
+    common::ok_for(&out, "search");
     runs.join(name)
 }
 
@@ -104,7 +100,7 @@ print(json.dumps(got.ravel().tolist()))
         .args(["-c", script, s(model), &serde_json::to_string(&xv).unwrap()])
         .output()
         .unwrap();
-    ok(&out, "onnxruntime");
+    common::ok_for(&out, "onnxruntime");
     let got: Vec<f32> = serde_json::from_slice(&out.stdout).unwrap();
     let scale = y.iter().fold(1f32, |m, v| m.max(v.abs()));
     let diff = got.iter().zip(&y).fold(0f32, |m, (g, w)| m.max((g - w).abs()));
@@ -124,7 +120,7 @@ fn a_run_reads_its_own_copy_when_the_spec_is_edited_moved_or_deleted() {
         assert!(run.join(f).is_file(), "{f}");
     }
     let before = dir.path().join("before");
-    ok(&export_onnx(&run, &before, &[]), "export");
+    common::ok_for(&export_onnx(&run, &before, &[]), "export");
     let model = std::fs::read(before.with_extension("onnx")).unwrap();
     onnxruntime_agrees(&before.with_extension("onnx"), &run);
 
@@ -141,27 +137,27 @@ fn a_run_reads_its_own_copy_when_the_spec_is_edited_moved_or_deleted() {
     for (k, (what, step)) in steps.iter().enumerate() {
         step();
         // Resuming the finished run reads its config, spec copy and checkpoint, and changes nothing.
-        ok(&lightnasc(&["search", "--resume", s(&run)]), what);
+        common::ok_for(&lightnasc(&["search", "--resume", s(&run)]), what);
         let again = dir.path().join(format!("after-{what}"));
-        ok(&export_onnx(&run, &again, &[]), what);
+        common::ok_for(&export_onnx(&run, &again, &[]), what);
         assert_eq!(std::fs::read(again.with_extension("onnx")).unwrap(), model, "{what}: the same model");
         let svg = dir.path().join(format!("{what}.dot"));
-        ok(&lightnasc(&["render", s(&run), "--format", "dot", "-o", s(&svg)]), what);
-        ok(&lightnasc(&["report", s(&runs)]), what);
+        common::ok_for(&lightnasc(&["render", s(&run), "--format", "dot", "-o", s(&svg)]), what);
+        common::ok_for(&lightnasc(&["report", s(&runs)]), what);
         let name = format!("t{k}");
         let out = train(s(&run), &runs, &name, &[]);
-        ok(&out, what);
+        common::ok_for(&out, what);
         assert!(runs.join(&name).join("model.onnx").is_file(), "{what}");
     }
     // The source is gone; the run goes on from its copy, and so does a training run made from it.
-    ok(&lightnasc(&["search", "--resume", s(&run), "--epochs", "2"]), "resume");
-    ok(&lightnasc(&["train", "--resume", s(&runs.join("t2")), "--epochs", "2"]), "resume a training run");
+    common::ok_for(&lightnasc(&["search", "--resume", s(&run), "--epochs", "2"]), "resume");
+    common::ok_for(&lightnasc(&["train", "--resume", s(&runs.join("t2")), "--epochs", "2"]), "resume a training run");
     // A run folder moved elsewhere still opens: the config names its copy relative to itself.
     let resumed = dir.path().join("resumed");
-    ok(&export_onnx(&run, &resumed, &[]), "export after resume");
+    common::ok_for(&export_onnx(&run, &resumed, &[]), "export after resume");
     let far = dir.path().join("far");
     std::fs::rename(&run, &far).unwrap();
-    ok(&export_onnx(&far, &dir.path().join("far-export"), &[]), "a moved run");
+    common::ok_for(&export_onnx(&far, &dir.path().join("far-export"), &[]), "a moved run");
     assert_eq!(
         std::fs::read(dir.path().join("far-export.onnx")).unwrap(),
         std::fs::read(resumed.with_extension("onnx")).unwrap()
@@ -175,7 +171,7 @@ fn weights_for_another_width_are_refused_by_every_reader() {
     let runs = dir.path().join("runs");
     let run = search(&spec, &runs, "r");
     let latent = dir.path().join("w");
-    ok(&lightnasc(&["export", s(&run), "--format", "params", "-o", s(&latent)]), "latent export");
+    common::ok_for(&lightnasc(&["export", s(&run), "--format", "params", "-o", s(&latent)]), "latent export");
     let wider = dir.path().join("wider.lnas");
     let text = std::fs::read_to_string(root().join("specs/demo.lnas")).unwrap();
     std::fs::write(&wider, text.replacen("growth: 16", "growth: 24", 1)).unwrap();
@@ -216,13 +212,13 @@ fn a_scaled_architecture_trains_and_exports_both_formats() {
         train("fixtures/models/scaled.lnas", &runs, name, &args)
     };
     // XNOR scaling lowers to stock MXNet ops now: both formats, and the ledger line.
-    ok(&train("both", &[]), "train");
+    common::ok_for(&train("both", &[]), "train");
     for f in ["model.onnx", "model-symbol.json", "model-0000.params"] {
         assert!(runs.join("both").join(f).is_file(), "{f}");
     }
     assert!(std::fs::read_to_string(runs.join("ledger.jsonl")).unwrap().contains("both"));
     // The formats are the user's to choose, checked before the first step.
-    ok(&train("onnx-only", &["--set", "export.formats=[onnx]"]), "train");
+    common::ok_for(&train("onnx-only", &["--set", "export.formats=[onnx]"]), "train");
     assert!(runs.join("onnx-only/model.onnx").is_file());
     assert!(!runs.join("onnx-only/model-symbol.json").exists());
     let out = train("typo", &["--set", "export.formats=[tflite]"]);

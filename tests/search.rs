@@ -44,16 +44,6 @@ fn run_args(spec: &Path, cfg: &Path, data: &str, runs: &Path, name: &str) -> Vec
     ]
 }
 
-fn ok(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -184,7 +174,7 @@ space synth(x: tensor = [1, 28, 28], classes: int = 10) {
     );
     let runs = dir.path().join("runs");
     let out = search_run(&spec, &cfg, "fashion-mnist", &runs, "synth");
-    ok(&out);
+    common::ok(&out);
     let st = state(&runs.join("synth"));
     let last = st["history"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["argmax"], serde_json::json!([1]), "{last}");
@@ -221,7 +211,7 @@ fn a_killed_run_resumes_to_the_same_result() {
          controller: {entropy_weight: 0.01, tanh_constant: 1.5, baseline_decay: 0.99, batch_size: 4}\n",
     );
     let demo = root().join("specs/demo.lnas");
-    ok(&search_run(&demo, &cfg, "mock:fashion-mnist", &runs, "whole"));
+    common::ok(&search_run(&demo, &cfg, "mock:fashion-mnist", &runs, "whole"));
     let whole = state(&runs.join("whole"));
 
     // The killed run reads the first run's latency table back (`--latency-table`): the same.
@@ -254,7 +244,7 @@ fn a_killed_run_resumes_to_the_same_result() {
     let at_kill = state(&run);
     assert!(!at_kill["finished"].as_bool().unwrap());
     assert!(at_kill["batch"].as_u64().unwrap() > 0, "killed mid-epoch");
-    ok(&search(&["--resume", run.to_str().unwrap()]));
+    common::ok(&search(&["--resume", run.to_str().unwrap()]));
     let resumed = state(&run);
     assert_eq!(resumed["weights_digest"], whole["weights_digest"], "weights differ after resume");
     assert_eq!(history_without_times(&resumed), history_without_times(&whole));
@@ -298,7 +288,7 @@ fn the_mock_configs_run() {
     let dir = tempfile::tempdir().unwrap();
     for cfg in ["specs/configs/resnet18-mock.yml", "specs/configs/meliusnet22-mock.yml"] {
         let out = search(&["-c", cfg, "--runs-dir", dir.path().to_str().unwrap()]);
-        ok(&out);
+        common::ok(&out);
         assert!(String::from_utf8_lossy(&out.stdout).contains("test accuracy"), "{cfg}");
     }
 }
@@ -309,7 +299,7 @@ fn tensorboard_reads_every_tag() {
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("runs");
     let cfg = write(dir.path(), "c.yml", "epochs: 2\nbatch_size: 64\ntest_each_epoch: true\nexport_each_epoch: true\n");
-    ok(&search_run(&root().join("specs/demo.lnas"), &cfg, "mock:fashion-mnist", &runs, "tb"));
+    common::ok(&search_run(&root().join("specs/demo.lnas"), &cfg, "mock:fashion-mnist", &runs, "tb"));
     let run = runs.join("tb");
     for f in [
         "config.yml",

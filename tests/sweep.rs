@@ -16,10 +16,6 @@ fn text(out: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
-fn ok(out: &std::process::Output) {
-    assert!(out.status.success(), "exit {:?}\n{}", out.status.code(), text(out));
-}
-
 /// Every entry of every ledger file in the sweep folder, by run-folder name.
 fn ledger(out: &Path) -> Vec<(String, serde_json::Value)> {
     let mut all = vec![];
@@ -70,7 +66,7 @@ fn six_shards_with_one_killed_and_rerun_count_every_run_once() {
 
     // The cluster scripts first (they run nothing).
     let slurm = lightnasc(&["sweep", plan_arg, "--emit", "slurm", "--parallel", "2", "--sbatch=--time=00:30:00"]);
-    ok(&slurm);
+    common::ok(&slurm);
     let script = dir.path().join("t.sbatch");
     std::fs::write(&script, &slurm.stdout).unwrap();
     let syntax = Command::new("bash").arg("-n").arg(&script).output().unwrap();
@@ -82,7 +78,7 @@ fn six_shards_with_one_killed_and_rerun_count_every_run_once() {
     assert!(out.join("logs").is_dir(), "sbatch needs the log folder to exist");
 
     let k8s = lightnasc(&["sweep", plan_arg, "--emit", "k8s", "--parallel", "2", "--image", "reg.example/lightnasc:1"]);
-    ok(&k8s);
+    common::ok(&k8s);
     let manifest = dir.path().join("t.yaml");
     std::fs::write(&manifest, &k8s.stdout).unwrap();
     let python = common::python_venv("yaml", &["pyyaml==6.0.2"]);
@@ -141,28 +137,28 @@ fn six_shards_with_one_killed_and_rerun_count_every_run_once() {
     assert_eq!(before.len(), 5, "the five other runs finished: {before:?}");
     assert!(!before.contains(&units[3].to_string()));
     let status = lightnasc(&["sweep", plan_arg, "--status"]);
-    ok(&status);
+    common::ok(&status);
     assert!(text(&status).contains("5 finished, 1 stopped"), "{}", text(&status));
 
     // The killed shard alone: its run resumes from the checkpoint.
     let rerun = lightnasc(&["sweep", plan_arg, "--shard", "3/6"]);
-    ok(&rerun);
+    common::ok(&rerun);
     assert!(text(&rerun).contains(&format!("{}: resuming from its checkpoint", units[3])), "{}", text(&rerun));
     // Everything again: nothing runs twice.
     let again = lightnasc(&["sweep", plan_arg, "--local", "-j", "2"]);
-    ok(&again);
+    common::ok(&again);
     assert_eq!(text(&again).matches("all its runs are finished").count(), 6, "{}", text(&again));
     // The Slurm script and the Kubernetes command run as shards, and skip what is done.
     let slurm_run =
         Command::new("bash").arg(&script).env("SLURM_ARRAY_TASK_ID", "0").current_dir(root()).output().unwrap();
-    ok(&slurm_run);
+    common::ok(&slurm_run);
     assert!(text(&slurm_run).contains(&format!("{}: finished (in the ledger); skipped", units[0])));
     let k8s_run = Command::new(env!("CARGO_BIN_EXE_lightnasc"))
         .args(command[1..].iter().map(|c| c.replace("$(JOB_COMPLETION_INDEX)", "5")))
         .current_dir(root())
         .output()
         .unwrap();
-    ok(&k8s_run);
+    common::ok(&k8s_run);
     assert!(text(&k8s_run).contains(&format!("{}: finished (in the ledger); skipped", units[5])));
 
     // Each run exactly once in the ledger, from the shard that ran it.
@@ -200,7 +196,7 @@ fn six_shards_with_one_killed_and_rerun_count_every_run_once() {
 
     // The report merges the shards: six runs, each with its ledger entry's device and wall time.
     let report = lightnasc(&["report", out.to_str().unwrap(), "--format", "json"]);
-    ok(&report);
+    common::ok(&report);
     let r: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
     let runs = r["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 6);
@@ -214,7 +210,7 @@ fn six_shards_with_one_killed_and_rerun_count_every_run_once() {
 
     // The shipped sample plan is valid: every run's command line parses.
     let sample = lightnasc(&["sweep", "specs/sweeps/demo.yml", "--status"]);
-    ok(&sample);
+    common::ok(&sample);
     assert!(text(&sample).contains("6 runs in 6 shards"), "{}", text(&sample));
     // A plan whose run has a bad flag is refused before anything runs.
     let bad = dir.path().join("bad.yml");

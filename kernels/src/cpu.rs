@@ -4,6 +4,7 @@
 
 use rayon::prelude::*;
 
+use crate::features::{has_avx512, has_popcnt};
 use crate::pack::{ConvGeometry, PackedActivations, PackedWeights};
 
 /// What a conv writes, from the match count `m` of each output (K = fan-in).
@@ -77,28 +78,6 @@ impl Kernel {
             Kernel::Portable => "portable",
         }
     }
-}
-
-fn has_popcnt() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return is_x86_feature_detected!("popcnt");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
-pub(crate) fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static DETECTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *DETECTED.get_or_init(|| {
-            std::env::var_os("LIGHTNASC_NO_AVX512").is_none()
-                && is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512vl")
-                && is_x86_feature_detected!("avx512vpopcntdq")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 /// Output size of a convolution along one axis.
@@ -205,6 +184,9 @@ fn pixel(a: &PackedActivations, img: usize, y: usize, x: usize) -> usize {
 }
 
 /// The scalar kernel compiled with the `popcnt` instruction (x86-64's baseline lacks it).
+///
+/// # Safety
+/// The CPU must have `popcnt` (the caller checks `is_x86_feature_detected!`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
 unsafe fn row_popcnt(r: Row, mis: &mut [u32]) {
@@ -236,6 +218,8 @@ fn row_scalar(r: Row, mis: &mut [u32]) {
     }
 }
 
+/// # Safety
+/// The CPU must have AVX-512F and VPOPCNTDQ (the caller checks `features::has_avx512()`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vpopcntdq")]
 unsafe fn row_avx512(r: Row, mis: &mut [u32]) {
@@ -262,6 +246,9 @@ unsafe fn row_avx512(r: Row, mis: &mut [u32]) {
 }
 
 /// `NV` vectors of output channels from vector `v0`, for every pixel of the row.
+///
+/// # Safety
+/// As [`row_avx512`]; `v0 + NV` vectors lie inside the row's output channels.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vpopcntdq")]
 #[inline]

@@ -10,6 +10,7 @@
 //! `gpu` the CubeCL kernel (features `wgpu`, `cuda`); the layout of packed tensors is in [`pack`].
 
 pub mod cpu;
+mod features;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 pub mod gpu;
 pub mod grad;

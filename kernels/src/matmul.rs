@@ -52,6 +52,10 @@ pub unsafe fn matmul_add(
 }
 
 /// `dst = keep * dst + lhs * rhs` (`keep` 0 or 1: gemm's alpha; at 0 dst is not read).
+///
+/// # Safety
+/// `dst`, `lhs` and `rhs` must point to `m x n`, `m x k` and `k x n` matrices with their strides,
+/// valid for the call, and `dst` must not overlap the others.
 unsafe fn call(
     m: usize,
     n: usize,

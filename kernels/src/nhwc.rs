@@ -60,7 +60,7 @@ pub fn pack_bounded(src: Channels, n: usize, bounds: &Bounds, dst: &mut PackedAc
         let first = (img * h + yp - pad) * w * src.stride + src.offset;
         let out = &mut out[pad * words..][..w * words];
         #[cfg(target_arch = "x86_64")]
-        if crate::cpu::has_avx512() {
+        if crate::features::has_avx512() {
             // SAFETY: the CPU has AVX-512F (checked); the row's pixels lie in `src.data` (asserted).
             unsafe { pack_row_avx512(&src.data[first..], src.stride, c, w, bounds, out) };
             return;
@@ -96,6 +96,9 @@ fn pack_pixel(px: &[f32], b: &Bounds, dst: &mut [u64]) {
 /// One row of `w` pixels (`stride` apart from `px[0]`) with AVX-512, 16 channels per compare.
 /// A word's bounds are loaded once per row when the pixel has one word (they stay in registers),
 /// else per pixel (from L1), so each pixel is read once, in order.
+///
+/// # Safety
+/// The CPU must have AVX-512F (the caller checks `features::has_avx512()`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn pack_row_avx512(px: &[f32], stride: usize, c: usize, w: usize, b: &Bounds, out: &mut [u64]) {
@@ -229,6 +232,9 @@ struct RowOut<'a> {
     offset: usize,
 }
 
+/// # Safety
+/// The CPU must have AVX-512F, VL and VPOPCNTDQ (the caller checks `features::has_avx512()`); `r.out`
+/// must point to room for the row's outputs that no other task writes meanwhile.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512vpopcntdq")]
 unsafe fn row_avx512(r: RowOut, e: Epilogue) {
@@ -259,6 +265,9 @@ unsafe fn row_avx512(r: RowOut, e: Epilogue) {
 }
 
 /// `NV` vectors of eight output channels from vector `v0`, for `NP` pixels from `ox`.
+///
+/// # Safety
+/// As [`row_avx512`]; `v0 + NV` vectors and `ox + NP` pixels lie inside the row.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512vpopcntdq")]
 #[inline]

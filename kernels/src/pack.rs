@@ -90,7 +90,7 @@ fn pack(x: &[f32], [n, c, h, w]: [usize; 4], pad: usize, simd: bool) -> PackedAc
             }
             let y = yp - pad;
             #[cfg(target_arch = "x86_64")]
-            if simd && crate::cpu::has_avx512() {
+            if simd && crate::features::has_avx512() {
                 // SAFETY: the CPU has AVX-512 (checked); the row slices are in bounds.
                 unsafe { pack_row_avx512(x, [c, h, w], img, y, pad, words, out_row) };
                 return;
@@ -116,6 +116,10 @@ fn pack(x: &[f32], [n, c, h, w]: [usize; 4], pad: usize, simd: bool) -> PackedAc
 
 /// One row of [`pack_activations`] with AVX-512: 16 pixels of a channel compared at once, their
 /// sign bits OR-ed into 16 per-pixel words held in two registers.
+///
+/// # Safety
+/// The CPU must have AVX-512F (the caller checks `features::has_avx512()`); `out` and the row index lie
+/// inside `x`'s image, as [`pack_activations`] computes them.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn pack_row_avx512(

@@ -154,9 +154,10 @@ pub fn for_each(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
 /// A raw pointer that parallel tasks share, each writing its own disjoint part.
 #[derive(Clone, Copy)]
 pub struct SharedMut<T>(pub *mut T);
-// SAFETY: users write disjoint ranges from different tasks (documented at each use).
-unsafe impl<T> Send for SharedMut<T> {}
-unsafe impl<T> Sync for SharedMut<T> {}
+// SAFETY: users write disjoint ranges from different tasks (documented at each use); the values
+// written cross threads, so `T` must be `Send` (a pointer to `Rc`s, say, is refused).
+unsafe impl<T: Send> Send for SharedMut<T> {}
+unsafe impl<T: Send> Sync for SharedMut<T> {}
 
 impl<T> SharedMut<T> {
     /// The pointer (a method, so closures capture the wrapper rather than its field).

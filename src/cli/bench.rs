@@ -119,15 +119,15 @@ pub fn kernels(args: &KernelBenchArgs) -> ExitCode {
     if args.batch.contains(&0) {
         return super::fail("batch sizes must be at least 1");
     }
-    if args.onnxruntime.is_some() && !on_cpu {
+    if args.ort.onnxruntime.is_some() && !on_cpu {
         return super::fail("--onnxruntime compares CPU convs (--device cpu)");
     }
     let job = KernelBench {
         batches: args.batch.clone(),
         reps: args.reps as usize,
         cpu_kernel: on_cpu.then_some(kernel),
-        onnxruntime: args.onnxruntime.clone(),
-        threads: args.threads,
+        onnxruntime: args.ort.onnxruntime.clone(),
+        threads: args.ort.threads,
     };
     let rows = match run_on(&args.device, job) {
         Ok(Ok(rows)) => rows,
@@ -203,7 +203,7 @@ pub fn network(args: &NetworkBenchArgs) -> ExitCode {
         return super::fail("batch sizes must be at least 1");
     }
     let native = args.device.backend == BackendKind::Cpu;
-    if args.onnxruntime.is_some() && !native {
+    if args.ort.onnxruntime.is_some() && !native {
         return super::fail("--onnxruntime compares with the native plan, which runs on the CPU (--device cpu)");
     }
     let job = NetworkBench {
@@ -212,8 +212,8 @@ pub fn network(args: &NetworkBenchArgs) -> ExitCode {
         batches: args.batch.clone(),
         reps: args.reps as usize,
         native,
-        onnxruntime: args.onnxruntime.clone(),
-        threads: args.threads,
+        onnxruntime: args.ort.onnxruntime.clone(),
+        threads: args.ort.threads,
         pinned_only: args.pinned_only,
     };
     lightnasc::net::gpu::configure(&lightnasc::net::gpu::Settings { count: args.counts, profile: None });

@@ -299,13 +299,8 @@ pub struct NetworkBenchArgs {
     /// Timed passes per row (the median is reported).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub reps: u32,
-    /// A Python with onnxruntime (e.g. the tests' `target/venv-onnx/bin/python`): adds
-    /// onnxruntime on the same network's ONNX export as a column beside the native plan.
-    #[arg(long)]
-    pub onnxruntime: Option<PathBuf>,
-    /// onnxruntime's intra-op threads.
-    #[arg(long, default_value_t = 2)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub ort: OrtOpts,
     /// Time the pinned network alone (not the supernet on sampled paths).
     #[arg(long)]
     pub pinned_only: bool,
@@ -319,6 +314,18 @@ pub struct NetworkBenchArgs {
     pub format: Format,
 }
 
+/// onnxruntime as a column of `bench kernels` (its float conv per shape) and `bench network`
+/// (the same network's ONNX export), on the CPU.
+#[derive(clap::Args, Debug)]
+pub struct OrtOpts {
+    /// A Python with onnxruntime (e.g. the tests' `target/venv-onnx/bin/python`).
+    #[arg(long)]
+    pub onnxruntime: Option<PathBuf>,
+    /// onnxruntime's intra-op threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct KernelBenchArgs {
     /// Batch sizes, comma-separated.
@@ -330,13 +337,8 @@ pub struct KernelBenchArgs {
     /// The CPU kernel: best | avx512 | popcnt | portable (on a GPU the variant is timed per shape)
     #[arg(long, default_value = "best")]
     pub kernel: String,
-    /// A Python with onnxruntime (e.g. the tests' `target/venv-onnx/bin/python`): adds its
-    /// float conv of each shape as a column (CPU).
-    #[arg(long)]
-    pub onnxruntime: Option<PathBuf>,
-    /// onnxruntime's intra-op threads.
-    #[arg(long, default_value_t = 2)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub ort: OrtOpts,
     /// cpu | wgpu | cuda | cuda:N (one device)
     #[arg(long, default_value = "cpu")]
     pub device: DeviceArg,

@@ -5,7 +5,9 @@ pub mod ast;
 pub mod fmt;
 pub mod parse;
 pub mod snapshot;
-pub mod source;
+/// Files and spans live below the front end (diagnostics point into them too); re-exported here,
+/// where they are read.
+pub use crate::source;
 pub mod stdlib;
 
 use std::collections::HashMap;

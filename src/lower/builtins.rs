@@ -199,18 +199,47 @@ pub static LAYERS: &[LayerSpec] = &[
     },
 ];
 
+/// What a built-in function computes (the lowering matches on this, never on the name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Func {
+    Channels,
+    Height,
+    Width,
+    Round,
+    Floor,
+    Ceil,
+    Abs,
+    Min,
+    Max,
+}
+
+/// A function on values (not a layer): its name, its one-line documentation, what it computes.
+pub struct FunctionSpec {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub func: Func,
+}
+
+const fn f(name: &'static str, doc: &'static str, func: Func) -> FunctionSpec {
+    FunctionSpec { name, doc, func }
+}
+
 /// Functions on values (not layers).
-pub static FUNCTIONS: &[(&str, &str)] = &[
-    ("channels", "channels(x): channels of a feature map, or length of a vector"),
-    ("height", "height(x): height of a feature map"),
-    ("width", "width(x): width of a feature map"),
-    ("round", "round(v): nearest integer, ties to even (as Python's round)"),
-    ("floor", "floor(v): largest integer <= v"),
-    ("ceil", "ceil(v): smallest integer >= v"),
-    ("min", "min(a, b, ...)"),
-    ("max", "max(a, b, ...)"),
-    ("abs", "abs(v)"),
+pub static FUNCTIONS: &[FunctionSpec] = &[
+    f("channels", "channels(x): channels of a feature map, or length of a vector", Func::Channels),
+    f("height", "height(x): height of a feature map", Func::Height),
+    f("width", "width(x): width of a feature map", Func::Width),
+    f("round", "round(v): nearest integer, ties to even (as Python's round)", Func::Round),
+    f("floor", "floor(v): largest integer <= v", Func::Floor),
+    f("ceil", "ceil(v): smallest integer >= v", Func::Ceil),
+    f("min", "min(a, b, ...)", Func::Min),
+    f("max", "max(a, b, ...)", Func::Max),
+    f("abs", "abs(v)", Func::Abs),
 ];
+
+pub fn function(name: &str) -> Option<&'static FunctionSpec> {
+    FUNCTIONS.iter().find(|f| f.name == name)
+}
 
 impl LayerSpec {
     /// `conv(x: tensor, out: int, kernel: int = 1, ...)`, as hovers, completions and argument
@@ -240,7 +269,7 @@ pub fn layer(name: &str) -> Option<&'static LayerSpec> {
 }
 
 pub fn is_function(name: &str) -> bool {
-    FUNCTIONS.iter().any(|f| f.0 == name)
+    function(name).is_some()
 }
 
 pub fn is_builtin(name: &str) -> bool {

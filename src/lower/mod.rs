@@ -835,7 +835,7 @@ impl Lowerer<'_> {
         span: Span,
     ) -> Value {
         let name = callee.name.as_str();
-        if builtins::is_function(name) {
+        if let Some(f) = builtins::function(name) {
             if let Some(l) = label {
                 self.error(Diagnostic::new(
                     Code::BadValue,
@@ -843,7 +843,7 @@ impl Lowerer<'_> {
                     format!("`{name}` is a function, not a layer; it cannot be labelled"),
                 ));
             }
-            return self.function(callee, args, env, span);
+            return self.function(f.func, callee, args, env, span);
         }
         if let Some(spec) = builtins::layer(name) {
             return self.layer_call(spec, args, label, env, span);
@@ -1082,7 +1082,14 @@ impl Lowerer<'_> {
         self.add_node(op, &inputs, &local, span)
     }
 
-    fn function(&mut self, callee: &ast::Ident, args: &[ast::Arg], env: &Env, span: Span) -> Value {
+    fn function(
+        &mut self,
+        func: builtins::Func,
+        callee: &ast::Ident,
+        args: &[ast::Arg],
+        env: &Env,
+        span: Span,
+    ) -> Value {
         let name = callee.name.as_str();
         let vals: Vec<Value> = args.iter().map(|a| self.eval(&a.value, env)).collect();
         if vals.iter().any(Value::is_poison) {
@@ -1098,14 +1105,15 @@ impl Lowerer<'_> {
         let want = |l: &mut Self, n: &str| {
             l.error(Diagnostic::new(Code::Arity, span, format!("`{name}` takes {n}")).hint(function_doc(name)))
         };
-        match name {
-            "channels" | "height" | "width" => {
+        use builtins::Func;
+        match func {
+            Func::Channels | Func::Height | Func::Width => {
                 let [Value::Tensor(t)] = vals[..] else { return want(self, "one tensor") };
                 let s = self.nodes[t].shape;
-                match (name, s) {
-                    ("channels", _) => Value::Int(s.channels() as i64),
-                    ("height", Shape::Map { h, .. }) => Value::Int(h as i64),
-                    ("width", Shape::Map { w, .. }) => Value::Int(w as i64),
+                match (func, s) {
+                    (Func::Channels, _) => Value::Int(s.channels() as i64),
+                    (Func::Height, Shape::Map { h, .. }) => Value::Int(h as i64),
+                    (Func::Width, Shape::Map { w, .. }) => Value::Int(w as i64),
                     _ => self.error(Diagnostic::new(
                         Code::Shape,
                         span,
@@ -1113,16 +1121,16 @@ impl Lowerer<'_> {
                     )),
                 }
             }
-            "round" | "floor" | "ceil" | "abs" => {
+            Func::Round | Func::Floor | Func::Ceil | Func::Abs => {
                 let [ref v] = vals[..] else { return want(self, "one number") };
                 match v {
-                    Value::Int(i) if name == "abs" => Value::Int(i.saturating_abs()),
+                    Value::Int(i) if func == Func::Abs => Value::Int(i.saturating_abs()),
                     Value::Int(i) => Value::Int(*i),
                     Value::Float(f) => {
-                        let r = match name {
-                            "round" => f.round_ties_even(),
-                            "floor" => f.floor(),
-                            "ceil" => f.ceil(),
+                        let r = match func {
+                            Func::Round => f.round_ties_even(),
+                            Func::Floor => f.floor(),
+                            Func::Ceil => f.ceil(),
                             _ => return Value::Float(f.abs()),
                         };
                         if r.abs() < 9.0e15 {
@@ -1138,23 +1146,22 @@ impl Lowerer<'_> {
                     )),
                 }
             }
-            "min" | "max" => {
+            Func::Min | Func::Max => {
                 if vals.is_empty() {
                     return want(self, "at least one number");
                 }
                 if vals.iter().all(|v| matches!(v, Value::Int(_))) {
                     let it = vals.iter().filter_map(Value::as_int);
-                    return Value::Int(if name == "min" { it.min().unwrap() } else { it.max().unwrap() });
+                    return Value::Int(if func == Func::Min { it.min().unwrap() } else { it.max().unwrap() });
                 }
                 let fs: Option<Vec<f64>> = vals.iter().map(Value::as_float).collect();
                 match fs {
-                    Some(fs) => {
-                        Value::Float(fs.into_iter().reduce(if name == "min" { f64::min } else { f64::max }).unwrap())
-                    }
+                    Some(fs) => Value::Float(
+                        fs.into_iter().reduce(if func == Func::Min { f64::min } else { f64::max }).unwrap(),
+                    ),
                     None => self.error(Diagnostic::new(Code::Type, span, format!("`{name}` takes numbers"))),
                 }
             }
-            _ => unreachable!("function {name}"),
         }
     }
 }
@@ -1263,5 +1270,5 @@ pub(crate) fn signature(name: &str, params: &[ast::Param]) -> String {
 }
 
 fn function_doc(name: &str) -> String {
-    builtins::FUNCTIONS.iter().find(|f| f.0 == name).map_or(String::new(), |f| f.1.to_string())
+    builtins::function(name).map_or(String::new(), |f| f.doc.to_string())
 }

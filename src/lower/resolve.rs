@@ -144,7 +144,7 @@ fn expr(prog: &Program, e: &Expr, scope: &[String], diags: &mut Diagnostics) {
                 let all = builtins::LAYERS
                     .iter()
                     .map(|l| l.name)
-                    .chain(builtins::FUNCTIONS.iter().map(|f| f.0))
+                    .chain(builtins::FUNCTIONS.iter().map(|f| f.name))
                     .chain(prog.defs.keys().map(String::as_str));
                 let hint = match closest(&callee.name, all) {
                     Some(c) => format!("did you mean `{c}`?"),

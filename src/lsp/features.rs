@@ -83,8 +83,8 @@ pub fn hover(a: &Analysis, pos: Position) -> Option<Hover> {
                     s.push_str(&layer_nodes_summary(g, call.span));
                 }
                 s
-            } else if let Some((_, doc)) = builtins::FUNCTIONS.iter().find(|f| f.0 == name.name) {
-                format!("```lnas\n{doc}\n```\n(built-in function)")
+            } else if let Some(f) = builtins::function(&name.name) {
+                format!("```lnas\n{}\n```\n(built-in function)", f.doc)
             } else {
                 return None;
             };
@@ -448,7 +448,7 @@ pub fn completion(a: &Analysis, pos: Position) -> Vec<CompletionItem> {
         });
     }
     if !after_pipe {
-        for (name, doc) in builtins::FUNCTIONS {
+        for &builtins::FunctionSpec { name, doc, .. } in builtins::FUNCTIONS {
             items.push(CompletionItem {
                 label: name.to_string(),
                 kind: Some(CompletionItemKind::FUNCTION),

@@ -12,6 +12,20 @@ pub fn lightnasc(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lightnasc")).args(args).current_dir(root()).output().expect("running lightnasc")
 }
 
+/// A command's stdout, after asserting it succeeded (its stdout and stderr in the failure).
+#[track_caller]
+pub fn ok(out: &Output) -> String {
+    ok_for(out, "lightnasc")
+}
+
+/// [`ok`], naming `what` was run in the failure.
+#[track_caller]
+pub fn ok_for(out: &Output, what: &str) -> String {
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{what}: exit {:?}\nstdout: {stdout}\nstderr: {stderr}", out.status.code());
+    stdout.into_owned()
+}
+
 /// `lightnasc check ... --format json`, parsed, with the exit code.
 pub fn check_json(args: &[&str]) -> (i32, serde_json::Value) {
     let mut all = vec!["check"];
