@@ -12,7 +12,7 @@ use crate::ir::Graph;
 use crate::ir::cost::total;
 use crate::ir::pin::pin;
 use crate::search::SearchOutcome;
-use crate::search::config::{Policy, RunKind, SearchConfig};
+use crate::search::config::{RunKind, SearchConfig};
 use crate::search::controller::Decisions;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -53,9 +53,9 @@ impl Entry {
         device: String,
         wall: Duration,
     ) -> Result<Entry, String> {
-        let arch = match cfg.policy {
-            Policy::Fixed => graph.clone(),
-            _ => pin(graph, &Decisions::of(graph).assignment(&out.actions)).map_err(|e| e.message)?,
+        let arch = match cfg.policy.searches() {
+            false => graph.clone(),
+            true => pin(graph, &Decisions::of(graph).assignment(&out.actions)).map_err(|e| e.message)?,
         };
         let cost = total(&arch);
         Ok(Entry {

@@ -15,7 +15,6 @@ use lightnasc::data::{Dataset, folder, idx};
 use lightnasc::net::device::{BackendJob, BackendKind, describe, run_on};
 use lightnasc::net::train::to_tensors;
 use lightnasc::net::{Mode, Supernet};
-use lightnasc::search::config::Policy;
 use lightnasc::search::run::Run;
 
 use super::{Engine, Format, InferArgs, emit, fail};
@@ -73,7 +72,7 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), String>
     let run = Run::open(&args.run)?;
     // The trained network: a training run's own, or a search run's architecture on its shared weights.
     let supernet = run.supernet::<B>(device)?;
-    let mut net: Supernet<B> = if run.cfg.policy == Policy::Fixed {
+    let mut net: Supernet<B> = if !run.cfg.policy.searches() {
         supernet
     } else {
         let (_, a) = run.architecture(args.epoch, false)?;

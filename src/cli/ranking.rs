@@ -41,7 +41,7 @@ fn rank(args: &RankingArgs) -> Result<Ranking, String> {
         rows = ranking::spread_subset(&rows, n.max(2));
     }
     let run = Run::open(&args.run)?;
-    if run.cfg.policy == lightnasc::search::config::Policy::Fixed {
+    if !run.cfg.policy.searches() {
         return Err(format!("{}: a training run has one architecture; rank a search run", args.run.display()));
     }
     for r in &rows {

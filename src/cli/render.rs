@@ -9,7 +9,6 @@ use lightnasc::check::{Outcome, PinArg, check_path};
 use lightnasc::ir::Graph;
 use lightnasc::ir::pin::Assignment;
 use lightnasc::lower::SpaceArgs;
-use lightnasc::search::config::Policy;
 use lightnasc::search::run::Run;
 
 use super::{RenderArgs, RenderFormat, fail};
@@ -83,7 +82,7 @@ fn run_folder(args: &RenderArgs) -> Result<(), ExitCode> {
     let last = run.state.history.last().map_or(0, |r| r.epoch);
     let epochs: Vec<u32> = match args.epoch {
         Some(n) => vec![run.architecture(Some(n), false).map_err(fail)?.0],
-        None if run.cfg.policy == Policy::Fixed => vec![last],
+        None if !run.cfg.policy.searches() => vec![last],
         None if args.all_epochs => run.state.history.iter().map(|r| r.epoch).collect(),
         None => vec![run.architecture(None, false).map_err(fail)?.0],
     };
@@ -94,9 +93,9 @@ fn run_folder(args: &RenderArgs) -> Result<(), ExitCode> {
     let mut evolution: Vec<(u32, Assignment)> = vec![];
     for epoch in epochs {
         // A training run's graph is its one architecture, already pinned.
-        let (a, what) = match run.cfg.policy {
-            Policy::Fixed => (None, "the trained architecture".to_string()),
-            _ => (
+        let (a, what) = match run.cfg.policy.searches() {
+            false => (None, "the trained architecture".to_string()),
+            true => (
                 Some(run.architecture(Some(epoch), false).map_err(fail)?.1),
                 format!("argmax architecture after epoch {epoch}"),
             ),

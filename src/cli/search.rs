@@ -12,7 +12,7 @@ use lightnasc::ir::pin::Assignment;
 use lightnasc::ledger;
 use lightnasc::net::device::{DeviceArg, describe, run_on};
 use lightnasc::search::SearchJob;
-use lightnasc::search::config::{Policy, SearchConfig};
+use lightnasc::search::config::{RunKind, SearchConfig};
 use lightnasc::search::run;
 
 use super::{RunOpts, SearchArgs, fail};
@@ -26,7 +26,7 @@ pub fn run(args: &SearchArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     if let Some(p) = args.controller {
-        if p == Policy::Fixed {
+        if !p.searches() {
             return fail("`--controller fixed` is `lightnasc train`");
         }
         cfg.policy = p;
@@ -85,7 +85,7 @@ fn prepare(
     };
     let splits = data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.seed).map_err(fail)?;
     let norm = cfg.data.meta().norm;
-    let fixed = cfg.policy == Policy::Fixed;
+    let fixed = !cfg.policy.searches();
     let mut trained_arch = vec![];
     // The run's own copy of its spec, as every later reader of the run sees it.
     let outcome = run::check_spec(run_dir, &cfg, None).map_err(fail)?;
@@ -115,10 +115,12 @@ fn prepare(
     }
     let pin_args = cfg.pin_args(&graph.node(graph.input).name);
     let cost = lightnasc::ir::cost::cost_range(&graph);
-    let what = match cfg.policy {
-        Policy::Enas => format!("search `{}` ({} decisions)", graph.name, graph.choices.len()),
-        Policy::Random => format!("random search `{}` ({} decisions)", graph.name, graph.choices.len()),
-        Policy::Fixed => format!("train `{}` ({} params, {:.1}M OPs)", graph.name, cost.params_max, cost.ops_max / 1e6),
+    let what = match cfg.policy.run_kind() {
+        RunKind::Search => format!("search `{}` ({} decisions)", graph.name, graph.choices.len()),
+        RunKind::Random => format!("random search `{}` ({} decisions)", graph.name, graph.choices.len()),
+        RunKind::Train => {
+            format!("train `{}` ({} params, {:.1}M OPs)", graph.name, cost.params_max, cost.ops_max / 1e6)
+        }
     };
     eprintln!(
         "{what} on {} ({} train / {} val / {}) with {}; run folder {}",
@@ -158,7 +160,7 @@ fn prepare(
 fn execute(job: SearchJob, device: DeviceArg, graph: lightnasc::ir::Graph, ledger_file: &Path) -> ExitCode {
     let (cfg, run_dir) = (job.cfg.clone(), job.run_dir.clone());
     let classes = cfg.data.meta().classes.len();
-    let fixed = cfg.policy == Policy::Fixed;
+    let fixed = !cfg.policy.searches();
     let started = std::time::Instant::now();
     match run_on(&device, job) {
         Ok(Ok(out)) if out.finished => {

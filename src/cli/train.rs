@@ -65,7 +65,7 @@ fn prepare(args: &TrainArgs) -> Result<Prepared, String> {
     let (mut cfg, space, a, space_spec, std, source_run) = if source.is_dir() {
         // A search run: its config (data, budget) is the default, its space the architecture's.
         let run = Run::open(source)?;
-        if run.cfg.policy == Policy::Fixed {
+        if !run.cfg.policy.searches() {
             return Err(format!(
                 "{} is a training run, not a search: train its architecture again with `lightnasc train {}`",
                 source.display(),

@@ -112,6 +112,11 @@ impl std::fmt::Display for RunKind {
 }
 
 impl Policy {
+    /// Whether it searches a space (`fixed` trains one pinned network: `lightnasc train`).
+    pub fn searches(self) -> bool {
+        self != Policy::Fixed
+    }
+
     /// The kind of run this policy makes.
     pub fn run_kind(self) -> RunKind {
         match self {

@@ -11,6 +11,7 @@ pub mod controller;
 pub mod latency;
 mod policy;
 pub mod run;
+mod run_loop;
 pub mod scoring;
 
 use std::path::PathBuf;
@@ -25,20 +26,19 @@ use serde::Serialize;
 
 use crate::data::loader::{BatchPlan, stream};
 use crate::data::{Dataset, Norm};
-use crate::export::{ModelFormat, write_model};
+use crate::export::ModelFormat;
 use crate::ir::Graph;
-use crate::ir::pin::{Assignment, pin_text};
+use crate::ir::pin::Assignment;
 use crate::net::Supernet;
 use crate::net::device::BackendJob;
 use crate::net::parallel::DataParallel;
-use crate::net::train::GroupedOptimizer;
 use crate::net::weights::Weights;
 use crate::tensorboard::EventWriter;
 use crate::util::SplitMix64;
-use checkpoint::{EpochRecord, Records, State};
-use config::{Init, OptimizerKind, Policy, SearchConfig};
+use config::{OptimizerKind, SearchConfig};
 use controller::Decisions;
 use latency::LatencyTable;
+use run_loop::Epochs;
 use scoring::Scorer;
 
 /// Everything a search needs, prepared without a backend.
@@ -125,6 +125,8 @@ fn weights_digest<B: Backend>(net: &Supernet<B>) -> String {
 }
 
 impl SearchJob {
+    /// The run, in the parts of `run_loop`: set up or resume, then each epoch's training and its
+    /// end, then the result.
     fn run_with<B, O>(self, devices: Vec<B::Device>, decayed: O, plain: O) -> Result<SearchOutcome, String>
     where
         B: AutodiffBackend,
@@ -134,336 +136,34 @@ impl SearchJob {
         // The controller, evaluations and checkpoints live on the main device; the others hold
         // data-parallel replicas of the shared weights.
         let (device, others) = devices.split_first().ok_or("no device")?;
-        let device = device.clone();
         if cfg.batch_size < devices.len() {
             return Err(format!("a batch of {} cannot be split over {} devices", cfg.batch_size, devices.len()));
         }
-        let seed = cfg.seed;
-        let decisions = Decisions::of(&self.graph);
-        let names: Vec<String> = self.graph.choices.iter().map(|c| c.name.clone()).collect();
-        let mut net = Supernet::<B>::new(self.graph.clone(), seed, &device);
-        net.binary_kernels = cfg.binary_kernels;
-        net.packed_training = cfg.packed_training;
-        let mut policy = policy::make::<B>(cfg, &decisions, &device);
-        let mut state = State { decisions: names.clone(), ..Default::default() };
-
-        let resumed_from = if self.resume { checkpoint::find(&self.run_dir) } else { None };
-        if self.resume && resumed_from.is_none() {
-            return Err(format!("{}: no checkpoint to resume from", self.run_dir.display()));
-        }
-        let mut optim;
-        if let Some(dir) = &resumed_from {
-            state = checkpoint::load_state(dir)?;
-            if state.decisions != names {
-                return Err(format!(
-                    "{}: the checkpoint was made for another space ({} decisions; the spec now has {})",
-                    dir.display(),
-                    state.decisions.len(),
-                    names.len()
-                ));
-            }
-            let record = checkpoint::load_record::<B, _>(checkpoint::read(dir, &state, "supernet.bin")?, &device)?;
-            net.load_weights(record).map_err(|e| format!("{}: {e}", dir.join("supernet.bin").display()))?;
-            policy.load(dir, &state, &device)?;
-            optim = GroupedOptimizer::new(&net, decayed, plain);
-            optim.decayed = optim.decayed.load_record(checkpoint::load_record::<B, _>(
-                checkpoint::read(dir, &state, "optim-decayed.bin")?,
-                &device,
-            )?);
-            optim.plain = optim.plain.load_record(checkpoint::load_record::<B, _>(
-                checkpoint::read(dir, &state, "optim-plain.bin")?,
-                &device,
-            )?);
-            // `--epochs` may have been raised on resume: a finished run then goes on.
-            state.finished = state.epoch >= cfg.epochs;
-            if state.finished {
-                eprintln!("{}: the run had finished; nothing to resume", self.run_dir.display());
-            } else {
-                eprintln!("resuming {} at epoch {}, batch {}", self.run_dir.display(), state.epoch + 1, state.batch);
-            }
-        } else {
-            if let (Some(src), Some(a)) = (&cfg.source_run, &self.source_arch) {
-                // Score the architecture with the search's shared weights before training it, and
-                // start from those weights when asked.
-                let source = run::Run::open(src)?.supernet::<B>(&device)?;
-                let scorer = self.scorer(source.valid(), 0, 0, &device);
-                state.shared_weight_accuracy = Some(scorer.accuracy(a, &self.val, &self.norm, cfg.batch_size));
-                if cfg.init == Init::Supernet {
-                    let (kernels, training) = (net.binary_kernels, net.packed_training);
-                    net = source.extract(a).map_err(|e| e.message)?;
-                    (net.binary_kernels, net.packed_training) = (kernels, training);
-                }
-            }
-            optim = GroupedOptimizer::new(&net, decayed, plain);
-        }
-
-        if !policy.searches() {
-            eprintln!("network: {} trainable parameters in {} layers", net.param_count(), net.plan.steps.len());
-        }
-        let mut parallel = DataParallel::start(&net, &optim, &device, others);
-        // A resumed run reuses the table it started with: measured latencies differ run to run.
-        let latency_path = self.run_dir.join("latency.json");
-        let stored: Option<LatencyTable> = resumed_from
-            .as_ref()
-            .and_then(|_| std::fs::read_to_string(&latency_path).ok())
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .filter(|t: &LatencyTable| t.options.len() == decisions.options.len());
-        let latency = match stored {
-            Some(t) => t,
-            None => {
-                let t = match &cfg.latency_table {
-                    Some(path) => LatencyTable::read(path, &decisions.options)?,
-                    None => LatencyTable::build(&net.valid(), cfg.reward.latency, &device),
-                };
-                crate::util::write_atomic(
-                    &latency_path,
-                    serde_json::to_string_pretty(&t).expect("serialises").as_bytes(),
-                )
-                .map_err(|e| format!("{}: {e}", latency_path.display()))?;
-                t
-            }
-        };
-        let mut tb =
-            EventWriter::create(&self.run_dir.join("tensorboard")).map_err(|e| format!("TensorBoard log: {e}"))?;
-        let train_plan = BatchPlan {
+        let mut r = self.start::<B, O>(device.clone(), decayed, plain)?;
+        let parallel = DataParallel::start(&r.net, &r.optim, &r.device, others);
+        let latency = self.latency_table(&r)?;
+        let tb = EventWriter::create(&self.run_dir.join("tensorboard")).map_err(|e| format!("TensorBoard log: {e}"))?;
+        let plan = BatchPlan {
             norm: self.norm.clone(),
             batch: cfg.batch_size,
             augment: cfg.augment,
             drop_last: true,
-            shuffle: Some(seed),
+            shuffle: Some(cfg.seed),
         };
-        let batches = train_plan.batches(self.train.len());
+        let batches = plan.batches(self.train.len());
         if batches == 0 {
-            return Err(format!(
-                "{} training images make no batch of {}: lower --batch-size",
-                self.train.len(),
-                cfg.batch_size
-            ));
+            let n = self.train.len();
+            return Err(format!("{n} training images make no batch of {}: lower --batch-size", cfg.batch_size));
         }
         let total_steps = batches as u64 * cfg.epochs as u64;
-        let mut last_save = Instant::now();
-        let mut steps_here = 0u64;
-        let tb_err = |e: std::io::Error| format!("writing TensorBoard events: {e}");
-
-        let save = |state: &mut State,
-                    net: &Supernet<B>,
-                    policy: &dyn policy::ArchPolicy<B>,
-                    optim: &GroupedOptimizer<O>|
-         -> Result<(), String> {
-            state.weights_digest = weights_digest(net);
-            let mut records: Records = vec![
-                ("supernet.bin", checkpoint::module_bytes(&net.weights)?),
-                ("optim-decayed.bin", checkpoint::record::<B, _>(optim.decayed.to_record())?),
-                ("optim-plain.bin", checkpoint::record::<B, _>(optim.plain.to_record())?),
-            ];
-            records.extend(policy.records()?);
-            checkpoint::save(&self.run_dir, state, &records)
-        };
-
-        while state.epoch < cfg.epochs && !state.finished {
-            let epoch = state.epoch;
+        let mut e =
+            Epochs { latency, tb, parallel, plan, batches, total_steps, last_save: Instant::now(), steps_here: 0 };
+        while r.state.epoch < cfg.epochs && !r.state.finished {
             let started = Instant::now();
-            let mut bar = progress((batches * cfg.batch_size) as u64, epoch, cfg.epochs);
-            bar.set_position((state.batch * cfg.batch_size) as u64);
-            let mut epoch_archs: Vec<Vec<u32>> = vec![];
-            for (b, batch) in
-                (state.batch..batches).zip(train_plan.stream(self.train.clone(), epoch as u64, state.batch))
-            {
-                // One architecture per training batch, sampled from the current policy.
-                let arch = policy.sample(epoch, b);
-                let a = decisions.assignment(&arch);
-                let lr = cfg.optimizer.lr_at(state.global_step, total_steps);
-                let n = batch.n;
-                let stats = parallel.step(&mut net, &mut optim, lr, batch, &a, &device).map_err(|e| {
-                    format!(
-                        "epoch {}, batch {b}: {e}; the last checkpoint in {} is intact",
-                        epoch + 1,
-                        self.run_dir.display()
-                    )
-                })?;
-                state.epoch_loss_sum += stats.loss * n as f64;
-                state.epoch_correct += stats.correct as u64;
-                state.epoch_seen += n as u64;
-                state.global_step += 1;
-                steps_here += 1;
-                epoch_archs.push(arch);
-                tb.scalar("train/loss", state.global_step as i64, stats.loss).map_err(tb_err)?;
-                tb.scalar("train/accuracy", state.global_step as i64, stats.correct as f64 / n as f64)
-                    .map_err(tb_err)?;
-                tb.scalar("lr", state.global_step as i64, lr).map_err(tb_err)?;
-
-                let update = epoch >= cfg.warmup() && b % cfg.update_arch_frequency == 0;
-                if update && policy.searches() {
-                    let at = Scoring { net: &net, decisions: &decisions, latency: &latency, epoch, b, device: &device };
-                    policy.update(&self, &at, &mut state, &mut tb)?;
-                }
-                bar.set_position(((b + 1) * cfg.batch_size) as u64);
-                bar.set_message(format!(
-                    "loss {:.3} acc {:.3}",
-                    state.epoch_loss_sum / state.epoch_seen.max(1) as f64,
-                    state.epoch_correct as f64 / state.epoch_seen.max(1) as f64
-                ));
-                state.batch = b + 1;
-                let by_steps = cfg.checkpoint_steps.is_some_and(|k| k > 0 && state.global_step.is_multiple_of(k));
-                let by_time = last_save.elapsed().as_secs_f64() > cfg.checkpoint_minutes * 60.0;
-                if (by_steps || by_time) && state.batch < batches {
-                    save(&mut state, &net, &*policy, &optim)?;
-                    tb.flush().map_err(tb_err)?;
-                    last_save = Instant::now();
-                }
-                if self.stop_after.is_some_and(|k| steps_here >= k) {
-                    bar.abandon();
-                    return Ok(SearchOutcome {
-                        run_dir: self.run_dir.clone(),
-                        argmax: vec![],
-                        actions: vec![],
-                        val_accuracy: 0.0,
-                        test_accuracy: None,
-                        weights_digest: weights_digest(&net),
-                        finished: false,
-                        shared_weight_accuracy: state.shared_weight_accuracy,
-                    });
-                }
-            }
-            bar.finish();
-
-            // End of epoch: validate the argmax architecture on the whole validation split.
-            let eval_net = net.valid();
-            let (argmax, probs) = policy.argmax(&state, epoch);
-            let a = decisions.assignment(&argmax);
-            // A fixed network's batch norms are its own: its running statistics are right.
-            let scorer = if policy.searches() {
-                self.scorer(net.valid(), epoch as u64, batches as u64, &device)
-            } else {
-                self.scorer_with(net.valid(), &scoring::ScoringConfig::legacy(), 0, 0, &device)
-            };
-            let val_acc = scorer.accuracy(&a, &self.val, &self.norm, cfg.batch_size);
-            let last = epoch + 1 == cfg.epochs;
-            let test_acc = ((cfg.test_each_epoch || last) && !self.test.is_empty())
-                .then(|| scorer.accuracy(&a, &self.test, &self.norm, cfg.batch_size));
-            let record = EpochRecord {
-                epoch: epoch + 1,
-                train_loss: state.epoch_loss_sum / state.epoch_seen.max(1) as f64,
-                train_accuracy: state.epoch_correct as f64 / state.epoch_seen.max(1) as f64,
-                val_accuracy: val_acc,
-                test_accuracy: test_acc,
-                argmax: argmax.clone(),
-                probs: probs.clone(),
-                entropy: policy.entropy(&probs),
-                latency: latency.of(&a),
-                seconds: started.elapsed().as_secs_f64(),
-            };
-            let step = (epoch + 1) as i64;
-            tb.scalar("val/accuracy", step, val_acc).map_err(tb_err)?;
-            tb.scalar("latency/argmax", step, record.latency).map_err(tb_err)?;
-            if let Some(h) = record.entropy {
-                tb.scalar("controller/epoch_entropy", step, h).map_err(tb_err)?;
-            }
-            tb.scalar("train/epoch_accuracy", step, record.train_accuracy).map_err(tb_err)?;
-            if let Some(t) = test_acc {
-                tb.scalar("test/accuracy", step, t).map_err(tb_err)?;
-            }
-            let width = decisions.options.iter().copied().max().unwrap_or(1);
-            let mut cells = vec![0f32; decisions.options.len() * width];
-            for (k, p) in probs.iter().enumerate() {
-                cells[k * width..k * width + p.len()].copy_from_slice(p);
-            }
-            if !decisions.options.is_empty() {
-                tb.grey_image("controller/probabilities", step, &cells, decisions.options.len(), width, 8)
-                    .map_err(tb_err)?;
-            }
-            if !epoch_archs.is_empty() && !decisions.options.is_empty() {
-                let mean: Vec<f32> = (0..decisions.options.len())
-                    .map(|k| epoch_archs.iter().map(|a| a[k] as f32).sum::<f32>() / epoch_archs.len() as f32)
-                    .collect();
-                tb.grey_image("train/epoch_average_config", step, &mean, decisions.options.len(), 1, 8)
-                    .map_err(tb_err)?;
-            }
-            // Each epoch's argmax as a pin and a colored graph (a training run has one
-            // architecture, its `arch.lnas`).
-            if policy.searches() {
-                let epochs = self.run_dir.join("epochs");
-                let spec_ref = run::spec_ref(&self.run_dir, &self.spec, &epochs);
-                let pin = pin_text(&self.graph, &a, &spec_ref, &self.space_args);
-                let pin_path = epochs.join(format!("epoch-{:03}.lnas", epoch + 1));
-                std::fs::create_dir_all(pin_path.parent().expect("has a parent"))
-                    .and_then(|_| crate::util::write_atomic(&pin_path, pin.as_bytes()))
-                    .map_err(|e| format!("{}: {e}", pin_path.display()))?;
-                // And as a colored graph; the SVG only where Graphviz is installed.
-                let title = format!("{}: argmax architecture after epoch {}", self.graph.name, epoch + 1);
-                let dot_text = crate::back::dot::render(&self.graph, Some(&a), &title);
-                let dot_path = pin_path.with_extension("dot");
-                crate::util::write_atomic(&dot_path, dot_text.as_bytes())
-                    .map_err(|e| format!("{}: {e}", dot_path.display()))?;
-                if let Ok(svg) = crate::back::graphviz::render(&dot_text, "svg") {
-                    let svg_path = pin_path.with_extension("svg");
-                    crate::util::write_atomic(&svg_path, &svg).map_err(|e| format!("{}: {e}", svg_path.display()))?;
-                }
-                if cfg.export_each_epoch {
-                    // The argmax architecture with the current weights, as ONNX and MXNet.
-                    let fixed = eval_net.extract(&a).map_err(|e| e.message)?;
-                    write_model(&pin_path.with_extension(""), &self.formats, &fixed.plan.graph, &fixed.to_store())?;
-                }
-            }
-            // A fixed network has no architecture to show, nor latency to trade against.
-            let search_part = if policy.searches() {
-                format!(
-                    " | latency {:.3}{} | {}",
-                    record.latency,
-                    record.entropy.map_or(String::new(), |h| format!(" | entropy {h:.2}")),
-                    argmax.iter().map(|a| a.to_string()).collect::<String>()
-                )
-            } else {
-                String::new()
-            };
-            println!(
-                "epoch {}/{}: train loss {:.4} acc {:.4} | val acc {:.4}{} | {:.0}s{search_part}",
-                epoch + 1,
-                cfg.epochs,
-                record.train_loss,
-                record.train_accuracy,
-                val_acc,
-                test_acc.map_or(String::new(), |t| format!(" | test acc {t:.4}")),
-                record.seconds,
-            );
-            state.history.push(record);
-            state.epoch += 1;
-            state.batch = 0;
-            state.epoch_loss_sum = 0.0;
-            state.epoch_correct = 0;
-            state.epoch_seen = 0;
-            state.finished = state.epoch >= cfg.epochs;
-            save(&mut state, &net, &*policy, &optim)?;
-            tb.flush().map_err(tb_err)?;
-            last_save = Instant::now();
+            let Some(archs) = self.train_epoch(&mut r, &mut e)? else { return Ok(self.stopped(&r)) };
+            self.end_epoch(&mut r, &mut e, &archs, started)?;
         }
-        let last = state.history.last().ok_or("no epoch was run")?;
-        if cfg.policy == Policy::Fixed {
-            // A trained network is the product: export it beside its checkpoint.
-            write_model(&self.run_dir.join("model"), &self.formats, &net.plan.graph, &net.valid().to_store())?;
-        }
-        let a = decisions.assignment(&last.argmax);
-        // A training run's result is the architecture it trained, as pinned in its config.
-        let pin = match (&cfg.policy, &cfg.spec) {
-            (Policy::Fixed, Some(spec)) => {
-                std::fs::read_to_string(spec).map_err(|e| format!("{}: {e}", spec.display()))?
-            }
-            _ => pin_text(&self.graph, &a, &run::spec_ref(&self.run_dir, &self.spec, &self.run_dir), &self.space_args),
-        };
-        crate::util::write_atomic(&self.run_dir.join("result.lnas"), pin.as_bytes()).map_err(|e| e.to_string())?;
-        Ok(SearchOutcome {
-            run_dir: self.run_dir.clone(),
-            argmax: match cfg.policy {
-                Policy::Fixed => self.trained_arch.clone(),
-                _ => a.settings(&self.graph),
-            },
-            actions: last.argmax.clone(),
-            val_accuracy: last.val_accuracy,
-            test_accuracy: last.test_accuracy,
-            weights_digest: state.weights_digest.clone(),
-            finished: true,
-            shared_weight_accuracy: state.shared_weight_accuracy,
-        })
+        self.finish(&r)
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::Backend;
 
 use super::checkpoint::{self, State};
-use super::config::{Policy, SearchConfig};
+use super::config::SearchConfig;
 use super::controller::Decisions;
 use crate::check::{Outcome, PinArg, check_path_with};
 use crate::front::StdLib;
@@ -33,7 +33,7 @@ impl Run {
         let cfg = SearchConfig::from_run_file(&cfg_path)?;
         let out = check_spec(dir, &cfg, None)?;
         // A training run (`policy: fixed`) trains its pinned architecture; a search, the space.
-        let graph = if cfg.policy == Policy::Fixed { out.pinned.map(|p| p.1) } else { out.space };
+        let graph = if !cfg.policy.searches() { out.pinned.map(|p| p.1) } else { out.space };
         let graph = graph.ok_or_else(|| format!("{}: the run's spec holds no architecture", dir.display()))?;
         let checkpoint = checkpoint::find(dir).ok_or_else(|| format!("{}: no checkpoint yet", dir.display()))?;
         let state = checkpoint::load_state(&checkpoint)?;
