@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::back::{mxnet, onnx};
 use crate::ir::Graph;
 use crate::ir::store::WeightStore;
+use crate::util::AtPath as _;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -57,9 +58,9 @@ pub fn write_model(
     }
     for (path, bytes) in &files {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).at(&dir)?;
         }
-        crate::util::write_atomic(path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        crate::util::write_atomic(path, bytes).at(&path)?;
     }
     Ok(files.into_iter().map(|f| f.0).collect())
 }

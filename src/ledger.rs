@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::ir::Graph;
 use crate::ir::cost::total;
+use crate::ir::decisions::Decisions;
 use crate::ir::pin::pin;
 use crate::search::SearchOutcome;
 use crate::search::config::{RunKind, SearchConfig};
-use crate::search::controller::Decisions;
+use crate::util::AtPath as _;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Entry {
@@ -138,17 +139,13 @@ pub fn read_folder(dir: &Path) -> Result<Vec<Entry>, String> {
 pub fn append(path: &Path, e: &Entry) -> Result<(), String> {
     let mut line = serde_json::to_string(e).map_err(|e| e.to_string())?;
     line.push('\n');
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    f.write_all(line.as_bytes()).and_then(|_| f.sync_data()).map_err(|e| format!("{}: {e}", path.display()))
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).at(&path)?;
+    f.write_all(line.as_bytes()).and_then(|_| f.sync_data()).at(&path)
 }
 
 /// Every entry of a ledger; a line that does not parse (a crash mid-write) is an error naming it.
 pub fn read(path: &Path) -> Result<Vec<Entry>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).at(&path)?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())

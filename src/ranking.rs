@@ -19,6 +19,7 @@ use crate::search::config::SearchConfig;
 use crate::search::latency::LatencyTable;
 use crate::search::run::Run;
 use crate::search::scoring::{BatchNormScoring, Scorer};
+use crate::util::AtPath as _;
 
 /// One architecture of a table: its choices, costs and stand-alone accuracies per seed.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -46,7 +47,7 @@ impl TableRow {
 
 /// Read a table (JSON lines, one architecture each; `#` lines are comments).
 pub fn read_table(path: &Path) -> Result<Vec<TableRow>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).at(&path)?;
     let mut rows = vec![];
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();

@@ -12,10 +12,10 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::ir::cost::total;
+use crate::ir::decisions::Decisions;
 use crate::ir::pin::pin;
 use crate::ledger::{self, Entry};
 use crate::search::config::RunKind;
-use crate::search::controller::Decisions;
 use crate::search::run::Run;
 
 #[derive(Clone, Debug, Serialize)]

@@ -40,6 +40,18 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     })
 }
 
+/// `result.at(path)`: the error as "PATH: error", the one way a file operation's error names
+/// its file.
+pub trait AtPath<T> {
+    fn at(self, path: impl AsRef<std::path::Path>) -> Result<T, String>;
+}
+
+impl<T, E: std::fmt::Display> AtPath<T> for Result<T, E> {
+    fn at(self, path: impl AsRef<std::path::Path>) -> Result<T, String> {
+        self.map_err(|e| format!("{}: {e}", path.as_ref().display()))
+    }
+}
+
 /// lightnasc's caches (compiled kernels, decoded images): `$LIGHTNASC_CACHE`, else
 /// `$XDG_CACHE_HOME/lightnasc`, else `~/.cache/lightnasc`.
 pub fn cache_root() -> std::path::PathBuf {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::data::{Dataset, folder};
+use crate::util::AtPath as _;
 use crate::util::SplitMix64;
 
 /// One row: a folder decoded into the cache, then read back.
@@ -49,7 +50,7 @@ fn write_folder(dir: &Path, n: usize, jpeg: bool) -> Result<(), String> {
         let img = image::GrayImage::from_raw(28, 28, src.image(i % src.len()).to_vec()).expect("28x28");
         let l = src.labels[i % src.len()] as usize;
         let class = dir.join(format!("{l}-{}", names[l].replace('/', "_")));
-        std::fs::create_dir_all(&class).map_err(|e| format!("{}: {e}", class.display()))?;
+        std::fs::create_dir_all(&class).at(&class)?;
         let path = class.join(format!("{i:06}.{ext}"));
         let saved = if jpeg {
             let big = image::imageops::resize(&img, 224, 224, image::imageops::FilterType::Triangle);
@@ -62,9 +63,9 @@ fn write_folder(dir: &Path, n: usize, jpeg: bool) -> Result<(), String> {
         } else {
             img.save(&path)
         };
-        saved.map_err(|e| format!("{}: {e}", path.display()))?;
+        saved.at(&path)?;
     }
-    std::fs::write(&done, b"").map_err(|e| format!("{}: {e}", done.display()))
+    std::fs::write(&done, b"").at(&done)
 }
 
 /// Decode `dir` into a fresh cache on `threads` threads: images per second.

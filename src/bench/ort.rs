@@ -3,6 +3,7 @@
 //! network and weights, or on one float conv. One process per batch size, so each figure's
 //! memory growth is its own.
 
+use crate::util::AtPath as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -41,10 +42,10 @@ pub fn time(python: &Path, model: &OrtModel, batch: usize, threads: usize, reps:
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).at(&dir)?;
     let scratch = Scratch(dir);
     let script = scratch.0.join("bench_ort.py");
-    std::fs::write(&script, SCRIPT).map_err(|e| format!("{}: {e}", script.display()))?;
+    std::fs::write(&script, SCRIPT).at(&script)?;
     let mut cmd = Command::new(python);
     cmd.arg(&script).args([
         "--batch",
@@ -57,7 +58,7 @@ pub fn time(python: &Path, model: &OrtModel, batch: usize, threads: usize, reps:
     match model {
         OrtModel::Model(bytes) => {
             let path = scratch.0.join("model.onnx");
-            std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::write(&path, bytes).at(&path)?;
             cmd.arg("--model").arg(path);
         }
         OrtModel::Conv(s) => {

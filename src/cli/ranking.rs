@@ -13,6 +13,7 @@ use lightnasc::search::latency::LatencyTable;
 use lightnasc::search::run::Run;
 
 use super::{Format, RankingArgs, TableArgs, fail};
+use lightnasc::util::AtPath as _;
 
 pub fn ranking(args: &RankingArgs) -> ExitCode {
     match rank(args) {
@@ -45,9 +46,9 @@ fn rank(args: &RankingArgs) -> Result<Ranking, String> {
         return Err(format!("{}: a training run has one architecture; rank a search run", args.run.display()));
     }
     for r in &rows {
-        ranking::assignment(&run.graph, &r.arch).map_err(|e| format!("{}: {e}", args.table.display()))?;
+        ranking::assignment(&run.graph, &r.arch).at(&args.table)?;
     }
-    let options = lightnasc::search::controller::Decisions::of(&run.graph).options;
+    let options = lightnasc::ir::decisions::Decisions::of(&run.graph).options;
     let latency = LatencyTable::read(&args.run.join("latency.json"), &options)?;
     let (_, result) = run.architecture(None, false)?;
     let result_graph = pin(&run.graph, &result).map_err(|e| e.message)?;

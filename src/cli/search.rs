@@ -16,6 +16,7 @@ use lightnasc::search::config::{RunKind, SearchConfig};
 use lightnasc::search::run;
 
 use super::{RunOpts, SearchArgs, fail};
+use lightnasc::util::AtPath as _;
 
 pub fn run(args: &SearchArgs) -> ExitCode {
     if args.run.resume.is_some() && (args.spec.is_some() || args.controller.is_some()) {
@@ -110,7 +111,7 @@ fn prepare(
     let (train, val) = lightnasc::search::split_training(&cfg, splits.train).map_err(fail)?;
     // A resumed run reads its own copy (`latency.json`), not the file it started from.
     if let Some(t) = cfg.latency_table.as_ref().filter(|_| !resume) {
-        let options = lightnasc::search::controller::Decisions::of(&graph).options;
+        let options = lightnasc::ir::decisions::Decisions::of(&graph).options;
         lightnasc::search::latency::LatencyTable::read(t, &options).map_err(fail)?;
     }
     let pin_args = cfg.pin_args(&graph.node(graph.input).name);
@@ -227,7 +228,7 @@ pub(super) fn resolve(
     apply_overrides(&mut cfg, opts)?;
     cfg.validate()?;
     if let Some(spec) = &cfg.spec {
-        cfg.spec = Some(std::fs::canonicalize(spec).map_err(|e| format!("{}: {e}", spec.display()))?);
+        cfg.spec = Some(std::fs::canonicalize(spec).at(&spec)?);
     }
     let stem = cfg.spec.as_ref().and_then(|s| s.file_stem()).map(|s| s.to_string_lossy().into_owned());
     let base = if prefix == "search" { stem.unwrap_or_else(|| "search".into()) } else { prefix.to_string() };
@@ -314,8 +315,8 @@ pub(super) fn create_run(
     std: &StdLib,
     arch: Option<&dyn Fn(&str) -> String>,
 ) -> Result<(), String> {
-    std::fs::create_dir_all(dir.parent().unwrap_or(Path::new("."))).map_err(|e| format!("{}: {e}", dir.display()))?;
-    std::fs::create_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir.parent().unwrap_or(Path::new("."))).at(&dir)?;
+    std::fs::create_dir(dir).at(&dir)?;
     let made = fill_run(dir, cfg, std, arch);
     if made.is_err() {
         let _ = std::fs::remove_dir_all(dir);
@@ -333,8 +334,7 @@ fn fill_run(
     let mut spec = run::snapshot_spec(dir, &origin, std)?;
     if let Some(pin) = arch {
         let path = dir.join("arch.lnas");
-        lightnasc::util::write_atomic(&path, pin(&run::spec_ref(dir, &spec, dir)).as_bytes())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        lightnasc::util::write_atomic(&path, pin(&run::spec_ref(dir, &spec, dir)).as_bytes()).at(&path)?;
         spec = std::path::absolute(&path).map_err(|e| e.to_string())?;
     }
     cfg.spec_origin.get_or_insert(origin);
@@ -345,7 +345,7 @@ fn fill_run(
     on_disk.spec = Some(PathBuf::from(run::spec_ref(dir, &spec, dir)));
     let header = "# The resolved configuration of this run (`lightnasc search --resume` reads it).\n";
     lightnasc::util::write_atomic(&dir.join("config.yml"), format!("{header}{}", on_disk.to_yaml()).as_bytes())
-        .map_err(|e| format!("{}: {e}", dir.join("config.yml").display()))
+        .at(&dir.join("config.yml"))
 }
 
 /// A folder dataset's classes, input (the space's default) and normalisation, recorded in the
@@ -354,7 +354,7 @@ fn resolve_folder(cfg: &mut SearchConfig, std: &StdLib) -> Result<(), String> {
     let data::DataArg::Folder(f) = &cfg.data else { return Ok(()) };
     let mut f = f.clone();
     for p in std::iter::once(&mut f.folder).chain(f.test.as_mut()) {
-        *p = std::path::absolute(&*p).map_err(|e| format!("{}: {e}", p.display()))?;
+        *p = std::path::absolute(&*p).at(&p)?;
     }
     let spec = cfg.spec.clone().ok_or("no search space")?;
     let args = lightnasc::lower::SpaceArgs { input: None, classes: None, other: vec![] };

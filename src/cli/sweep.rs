@@ -21,6 +21,7 @@ use lightnasc::search::checkpoint;
 use lightnasc::sweep::{Plan, Unit, emit};
 
 use super::{Cli, Emit, Shard, SweepArgs, emit as print, fail};
+use lightnasc::util::AtPath as _;
 
 pub fn run(args: &SweepArgs) -> ExitCode {
     let plan = match Plan::from_file(&args.plan) {
@@ -89,14 +90,8 @@ fn lock_path(plan: &Plan, unit: &Unit) -> PathBuf {
 
 /// Take a run's lock without waiting: `None` if another process holds it.
 fn try_lock(path: &Path) -> Result<Option<File>, String> {
-    std::fs::create_dir_all(path.parent().expect("under the sweep folder"))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let f = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::create_dir_all(path.parent().expect("under the sweep folder")).at(&path)?;
+    let f = File::options().create(true).truncate(false).write(true).open(path).at(&path)?;
     match f.try_lock() {
         Ok(()) => Ok(Some(f)),
         Err(TryLockError::WouldBlock) => Ok(None),
@@ -179,7 +174,7 @@ fn run_unit(plan: &Plan, unit: &Unit, ledger_file: &Path) -> Result<&'static str
     } else {
         if dir.exists() {
             // Killed before its first checkpoint: nothing in it is worth keeping.
-            std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::remove_dir_all(&dir).at(&dir)?;
         }
         eprintln!("{}: starting", unit.name);
         unit.start_args(&plan.out)

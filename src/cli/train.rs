@@ -13,6 +13,7 @@ use lightnasc::search::run::{self, Run};
 
 use super::search::{apply_overrides, create_run, device_of, launch, resolve, run_dir_for};
 use super::{TrainArgs, fail};
+use lightnasc::util::AtPath as _;
 
 pub fn run(args: &TrainArgs) -> ExitCode {
     if args.run.resume.is_some() {
@@ -100,7 +101,7 @@ fn prepare(args: &TrainArgs) -> Result<Prepared, String> {
         let (a, space) = pinned(source, &cfg, args.pin.as_ref())?;
         let spec = match space_spec(source) {
             Some(s) => s,
-            None => std::fs::canonicalize(source).map_err(|e| format!("{}: {e}", source.display()))?,
+            None => std::fs::canonicalize(source).at(&source)?,
         };
         (cfg, space, a, spec, StdLib::Embedded, None)
     };

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::source::SourceDb;
+use crate::util::AtPath as _;
 
 /// User files go under `DIR/source/`, standard-library files under `DIR/std/`.
 pub const SOURCE_DIR: &str = "source";
@@ -41,7 +42,7 @@ pub fn write(db: &SourceDb, dir: &Path) -> Result<PathBuf, String> {
 
 fn put(path: &Path, text: &str) -> Result<(), String> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).at(&parent)?;
     }
-    crate::util::write_atomic(path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+    crate::util::write_atomic(path, text.as_bytes()).at(&path)
 }

@@ -5,6 +5,7 @@
 
 pub mod binary;
 pub mod cost;
+pub mod decisions;
 pub mod norm;
 pub mod pin;
 pub mod shape;

@@ -10,6 +10,7 @@ use super::controller::ControllerConfig;
 use super::scoring::ScoringConfig;
 use crate::data::DataArg;
 use crate::export::ModelFormat;
+use crate::util::AtPath as _;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -318,7 +319,7 @@ impl SearchConfig {
 
     /// A config from its YAML text; `path` names it in errors and anchors its relative paths.
     fn from_yaml_text(text: &str, path: &Path) -> Result<SearchConfig, String> {
-        let mut cfg: SearchConfig = serde_norway::from_str(text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut cfg: SearchConfig = serde_norway::from_str(text).at(&path)?;
         // Paths in a config file are relative to the file.
         let dir = path.parent().unwrap_or(Path::new(""));
         for p in [&mut cfg.spec, &mut cfg.data_dir, &mut cfg.latency_table] {
@@ -342,7 +343,7 @@ impl SearchConfig {
     pub fn from_run_file(path: &Path) -> Result<SearchConfig, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
         let mut cfg = Self::from_yaml_text(&text, path)?;
-        let raw: serde_norway::Value = serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let raw: serde_norway::Value = serde_norway::from_str(&text).at(&path)?;
         if raw.get("scoring").is_none() {
             cfg.scoring = ScoringConfig::legacy();
             cfg.reward.exponent_below_target = None;

@@ -11,8 +11,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::ir::pin::Assignment;
-use crate::ir::{Graph, OptionIx};
+use crate::ir::decisions::Decisions;
 use crate::net::weights::{DenseWeights, uniform};
 use crate::util::SplitMix64;
 
@@ -74,31 +73,6 @@ pub struct Controller<B: Backend> {
     pub w_hh: Param<Tensor<B, 2>>,
     pub bias: Param<Tensor<B, 1>>,
     pub decoders: Vec<DenseWeights<B>>,
-}
-
-/// The decisions a controller makes: the option counts of the space's choices, in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Decisions {
-    pub options: Vec<usize>,
-}
-
-impl Decisions {
-    pub fn of(g: &Graph) -> Decisions {
-        Decisions { options: g.choices.iter().map(|c| c.options.len()).collect() }
-    }
-
-    fn offset(&self, k: usize) -> usize {
-        self.options[..k].iter().sum()
-    }
-
-    /// One option per decision, uniformly (the random-search baseline).
-    pub fn uniform(&self, rng: &mut SplitMix64) -> Vec<u32> {
-        self.options.iter().map(|&k| rng.below(k as u64) as u32).collect()
-    }
-
-    pub fn assignment(&self, actions: &[u32]) -> Assignment {
-        Assignment(actions.iter().map(|&a| Some(OptionIx(a))).collect())
-    }
 }
 
 /// How to pick each option.

@@ -21,6 +21,7 @@ use crate::back::native;
 use crate::ir::pin::{Assignment, pin};
 use crate::ir::{ChoiceId, OptionIx, Shape, cost};
 use crate::net::{Act, Mode, Supernet};
+use crate::util::AtPath as _;
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct LatencyTable {
@@ -87,7 +88,7 @@ impl LatencyTable {
 
     /// A saved table (a run's `latency.json`), checked against the space's option counts.
     pub fn read(path: &std::path::Path, options: &[usize]) -> Result<LatencyTable, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).at(&path)?;
         let t: LatencyTable =
             serde_json::from_str(&text).map_err(|e| format!("{}: not a latency table: {e}", path.display()))?;
         let counts: Vec<usize> = t.options.iter().map(Vec::len).collect();

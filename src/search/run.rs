@@ -8,13 +8,14 @@ use burn::tensor::backend::Backend;
 
 use super::checkpoint::{self, State};
 use super::config::SearchConfig;
-use super::controller::Decisions;
 use crate::check::{Outcome, PinArg, check_path_with};
 use crate::front::StdLib;
 use crate::front::snapshot::{self, SOURCE_DIR, STD_DIR};
 use crate::ir::Graph;
+use crate::ir::decisions::Decisions;
 use crate::ir::pin::Assignment;
 use crate::net::Supernet;
+use crate::util::AtPath as _;
 
 pub struct Run {
     pub dir: PathBuf,
@@ -65,8 +66,7 @@ impl Run {
     /// space whose weights must then have the same shapes: checked, the first mismatch named).
     pub fn load_weights_into<B: Backend>(&self, net: &mut Supernet<B>, device: &B::Device) -> Result<(), String> {
         let bytes = checkpoint::read(&self.checkpoint, &self.state, "supernet.bin")?;
-        net.load_weights(checkpoint::load_record::<B, _>(bytes, device)?)
-            .map_err(|e| format!("{}: {e}", self.checkpoint.join("supernet.bin").display()))
+        net.load_weights(checkpoint::load_record::<B, _>(bytes, device)?).at(&self.checkpoint.join("supernet.bin"))
     }
 
     /// The argmax architecture after `epoch` (1-based), the best epoch by validation accuracy, or
@@ -128,7 +128,7 @@ pub fn snapshot_spec(run_dir: &Path, spec: &Path, std: &StdLib) -> Result<PathBu
     match prog {
         Some(p) if diags.is_empty() => {
             let rel = snapshot::write(&p.db, run_dir)?;
-            std::path::absolute(run_dir.join(rel)).map_err(|e| format!("{}: {e}", run_dir.display()))
+            std::path::absolute(run_dir.join(rel)).at(&run_dir)
         }
         Some(p) => Err(format!("{} does not load:\n{}", spec.display(), rendered(&diags, &p.db))),
         None => Err(format!("{} does not load:\n{}", spec.display(), rendered(&diags, &Default::default()))),

@@ -11,18 +11,19 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::checkpoint::{self, EpochRecord, Records, State};
 use super::config::Init;
-use super::controller::Decisions;
 use super::latency::LatencyTable;
 use super::policy::{self, ArchPolicy};
 use super::{Scoring, SearchJob, SearchOutcome, progress, run, scoring, weights_digest};
 use crate::data::loader::BatchPlan;
 use crate::export::write_model;
+use crate::ir::decisions::Decisions;
 use crate::ir::pin::{Assignment, pin_text};
 use crate::net::Supernet;
 use crate::net::parallel::DataParallel;
 use crate::net::train::GroupedOptimizer;
 use crate::net::weights::Weights;
 use crate::tensorboard::EventWriter;
+use crate::util::AtPath as _;
 
 /// A run in progress on its main device: the shared weights, the policy, the optimisers and the
 /// checkpointed state.
@@ -107,7 +108,7 @@ impl SearchJob {
             ));
         }
         let record = checkpoint::load_record::<B, _>(checkpoint::read(dir, &state, "supernet.bin")?, device)?;
-        net.load_weights(record).map_err(|e| format!("{}: {e}", dir.join("supernet.bin").display()))?;
+        net.load_weights(record).at(&dir.join("supernet.bin"))?;
         policy.load(dir, &state, device)?;
         let mut optim = GroupedOptimizer::new(net, decayed, plain);
         let read = |name| checkpoint::load_record::<B, _>(checkpoint::read(dir, &state, name)?, device);
@@ -167,8 +168,7 @@ impl SearchJob {
             Some(file) => LatencyTable::read(file, &r.decisions.options)?,
             None => LatencyTable::build(&r.net.valid(), self.cfg.reward.latency, &r.device),
         };
-        crate::util::write_atomic(&path, serde_json::to_string_pretty(&t).expect("serialises").as_bytes())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        crate::util::write_atomic(&path, serde_json::to_string_pretty(&t).expect("serialises").as_bytes()).at(&path)?;
         Ok(t)
     }
 
@@ -324,10 +324,8 @@ impl SearchJob {
         let spec_ref = run::spec_ref(&self.run_dir, &self.spec, &epochs);
         let pin = pin_text(&self.graph, a, &spec_ref, &self.space_args);
         let pin_path = epochs.join(format!("epoch-{:03}.lnas", epoch + 1));
-        let write = |path: &Path, bytes: &[u8]| {
-            crate::util::write_atomic(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
-        };
-        std::fs::create_dir_all(&epochs).map_err(|e| format!("{}: {e}", epochs.display()))?;
+        let write = |path: &Path, bytes: &[u8]| crate::util::write_atomic(path, bytes).at(&path);
+        std::fs::create_dir_all(&epochs).at(&epochs)?;
         write(&pin_path, pin.as_bytes())?;
         let title = format!("{}: argmax architecture after epoch {}", self.graph.name, epoch + 1);
         let dot_text = crate::back::dot::render(&self.graph, Some(a), &title);
@@ -355,7 +353,7 @@ impl SearchJob {
         }
         let a = r.decisions.assignment(&last.argmax);
         let pin = match (searched, &self.cfg.spec) {
-            (false, Some(spec)) => std::fs::read_to_string(spec).map_err(|e| format!("{}: {e}", spec.display()))?,
+            (false, Some(spec)) => std::fs::read_to_string(spec).at(&spec)?,
             _ => pin_text(&self.graph, &a, &run::spec_ref(&self.run_dir, &self.spec, &self.run_dir), &self.space_args),
         };
         crate::util::write_atomic(&self.run_dir.join("result.lnas"), pin.as_bytes()).map_err(|e| e.to_string())?;

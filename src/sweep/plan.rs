@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::util::AtPath as _;
 use serde::Deserialize;
 use serde_norway::{Mapping, Value};
 
@@ -73,8 +74,8 @@ const RESERVED: [&str; 5] = ["name", "runs-dir", "resume", "ledger", "stop-after
 
 impl Plan {
     pub fn from_file(path: &Path) -> Result<Plan, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Plan::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let text = std::fs::read_to_string(path).at(&path)?;
+        Plan::parse(&text).at(&path)
     }
 
     pub fn parse(text: &str) -> Result<Plan, String> {

@@ -12,9 +12,10 @@ use burn::tensor::{ElementConversion, Tensor, TensorData};
 
 use super::ArchPolicy;
 use crate::data::loader::stream;
+use crate::ir::decisions::Decisions;
 use crate::search::checkpoint::{self, Records, State};
 use crate::search::config::SearchConfig;
-use crate::search::controller::{Controller, ControllerConfig, Decisions, Pick};
+use crate::search::controller::{Controller, ControllerConfig, Pick};
 use crate::search::{Scoring, SearchJob};
 use crate::tensorboard::EventWriter;
 use crate::util::SplitMix64;

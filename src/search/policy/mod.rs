@@ -13,8 +13,8 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::checkpoint::{Records, State};
 use super::config::{Policy, SearchConfig};
-use super::controller::Decisions;
 use super::{Scoring, SearchJob};
+use crate::ir::decisions::Decisions;
 use crate::tensorboard::EventWriter;
 
 /// What a policy does at each point of the training loop.

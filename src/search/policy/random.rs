@@ -8,8 +8,8 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::ArchPolicy;
 use crate::data::loader::stream;
+use crate::ir::decisions::Decisions;
 use crate::search::checkpoint::{Records, State};
-use crate::search::controller::Decisions;
 use crate::search::{Scoring, SearchJob};
 use crate::tensorboard::EventWriter;
 use crate::util::SplitMix64;
