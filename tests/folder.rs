@@ -118,6 +118,7 @@ fn a_folder_of_pngs_searches_as_the_idx_files_of_the_same_images() {
     let (folder_out, err) = search(&cfg, "folder", &[]);
     assert!(err.contains("decoded 500 images once"), "{err}");
     assert!(err.contains("skipped 1 file without an image extension") && err.contains("notes.txt"), "{err}");
+    assert_eq!(err.matches("skipped 1 file").count(), 1, "said once: {err}");
     assert!(err.contains("on folder:") && err.contains("(360 train / 40 val / 100 test images)"), "{err}");
     assert_eq!(history(&runs.join("folder")), history(&runs.join("idx")));
     let figures = |s: &str| {

@@ -7,7 +7,6 @@
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::UNIX_EPOCH;
 
 use rayon::prelude::*;
@@ -112,6 +111,10 @@ pub fn decode_paths(paths: &[PathBuf], shape: [usize; 3]) -> Result<(Vec<PathBuf
 struct Fnv(u64);
 
 impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+
     fn add(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
@@ -147,7 +150,7 @@ pub fn list(root: &Path, classes: Option<&[String]>) -> Result<Listing, DataErro
         }
         None => names.clone(),
     };
-    let mut listing = Listing { classes, files: vec![], skipped: vec![], fingerprint: 0xcbf2_9ce4_8422_2325 };
+    let mut listing = Listing { classes, files: vec![], skipped: vec![], fingerprint: 0 };
     for (dir, name) in dirs.iter().zip(&names) {
         let Some(label) = listing.classes.iter().position(|c| c == name) else {
             return Err(DataError::new(
@@ -176,7 +179,7 @@ pub fn list(root: &Path, classes: Option<&[String]>) -> Result<Listing, DataErro
 
 /// The listing's paths (relative to `root`), labels, sizes and modification times.
 fn fingerprint(listing: &Listing, root: &Path) -> Result<u64, DataError> {
-    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    let mut h = Fnv::new();
     h.add(listing.classes.join("\n").as_bytes());
     for (path, label) in &listing.files {
         let meta = std::fs::metadata(path).map_err(|e| DataError::new(path, format!("cannot read: {e}"), ""))?;
@@ -238,13 +241,11 @@ pub fn decode_all(listing: &Listing, shape: [usize; 3], what: &str) -> Result<Da
     const CHUNK: usize = 1024;
     let chunks = listing.files.len().div_ceil(CHUNK);
     let mut steps = crate::progress::Steps::new(format!("decoding {what}"), chunks);
-    let done = AtomicUsize::new(0);
     let mut pixels = Vec::with_capacity(listing.files.len() * shape.iter().product::<usize>());
     for (i, chunk) in listing.files.chunks(CHUNK).enumerate() {
         let images: Vec<Vec<u8>> = chunk.par_iter().map(|(p, _)| decode(p, shape)).collect::<Result<_, _>>()?;
         images.iter().for_each(|im| pixels.extend_from_slice(im));
-        let n = done.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len();
-        steps.done(i, &format!("{n} images"));
+        steps.done(i, &format!("{} images", i * CHUNK + chunk.len()));
     }
     steps.finish();
     Ok(Dataset { pixels, labels: listing.files.iter().map(|f| f.1).collect(), shape })
@@ -255,7 +256,7 @@ const MAGIC: &[u8; 8] = b"LNASIMG1";
 /// Where the cache of `root` fitted to `shape` lives.
 pub fn cache_path(root: &Path, shape: [usize; 3]) -> PathBuf {
     let abs = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
-    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    let mut h = Fnv::new();
     h.add(abs.as_os_str().as_encoded_bytes());
     let stem = abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let [c, hh, w] = shape;
@@ -337,11 +338,13 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// A line on stderr for what was decoded and what was left out.
+    /// A line on stderr for what was decoded and what was left out, when the cache is built
+    /// (a run's creation decodes, then its first load reads the cache: said once).
     pub fn report(&self) {
-        if self.decoded > 0 {
-            eprintln!("decoded {} images once; later runs read them from the cache", self.decoded);
+        if self.decoded == 0 {
+            return;
         }
+        eprintln!("decoded {} images once; later runs read them from the cache", self.decoded);
         if let Some(first) = self.skipped.first() {
             eprintln!(
                 "note: skipped {} file{} without an image extension (.png .jpg .jpeg .bmp .gif .webp), e.g. {}",
