@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::back::{mxnet, onnx};
+use crate::back::{BackError, mxnet, onnx};
 use crate::ir::Graph;
 use crate::ir::store::WeightStore;
 use crate::util::AtPath as _;
@@ -22,7 +22,7 @@ pub enum ModelFormat {
 
 impl ModelFormat {
     /// Whether the format's back end lowers every op of `g` (a space or an architecture).
-    pub fn supports(self, g: &Graph) -> Result<(), String> {
+    pub fn supports(self, g: &Graph) -> Result<(), BackError> {
         match self {
             ModelFormat::Onnx => onnx::supports(g),
             ModelFormat::Mxnet => mxnet::supports(g),
@@ -37,7 +37,7 @@ pub fn write_model(
     formats: &[ModelFormat],
     g: &Graph,
     store: &WeightStore,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<Vec<PathBuf>, BackError> {
     // Weights of another graph would make files that load nowhere: refuse before writing any.
     store.check(g)?;
     let p = prefix.display();
@@ -58,9 +58,9 @@ pub fn write_model(
     }
     for (path, bytes) in &files {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).at(&dir)?;
+            std::fs::create_dir_all(dir).at(dir)?;
         }
-        crate::util::write_atomic(path, bytes).at(&path)?;
+        crate::util::write_atomic(path, bytes).at(path)?;
     }
     Ok(files.into_iter().map(|f| f.0).collect())
 }

@@ -12,9 +12,10 @@ use crate::ir::Graph;
 use crate::ir::cost::total;
 use crate::ir::decisions::Decisions;
 use crate::ir::pin::pin;
+use crate::search::RunError;
 use crate::search::SearchOutcome;
 use crate::search::config::{RunKind, SearchConfig};
-use crate::util::AtPath as _;
+use crate::util::{AtPath as _, FileError};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Entry {
@@ -53,10 +54,10 @@ impl Entry {
         out: &SearchOutcome,
         device: String,
         wall: Duration,
-    ) -> Result<Entry, String> {
+    ) -> Result<Entry, RunError> {
         let arch = match cfg.policy.searches() {
             false => graph.clone(),
-            true => pin(graph, &Decisions::of(graph).assignment(&out.actions)).map_err(|e| e.message)?,
+            true => pin(graph, &Decisions::of(graph).assignment(&out.actions))?,
         };
         let cost = total(&arch);
         Ok(Entry {
@@ -126,7 +127,7 @@ pub fn files_in(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The entries of every ledger file in a folder of runs.
-pub fn read_folder(dir: &Path) -> Result<Vec<Entry>, String> {
+pub fn read_folder(dir: &Path) -> Result<Vec<Entry>, RunError> {
     let mut all = vec![];
     for f in files_in(dir) {
         all.extend(read(&f)?);
@@ -136,19 +137,21 @@ pub fn read_folder(dir: &Path) -> Result<Vec<Entry>, String> {
 
 /// Append one line with a single `write` on an `O_APPEND` file, so concurrent writers (a sweep's
 /// shards) never interleave within a line.
-pub fn append(path: &Path, e: &Entry) -> Result<(), String> {
-    let mut line = serde_json::to_string(e).map_err(|e| e.to_string())?;
+pub fn append(path: &Path, e: &Entry) -> Result<(), FileError> {
+    let mut line = serde_json::to_string(e).expect("an entry serialises");
     line.push('\n');
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).at(&path)?;
-    f.write_all(line.as_bytes()).and_then(|_| f.sync_data()).at(&path)
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).at(path)?;
+    f.write_all(line.as_bytes()).and_then(|_| f.sync_data()).at(path)
 }
 
 /// Every entry of a ledger; a line that does not parse (a crash mid-write) is an error naming it.
-pub fn read(path: &Path) -> Result<Vec<Entry>, String> {
-    let text = std::fs::read_to_string(path).at(&path)?;
+pub fn read(path: &Path) -> Result<Vec<Entry>, RunError> {
+    let text = std::fs::read_to_string(path).at(path)?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1)))
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| RunError::Line { path: path.into(), line: i + 1, what: e.to_string() })
+        })
         .collect()
 }

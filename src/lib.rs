@@ -9,6 +9,7 @@ pub mod bench;
 pub mod check;
 pub mod data;
 pub mod diag;
+pub mod error;
 pub mod export;
 pub mod front;
 pub mod ir;

@@ -11,15 +11,17 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
+use crate::error::Error;
 use crate::ir::Graph;
 use crate::ir::pin::Assignment;
 use crate::net::device::BackendJob;
 use crate::report::kendall_tau_b;
+use crate::search::RunError;
 use crate::search::config::SearchConfig;
 use crate::search::latency::LatencyTable;
 use crate::search::run::Run;
 use crate::search::scoring::{BatchNormScoring, Scorer};
-use crate::util::AtPath as _;
+use crate::util::{AtPath as _, FileError};
 
 /// One architecture of a table: its choices, costs and stand-alone accuracies per seed.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -46,35 +48,34 @@ impl TableRow {
 }
 
 /// Read a table (JSON lines, one architecture each; `#` lines are comments).
-pub fn read_table(path: &Path) -> Result<Vec<TableRow>, String> {
-    let text = std::fs::read_to_string(path).at(&path)?;
+pub fn read_table(path: &Path) -> Result<Vec<TableRow>, Error> {
+    let text = std::fs::read_to_string(path).at(path)?;
     let mut rows = vec![];
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        let what = |e: serde_json::Error| format!("not a table row: {e}");
         let row: TableRow =
-            serde_json::from_str(line).map_err(|e| format!("{}:{}: not a table row: {e}", path.display(), i + 1))?;
+            serde_json::from_str(line).map_err(|e| RunError::Line { path: path.into(), line: i + 1, what: what(e) })?;
         rows.push(row);
     }
     if rows.len() < 2 {
-        return Err(format!(
-            "{}: a ranking table needs at least 2 architectures, found {}",
-            path.display(),
-            rows.len()
-        ));
+        let what = format!("a ranking table needs at least 2 architectures, found {}", rows.len());
+        return Err(FileError::new(path, what).into());
     }
     Ok(rows)
 }
 
 /// Table rows from ledger entries of `train` runs: grouped by architecture (the `arch` settings),
 /// accuracies averaged over seeds, sorted by OPs.
-pub fn table_from_ledger(entries: &[crate::ledger::Entry]) -> Result<Vec<TableRow>, String> {
+pub fn table_from_ledger(entries: &[crate::ledger::Entry]) -> Result<Vec<TableRow>, Error> {
     let mut by_arch: BTreeMap<String, Vec<&crate::ledger::Entry>> = BTreeMap::new();
     for e in entries.iter().filter(|e| e.kind == crate::search::config::RunKind::Train) {
         if e.arch.is_empty() {
-            return Err(format!("{}: the ledger line names no architecture (made before 0.1 of the table)", e.run));
+            let what = format!("{}: the ledger line names no architecture (made before 0.1 of the table)", e.run);
+            return Err(Error::Usage(what));
         }
         by_arch.entry(e.arch.clone()).or_default().push(e);
     }
@@ -240,10 +241,10 @@ pub struct RankingJob {
 }
 
 impl BackendJob for RankingJob {
-    type Output = Result<Vec<f64>, String>;
+    type Output = Result<Vec<f64>, Error>;
 
     fn run<B: burn::tensor::backend::AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output {
-        let device = devices.first().ok_or("no device")?.clone();
+        let device = devices.first().expect("run_on gives at least one device").clone();
         let cfg = &self.run.cfg;
         let mut scoring = cfg.scoring.clone();
         if let Some(bn) = self.batch_norm {
@@ -271,17 +272,18 @@ impl BackendJob for RankingJob {
 }
 
 /// The assignment that `choice=option,...` names in `g`.
-pub fn assignment(g: &Graph, arch: &str) -> Result<Assignment, String> {
+pub fn assignment(g: &Graph, arch: &str) -> Result<Assignment, Error> {
     let settings: Vec<crate::ir::pin::PinSetting> = arch
         .split(',')
         .filter(|s| !s.is_empty())
         .map(|s| {
-            let (c, o) = s.split_once('=').ok_or_else(|| format!("`{s}` is not choice=option"))?;
+            let (c, o) = s.split_once('=').ok_or_else(|| Error::usage(format!("`{s}` is not choice=option")))?;
             Ok(crate::ir::pin::PinSetting { choice: c.trim().into(), option: o.trim().into(), span: None })
         })
-        .collect::<Result<_, String>>()?;
-    Assignment::from_settings(g, &settings)
-        .map_err(|e| format!("`{arch}`: {}", e.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; ")))
+        .collect::<Result<_, Error>>()?;
+    Assignment::from_settings(g, &settings).map_err(|e| {
+        Error::usage(format!("`{arch}`: {}", e.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; ")))
+    })
 }
 
 /// The run's reward of stand-alone accuracy `acc` for `arch` (the run's latency table and

@@ -15,6 +15,7 @@ use crate::ir::cost::total;
 use crate::ir::decisions::Decisions;
 use crate::ir::pin::pin;
 use crate::ledger::{self, Entry};
+use crate::search::RunError;
 use crate::search::config::RunKind;
 use crate::search::run::Run;
 
@@ -78,7 +79,7 @@ pub struct Report {
 
 /// Read runs (each a run folder) into a report; the ledger beside each supplies wall time and
 /// device for finished runs.
-pub fn build(dirs: &[&Path]) -> Result<Report, String> {
+pub fn build(dirs: &[&Path]) -> Result<Report, RunError> {
     let mut runs = vec![];
     for dir in dirs {
         runs.push(one_run(dir)?);
@@ -102,7 +103,7 @@ pub fn build(dirs: &[&Path]) -> Result<Report, String> {
     Ok(Report { runs, correlation })
 }
 
-fn one_run(dir: &Path) -> Result<RunReport, String> {
+fn one_run(dir: &Path) -> Result<RunReport, RunError> {
     let run = Run::open(dir)?;
     let g = &run.graph;
     let decisions = Decisions::of(g);
@@ -114,7 +115,7 @@ fn one_run(dir: &Path) -> Result<RunReport, String> {
     let mut epochs = vec![];
     for rec in &run.state.history {
         let a = decisions.assignment(&rec.argmax);
-        let arch = pin(g, &a).map_err(|e| e.message)?;
+        let arch = pin(g, &a)?;
         let cost = total(&arch);
         let mut blocks = BTreeMap::new();
         for (c, o) in a.settings(g) {

@@ -40,15 +40,30 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     })
 }
 
-/// `result.at(path)`: the error as "PATH: error", the one way a file operation's error names
-/// its file.
+/// A file that could not be read, written or understood: the path, and what went wrong. Every
+/// layer's error enum carries one, so a caller can tell "this file" from other causes.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", path.display())]
+pub struct FileError {
+    pub path: std::path::PathBuf,
+    pub message: String,
+}
+
+impl FileError {
+    pub fn new(path: impl AsRef<std::path::Path>, message: impl std::fmt::Display) -> Self {
+        FileError { path: path.as_ref().to_path_buf(), message: message.to_string() }
+    }
+}
+
+/// `result.at(path)`: the error as a [`FileError`] ("PATH: error"), the one way a file
+/// operation's error names its file.
 pub trait AtPath<T> {
-    fn at(self, path: impl AsRef<std::path::Path>) -> Result<T, String>;
+    fn at(self, path: impl AsRef<std::path::Path>) -> Result<T, FileError>;
 }
 
 impl<T, E: std::fmt::Display> AtPath<T> for Result<T, E> {
-    fn at(self, path: impl AsRef<std::path::Path>) -> Result<T, String> {
-        self.map_err(|e| format!("{}: {e}", path.as_ref().display()))
+    fn at(self, path: impl AsRef<std::path::Path>) -> Result<T, FileError> {
+        self.map_err(|e| FileError::new(path, e))
     }
 }
 

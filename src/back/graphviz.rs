@@ -3,9 +3,11 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
+use super::BackError;
+
 /// `dot -T<format>` on `dot_text`: the rendered bytes, or a message saying what went wrong
 /// (Graphviz missing, or its own error output).
-pub fn render(dot_text: &str, format: &str) -> Result<Vec<u8>, String> {
+pub fn render(dot_text: &str, format: &str) -> Result<Vec<u8>, BackError> {
     let mut child = Command::new("dot")
         .arg(format!("-T{format}"))
         .stdin(Stdio::piped())
@@ -19,15 +21,17 @@ pub fn render(dot_text: &str, format: &str) -> Result<Vec<u8>, String> {
                     .to_string()
             }
             _ => format!("cannot run Graphviz's `dot`: {e}"),
-        })?;
+        })
+        .map_err(BackError::Graphviz)?;
     let mut stdin = child.stdin.take().expect("piped stdin");
     let text = dot_text.to_string();
     // Write from a thread: `dot` may fill its output pipe before it has read all of its input.
     let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
-    let out = child.wait_with_output().map_err(|e| format!("Graphviz's `dot`: {e}"))?;
+    let out = child.wait_with_output().map_err(|e| BackError::Graphviz(format!("Graphviz's `dot`: {e}")))?;
     let _ = writer.join();
     if !out.status.success() {
-        return Err(format!("Graphviz's `dot -T{format}` failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(BackError::Graphviz(format!("Graphviz's `dot -T{format}` failed: {why}")));
     }
     Ok(out.stdout)
 }

@@ -5,8 +5,9 @@
 
 use serde_json::{Value, json};
 
+use super::BackError;
 use crate::ir::binary::{self, Epilogue};
-use crate::ir::store::{HostTensor, WeightStore};
+use crate::ir::store::{HostTensor, WeightError, WeightStore};
 use crate::ir::{ActQuant, Graph, Op};
 
 const LIST_MAGIC: u64 = 0x112;
@@ -41,7 +42,11 @@ pub fn write_params(arrays: &[(String, HostTensor)]) -> Vec<u8> {
 }
 
 /// Read an NDArray list file of dense float32 arrays (version-2 records).
-pub fn read_params(bytes: &[u8]) -> Result<Vec<(String, HostTensor)>, String> {
+pub fn read_params(bytes: &[u8]) -> Result<Vec<(String, HostTensor)>, BackError> {
+    read_params_(bytes).map_err(BackError::Params)
+}
+
+fn read_params_(bytes: &[u8]) -> Result<Vec<(String, HostTensor)>, String> {
     let mut at = 0usize;
     let mut take = |n: usize| -> Result<&[u8], String> {
         let s = bytes.get(at..at + n).ok_or_else(|| format!("truncated at byte {at} (wanted {n} more)"))?;
@@ -51,7 +56,7 @@ pub fn read_params(bytes: &[u8]) -> Result<Vec<(String, HostTensor)>, String> {
     let u64_ = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
     let i32_ = |b: &[u8]| i32::from_le_bytes(b.try_into().expect("4 bytes"));
     if u64_(take(8)?) != LIST_MAGIC {
-        return Err("not an NDArray list (magic 0x112)".into());
+        return Err("no list magic 0x112".into());
     }
     take(8)?;
     let n = u64_(take(8)?) as usize;
@@ -133,21 +138,21 @@ impl Sym {
 /// node it cannot: a run checks this when it is configured, so no run fails at its export. Stock
 /// MXNet expresses every op today (`lower` matches them all, with no catch-all: a new op must be
 /// lowered there, and any case it cannot lower refused here).
-pub fn supports(_g: &Graph) -> Result<(), String> {
+pub fn supports(_g: &Graph) -> Result<(), BackError> {
     Ok(())
 }
 
 /// The symbol JSON and `.params` bytes of a pinned graph with weights from `store`.
-pub fn lower(g: &Graph, store: &WeightStore) -> Result<(String, Vec<u8>), String> {
+pub fn lower(g: &Graph, store: &WeightStore) -> Result<(String, Vec<u8>), BackError> {
     if !g.choices.is_empty() {
-        return Err(format!("`{}` is a search space; export one architecture of it (pin it)", g.name));
+        return Err(BackError::Space { graph: g.name.clone(), runs: "export" });
     }
     supports(g)?;
     let mut s = Sym { nodes: vec![], outputs: vec![], params: vec![] };
     let mut ids: std::collections::HashMap<petgraph::stable_graph::NodeIndex, usize> = Default::default();
-    let get = |key: &Option<String>, part: &str| -> Result<HostTensor, String> {
-        let k = key.as_deref().ok_or("a weighted layer without a weight key")?;
-        store.get(k, part).cloned().ok_or_else(|| format!("no `{k}.{part}` in the weights"))
+    let get = |node: &crate::ir::Node, part: &str| -> Result<HostTensor, WeightError> {
+        let k = node.weights.as_deref().ok_or_else(|| WeightError::NoKey { node: node.name.clone() })?;
+        store.get(k, part).cloned().ok_or_else(|| WeightError::missing(k, part))
     };
     for n in g.topo_order() {
         let node = g.node(n);
@@ -158,10 +163,10 @@ pub fn lower(g: &Graph, store: &WeightStore) -> Result<(String, Vec<u8>), String
             Op::Input => s.push("null", "data", json!({}), &[], 1),
             Op::Output | Op::Identity | Op::Dropout { .. } => x,
             Op::Conv { conv, bias } => {
-                let w = s.var(&format!("{name}_weight"), "arg", get(&node.weights, "weight")?, true);
+                let w = s.var(&format!("{name}_weight"), "arg", get(node, "weight")?, true);
                 let mut inputs = vec![x, w];
                 if *bias {
-                    inputs.push(s.var(&format!("{name}_bias"), "arg", get(&node.weights, "bias")?, true));
+                    inputs.push(s.var(&format!("{name}_bias"), "arg", get(node, "bias")?, true));
                 }
                 let attrs = conv_attrs(&conv.clone(), conv.pad, !*bias);
                 s.push("Convolution", &format!("{name}_fwd"), attrs, &inputs, 1)
@@ -187,7 +192,7 @@ pub fn lower(g: &Graph, store: &WeightStore) -> Result<(String, Vec<u8>), String
                         "pad_width": format!("(0, 0, 0, 0, {p}, {p}, {p}, {p})")});
                     a = s.push("Pad", &format!("{name}_pad"), attrs, &[a], 1);
                 }
-                let latent = get(&node.weights, "weight")?;
+                let latent = get(node, "weight")?;
                 let (out, fan) = (latent.shape[0], latent.shape[1..].iter().product::<usize>());
                 let w = HostTensor {
                     shape: latent.shape.clone(),
@@ -227,12 +232,12 @@ pub fn lower(g: &Graph, store: &WeightStore) -> Result<(String, Vec<u8>), String
                 let c = node.shape.channels() as usize;
                 let ones = HostTensor { shape: vec![c], data: vec![1.0; c] };
                 let zeros = HostTensor { shape: vec![c], data: vec![0.0; c] };
-                let gamma = if *scale { get(&node.weights, "gamma")? } else { ones };
-                let beta = if *center { get(&node.weights, "beta")? } else { zeros };
+                let gamma = if *scale { get(node, "gamma")? } else { ones };
+                let beta = if *center { get(node, "beta")? } else { zeros };
                 let gi = s.var(&format!("{name}_gamma"), "arg", gamma, true);
                 let bi = s.var(&format!("{name}_beta"), "arg", beta, true);
-                let mi = s.var(&format!("{name}_running_mean"), "aux", get(&node.weights, "running_mean")?, true);
-                let vi = s.var(&format!("{name}_running_var"), "aux", get(&node.weights, "running_var")?, true);
+                let mi = s.var(&format!("{name}_running_mean"), "aux", get(node, "running_mean")?, true);
+                let vi = s.var(&format!("{name}_running_var"), "aux", get(node, "running_var")?, true);
                 let attrs = json!({"axis": "1", "eps": format!("{eps:e}"), "fix_gamma": if *scale { "False" } else { "True" },
                     "momentum": format!("{momentum}"), "use_global_stats": "False"});
                 s.push("BatchNorm", &format!("{name}_fwd"), attrs, &[x, gi, bi, mi, vi], 3)
@@ -255,10 +260,10 @@ pub fn lower(g: &Graph, store: &WeightStore) -> Result<(String, Vec<u8>), String
             }
             Op::Flatten => s.push("Flatten", &format!("{name}_fwd"), json!({}), &[x], 1),
             Op::Dense { out, bias } => {
-                let w = s.var(&format!("{name}_weight"), "arg", get(&node.weights, "weight")?, true);
+                let w = s.var(&format!("{name}_weight"), "arg", get(node, "weight")?, true);
                 let mut inputs = vec![x, w];
                 if *bias {
-                    inputs.push(s.var(&format!("{name}_bias"), "arg", get(&node.weights, "bias")?, true));
+                    inputs.push(s.var(&format!("{name}_bias"), "arg", get(node, "bias")?, true));
                 }
                 let attrs = json!({"flatten": "True", "no_bias": if *bias { "False" } else { "True" }, "num_hidden": out.to_string()});
                 s.push("FullyConnected", &format!("{name}_fwd"), attrs, &inputs, 1)
@@ -289,7 +294,9 @@ pub fn lower(g: &Graph, store: &WeightStore) -> Result<(String, Vec<u8>), String
                 let t = s.push("SwapAxis", &format!("{name}_swap"), json!({"dim1": "1", "dim2": "2"}), &[r], 1);
                 s.push("Reshape", &format!("{name}_merge"), json!({"shape": "(0, -3, -2)"}), &[t], 1)
             }
-            Op::Select { .. } => return Err("a choice point in a pinned graph".into()),
+            Op::Select { .. } => {
+                return Err(BackError::Malformed { node: node.name.clone(), what: "a choice point in a pinned graph" });
+            }
         };
         ids.insert(n, id);
     }

@@ -13,8 +13,9 @@ use onnx_protobuf::{
     TypeProto, ValueInfoProto, attribute_proto::AttributeType,
 };
 
+use super::BackError;
 use crate::ir::binary::{self, Epilogue};
-use crate::ir::store::WeightStore;
+use crate::ir::store::{WeightError, WeightStore};
 use crate::ir::{ActQuant, BinaryConv, Conv2d, Graph, Op, Pool, Shape};
 
 pub const OPSET: i64 = 13;
@@ -143,12 +144,13 @@ fn pool_attrs(p: &Pool) -> Vec<AttributeProto> {
 /// node it cannot: a run checks this when it is configured, so no run fails at its export.
 /// (`lower` matches every op with no catch-all, so a new op is lowered there, and any case it
 /// cannot lower refused here.)
-pub fn supports(g: &Graph) -> Result<(), String> {
+pub fn supports(g: &Graph) -> Result<(), BackError> {
     for n in g.topo_order() {
         let node = g.node(n);
         match &node.op {
             Op::ChannelShuffle { .. } if !matches!(node.shape, Shape::Map { .. }) => {
-                return Err(format!("{}: channel_shuffle of a vector has no ONNX lowering", node.name));
+                let (node, what) = (node.name.clone(), "channel_shuffle of a vector".into());
+                return Err(BackError::Unsupported { node, what, format: "ONNX" });
             }
             _ => {}
         }
@@ -157,20 +159,17 @@ pub fn supports(g: &Graph) -> Result<(), String> {
 }
 
 /// The ONNX model of a pinned graph (no choices) with weights from `store`.
-pub fn lower(g: &Graph, store: &WeightStore) -> Result<Vec<u8>, String> {
+pub fn lower(g: &Graph, store: &WeightStore) -> Result<Vec<u8>, BackError> {
     if !g.choices.is_empty() {
-        return Err(format!("`{}` is a search space; export one architecture of it (pin it)", g.name));
+        return Err(BackError::Space { graph: g.name.clone(), runs: "export" });
     }
     supports(g)?;
     let mut b = Builder::default();
     let mut names: std::collections::HashMap<petgraph::stable_graph::NodeIndex, String> = Default::default();
     let input_info = value_info("input", &dims_of(g.node(g.input).shape));
-    let get = |key: &Option<String>, part: &str| -> Result<(Vec<usize>, Vec<f32>), String> {
-        let k = key.as_deref().ok_or("a weighted layer without a weight key")?;
-        store
-            .get(k, part)
-            .map(|t| (t.shape.clone(), t.data.clone()))
-            .ok_or_else(|| format!("no `{k}.{part}` in the weights"))
+    let get = |node: &crate::ir::Node, part: &str| -> Result<(Vec<usize>, Vec<f32>), WeightError> {
+        let k = node.weights.as_deref().ok_or_else(|| WeightError::NoKey { node: node.name.clone() })?;
+        store.get(k, part).map(|t| (t.shape.clone(), t.data.clone())).ok_or_else(|| WeightError::missing(k, part))
     };
     for n in g.topo_order() {
         let node = g.node(n);
@@ -181,23 +180,23 @@ pub fn lower(g: &Graph, store: &WeightStore) -> Result<Vec<u8>, String> {
             Op::Input => "input".to_string(),
             Op::Output | Op::Identity | Op::Dropout { .. } => b.op("Identity", &[&x], base, vec![]),
             Op::Conv { conv, bias } => {
-                let (ws, wd) = get(&node.weights, "weight")?;
+                let (ws, wd) = get(node, "weight")?;
                 let w = b.f32_init(&format!("{base}.weight"), &ws, &wd);
                 let mut inputs = vec![x.clone(), w];
                 if *bias {
-                    let (bs, bd) = get(&node.weights, "bias")?;
+                    let (bs, bd) = get(node, "bias")?;
                     inputs.push(b.f32_init(&format!("{base}.bias"), &bs, &bd));
                 }
                 let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
                 b.op("Conv", &refs, base, conv_attrs(conv, conv.pad))
             }
-            Op::BinaryConv(bc) => binary_conv(&mut b, &x, bc, get(&node.weights, "weight")?, base),
+            Op::BinaryConv(bc) => binary_conv(&mut b, &x, bc, get(node, "weight")?, base),
             Op::BatchNorm { eps, scale, center, .. } => {
                 let c = node.shape.channels() as usize;
-                let mean = get(&node.weights, "running_mean")?.1;
-                let var = get(&node.weights, "running_var")?.1;
-                let gamma = if *scale { Some(get(&node.weights, "gamma")?.1) } else { None };
-                let beta = if *center { Some(get(&node.weights, "beta")?.1) } else { None };
+                let mean = get(node, "running_mean")?.1;
+                let var = get(node, "running_var")?.1;
+                let gamma = if *scale { Some(get(node, "gamma")?.1) } else { None };
+                let beta = if *center { Some(get(node, "beta")?.1) } else { None };
                 let (s, t) = crate::ir::norm::affine(*eps, &mean, &var, gamma.as_deref(), beta.as_deref());
                 let shape: Vec<usize> = match node.shape {
                     Shape::Map { .. } => vec![1, c, 1, 1],
@@ -224,11 +223,11 @@ pub fn lower(g: &Graph, store: &WeightStore) -> Result<Vec<u8>, String> {
             Op::Dense { bias, .. } => {
                 let input_is_map = g.inputs(n).first().is_some_and(|&i| matches!(g.node(i).shape, Shape::Map { .. }));
                 let v = if input_is_map { b.op("Flatten", &[&x], base, vec![attr_int("axis", 1)]) } else { x.clone() };
-                let (ws, wd) = get(&node.weights, "weight")?;
+                let (ws, wd) = get(node, "weight")?;
                 let w = b.f32_init(&format!("{base}.weight"), &ws, &wd);
                 let mut inputs = vec![v, w];
                 if *bias {
-                    let (bs, bd) = get(&node.weights, "bias")?;
+                    let (bs, bd) = get(node, "bias")?;
                     inputs.push(b.f32_init(&format!("{base}.bias"), &bs, &bd));
                 }
                 let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
@@ -253,7 +252,8 @@ pub fn lower(g: &Graph, store: &WeightStore) -> Result<Vec<u8>, String> {
             }
             Op::ChannelShuffle { groups } => {
                 let Shape::Map { c, h, w } = node.shape else {
-                    return Err(format!("{base}: channel_shuffle of a vector"));
+                    let (node, what) = (base.to_string(), "channel_shuffle of a vector".into());
+                    return Err(BackError::Unsupported { node, what, format: "ONNX" });
                 };
                 let g5 = [0, *groups as i64, (c / groups) as i64, h as i64, w as i64];
                 let s1 = b.i64_init(&format!("{base}.shape5"), &g5);
@@ -262,7 +262,9 @@ pub fn lower(g: &Graph, store: &WeightStore) -> Result<Vec<u8>, String> {
                 let s2 = b.i64_init(&format!("{base}.shape4"), &[0, c as i64, h as i64, w as i64]);
                 b.op("Reshape", &[&t, &s2], base, vec![])
             }
-            Op::Select { .. } => return Err("a choice point in a pinned graph".into()),
+            Op::Select { .. } => {
+                return Err(BackError::Malformed { node: node.name.clone(), what: "a choice point in a pinned graph" });
+            }
         };
         if !matches!(node.op, Op::Input) {
             b.infos.push(value_info(&out, &dims_of(node.shape)));
@@ -285,7 +287,7 @@ pub fn lower(g: &Graph, store: &WeightStore) -> Result<Vec<u8>, String> {
     opset.version = OPSET;
     model.opset_import = vec![opset];
     model.graph = Some(graph).into();
-    model.write_to_bytes().map_err(|e| format!("encoding the ONNX model: {e}"))
+    model.write_to_bytes().map_err(|e| BackError::Encode(e.to_string()))
 }
 
 /// BMXNet's binary conv in standard ops.

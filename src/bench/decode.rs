@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::data::{Dataset, folder};
-use crate::util::AtPath as _;
+use crate::error::Error;
 use crate::util::SplitMix64;
+use crate::util::{AtPath as _, FileError};
 
 /// One row: a folder decoded into the cache, then read back.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -36,7 +37,7 @@ fn sources(n: usize) -> Dataset {
 
 /// Write `n` images as `dir/{label}-{class name}/{index}.ext` (`3-Dress/000042.png`) unless a
 /// previous run left them there: also a small example folder for `--data folder:`.
-fn write_folder(dir: &Path, n: usize, jpeg: bool) -> Result<(), String> {
+fn write_folder(dir: &Path, n: usize, jpeg: bool) -> Result<(), Error> {
     let ext = if jpeg { "jpg" } else { "png" };
     // A hidden marker (folder listings skip hidden entries).
     let done = dir.join(format!(".done-{n}"));
@@ -65,27 +66,28 @@ fn write_folder(dir: &Path, n: usize, jpeg: bool) -> Result<(), String> {
         };
         saved.at(&path)?;
     }
-    std::fs::write(&done, b"").at(&done)
+    Ok(std::fs::write(&done, b"").at(&done)?)
 }
 
 /// Decode `dir` into a fresh cache on `threads` threads: images per second.
-fn build(dir: &Path, shape: [usize; 3], threads: usize) -> Result<f64, String> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
+fn build(dir: &Path, shape: [usize; 3], threads: usize) -> Result<f64, Error> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Tool(format!("a thread pool: {e}")))?;
     let _ = std::fs::remove_file(folder::cache_path(dir, shape));
     let start = Instant::now();
-    let (ds, decoded) = pool
-        .install(|| {
-            let listing = folder::list(dir, None)?;
-            folder::load_split(&listing, dir, shape, "bench images")
-        })
-        .map_err(|e| e.to_string())?;
+    let (ds, decoded) = pool.install(|| {
+        let listing = folder::list(dir, None)?;
+        folder::load_split(&listing, dir, shape, "bench images")
+    })?;
     if !decoded {
-        return Err(format!("{}: the cache was not rebuilt", dir.display()));
+        return Err(FileError::new(dir, "the cache was not rebuilt").into());
     }
     Ok(ds.len() as f64 / start.elapsed().as_secs_f64())
 }
 
-pub fn run(out: &Path, png: usize, jpeg: usize) -> Result<Vec<DecodeRow>, String> {
+pub fn run(out: &Path, png: usize, jpeg: usize) -> Result<Vec<DecodeRow>, Error> {
     let threads = rayon::current_num_threads();
     let cases: [(&str, PathBuf, usize, bool, [usize; 3]); 2] = [
         ("PNG 28x28 grey -> 1x28x28", out.join("png"), png, false, [1, 28, 28]),
@@ -101,11 +103,11 @@ pub fn run(out: &Path, png: usize, jpeg: usize) -> Result<Vec<DecodeRow>, String
         let one = build(&dir, shape, 1)?;
         let all = build(&dir, shape, threads)?;
         let start = Instant::now();
-        let listing = folder::list(&dir, None).map_err(|e| e.to_string())?;
-        let (ds, decoded) = folder::load_split(&listing, &dir, shape, "bench images").map_err(|e| e.to_string())?;
+        let listing = folder::list(&dir, None)?;
+        let (ds, decoded) = folder::load_split(&listing, &dir, shape, "bench images")?;
         let read = start.elapsed().as_secs_f64();
         if decoded || ds.len() != n {
-            return Err(format!("{}: the second load did not read the cache", dir.display()));
+            return Err(FileError::new(&dir, "the second load did not read the cache").into());
         }
         let _ = std::fs::remove_file(folder::cache_path(&dir, shape));
         rows.push(DecodeRow {

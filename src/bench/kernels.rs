@@ -20,6 +20,7 @@ use lightnasc_kernels::{
 use serde::Serialize;
 
 use super::paired_median_ms;
+use crate::error::Error;
 use crate::ir::{ActQuant, BinaryConv, Conv2d, Scaling, WeightQuant};
 use crate::net::device::BackendJob;
 use crate::net::packed::{self, PackedCache};
@@ -82,7 +83,7 @@ pub struct KernelBench {
 }
 
 impl BackendJob for KernelBench {
-    type Output = Result<Vec<KernelRow>, String>;
+    type Output = Result<Vec<KernelRow>, Error>;
 
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output {
         let device = devices.into_iter().next().expect("run_on gives at least one device");
@@ -111,7 +112,7 @@ fn clock_ghz() -> Option<f64> {
     Some(line.split(':').nth(1)?.trim().parse::<f64>().ok()? / 1e3)
 }
 
-fn rows<B: Backend>(device: &B::Device, bench: &KernelBench) -> Result<Vec<KernelRow>, String> {
+fn rows<B: Backend>(device: &B::Device, bench: &KernelBench) -> Result<Vec<KernelRow>, Error> {
     let mut rng = SplitMix64(17);
     let mut rows = vec![];
     let mut progress = crate::progress::Steps::new("bench kernels", SHAPES.len() * bench.batches.len());

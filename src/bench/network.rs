@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::ort::{self, OrtModel};
 use super::paired_median_ms;
 use crate::back::native;
+use crate::error::Error;
 use crate::ir::Graph;
 use crate::ir::pin::{Assignment, pin};
 use crate::net::device::BackendJob;
@@ -58,7 +59,7 @@ pub struct NetworkBench {
 }
 
 impl BackendJob for NetworkBench {
-    type Output = Result<Vec<NetworkRow>, String>;
+    type Output = Result<Vec<NetworkRow>, Error>;
 
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output {
         let device = devices.into_iter().next().expect("run_on gives at least one device");
@@ -66,9 +67,9 @@ impl BackendJob for NetworkBench {
     }
 }
 
-fn rows<B: Backend>(device: &B::Device, bench: &NetworkBench) -> Result<Vec<NetworkRow>, String> {
+fn rows<B: Backend>(device: &B::Device, bench: &NetworkBench) -> Result<Vec<NetworkRow>, Error> {
     let space = &bench.space;
-    let fixed = Supernet::<B>::new(pin(space, &bench.arch).map_err(|e| e.message)?, 1, device);
+    let fixed = Supernet::<B>::new(pin(space, &bench.arch)?, 1, device);
     let supernet = Supernet::<B>::new(space.clone(), 1, device);
     let input = space.node(space.input).shape.dims().iter().map(|&d| d as usize).collect::<Vec<_>>();
     let shape = format!("{input:?}");
@@ -143,7 +144,8 @@ fn rows<B: Backend>(device: &B::Device, bench: &NetworkBench) -> Result<Vec<Netw
             row(format!("{} supernet, sampled paths (reward evaluation)", space.name), &supernet, &sampled);
         }
         if let Some(native) = native.as_mut() {
-            let host: Vec<f32> = x.clone().into_data().to_vec().map_err(|e| format!("{e:?}"))?;
+            let host: Vec<f32> =
+                x.clone().into_data().to_vec().map_err(|e| Error::Tool(format!("reading back a tensor: {e:?}")))?;
             let mut float = fixed.clone();
             float.binary_kernels = false;
             let (native_ms, float_ms) = paired_median_ms(

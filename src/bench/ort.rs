@@ -3,6 +3,7 @@
 //! network and weights, or on one float conv. One process per batch size, so each figure's
 //! memory growth is its own.
 
+use crate::error::Error;
 use crate::util::AtPath as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,7 +35,7 @@ impl Drop for Scratch {
 
 /// Time `model` at `batch` with `threads` threads, `python` being an interpreter with
 /// onnxruntime (e.g. the tests' `venv-onnx`).
-pub fn time(python: &Path, model: &OrtModel, batch: usize, threads: usize, reps: usize) -> Result<OrtTiming, String> {
+pub fn time(python: &Path, model: &OrtModel, batch: usize, threads: usize, reps: usize) -> Result<OrtTiming, Error> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -65,15 +66,16 @@ pub fn time(python: &Path, model: &OrtModel, batch: usize, threads: usize, reps:
             cmd.args(["--conv", &s.map(|v| v.to_string()).join(",")]);
         }
     }
-    let out = cmd.output().map_err(|e| format!("running {}: {e}", python.display()))?;
+    let out = cmd.output().map_err(|e| Error::Tool(format!("running {}: {e}", python.display())))?;
     if !out.status.success() {
-        return Err(format!(
+        return Err(Error::Tool(format!(
             "onnxruntime via {} failed (does it have onnxruntime, onnx and numpy?): {}",
             python.display(),
             String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
-        ));
+        )));
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("onnxruntime's output: {e}"))?;
-    let ms = v["rows"][0]["ms"].as_f64().ok_or("onnxruntime's output has no time")?;
+    let tool = |what: String| Error::Tool(format!("onnxruntime's output: {what}"));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| tool(e.to_string()))?;
+    let ms = v["rows"][0]["ms"].as_f64().ok_or_else(|| tool("no time".into()))?;
     Ok(OrtTiming { ms, peak_growth_bytes: v["peak_growth_bytes"].as_u64().unwrap_or(0) })
 }

@@ -9,6 +9,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::Serialize;
 
+use crate::error::Error;
 use crate::ir::Graph;
 use crate::ir::pin::Assignment;
 use crate::net::Supernet;
@@ -57,7 +58,7 @@ pub struct BenchRow {
 }
 
 impl BackendJob for SupernetBench {
-    type Output = Result<Vec<BenchRow>, String>;
+    type Output = Result<Vec<BenchRow>, Error>;
 
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output {
         // One device: `lightnasc bench` refuses a list.
@@ -81,7 +82,7 @@ impl BackendJob for SupernetBench {
             None => (paths[0].clone(), "architecture of step 1"),
         };
         // Baseline first, so its peak memory is its own.
-        let fixed = supernet.extract(&arch).map_err(|e| e.message)?;
+        let fixed = supernet.extract(&arch)?;
         let timing = |what: &str, net, paths: &[Assignment]| {
             time_steps(what, net, &x, &y, paths, self.steps, self.warmup).map(|t| (t, peak_rss_mib()))
         };
@@ -112,10 +113,10 @@ impl BackendJob for SupernetBench {
 
 struct Shape3(usize, usize, usize);
 
-fn input_shape(g: &Graph) -> Result<Shape3, String> {
+fn input_shape(g: &Graph) -> Result<Shape3, Error> {
     match g.node(g.input).shape {
         crate::ir::Shape::Map { c, h, w } => Ok(Shape3(c as usize, h as usize, w as usize)),
-        s => Err(format!("the benchmark feeds images; this space's input is {s}")),
+        s => Err(Error::usage(format!("the benchmark feeds images; this space's input is {s}"))),
     }
 }
 
@@ -140,7 +141,7 @@ fn time_steps<B: AutodiffBackend>(
     paths: &[Assignment],
     steps: usize,
     warmup: usize,
-) -> Result<Timed, String> {
+) -> Result<Timed, Error> {
     let adam = || AdamConfig::new().with_weight_decay(Some(WeightDecayConfig::new(5e-6))).init();
     let mut optim = GroupedOptimizer::new(&net, adam(), AdamConfig::new().init());
     let warmup = warmup.max(1);

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use lightnasc::bench::kernels::KernelBench;
 use lightnasc::bench::network::NetworkBench;
 use lightnasc::bench::{BenchRow, SupernetBench};
+use lightnasc::error::Error;
 use lightnasc::net::device::{BackendKind, describe, run_on};
 
 use super::{DecodeBenchArgs, Format, KernelBenchArgs, NetworkBenchArgs, SelftestArgs, SupernetBenchArgs};
@@ -32,7 +33,7 @@ pub fn supernet(args: &SupernetBenchArgs) -> ExitCode {
         count: args.counts,
         profile: args.profile.clone(),
     });
-    let rows = match run_on(&args.device, job) {
+    let rows = match run_on(&args.device, job).map_err(Error::from) {
         Ok(Ok(rows)) => rows,
         Ok(Err(e)) | Err(e) => {
             eprintln!("error: {e}");
@@ -129,7 +130,7 @@ pub fn kernels(args: &KernelBenchArgs) -> ExitCode {
         onnxruntime: args.ort.onnxruntime.clone(),
         threads: args.ort.threads,
     };
-    let rows = match run_on(&args.device, job) {
+    let rows = match run_on(&args.device, job).map_err(Error::from) {
         Ok(Ok(rows)) => rows,
         Ok(Err(e)) | Err(e) => return super::fail(e),
     };
@@ -217,7 +218,7 @@ pub fn network(args: &NetworkBenchArgs) -> ExitCode {
         pinned_only: args.pinned_only,
     };
     lightnasc::net::gpu::configure(&lightnasc::net::gpu::Settings { count: args.counts, profile: None });
-    let rows = match run_on(&args.device, job) {
+    let rows = match run_on(&args.device, job).map_err(Error::from) {
         Ok(Ok(r)) => r,
         Ok(Err(e)) | Err(e) => return super::fail(e),
     };

@@ -12,6 +12,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use lightnasc::back::native;
 use lightnasc::data::loader::BatchPlan;
 use lightnasc::data::{Dataset, folder, idx};
+use lightnasc::error::Error;
 use lightnasc::net::device::{BackendJob, BackendKind, describe, run_on};
 use lightnasc::net::train::to_tensors;
 use lightnasc::net::{Mode, Supernet};
@@ -26,7 +27,7 @@ pub fn run(args: &InferArgs) -> ExitCode {
     if engine(args) == Engine::Native && args.device.backend != BackendKind::Cpu {
         return fail("the native plan runs on the CPU: use --device cpu, or --engine packed|float on a GPU");
     }
-    match run_on(&args.device, Infer(args)) {
+    match run_on(&args.device, Infer(args)).map_err(Error::from) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) | Err(e) => fail(e),
     }
@@ -45,7 +46,7 @@ fn engine(args: &InferArgs) -> Engine {
 struct Infer<'a>(&'a InferArgs);
 
 impl BackendJob for Infer<'_> {
-    type Output = Result<(), String>;
+    type Output = Result<(), Error>;
 
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output {
         infer::<B::InnerBackend>(self.0, &devices[0])
@@ -68,7 +69,7 @@ struct Output {
     binary_kernels: bool,
 }
 
-fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), String> {
+fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), Error> {
     let run = Run::open(&args.run)?;
     // The trained network: a training run's own, or a search run's architecture on its shared weights.
     let supernet = run.supernet::<B>(device)?;
@@ -81,7 +82,7 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), String>
              the whole supernet's; `lightnasc train {}` makes a network to deploy",
             args.run.display()
         );
-        supernet.extract(&a).map_err(|e| e.message)?
+        supernet.extract(&a)?
     };
     let mut engine = engine(args);
     // The CPU's default falls back to burn's network for what the native plan cannot lower
@@ -97,7 +98,7 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), String>
     let mut native_plan = match engine {
         Engine::Native => {
             let (g, store) = (&net.plan.graph, net.to_store());
-            Some(native::Plan::new(native::lower(g, &store).map_err(|e| format!("the native plan: {e}"))?))
+            Some(native::Plan::new(native::lower(g, &store)?))
         }
         _ => None,
     };
@@ -122,12 +123,16 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), String>
         let n = x.dims()[0];
         let logits: Vec<f32> = match native_plan.as_mut() {
             Some(plan) => {
-                let host: Vec<f32> = x.into_data().to_vec().map_err(|e| format!("{e:?}"))?;
+                let host: Vec<f32> =
+                    x.into_data().to_vec().map_err(|e| Error::Tool(format!("reading back a tensor: {e:?}")))?;
                 plan.run(&host, n)
             }
             None => {
                 let y = net.logits(x, &lightnasc::ir::pin::Assignment(vec![]), Mode::Eval);
-                y.into_data().convert::<f32>().to_vec().map_err(|e| format!("{e:?}"))?
+                y.into_data()
+                    .convert::<f32>()
+                    .to_vec()
+                    .map_err(|e| Error::Tool(format!("reading back a tensor: {e:?}")))?
             }
         };
         for (row, y) in logits.chunks(logits.len() / n.max(1)).zip(&labels) {
@@ -169,20 +174,19 @@ fn top(row: &[f32]) -> (usize, f32) {
 fn images(
     args: &InferArgs,
     cfg: &lightnasc::search::config::SearchConfig,
-) -> Result<(Dataset, Vec<PathBuf>, bool), String> {
+) -> Result<(Dataset, Vec<PathBuf>, bool), Error> {
     let shape = cfg.data.meta().shape;
     match &args.images[..] {
         [] => {
-            let splits =
-                lightnasc::data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.seed).map_err(|e| e.to_string())?;
+            let splits = lightnasc::data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.seed)?;
             if splits.test.is_empty() {
-                return Err("the run's data has no test split: name images with --images FILE|FOLDER...".into());
+                return Err(Error::usage("the run's data has no test split: name images with --images FILE|FOLDER..."));
             }
             Ok((splits.test, vec![], true))
         }
         [one] if one.is_file() && !folder::is_image(one) => Ok((images_file(one, shape)?, vec![], false)),
         paths => {
-            let (files, ds) = folder::decode_paths(paths, shape).map_err(|e| e.to_string())?;
+            let (files, ds) = folder::decode_paths(paths, shape)?;
             Ok((ds, files, false))
         }
     }
@@ -211,15 +215,15 @@ fn text(out: &Output, device: &lightnasc::net::device::DeviceArg) -> String {
 }
 
 /// Unlabelled images from an IDX file of unsigned bytes: `[n, h, w]` or `[n, c, h, w]`.
-fn images_file(path: &Path, want: [usize; 3]) -> Result<Dataset, String> {
-    let (dims, pixels) = idx::read_idx(path, 3).or_else(|_| idx::read_idx(path, 4)).map_err(|e| e.to_string())?;
+fn images_file(path: &Path, want: [usize; 3]) -> Result<Dataset, Error> {
+    let (dims, pixels) = idx::read_idx(path, 3).or_else(|_| idx::read_idx(path, 4))?;
     let shape = match dims[..] {
         [_, h, w] => [1, h, w],
         [_, c, h, w] => [c, h, w],
         _ => unreachable!("read_idx returns the dimensions asked for"),
     };
     if shape != want {
-        return Err(format!("{}: images are {shape:?}, the network takes {want:?}", path.display()));
+        return Err(Error::usage(format!("{}: images are {shape:?}, the network takes {want:?}", path.display())));
     }
     Ok(Dataset { labels: vec![0; dims[0]], pixels, shape })
 }

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use lightnasc::error::Error;
 use lightnasc::ir::cost::total;
 use lightnasc::ir::pin::pin;
 use lightnasc::ledger;
@@ -36,14 +37,17 @@ pub fn ranking(args: &RankingArgs) -> ExitCode {
     }
 }
 
-fn rank(args: &RankingArgs) -> Result<Ranking, String> {
+fn rank(args: &RankingArgs) -> Result<Ranking, Error> {
     let mut rows = ranking::read_table(&args.table)?;
     if let Some(n) = args.limit.filter(|&n| n < rows.len()) {
         rows = ranking::spread_subset(&rows, n.max(2));
     }
     let run = Run::open(&args.run)?;
     if !run.cfg.policy.searches() {
-        return Err(format!("{}: a training run has one architecture; rank a search run", args.run.display()));
+        return Err(Error::usage(format!(
+            "{}: a training run has one architecture; rank a search run",
+            args.run.display()
+        )));
     }
     for r in &rows {
         ranking::assignment(&run.graph, &r.arch).at(&args.table)?;
@@ -51,7 +55,7 @@ fn rank(args: &RankingArgs) -> Result<Ranking, String> {
     let options = lightnasc::ir::decisions::Decisions::of(&run.graph).options;
     let latency = LatencyTable::read(&args.run.join("latency.json"), &options)?;
     let (_, result) = run.architecture(None, false)?;
-    let result_graph = pin(&run.graph, &result).map_err(|e| e.message)?;
+    let result_graph = pin(&run.graph, &result)?;
     let result_arch: String =
         result.settings(&run.graph).iter().map(|(c, o)| format!("{c}={o}")).collect::<Vec<_>>().join(",");
     let retrained = match &args.retrained {
@@ -60,9 +64,9 @@ fn rank(args: &RankingArgs) -> Result<Ranking, String> {
     };
 
     let cfg = run.cfg.clone();
-    let splits = lightnasc::data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.seed).map_err(|e| e.to_string())?;
+    let splits = lightnasc::data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.seed)?;
     let (train, val) = lightnasc::search::split_training(&cfg, splits.train)?;
-    let device: DeviceArg = cfg.device.parse::<DeviceArg>().map_err(|e| e.to_string())?.main();
+    let device: DeviceArg = cfg.device.parse::<DeviceArg>().map_err(Error::usage)?.main();
     let graph = run.graph.clone();
     let job =
         RankingJob { run, rows: rows.clone(), train: Arc::new(train), val: Arc::new(val), batch_norm: args.batch_norm };
@@ -86,7 +90,7 @@ fn rank(args: &RankingArgs) -> Result<Ranking, String> {
 }
 
 /// Mean stand-alone test accuracy of `train` runs of the architecture with this structure hash.
-fn retrained_accuracy(dir: &std::path::Path, hash: &str) -> Result<Option<f64>, String> {
+fn retrained_accuracy(dir: &std::path::Path, hash: &str) -> Result<Option<f64>, Error> {
     let entries = ledger::read_folder(dir)?;
     let accs: Vec<f64> = entries
         .iter()
@@ -138,7 +142,7 @@ fn text(r: &Ranking) -> String {
 }
 
 pub fn table(args: &TableArgs) -> ExitCode {
-    let rows = match ledger::read_folder(&args.runs).and_then(|e| ranking::table_from_ledger(&e)) {
+    let rows = match ledger::read_folder(&args.runs).map_err(Error::from).and_then(|e| ranking::table_from_ledger(&e)) {
         Ok(r) if r.is_empty() => return fail(format!("{}: no `train` runs in its ledger", args.runs.display())),
         Ok(r) => r,
         Err(e) => return fail(e),

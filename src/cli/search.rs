@@ -7,13 +7,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use lightnasc::data;
+use lightnasc::error::Error;
 use lightnasc::front::StdLib;
 use lightnasc::ir::pin::Assignment;
 use lightnasc::ledger;
 use lightnasc::net::device::{DeviceArg, describe, run_on};
-use lightnasc::search::SearchJob;
 use lightnasc::search::config::{RunKind, SearchConfig};
 use lightnasc::search::run;
+use lightnasc::search::{RunError, SearchJob};
 
 use super::{RunOpts, SearchArgs, fail};
 use lightnasc::util::AtPath as _;
@@ -43,8 +44,8 @@ pub fn run(args: &SearchArgs) -> ExitCode {
 }
 
 /// The config's device, if this build and machine can run it.
-pub(super) fn device_of(cfg: &SearchConfig) -> Result<DeviceArg, String> {
-    let device: DeviceArg = cfg.device.parse().map_err(|e| format!("config `device`: {e}"))?;
+pub(super) fn device_of(cfg: &SearchConfig) -> Result<DeviceArg, Error> {
+    let device: DeviceArg = cfg.device.parse().map_err(|e| Error::usage(format!("config `device`: {e}")))?;
     lightnasc::net::device::available(&device)?;
     Ok(device)
 }
@@ -163,7 +164,7 @@ fn execute(job: SearchJob, device: DeviceArg, graph: lightnasc::ir::Graph, ledge
     let classes = cfg.data.meta().classes.len();
     let fixed = !cfg.policy.searches();
     let started = std::time::Instant::now();
-    match run_on(&device, job) {
+    match run_on(&device, job).map_err(RunError::from) {
         Ok(Ok(out)) if out.finished => {
             if !fixed {
                 let arch: Vec<String> = out.argmax.iter().map(|(c, o)| format!("{c}={o}")).collect();
@@ -182,7 +183,7 @@ fn execute(job: SearchJob, device: DeviceArg, graph: lightnasc::ir::Graph, ledge
                 println!("pinned architecture: {}", run_dir.join("result.lnas").display());
             }
             let entry = ledger::Entry::new(&cfg, &run_dir, &graph, &out, describe(&device), started.elapsed());
-            match entry.and_then(|e| ledger::append(ledger_file, &e)) {
+            match entry.map_err(Error::from).and_then(|e| Ok(ledger::append(ledger_file, &e)?)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(format!("the run finished, but the ledger was not written: {e}")),
             }
@@ -202,11 +203,11 @@ pub(super) fn resolve(
     opts: &RunOpts,
     spec: Option<&Path>,
     prefix: &str,
-) -> Result<(SearchConfig, PathBuf, bool), String> {
+) -> Result<(SearchConfig, PathBuf, bool), Error> {
     if let Some(dir) = &opts.resume {
         let path = dir.join("config.yml");
         if !path.is_file() {
-            return Err(format!("{}: not a run folder (no config.yml)", dir.display()));
+            return Err(Error::usage(format!("{}: not a run folder (no config.yml)", dir.display())));
         }
         let mut cfg = SearchConfig::from_run_file(&path)?;
         if let Some(e) = opts.epochs {
@@ -228,7 +229,7 @@ pub(super) fn resolve(
     apply_overrides(&mut cfg, opts)?;
     cfg.validate()?;
     if let Some(spec) = &cfg.spec {
-        cfg.spec = Some(std::fs::canonicalize(spec).at(&spec)?);
+        cfg.spec = Some(std::fs::canonicalize(spec).at(spec)?);
     }
     let stem = cfg.spec.as_ref().and_then(|s| s.file_stem()).map(|s| s.to_string_lossy().into_owned());
     let base = if prefix == "search" { stem.unwrap_or_else(|| "search".into()) } else { prefix.to_string() };
@@ -236,14 +237,14 @@ pub(super) fn resolve(
 }
 
 /// Flags over a config: data, budget, device, seed, then `--set KEY=VALUE`s.
-pub(super) fn apply_overrides(cfg: &mut SearchConfig, opts: &RunOpts) -> Result<(), String> {
+pub(super) fn apply_overrides(cfg: &mut SearchConfig, opts: &RunOpts) -> Result<(), Error> {
     if let Some(d) = &opts.data {
         cfg.data = d.clone();
     }
     if let Some(t) = &opts.test_data {
         match &mut cfg.data {
             data::DataArg::Folder(f) => f.test = Some(t.clone()),
-            other => return Err(format!("--test-data goes with `--data folder:PATH`, not {other}")),
+            other => return Err(Error::usage(format!("--test-data goes with `--data folder:PATH`, not {other}"))),
         }
     }
     if let Some(d) = &opts.data_dir {
@@ -267,7 +268,7 @@ pub(super) fn apply_overrides(cfg: &mut SearchConfig, opts: &RunOpts) -> Result<
     cfg.export_each_epoch |= opts.export_each_epoch;
     if let Some(t) = &opts.latency_table {
         cfg.latency_table =
-            Some(std::fs::canonicalize(t).map_err(|e| format!("--latency-table {}: {e}", t.display()))?);
+            Some(std::fs::canonicalize(t).map_err(|e| Error::usage(format!("--latency-table {}: {e}", t.display())))?);
     }
     for kv in &opts.set {
         cfg.set(kv)?;
@@ -276,19 +277,19 @@ pub(super) fn apply_overrides(cfg: &mut SearchConfig, opts: &RunOpts) -> Result<
 }
 
 /// A new run folder: `--name`, which must not exist yet, or `BASE-TIMESTAMP`.
-pub(super) fn run_dir_for(opts: &RunOpts, base: &str) -> Result<PathBuf, String> {
+pub(super) fn run_dir_for(opts: &RunOpts, base: &str) -> Result<PathBuf, Error> {
     let name = match &opts.name {
         Some(n) => {
             if n.is_empty() || n.contains(['/', '\\']) || n.starts_with('.') {
-                return Err(format!("`{n}` is not a run name: use letters, digits, `-` and `_`"));
+                return Err(Error::usage(format!("`{n}` is not a run name: use letters, digits, `-` and `_`")));
             }
             let dir = opts.runs_dir.join(n);
             if dir.exists() {
-                return Err(format!(
+                return Err(Error::usage(format!(
                     "{} already exists; pick another --name, or continue it with --resume {}",
                     dir.display(),
                     dir.display()
-                ));
+                )));
             }
             n.clone()
         }
@@ -314,9 +315,9 @@ pub(super) fn create_run(
     cfg: &mut SearchConfig,
     std: &StdLib,
     arch: Option<&dyn Fn(&str) -> String>,
-) -> Result<(), String> {
-    std::fs::create_dir_all(dir.parent().unwrap_or(Path::new("."))).at(&dir)?;
-    std::fs::create_dir(dir).at(&dir)?;
+) -> Result<(), Error> {
+    std::fs::create_dir_all(dir.parent().unwrap_or(Path::new("."))).at(dir)?;
+    std::fs::create_dir(dir).at(dir)?;
     let made = fill_run(dir, cfg, std, arch);
     if made.is_err() {
         let _ = std::fs::remove_dir_all(dir);
@@ -329,13 +330,13 @@ fn fill_run(
     cfg: &mut SearchConfig,
     std: &StdLib,
     arch: Option<&dyn Fn(&str) -> String>,
-) -> Result<(), String> {
-    let Some(origin) = cfg.spec.clone() else { return Err("no search space: give a spec".into()) };
+) -> Result<(), Error> {
+    let Some(origin) = cfg.spec.clone() else { return Err(Error::usage("no search space: give a spec")) };
     let mut spec = run::snapshot_spec(dir, &origin, std)?;
     if let Some(pin) = arch {
         let path = dir.join("arch.lnas");
         lightnasc::util::write_atomic(&path, pin(&run::spec_ref(dir, &spec, dir)).as_bytes()).at(&path)?;
-        spec = std::path::absolute(&path).map_err(|e| e.to_string())?;
+        spec = std::path::absolute(&path).at(&path)?;
     }
     cfg.spec_origin.get_or_insert(origin);
     cfg.spec = Some(spec.clone());
@@ -344,27 +345,35 @@ fn fill_run(
     let mut on_disk = cfg.clone();
     on_disk.spec = Some(PathBuf::from(run::spec_ref(dir, &spec, dir)));
     let header = "# The resolved configuration of this run (`lightnasc search --resume` reads it).\n";
-    lightnasc::util::write_atomic(&dir.join("config.yml"), format!("{header}{}", on_disk.to_yaml()).as_bytes())
-        .at(&dir.join("config.yml"))
+    let path = dir.join("config.yml");
+    Ok(lightnasc::util::write_atomic(&path, format!("{header}{}", on_disk.to_yaml()).as_bytes()).at(&path)?)
 }
 
 /// A folder dataset's classes, input (the space's default) and normalisation, recorded in the
 /// run's config; its images decoded into the cache.
-fn resolve_folder(cfg: &mut SearchConfig, std: &StdLib) -> Result<(), String> {
+fn resolve_folder(cfg: &mut SearchConfig, std: &StdLib) -> Result<(), Error> {
     let data::DataArg::Folder(f) = &cfg.data else { return Ok(()) };
     let mut f = f.clone();
     for p in std::iter::once(&mut f.folder).chain(f.test.as_mut()) {
         *p = std::path::absolute(&*p).at(&p)?;
     }
-    let spec = cfg.spec.clone().ok_or("no search space")?;
+    let spec = cfg.spec.clone().ok_or_else(|| Error::usage("no search space"))?;
     let args = lightnasc::lower::SpaceArgs { input: None, classes: None, other: vec![] };
     let out = lightnasc::check::check_path_with(&spec, std, &args, cfg.space.as_deref(), None);
-    let graph = out.space.or(out.pinned.map(|p| p.1)).ok_or_else(|| format!("{}: does not check", spec.display()))?;
+    let graph = out
+        .space
+        .or(out.pinned.map(|p| p.1))
+        .ok_or_else(|| Error::usage(format!("{}: does not check", spec.display())))?;
     let input = match graph.node(graph.input).shape {
         lightnasc::ir::Shape::Map { c, h, w } => [c as usize, h as usize, w as usize],
-        other => return Err(format!("{}: the space's input is {other:?}; images need [C, H, W]", spec.display())),
+        other => {
+            return Err(Error::usage(format!(
+                "{}: the space's input is {other:?}; images need [C, H, W]",
+                spec.display()
+            )));
+        }
     };
-    let loaded = data::folder::resolve(&mut f, Some(input)).map_err(|e| e.to_string())?;
+    let loaded = data::folder::resolve(&mut f, Some(input))?;
     loaded.report();
     cfg.data = data::DataArg::Folder(f);
     Ok(())

@@ -16,6 +16,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use lightnasc::error::Error;
 use lightnasc::ledger::{self, Entry};
 use lightnasc::search::checkpoint;
 use lightnasc::sweep::{Plan, Unit, emit};
@@ -76,7 +77,7 @@ pub fn run(args: &SweepArgs) -> ExitCode {
 }
 
 /// The finished runs of the sweep, by run-folder name, from every ledger file in its folder.
-fn finished(plan: &Plan) -> Result<BTreeMap<String, Entry>, String> {
+fn finished(plan: &Plan) -> Result<BTreeMap<String, Entry>, Error> {
     Ok(ledger::read_folder(&plan.out)?
         .into_iter()
         .filter_map(|e| Some((Path::new(&e.run).file_name()?.to_string_lossy().into_owned(), e)))
@@ -89,13 +90,13 @@ fn lock_path(plan: &Plan, unit: &Unit) -> PathBuf {
 }
 
 /// Take a run's lock without waiting: `None` if another process holds it.
-fn try_lock(path: &Path) -> Result<Option<File>, String> {
-    std::fs::create_dir_all(path.parent().expect("under the sweep folder")).at(&path)?;
-    let f = File::options().create(true).truncate(false).write(true).open(path).at(&path)?;
+fn try_lock(path: &Path) -> Result<Option<File>, Error> {
+    std::fs::create_dir_all(path.parent().expect("under the sweep folder")).at(path)?;
+    let f = File::options().create(true).truncate(false).write(true).open(path).at(path)?;
     match f.try_lock() {
         Ok(()) => Ok(Some(f)),
         Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(e)) => Err(format!("{}: {e}", path.display())),
+        Err(TryLockError::Error(e)) => Err(Error::usage(format!("{}: {e}", path.display()))),
     }
 }
 
@@ -155,13 +156,13 @@ fn run_shard(plan: &Plan, s: Shard) -> ExitCode {
 }
 
 /// Run (or resume, or skip) one run; `Ok` with what happened.
-fn run_unit(plan: &Plan, unit: &Unit, ledger_file: &Path) -> Result<&'static str, String> {
+fn run_unit(plan: &Plan, unit: &Unit, ledger_file: &Path) -> Result<&'static str, Error> {
     if finished(plan)?.contains_key(&unit.name) {
         eprintln!("{}: finished (in the ledger); skipped", unit.name);
         return Ok("skipped");
     }
     let Some(_lock) = try_lock(&lock_path(plan, unit))? else {
-        return Err("another process is running it (its lock is held)".into());
+        return Err(Error::usage("another process is running it (its lock is held)"));
     };
     // It may have finished while we waited for the lock.
     if finished(plan)?.contains_key(&unit.name) {
@@ -180,11 +181,11 @@ fn run_unit(plan: &Plan, unit: &Unit, ledger_file: &Path) -> Result<&'static str
         unit.start_args(&plan.out)
     };
     argv.extend(["--ledger".into(), ledger_file.display().to_string()]);
-    let cli = Cli::try_parse_from(std::iter::once("lightnasc".to_string()).chain(argv)).map_err(|e| e.to_string())?;
+    let cli = Cli::try_parse_from(std::iter::once("lightnasc".to_string()).chain(argv)).map_err(Error::usage)?;
     if super::run(cli) == ExitCode::SUCCESS {
         Ok("finished")
     } else {
-        Err("the run failed (its error is above)".into())
+        Err(Error::usage("the run failed (its error is above)"))
     }
 }
 
@@ -305,7 +306,7 @@ fn status(plan: &Plan, shards: usize) -> ExitCode {
             ("running", String::new())
         } else if let Some(c) = checkpoint::find(&plan.out.join(&u.name)) {
             let st = checkpoint::load_state(&c).map(|s| format!("epoch {}, batch {}", s.epoch + 1, s.batch));
-            ("stopped", format!("checkpoint at {}", st.unwrap_or_else(|e| e)))
+            ("stopped", format!("checkpoint at {}", st.unwrap_or_else(|e| e.to_string())))
         } else {
             ("not started", String::new())
         };

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use lightnasc::check::{PinArg, check_path};
+use lightnasc::error::Error;
 use lightnasc::front::StdLib;
 use lightnasc::ir::pin::{Assignment, pin_text};
 use lightnasc::search::config::{Init, Policy, SearchConfig};
@@ -60,23 +61,25 @@ struct Prepared {
 
 /// The run's config, its folder, and the architecture in its space (from a search run, that
 /// run's space).
-fn prepare(args: &TrainArgs) -> Result<Prepared, String> {
-    let source =
-        args.source.as_ref().ok_or("give what to train: a pin file, a search run folder, or a spec with --pin")?;
+fn prepare(args: &TrainArgs) -> Result<Prepared, Error> {
+    let source = args
+        .source
+        .as_ref()
+        .ok_or_else(|| Error::usage("give what to train: a pin file, a search run folder, or a spec with --pin"))?;
     let (mut cfg, space, a, space_spec, std, source_run) = if source.is_dir() {
         // A search run: its config (data, budget) is the default, its space the architecture's.
         let run = Run::open(source)?;
         if !run.cfg.policy.searches() {
-            return Err(format!(
+            return Err(Error::usage(format!(
                 "{} is a training run, not a search: train its architecture again with `lightnasc train {}`",
                 source.display(),
                 source.join("arch.lnas").display()
-            ));
+            )));
         }
         let a = match &args.pin {
             Some(p) => {
                 let out = run::check_spec(&run.dir, &run.cfg, Some(p))?;
-                out.pinned.ok_or_else(|| format!("{}: --pin gives no architecture", source.display()))?.0
+                out.pinned.ok_or_else(|| Error::usage(format!("{}: --pin gives no architecture", source.display())))?.0
             }
             None => run.architecture(args.epoch, false)?.1,
         };
@@ -85,12 +88,12 @@ fn prepare(args: &TrainArgs) -> Result<Prepared, String> {
             cfg = SearchConfig::from_yaml_file(c)?;
             cfg.data = run.cfg.data.clone();
         }
-        let spec = run.cfg.spec.clone().ok_or("the run has no spec")?;
+        let spec = run.cfg.spec.clone().ok_or_else(|| Error::usage("the run has no spec"))?;
         let std = run.std();
-        (cfg, run.graph, a, spec, std, Some(std::fs::canonicalize(source).map_err(|e| e.to_string())?))
+        (cfg, run.graph, a, spec, std, Some(std::fs::canonicalize(source).at(source)?))
     } else {
         if args.epoch.is_some() {
-            return Err("--epoch picks an epoch of a search run; the source is not a run folder".into());
+            return Err(Error::usage("--epoch picks an epoch of a search run; the source is not a run folder"));
         }
         let mut cfg = match &args.run.config {
             Some(c) => SearchConfig::from_yaml_file(c)?,
@@ -101,7 +104,7 @@ fn prepare(args: &TrainArgs) -> Result<Prepared, String> {
         let (a, space) = pinned(source, &cfg, args.pin.as_ref())?;
         let spec = match space_spec(source) {
             Some(s) => s,
-            None => std::fs::canonicalize(source).at(&source)?,
+            None => std::fs::canonicalize(source).at(source)?,
         };
         (cfg, space, a, spec, StdLib::Embedded, None)
     };
@@ -113,7 +116,7 @@ fn prepare(args: &TrainArgs) -> Result<Prepared, String> {
     let dir = run_dir_for(&args.run, &format!("train-{}", space.name))?;
     // The run folder gets a copy of the space's spec and trains the pin written beside it.
     cfg.spec = Some(space_spec);
-    cfg.spec_origin = Some(std::path::absolute(source).map_err(|e| e.to_string())?);
+    cfg.spec_origin = Some(std::path::absolute(source).at(source)?);
     cfg.space = None;
     cfg.validate()?;
     Ok(Prepared { cfg, dir, space, arch: a, std })
@@ -124,15 +127,15 @@ fn pinned(
     spec: &std::path::Path,
     cfg: &SearchConfig,
     pin: Option<&PinArg>,
-) -> Result<(Assignment, lightnasc::ir::Graph), String> {
+) -> Result<(Assignment, lightnasc::ir::Graph), Error> {
     let out = check_path(spec, &cfg.space_args(), cfg.space.as_deref(), pin);
     if !out.diags.is_empty() {
         let msgs: Vec<String> = out.diags.0.iter().map(|d| d.render(&out.db, false)).collect();
-        return Err(format!("{} does not check:\n{}", spec.display(), msgs.join("\n")));
+        return Err(Error::usage(format!("{} does not check:\n{}", spec.display(), msgs.join("\n"))));
     }
     match (out.pinned, out.space) {
         (Some((a, _)), Some(space)) => Ok((a, space)),
-        _ => Err(format!("{}: no architecture; give a pin file, or a spec with --pin", spec.display())),
+        _ => Err(Error::usage(format!("{}: no architecture; give a pin file, or a spec with --pin", spec.display()))),
     }
 }
 

@@ -270,6 +270,8 @@ impl fmt::Display for DataError {
     }
 }
 
+impl std::error::Error for DataError {}
+
 impl DataError {
     pub(crate) fn new(path: &Path, message: impl Into<String>, hint: impl Into<String>) -> Self {
         DataError { path: path.to_path_buf(), message: message.into(), hint: hint.into() }

@@ -188,7 +188,7 @@ impl Loader<'_> {
                     Ok(text) => self.db.add(&imp.path, None, text),
                     Err(why) => {
                         self.diags.push(
-                            Diagnostic::new(Code::ImportMissing, imp.span, why)
+                            Diagnostic::new(Code::ImportMissing, imp.span, why.to_string())
                                 .label("not in the standard library")
                                 .hint(format!("the standard library has: {}", stdlib::names().join(", "))),
                         );

@@ -12,6 +12,17 @@ const FILES: &[(&str, &str)] = &[
 ];
 
 /// Where `std/NAME` imports are read from.
+/// Why `std/NAME` cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StdError {
+    #[error("no standard library file `std/{0}`")]
+    Missing(String),
+    #[error("`std/{0}` is not a standard library name")]
+    BadName(String),
+    #[error("cannot read `{}` (this run's copy of the standard library): {source}", path.display())]
+    Copy { path: PathBuf, source: std::io::Error },
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum StdLib {
     /// The library compiled into this binary.
@@ -23,19 +34,15 @@ pub enum StdLib {
 
 impl StdLib {
     /// The text of `std/NAME`, or why there is none.
-    pub fn get(&self, name: &str) -> Result<String, String> {
+    pub fn get(&self, name: &str) -> Result<String, StdError> {
         match self {
-            StdLib::Embedded => {
-                get(name).map(str::to_string).ok_or_else(|| format!("no standard library file `std/{name}`"))
-            }
+            StdLib::Embedded => get(name).map(str::to_string).ok_or_else(|| StdError::Missing(name.into())),
             StdLib::Folder(dir) => {
                 if !is_name(name) {
-                    return Err(format!("`std/{name}` is not a standard library name"));
+                    return Err(StdError::BadName(name.into()));
                 }
                 let path = dir.join(name);
-                std::fs::read_to_string(&path).map_err(|e| {
-                    format!("cannot read `{}` (this run's copy of the standard library): {e}", path.display())
-                })
+                std::fs::read_to_string(&path).map_err(|source| StdError::Copy { path, source })
             }
         }
     }

@@ -16,7 +16,8 @@ use crate::front::source::Span;
 pub struct Assignment(pub Vec<Option<OptionIx>>);
 
 /// A problem with an assignment, with the place it was written if known.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{message}")]
 pub struct PinError {
     pub message: String,
     pub hint: String,

@@ -13,6 +13,8 @@ use std::str::FromStr;
 
 use burn::tensor::backend::AutodiffBackend;
 
+use super::NetError;
+
 /// The embedded CPU backend: burn's Flex (pure Rust, SIMD, multithreaded) with autodiff.
 pub type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;
 
@@ -142,15 +144,13 @@ pub trait BackendJob {
 
 /// Whether `device`'s backend was compiled in and its setup works (the CUDA driver, NVRTC and
 /// the GPU index; a wgpu adapter), checked before a command makes anything.
-pub fn available(device: &DeviceArg) -> Result<(), String> {
+pub fn available(device: &DeviceArg) -> Result<(), NetError> {
     if !device.backend.compiled() {
         let (what, feature) = match device.backend {
             BackendKind::Cuda => ("CUDA", "cuda"),
             _ => ("wgpu", "wgpu"),
         };
-        return Err(format!(
-            "device `{device}`: this lightnasc was built without {what}; rebuild with `cargo build --release --features {feature}`"
-        ));
+        return Err(NetError::NotBuilt { device: device.to_string(), what, feature });
     }
     let probed = match device.backend {
         BackendKind::Cpu => Ok(()),
@@ -160,11 +160,11 @@ pub fn available(device: &DeviceArg) -> Result<(), String> {
         #[cfg(not(feature = "wgpu"))]
         BackendKind::Wgpu => Ok(()),
     };
-    probed.map_err(|e| format!("device `{device}`: {e}"))
+    probed.map_err(|source| NetError::Device { device: device.to_string(), source })
 }
 
 /// Run `job` on `device`'s backend; an error if that backend was not compiled in.
-pub fn run_on<J: BackendJob>(device: &DeviceArg, job: J) -> Result<J::Output, String> {
+pub fn run_on<J: BackendJob>(device: &DeviceArg, job: J) -> Result<J::Output, NetError> {
     available(device)?;
     if device.backend != BackendKind::Cpu {
         super::gpu::configure(&Default::default());

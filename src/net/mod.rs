@@ -20,6 +20,25 @@ pub mod weights;
 
 pub use layers::Mode;
 
+/// Why training or a device could not go on, each cause its own variant.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error(
+        "device `{device}`: this lightnasc was built without {what}; rebuild with `cargo build --release --features {feature}`"
+    )]
+    NotBuilt { device: String, what: &'static str, feature: &'static str },
+    #[error("device `{device}`: {source}")]
+    Device { device: String, source: probe::DeviceError },
+    #[error("the training loss is {loss}; the weights were not updated")]
+    NotFinite { loss: f64 },
+    #[error("a batch of {batch} cannot be split over {devices} devices")]
+    Split { batch: usize, devices: usize },
+    #[error("a data-parallel replica stopped")]
+    ReplicaLost,
+    #[error("data-parallel all-reduce failed: {0}")]
+    AllReduce(String),
+}
+
 /// `t` as `U`, which the caller has checked is `T`'s type (by `TypeId`): how the backend-specific
 /// ops (`cpu_ops`, `cube_ops`, `packed::cube`) move burn's generic tensors to their concrete ones.
 pub(crate) fn cast<T: 'static, U: 'static>(t: T) -> U {

@@ -19,9 +19,10 @@ use burn::collective::{self, CollectiveConfig, PeerId, ReduceOperation};
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 
+use super::NetError;
 use super::supernet::Supernet;
 use super::train::to_tensors;
-use super::train::{GroupedOptimizer, StepStats, apply, gradients, not_finite};
+use super::train::{GroupedOptimizer, StepStats, apply, gradients};
 use super::weights::Weights;
 use crate::data::loader::Batch;
 use crate::ir::pin::Assignment;
@@ -40,7 +41,7 @@ enum Order {
 
 enum Reply {
     Computed(StepStats),
-    Applied(Result<(), String>),
+    Applied(Result<(), NetError>),
     Weights(WeightStore),
 }
 
@@ -56,12 +57,12 @@ pub struct DataParallel<B: AutodiffBackend> {
     backend: PhantomData<fn() -> B>,
 }
 
-fn collective_error(e: collective::CollectiveError) -> String {
-    format!("data-parallel all-reduce failed: {e:?}")
+fn collective_error(e: collective::CollectiveError) -> NetError {
+    NetError::AllReduce(format!("{e:?}"))
 }
 
 /// Sum `grads` over every peer (the gradient of the whole batch's mean loss).
-fn all_reduce<B: AutodiffBackend>(grads: GradientsParams, peer: u32) -> Result<GradientsParams, String> {
+fn all_reduce<B: AutodiffBackend>(grads: GradientsParams, peer: u32) -> Result<GradientsParams, NetError> {
     grads.all_reduce::<B::InnerBackend>(PeerId(peer), ReduceOperation::Sum).map_err(collective_error)
 }
 
@@ -99,7 +100,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
     }
 
     /// Each replica's weights and running statistics (to check that they stay in lockstep).
-    pub fn replica_weights(&self) -> Result<Vec<WeightStore>, String> {
+    pub fn replica_weights(&self) -> Result<Vec<WeightStore>, NetError> {
         self.replicas
             .iter()
             .map(|r| {
@@ -127,13 +128,13 @@ impl<B: AutodiffBackend> DataParallel<B> {
         batch: Batch,
         a: &Assignment,
         device: &B::Device,
-    ) -> Result<StepStats, String>
+    ) -> Result<StepStats, NetError>
     where
         O: Optimizer<Weights<B>, B>,
     {
         let total = batch.n as f64;
         if batch.n < self.devices() {
-            return Err(format!("a batch of {} cannot be split over {} devices", batch.n, self.devices()));
+            return Err(NetError::Split { batch: batch.n, devices: self.devices() });
         }
         let mut shares = batch.split(self.devices()).into_iter();
         let mine = shares.next().expect("at least one share");
@@ -159,7 +160,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
         for r in &self.replicas {
             r.orders.send(Order::Apply(go.as_ref().map(|_| lr))).map_err(|_| lost())?;
         }
-        let grads = go.ok_or_else(|| not_finite(loss))?;
+        let grads = go.ok_or(NetError::NotFinite { loss })?;
         let grads = if self.replicas.is_empty() { grads } else { all_reduce::<B>(grads, 0)? };
         apply(net, optim, lr, grads);
         for r in &self.replicas {
@@ -172,8 +173,8 @@ impl<B: AutodiffBackend> DataParallel<B> {
     }
 }
 
-fn lost() -> String {
-    "a data-parallel replica stopped".into()
+fn lost() -> NetError {
+    NetError::ReplicaLost
 }
 
 /// A replica's thread: compute when told, then all-reduce and step (or not) in lockstep with the

@@ -13,6 +13,7 @@ use super::packed::PackedCache;
 use super::plan::Plan;
 use super::weights::{Slot, Weights};
 use crate::ir::pin::{Assignment, PinError, pin};
+use crate::ir::store::WeightError;
 use crate::ir::{Graph, Op};
 
 /// A value flowing through the network: a batch of maps or of vectors.
@@ -89,7 +90,7 @@ impl<B: Backend> Supernet<B> {
 
     /// Load a weight record (a checkpoint's), checked against the graph first: a mismatch names
     /// the tensor and both shapes.
-    pub fn load_weights(&mut self, record: crate::net::weights::WeightsRecord<B>) -> Result<(), String> {
+    pub fn load_weights(&mut self, record: crate::net::weights::WeightsRecord<B>) -> Result<(), WeightError> {
         crate::net::weights::check_record(&record, &self.plan.slots)?;
         let loaded = burn::module::Module::load_record(self.take_weights(), record);
         self.set_weights(loaded);
@@ -261,17 +262,23 @@ impl<B: Backend> Supernet<B> {
 
     /// Replace every weight by the store's tensor under the same key (each checked against the
     /// shape this network holds): the inverse of [`Supernet::to_store`].
-    pub fn load_store(&mut self, store: &crate::ir::store::WeightStore) -> Result<(), String> {
+    pub fn load_store(&mut self, store: &crate::ir::store::WeightStore) -> Result<(), WeightError> {
         fn load<B: Backend, const D: usize>(
             store: &crate::ir::store::WeightStore,
             key: &str,
             part: &str,
             like: Tensor<B, D>,
-        ) -> Result<Tensor<B, D>, String> {
-            let t = store.get(key, part).ok_or_else(|| format!("no `{key}.{part}` in the weights"))?;
+        ) -> Result<Tensor<B, D>, WeightError> {
+            let t = store.get(key, part).ok_or_else(|| WeightError::missing(key, part))?;
             let dims = like.dims();
             if t.shape != dims {
-                return Err(format!("`{key}.{part}` has shape {:?}; the network holds {dims:?}", t.shape));
+                let (key, part) = (key.to_string(), part.to_string());
+                return Err(WeightError::Shape {
+                    key,
+                    part,
+                    held: format!("{:?}", t.shape),
+                    wanted: format!("{dims:?}"),
+                });
             }
             let data = burn::tensor::TensorData::new(t.data.clone(), dims);
             Ok(Tensor::from_data(data, &like.device()))

@@ -8,6 +8,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 
+use super::NetError;
 use super::layers::Mode;
 use super::supernet::Supernet;
 use super::weights::{Slot, Weights};
@@ -104,11 +105,6 @@ pub fn gradients<B: AutodiffBackend>(
     (grads, StepStats { loss: value, correct })
 }
 
-/// The error of a step whose loss is not finite.
-pub fn not_finite(loss: f64) -> String {
-    format!("the training loss is {loss}; the weights were not updated")
-}
-
 /// Apply `grads` to the network's weights.
 pub fn apply<B, O>(net: &mut Supernet<B>, optim: &mut GroupedOptimizer<O>, lr: f64, grads: GradientsParams)
 where
@@ -128,12 +124,12 @@ pub fn train_step<B, O>(
     x: Tensor<B, 4>,
     labels: Tensor<B, 1, Int>,
     a: &Assignment,
-) -> Result<StepStats, String>
+) -> Result<StepStats, NetError>
 where
     B: AutodiffBackend,
     O: Optimizer<Weights<B>, B>,
 {
     let (grads, stats) = gradients(net, x, labels, a, 1.0);
-    apply(net, optim, lr, grads.ok_or_else(|| not_finite(stats.loss))?);
+    apply(net, optim, lr, grads.ok_or(NetError::NotFinite { loss: stats.loss })?);
     Ok(stats)
 }

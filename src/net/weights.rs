@@ -5,6 +5,7 @@
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 
+use crate::ir::store::WeightError;
 use crate::util::SplitMix64;
 
 /// Weights of a convolution (float or binary): `[out, in / groups, k, k]`, plus an optional bias.
@@ -161,7 +162,7 @@ impl<B: Backend> Weights<B> {
 
 /// Check a weight record (a checkpoint's) against the slots before loading it: burn loads a
 /// tensor of any shape into a parameter, and asserts on a list of another length.
-pub fn check_record<B: Backend>(record: &WeightsRecord<B>, slots: &[SlotSpec]) -> Result<(), String> {
+pub fn check_record<B: Backend>(record: &WeightsRecord<B>, slots: &[SlotSpec]) -> Result<(), WeightError> {
     let count = |f: fn(&Slot) -> bool| slots.iter().filter(|s| f(&s.slot)).count();
     let graph = [
         count(|s| matches!(s, Slot::Conv(_))),
@@ -170,10 +171,7 @@ pub fn check_record<B: Backend>(record: &WeightsRecord<B>, slots: &[SlotSpec]) -
     ];
     let held = [record.convs.len(), record.denses.len(), record.norms.len()];
     if held != graph {
-        return Err(format!(
-            "the weights hold {} conv, {} dense and {} batch-norm tensors; the graph has {}, {} and {}",
-            held[0], held[1], held[2], graph[0], graph[1], graph[2]
-        ));
+        return Err(WeightError::Counts { held, graph });
     }
     fn dims<B: Backend, const D: usize>(p: &Param<Tensor<B, D>>) -> Vec<usize> {
         p.val().dims().to_vec()

@@ -12,6 +12,9 @@ use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
+use super::RunError;
+use crate::util::FileError;
+
 /// Per-epoch results, kept in the state (and so in every checkpoint).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct EpochRecord {
@@ -65,23 +68,23 @@ pub struct State {
 /// Binary records of modules and optimiser states, by file name.
 pub type Records = Vec<(&'static str, Vec<u8>)>;
 
-pub fn record<B: Backend, R: burn::record::Record<B>>(r: R) -> Result<Vec<u8>, String> {
-    BinBytesRecorder::<FullPrecisionSettings>::default().record(r, ()).map_err(|e| format!("saving a record: {e}"))
+pub fn record<B: Backend, R: burn::record::Record<B>>(r: R) -> Result<Vec<u8>, RunError> {
+    BinBytesRecorder::<FullPrecisionSettings>::default().record(r, ()).map_err(|e| RunError::Save(e.to_string()))
 }
 
-pub fn load_record<B: Backend, R: burn::record::Record<B>>(bytes: Vec<u8>, device: &B::Device) -> Result<R, String> {
+pub fn load_record<B: Backend, R: burn::record::Record<B>>(bytes: Vec<u8>, device: &B::Device) -> Result<R, RunError> {
     BinBytesRecorder::<FullPrecisionSettings>::default()
         .load(bytes, device)
-        .map_err(|e| format!("the checkpoint is corrupt or from another version: {e}"))
+        .map_err(|e| RunError::Record(e.to_string()))
 }
 
-pub fn module_bytes<B: Backend, M: Module<B>>(m: &M) -> Result<Vec<u8>, String> {
+pub fn module_bytes<B: Backend, M: Module<B>>(m: &M) -> Result<Vec<u8>, RunError> {
     record::<B, _>(m.clone().into_record())
 }
 
 /// Write `state` and the records as the run's checkpoint.
-pub fn save(run: &Path, state: &State, records: &Records) -> Result<(), String> {
-    let fail = |what: &Path, e: std::io::Error| format!("writing the checkpoint {}: {e}", what.display());
+pub fn save(run: &Path, state: &State, records: &Records) -> Result<(), RunError> {
+    let fail = |path: &Path, source| RunError::Checkpoint { path: path.to_path_buf(), source };
     let new = run.join("checkpoint.new");
     let cur = run.join("checkpoint");
     let old = run.join("checkpoint.old");
@@ -118,20 +121,20 @@ pub fn find(run: &Path) -> Option<PathBuf> {
     ["checkpoint", "checkpoint.old"].iter().map(|n| run.join(n)).find(|p| p.join("state.json").is_file())
 }
 
-pub fn load_state(dir: &Path) -> Result<State, String> {
+pub fn load_state(dir: &Path) -> Result<State, RunError> {
     let p = dir.join("state.json");
-    let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: corrupt checkpoint state: {e}", p.display()))
+    let text = std::fs::read_to_string(&p).map_err(|e| FileError::new(&p, format!("cannot read: {e}")))?;
+    serde_json::from_str(&text).map_err(|e| RunError::corrupt(&p, format!("corrupt checkpoint state: {e}")))
 }
 
 /// A record file, checked against the checksum the state holds for it.
-pub fn read(dir: &Path, state: &State, name: &str) -> Result<Vec<u8>, String> {
+pub fn read(dir: &Path, state: &State, name: &str) -> Result<Vec<u8>, RunError> {
     let p = dir.join(name);
-    let bytes = std::fs::read(&p).map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+    let bytes = std::fs::read(&p).map_err(|e| FileError::new(&p, format!("cannot read: {e}")))?;
     match state.checksums.get(name) {
         Some(&crc) if crc == crc32c::crc32c(&bytes) => Ok(bytes),
-        Some(_) => Err(format!("{}: the checkpoint is corrupt (checksum mismatch)", p.display())),
-        None => Err(format!("{}: the checkpoint is corrupt (no checksum for this file)", p.display())),
+        Some(_) => Err(RunError::corrupt(p, "the checkpoint is corrupt (checksum mismatch)")),
+        None => Err(RunError::corrupt(p, "the checkpoint is corrupt (no checksum for this file)")),
     }
 }
 

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::RunError;
 use super::controller::ControllerConfig;
 use super::scoring::ScoringConfig;
 use crate::data::DataArg;
 use crate::export::ModelFormat;
-use crate::util::AtPath as _;
+use crate::util::{AtPath as _, FileError};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -156,18 +157,13 @@ pub enum Unsupported {
 impl ExportConfig {
     /// The formats to write for `g` (the run's space, or its one architecture), each checked
     /// with its back end's `supports`; warnings for those skipped.
-    pub fn usable(&self, g: &crate::ir::Graph) -> Result<(Vec<ModelFormat>, Vec<String>), String> {
+    pub fn usable(&self, g: &crate::ir::Graph) -> Result<(Vec<ModelFormat>, Vec<String>), RunError> {
         let (mut ok, mut warnings) = (vec![], vec![]);
         for &f in &self.formats {
             match (f.supports(g), self.unsupported) {
                 (Ok(()), _) => ok.push(f),
                 (Err(e), Unsupported::Skip) => warnings.push(format!("not writing {f:?} files: {e}")),
-                (Err(e), Unsupported::Refuse) => {
-                    return Err(format!(
-                        "{e}; set `export.unsupported: skip` to train without that format, or leave it out \
-                         of `export.formats`"
-                    ));
-                }
+                (Err(source), Unsupported::Refuse) => return Err(RunError::ExportRefused { source }),
             }
         }
         Ok((ok, warnings))
@@ -312,14 +308,14 @@ impl Default for RewardConfig {
 
 impl SearchConfig {
     /// Read a YAML config; unknown keys are errors (a typo must not silently fall back).
-    pub fn from_yaml_file(path: &Path) -> Result<SearchConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    pub fn from_yaml_file(path: &Path) -> Result<SearchConfig, RunError> {
+        let text = std::fs::read_to_string(path).map_err(|e| FileError::new(path, format!("cannot read: {e}")))?;
         Self::from_yaml_text(&text, path)
     }
 
     /// A config from its YAML text; `path` names it in errors and anchors its relative paths.
-    fn from_yaml_text(text: &str, path: &Path) -> Result<SearchConfig, String> {
-        let mut cfg: SearchConfig = serde_norway::from_str(text).at(&path)?;
+    fn from_yaml_text(text: &str, path: &Path) -> Result<SearchConfig, RunError> {
+        let mut cfg: SearchConfig = serde_norway::from_str(text).at(path)?;
         // Paths in a config file are relative to the file.
         let dir = path.parent().unwrap_or(Path::new(""));
         for p in [&mut cfg.spec, &mut cfg.data_dir, &mut cfg.latency_table] {
@@ -340,10 +336,10 @@ impl SearchConfig {
     /// A run folder's resolved config. A run made before the `scoring` section existed searched
     /// with the settings of its time, which are not today's defaults: those are filled in, so
     /// the run resumes, and is judged, as it ran.
-    pub fn from_run_file(path: &Path) -> Result<SearchConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    pub fn from_run_file(path: &Path) -> Result<SearchConfig, RunError> {
+        let text = std::fs::read_to_string(path).map_err(|e| FileError::new(path, format!("cannot read: {e}")))?;
         let mut cfg = Self::from_yaml_text(&text, path)?;
-        let raw: serde_norway::Value = serde_norway::from_str(&text).at(&path)?;
+        let raw: serde_norway::Value = serde_norway::from_str(&text).at(path)?;
         if raw.get("scoring").is_none() {
             cfg.scoring = ScoringConfig::legacy();
             cfg.reward.exponent_below_target = None;
@@ -398,16 +394,16 @@ impl SearchConfig {
 
     /// `KEY=VALUE` with a dotted key (`scoring.batch_norm=batch`); the value is YAML. The
     /// result is checked like a config file: unknown keys and wrong types are errors.
-    pub fn set(&mut self, kv: &str) -> Result<(), String> {
+    pub fn set(&mut self, kv: &str) -> Result<(), RunError> {
         use serde_norway::{Mapping, Value};
-        let (key, value) = kv
-            .split_once('=')
-            .ok_or_else(|| format!("--set {kv}: expected KEY=VALUE, e.g. scoring.batch_norm=batch"))?;
-        let value: Value = serde_norway::from_str(value).map_err(|e| format!("--set {kv}: {e}"))?;
+        let bad = |why: &dyn std::fmt::Display| RunError::Config(format!("--set {kv}: {why}"));
+        let (key, value) =
+            kv.split_once('=').ok_or_else(|| bad(&"expected KEY=VALUE, e.g. scoring.batch_norm=batch"))?;
+        let value: Value = serde_norway::from_str(value).map_err(|e| bad(&e))?;
         let mut root = serde_norway::to_value(&*self).expect("a config serialises");
         let mut at = &mut root;
         for part in key.split('.') {
-            let map = at.as_mapping_mut().ok_or_else(|| format!("--set {kv}: `{part}` is not inside a section"))?;
+            let map = at.as_mapping_mut().ok_or_else(|| bad(&format!("`{part}` is not inside a section")))?;
             let k = Value::String(part.to_string());
             if !map.contains_key(&k) {
                 // Optional sections serialise as null: make them a mapping to set into.
@@ -419,7 +415,7 @@ impl SearchConfig {
             }
         }
         *at = value;
-        *self = serde_norway::from_value(root).map_err(|e| format!("--set {kv}: {e}"))?;
+        *self = serde_norway::from_value(root).map_err(|e| bad(&e))?;
         Ok(())
     }
 
@@ -428,8 +424,8 @@ impl SearchConfig {
     }
 
     /// Check the values that the types do not.
-    pub fn validate(&self) -> Result<(), String> {
-        let bad = |m: String| Err(m);
+    pub fn validate(&self) -> Result<(), RunError> {
+        let bad = |m: String| Err(RunError::Config(m));
         if self.epochs == 0 {
             return bad("`epochs` must be at least 1".into());
         }

@@ -16,6 +16,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use serde::Serialize;
 
+use super::RunError;
 use super::config::{LatencySource, RewardConfig, RewardKind};
 use crate::back::native;
 use crate::ir::pin::{Assignment, pin};
@@ -87,23 +88,25 @@ impl LatencyTable {
     }
 
     /// A saved table (a run's `latency.json`), checked against the space's option counts.
-    pub fn read(path: &std::path::Path, options: &[usize]) -> Result<LatencyTable, String> {
-        let text = std::fs::read_to_string(path).at(&path)?;
+    pub fn read(path: &std::path::Path, options: &[usize]) -> Result<LatencyTable, RunError> {
+        let text = std::fs::read_to_string(path).at(path)?;
         let t: LatencyTable =
-            serde_json::from_str(&text).map_err(|e| format!("{}: not a latency table: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|e| RunError::corrupt(path, format!("not a latency table: {e}")))?;
         let counts: Vec<usize> = t.options.iter().map(Vec::len).collect();
         if counts != options || t.source.len() != options.len() {
-            return Err(format!(
-                "{}: a latency table for another space ({} decisions with {:?} options; this space has {} with {:?})",
-                path.display(),
-                counts.len(),
-                counts,
-                options.len(),
-                options
+            return Err(RunError::corrupt(
+                path,
+                format!(
+                    "a latency table for another space ({} decisions with {:?} options; this space has {} with {:?})",
+                    counts.len(),
+                    counts,
+                    options.len(),
+                    options
+                ),
             ));
         }
         if let Some(v) = t.options.iter().flatten().find(|v| !v.is_finite() || **v < 0.0) {
-            return Err(format!("{}: latency {v} is not a finite non-negative number", path.display()));
+            return Err(RunError::corrupt(path, format!("latency {v} is not a finite non-negative number")));
         }
         Ok(t)
     }

@@ -8,6 +8,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod controller;
+mod error;
 pub mod latency;
 mod policy;
 pub mod run;
@@ -30,13 +31,14 @@ use crate::export::ModelFormat;
 use crate::ir::Graph;
 use crate::ir::decisions::Decisions;
 use crate::ir::pin::Assignment;
-use crate::net::Supernet;
 use crate::net::device::BackendJob;
 use crate::net::parallel::DataParallel;
 use crate::net::weights::Weights;
+use crate::net::{NetError, Supernet};
 use crate::tensorboard::EventWriter;
 use crate::util::SplitMix64;
 use config::{OptimizerKind, SearchConfig};
+pub use error::RunError;
 use latency::LatencyTable;
 use run_loop::Epochs;
 use scoring::Scorer;
@@ -82,7 +84,7 @@ pub struct SearchOutcome {
 }
 
 impl BackendJob for SearchJob {
-    type Output = Result<SearchOutcome, String>;
+    type Output = Result<SearchOutcome, RunError>;
 
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output {
         let o = &self.cfg.optimizer;
@@ -104,7 +106,7 @@ impl BackendJob for SearchJob {
 
 /// The training images a run uses (`train_limit`, drawn by the seed) split into its training
 /// and validation parts (`val_fraction`, drawn by the seed): the same for every reader of the run.
-pub fn split_training(cfg: &SearchConfig, mut train: Dataset) -> Result<(Dataset, Dataset), String> {
+pub fn split_training(cfg: &SearchConfig, mut train: Dataset) -> Result<(Dataset, Dataset), RunError> {
     if let Some(limit) = cfg.train_limit.filter(|&l| l < train.len()) {
         let mut idx: Vec<usize> = (0..train.len()).collect();
         crate::data::shuffle(&mut idx, &mut SplitMix64(cfg.seed ^ 0x6c69_6d69));
@@ -114,7 +116,8 @@ pub fn split_training(cfg: &SearchConfig, mut train: Dataset) -> Result<(Dataset
     }
     let (train, val) = crate::data::split_validation(&train, cfg.val_fraction, cfg.seed);
     if val.is_empty() {
-        return Err(format!("`val_fraction` {} of {} images leaves no validation data", cfg.val_fraction, train.len()));
+        let why = format!("`val_fraction` {} of {} images leaves no validation data", cfg.val_fraction, train.len());
+        return Err(RunError::Config(why));
     }
     Ok((train, val))
 }
@@ -127,7 +130,7 @@ fn weights_digest<B: Backend>(net: &Supernet<B>) -> String {
 impl SearchJob {
     /// The run, in the parts of `run_loop`: set up or resume, then each epoch's training and its
     /// end, then the result.
-    fn run_with<B, O>(self, devices: Vec<B::Device>, decayed: O, plain: O) -> Result<SearchOutcome, String>
+    fn run_with<B, O>(self, devices: Vec<B::Device>, decayed: O, plain: O) -> Result<SearchOutcome, RunError>
     where
         B: AutodiffBackend,
         O: Optimizer<Weights<B>, B> + Clone + Send + 'static,
@@ -135,14 +138,14 @@ impl SearchJob {
         let cfg = &self.cfg;
         // The controller, evaluations and checkpoints live on the main device; the others hold
         // data-parallel replicas of the shared weights.
-        let (device, others) = devices.split_first().ok_or("no device")?;
+        let (device, others) = devices.split_first().expect("run_on gives at least one device");
         if cfg.batch_size < devices.len() {
-            return Err(format!("a batch of {} cannot be split over {} devices", cfg.batch_size, devices.len()));
+            return Err(NetError::Split { batch: cfg.batch_size, devices: devices.len() }.into());
         }
         let mut r = self.start::<B, O>(device.clone(), decayed, plain)?;
         let parallel = DataParallel::start(&r.net, &r.optim, &r.device, others);
         let latency = self.latency_table(&r)?;
-        let tb = EventWriter::create(&self.run_dir.join("tensorboard")).map_err(|e| format!("TensorBoard log: {e}"))?;
+        let tb = EventWriter::create(&self.run_dir.join("tensorboard")).map_err(RunError::TensorBoard)?;
         let plan = BatchPlan {
             norm: self.norm.clone(),
             batch: cfg.batch_size,
@@ -153,7 +156,8 @@ impl SearchJob {
         let batches = plan.batches(self.train.len());
         if batches == 0 {
             let n = self.train.len();
-            return Err(format!("{n} training images make no batch of {}: lower --batch-size", cfg.batch_size));
+            let why = format!("{n} training images make no batch of {}: lower --batch-size", cfg.batch_size);
+            return Err(RunError::Config(why));
         }
         let total_steps = batches as u64 * cfg.epochs as u64;
         let mut e =

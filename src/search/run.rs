@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 
+use super::RunError;
 use super::checkpoint::{self, State};
 use super::config::SearchConfig;
 use crate::check::{Outcome, PinArg, check_path_with};
@@ -26,25 +27,24 @@ pub struct Run {
 }
 
 impl Run {
-    pub fn open(dir: &Path) -> Result<Run, String> {
+    pub fn open(dir: &Path) -> Result<Run, RunError> {
         let cfg_path = dir.join("config.yml");
         if !cfg_path.is_file() {
-            return Err(format!("{}: not a run folder (no config.yml)", dir.display()));
+            return Err(RunError::run(dir, "not a run folder (no config.yml)"));
         }
         let cfg = SearchConfig::from_run_file(&cfg_path)?;
         let out = check_spec(dir, &cfg, None)?;
         // A training run (`policy: fixed`) trains its pinned architecture; a search, the space.
         let graph = if !cfg.policy.searches() { out.pinned.map(|p| p.1) } else { out.space };
-        let graph = graph.ok_or_else(|| format!("{}: the run's spec holds no architecture", dir.display()))?;
-        let checkpoint = checkpoint::find(dir).ok_or_else(|| format!("{}: no checkpoint yet", dir.display()))?;
+        let graph = graph.ok_or_else(|| RunError::run(dir, "the run's spec holds no architecture"))?;
+        let checkpoint = checkpoint::find(dir).ok_or_else(|| RunError::run(dir, "no checkpoint yet"))?;
         let state = checkpoint::load_state(&checkpoint)?;
         let names: Vec<String> = graph.choices.iter().map(|c| c.name.clone()).collect();
         if state.decisions != names {
-            return Err(format!(
-                "{}: the checkpoint's decisions ({}) are not the spec's ({})",
-                dir.display(),
-                state.decisions.join(", "),
-                names.join(", ")
+            let (held, wanted) = (state.decisions.join(", "), names.join(", "));
+            return Err(RunError::run(
+                dir,
+                format!("the checkpoint's decisions ({held}) are not the spec's ({wanted})"),
             ));
         }
         Ok(Run { dir: dir.to_path_buf(), cfg, graph, state, checkpoint })
@@ -56,7 +56,7 @@ impl Run {
     }
 
     /// The supernet with the checkpoint's weights (the latest the run trained).
-    pub fn supernet<B: Backend>(&self, device: &B::Device) -> Result<Supernet<B>, String> {
+    pub fn supernet<B: Backend>(&self, device: &B::Device) -> Result<Supernet<B>, RunError> {
         let mut net = Supernet::<B>::new(self.graph.clone(), self.cfg.seed, device);
         self.load_weights_into(&mut net, device)?;
         Ok(net)
@@ -64,25 +64,26 @@ impl Run {
 
     /// Load the checkpoint's weights into `net` (a supernet of this run's space, or of another
     /// space whose weights must then have the same shapes: checked, the first mismatch named).
-    pub fn load_weights_into<B: Backend>(&self, net: &mut Supernet<B>, device: &B::Device) -> Result<(), String> {
+    pub fn load_weights_into<B: Backend>(&self, net: &mut Supernet<B>, device: &B::Device) -> Result<(), RunError> {
         let bytes = checkpoint::read(&self.checkpoint, &self.state, "supernet.bin")?;
-        net.load_weights(checkpoint::load_record::<B, _>(bytes, device)?).at(&self.checkpoint.join("supernet.bin"))
+        let path = self.checkpoint.join("supernet.bin");
+        net.load_weights(checkpoint::load_record::<B, _>(bytes, device)?).map_err(|e| RunError::corrupt(path, e))
     }
 
     /// The argmax architecture after `epoch` (1-based), the best epoch by validation accuracy, or
     /// the last one.
-    pub fn architecture(&self, epoch: Option<u32>, best: bool) -> Result<(u32, Assignment), String> {
+    pub fn architecture(&self, epoch: Option<u32>, best: bool) -> Result<(u32, Assignment), RunError> {
         let h = &self.state.history;
         let record = match (epoch, best) {
             (Some(e), _) => h
                 .iter()
                 .find(|r| r.epoch == e)
-                .ok_or_else(|| format!("{}: no epoch {e} (epochs 1 to {})", self.dir.display(), h.len()))?,
+                .ok_or_else(|| RunError::run(&self.dir, format!("no epoch {e} (epochs 1 to {})", h.len())))?,
             (None, true) => h
                 .iter()
                 .max_by(|a, b| a.val_accuracy.total_cmp(&b.val_accuracy))
-                .ok_or_else(|| format!("{}: no epoch has finished yet", self.dir.display()))?,
-            (None, false) => h.last().ok_or_else(|| format!("{}: no epoch has finished yet", self.dir.display()))?,
+                .ok_or_else(|| RunError::run(&self.dir, "no epoch has finished yet"))?,
+            (None, false) => h.last().ok_or_else(|| RunError::run(&self.dir, "no epoch has finished yet"))?,
         };
         Ok((record.epoch, Decisions::of(&self.graph).assignment(&record.argmax)))
     }
@@ -97,41 +98,46 @@ pub fn std_of(run_dir: &Path) -> StdLib {
 /// Check a run's spec (its snapshot) as the run instantiates it, with `pin` if given; any problem
 /// is an error naming the run. A run made before snapshots reads the spec where it was, and is
 /// refused if that file is no longer the copy the run kept (`spec.lnas`).
-pub fn check_spec(run_dir: &Path, cfg: &SearchConfig, pin: Option<&PinArg>) -> Result<Outcome, String> {
-    let spec = cfg.spec.as_ref().ok_or_else(|| format!("{}: the run's config has no `spec`", run_dir.display()))?;
+pub fn check_spec(run_dir: &Path, cfg: &SearchConfig, pin: Option<&PinArg>) -> Result<Outcome, RunError> {
+    let spec = cfg.spec.as_ref().ok_or_else(|| RunError::run(run_dir, "the run's config has no `spec`"))?;
     let std = std_of(run_dir);
     if std == StdLib::Embedded
         && let Ok(kept) = std::fs::read(run_dir.join("spec.lnas"))
         && std::fs::read(spec).ok().as_ref() != Some(&kept)
     {
-        return Err(format!(
-            "{}: this run predates spec snapshots and its spec {} has changed or gone since; put back the \
-             copy it kept ({}) to read it",
-            run_dir.display(),
-            spec.display(),
-            run_dir.join("spec.lnas").display()
+        let kept = run_dir.join("spec.lnas");
+        return Err(RunError::run(
+            run_dir,
+            format!(
+                "this run predates spec snapshots and its spec {} has changed or gone since; put back the \
+                 copy it kept ({}) to read it",
+                spec.display(),
+                kept.display()
+            ),
         ));
     }
     let out = check_path_with(spec, &std, &cfg.space_args(), cfg.space.as_deref(), pin);
     if !out.diags.is_empty() {
         let why = rendered(&out.diags, &out.db);
-        return Err(format!("{}: the run's spec {} does not check:\n{why}", run_dir.display(), spec.display()));
+        return Err(RunError::run(run_dir, format!("the run's spec {} does not check:\n{why}", spec.display())));
     }
     Ok(out)
 }
 
 /// Copy `spec` and every file it imports (standard-library files read from `std`) into a new
 /// run folder; the copy's root file, as an absolute path.
-pub fn snapshot_spec(run_dir: &Path, spec: &Path, std: &StdLib) -> Result<PathBuf, String> {
+pub fn snapshot_spec(run_dir: &Path, spec: &Path, std: &StdLib) -> Result<PathBuf, RunError> {
     let mut diags = crate::diag::Diagnostics::default();
     let prog = crate::front::load_path_with(spec, std, &mut diags);
     match prog {
         Some(p) if diags.is_empty() => {
             let rel = snapshot::write(&p.db, run_dir)?;
-            std::path::absolute(run_dir.join(rel)).at(&run_dir)
+            Ok(std::path::absolute(run_dir.join(rel)).at(run_dir)?)
         }
-        Some(p) => Err(format!("{} does not load:\n{}", spec.display(), rendered(&diags, &p.db))),
-        None => Err(format!("{} does not load:\n{}", spec.display(), rendered(&diags, &Default::default()))),
+        Some(p) => Err(RunError::Spec(format!("{} does not load:\n{}", spec.display(), rendered(&diags, &p.db)))),
+        None => {
+            Err(RunError::Spec(format!("{} does not load:\n{}", spec.display(), rendered(&diags, &Default::default()))))
+        }
     }
 }
 

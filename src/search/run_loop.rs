@@ -13,7 +13,7 @@ use super::checkpoint::{self, EpochRecord, Records, State};
 use super::config::Init;
 use super::latency::LatencyTable;
 use super::policy::{self, ArchPolicy};
-use super::{Scoring, SearchJob, SearchOutcome, progress, run, scoring, weights_digest};
+use super::{RunError, Scoring, SearchJob, SearchOutcome, progress, run, scoring, weights_digest};
 use crate::data::loader::BatchPlan;
 use crate::export::write_model;
 use crate::ir::decisions::Decisions;
@@ -52,13 +52,9 @@ pub(super) struct Epochs<B: AutodiffBackend> {
     pub steps_here: u64,
 }
 
-fn tb_err(e: std::io::Error) -> String {
-    format!("writing TensorBoard events: {e}")
-}
-
 impl SearchJob {
     /// The shared weights, the policy and the optimisers, fresh or from the run's checkpoint.
-    pub(super) fn start<B, O>(&self, device: B::Device, decayed: O, plain: O) -> Result<Running<B, O>, String>
+    pub(super) fn start<B, O>(&self, device: B::Device, decayed: O, plain: O) -> Result<Running<B, O>, RunError>
     where
         B: AutodiffBackend,
         O: Optimizer<Weights<B>, B> + Clone + Send + 'static,
@@ -72,7 +68,7 @@ impl SearchJob {
         let mut policy = policy::make::<B>(cfg, &decisions, &device);
         let resumed_from = if self.resume { checkpoint::find(&self.run_dir) } else { None };
         if self.resume && resumed_from.is_none() {
-            return Err(format!("{}: no checkpoint to resume from", self.run_dir.display()));
+            return Err(RunError::run(&self.run_dir, "no checkpoint to resume from"));
         }
         let (state, optim) = match &resumed_from {
             Some(dir) => self.resume_from(dir, names, &mut net, &mut *policy, (decayed, plain), &device)?,
@@ -93,22 +89,19 @@ impl SearchJob {
         policy: &mut dyn ArchPolicy<B>,
         (decayed, plain): (O, O),
         device: &B::Device,
-    ) -> Result<(State, GroupedOptimizer<O>), String>
+    ) -> Result<(State, GroupedOptimizer<O>), RunError>
     where
         B: AutodiffBackend,
         O: Optimizer<Weights<B>, B> + Clone + Send + 'static,
     {
         let mut state = checkpoint::load_state(dir)?;
         if state.decisions != names {
-            return Err(format!(
-                "{}: the checkpoint was made for another space ({} decisions; the spec now has {})",
-                dir.display(),
-                state.decisions.len(),
-                names.len()
-            ));
+            let (held, now) = (state.decisions.len(), names.len());
+            let why = format!("the checkpoint was made for another space ({held} decisions; the spec now has {now})");
+            return Err(RunError::run(dir, why));
         }
         let record = checkpoint::load_record::<B, _>(checkpoint::read(dir, &state, "supernet.bin")?, device)?;
-        net.load_weights(record).at(&dir.join("supernet.bin"))?;
+        net.load_weights(record).map_err(|e| RunError::corrupt(dir.join("supernet.bin"), e))?;
         policy.load(dir, &state, device)?;
         let mut optim = GroupedOptimizer::new(net, decayed, plain);
         let read = |name| checkpoint::load_record::<B, _>(checkpoint::read(dir, &state, name)?, device);
@@ -132,7 +125,7 @@ impl SearchJob {
         net: &mut Supernet<B>,
         (decayed, plain): (O, O),
         device: &B::Device,
-    ) -> Result<(State, GroupedOptimizer<O>), String>
+    ) -> Result<(State, GroupedOptimizer<O>), RunError>
     where
         B: AutodiffBackend,
         O: Optimizer<Weights<B>, B> + Clone + Send + 'static,
@@ -145,7 +138,7 @@ impl SearchJob {
             state.shared_weight_accuracy = Some(scorer.accuracy(a, &self.val, &self.norm, cfg.batch_size));
             if cfg.init == Init::Supernet {
                 let (kernels, training) = (net.binary_kernels, net.packed_training);
-                *net = source.extract(a).map_err(|e| e.message)?;
+                *net = source.extract(a)?;
                 (net.binary_kernels, net.packed_training) = (kernels, training);
             }
         }
@@ -154,7 +147,7 @@ impl SearchJob {
 
     /// The reward's latency table: a resumed run's own (measured latencies differ run to run),
     /// else the config's file or one built now, written into the run folder.
-    pub(super) fn latency_table<B: AutodiffBackend, O>(&self, r: &Running<B, O>) -> Result<LatencyTable, String> {
+    pub(super) fn latency_table<B: AutodiffBackend, O>(&self, r: &Running<B, O>) -> Result<LatencyTable, RunError> {
         let path = self.run_dir.join("latency.json");
         let stored: Option<LatencyTable> = Some(&path)
             .filter(|_| r.resumed)
@@ -173,7 +166,7 @@ impl SearchJob {
     }
 
     /// A checkpoint of the run as it stands.
-    pub(super) fn save<B, O>(&self, r: &mut Running<B, O>) -> Result<(), String>
+    pub(super) fn save<B, O>(&self, r: &mut Running<B, O>) -> Result<(), RunError>
     where
         B: AutodiffBackend,
         O: Optimizer<Weights<B>, B> + Clone + Send + 'static,
@@ -195,7 +188,7 @@ impl SearchJob {
         &self,
         r: &mut Running<B, O>,
         e: &mut Epochs<B>,
-    ) -> Result<Option<Vec<Vec<u32>>>, String>
+    ) -> Result<Option<Vec<Vec<u32>>>, RunError>
     where
         B: AutodiffBackend,
         O: Optimizer<Weights<B>, B> + Clone + Send + 'static,
@@ -210,13 +203,10 @@ impl SearchJob {
             let a = r.decisions.assignment(&arch);
             let lr = cfg.optimizer.lr_at(r.state.global_step, e.total_steps);
             let n = batch.n;
-            let stats = e.parallel.step(&mut r.net, &mut r.optim, lr, batch, &a, &r.device).map_err(|err| {
-                format!(
-                    "epoch {}, batch {b}: {err}; the last checkpoint in {} is intact",
-                    epoch + 1,
-                    self.run_dir.display()
-                )
-            })?;
+            let stats = e
+                .parallel
+                .step(&mut r.net, &mut r.optim, lr, batch, &a, &r.device)
+                .map_err(|source| RunError::Step { epoch: epoch + 1, batch: b, dir: self.run_dir.clone(), source })?;
             let s = &mut r.state;
             (s.epoch_loss_sum, s.epoch_correct) =
                 (s.epoch_loss_sum + stats.loss * n as f64, s.epoch_correct + stats.correct as u64);
@@ -224,9 +214,9 @@ impl SearchJob {
             e.steps_here += 1;
             archs.push(arch);
             let step = s.global_step as i64;
-            e.tb.scalar("train/loss", step, stats.loss).map_err(tb_err)?;
-            e.tb.scalar("train/accuracy", step, stats.correct as f64 / n as f64).map_err(tb_err)?;
-            e.tb.scalar("lr", step, lr).map_err(tb_err)?;
+            e.tb.scalar("train/loss", step, stats.loss).map_err(RunError::TensorBoard)?;
+            e.tb.scalar("train/accuracy", step, stats.correct as f64 / n as f64).map_err(RunError::TensorBoard)?;
+            e.tb.scalar("lr", step, lr).map_err(RunError::TensorBoard)?;
             if epoch >= cfg.warmup() && b % cfg.update_arch_frequency == 0 && r.policy.searches() {
                 let at =
                     Scoring { net: &r.net, decisions: &r.decisions, latency: &e.latency, epoch, b, device: &r.device };
@@ -244,7 +234,7 @@ impl SearchJob {
             let by_time = e.last_save.elapsed().as_secs_f64() > cfg.checkpoint_minutes * 60.0;
             if (by_steps || by_time) && r.state.batch < e.batches {
                 self.save(r)?;
-                e.tb.flush().map_err(tb_err)?;
+                e.tb.flush().map_err(RunError::TensorBoard)?;
                 e.last_save = Instant::now();
             }
             if self.stop_after.is_some_and(|k| e.steps_here >= k) {
@@ -264,7 +254,7 @@ impl SearchJob {
         e: &mut Epochs<B>,
         archs: &[Vec<u32>],
         started: Instant,
-    ) -> Result<(), String>
+    ) -> Result<(), RunError>
     where
         B: AutodiffBackend,
         O: Optimizer<Weights<B>, B> + Clone + Send + 'static,
@@ -307,7 +297,7 @@ impl SearchJob {
         (s.epoch_loss_sum, s.epoch_correct, s.epoch_seen) = (0.0, 0, 0);
         s.finished = s.epoch >= cfg.epochs;
         self.save(r)?;
-        e.tb.flush().map_err(tb_err)?;
+        e.tb.flush().map_err(RunError::TensorBoard)?;
         e.last_save = Instant::now();
         Ok(())
     }
@@ -319,12 +309,12 @@ impl SearchJob {
         a: &Assignment,
         epoch: u32,
         net: &Supernet<B>,
-    ) -> Result<(), String> {
+    ) -> Result<(), RunError> {
         let epochs = self.run_dir.join("epochs");
         let spec_ref = run::spec_ref(&self.run_dir, &self.spec, &epochs);
         let pin = pin_text(&self.graph, a, &spec_ref, &self.space_args);
         let pin_path = epochs.join(format!("epoch-{:03}.lnas", epoch + 1));
-        let write = |path: &Path, bytes: &[u8]| crate::util::write_atomic(path, bytes).at(&path);
+        let write = |path: &Path, bytes: &[u8]| crate::util::write_atomic(path, bytes).at(path);
         std::fs::create_dir_all(&epochs).at(&epochs)?;
         write(&pin_path, pin.as_bytes())?;
         let title = format!("{}: argmax architecture after epoch {}", self.graph.name, epoch + 1);
@@ -334,7 +324,7 @@ impl SearchJob {
             write(&pin_path.with_extension("svg"), &svg)?;
         }
         if self.cfg.export_each_epoch {
-            let fixed = net.extract(a).map_err(|e| e.message)?;
+            let fixed = net.extract(a)?;
             write_model(&pin_path.with_extension(""), &self.formats, &fixed.plan.graph, &fixed.to_store())?;
         }
         Ok(())
@@ -342,21 +332,22 @@ impl SearchJob {
 
     /// The run's result: a training run's model exported beside its checkpoint, `result.lnas`
     /// (the trained architecture as pinned, or the search's last argmax), and the outcome.
-    pub(super) fn finish<B, O>(&self, r: &Running<B, O>) -> Result<SearchOutcome, String>
+    pub(super) fn finish<B, O>(&self, r: &Running<B, O>) -> Result<SearchOutcome, RunError>
     where
         B: AutodiffBackend,
     {
-        let last = r.state.history.last().ok_or("no epoch was run")?;
+        let last = r.state.history.last().ok_or_else(|| RunError::run(&self.run_dir, "no epoch was run"))?;
         let searched = r.policy.searches();
         if !searched {
             write_model(&self.run_dir.join("model"), &self.formats, &r.net.plan.graph, &r.net.valid().to_store())?;
         }
         let a = r.decisions.assignment(&last.argmax);
         let pin = match (searched, &self.cfg.spec) {
-            (false, Some(spec)) => std::fs::read_to_string(spec).at(&spec)?,
+            (false, Some(spec)) => std::fs::read_to_string(spec).at(spec)?,
             _ => pin_text(&self.graph, &a, &run::spec_ref(&self.run_dir, &self.spec, &self.run_dir), &self.space_args),
         };
-        crate::util::write_atomic(&self.run_dir.join("result.lnas"), pin.as_bytes()).map_err(|e| e.to_string())?;
+        let result = self.run_dir.join("result.lnas");
+        crate::util::write_atomic(&result, pin.as_bytes()).at(&result)?;
         Ok(SearchOutcome {
             run_dir: self.run_dir.clone(),
             argmax: if searched { a.settings(&self.graph) } else { self.trained_arch.clone() },
@@ -390,16 +381,16 @@ fn log_epoch(
     record: &EpochRecord,
     decisions: &Decisions,
     archs: &[Vec<u32>],
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let step = record.epoch as i64;
-    tb.scalar("val/accuracy", step, record.val_accuracy).map_err(tb_err)?;
-    tb.scalar("latency/argmax", step, record.latency).map_err(tb_err)?;
+    tb.scalar("val/accuracy", step, record.val_accuracy).map_err(RunError::TensorBoard)?;
+    tb.scalar("latency/argmax", step, record.latency).map_err(RunError::TensorBoard)?;
     if let Some(h) = record.entropy {
-        tb.scalar("controller/epoch_entropy", step, h).map_err(tb_err)?;
+        tb.scalar("controller/epoch_entropy", step, h).map_err(RunError::TensorBoard)?;
     }
-    tb.scalar("train/epoch_accuracy", step, record.train_accuracy).map_err(tb_err)?;
+    tb.scalar("train/epoch_accuracy", step, record.train_accuracy).map_err(RunError::TensorBoard)?;
     if let Some(t) = record.test_accuracy {
-        tb.scalar("test/accuracy", step, t).map_err(tb_err)?;
+        tb.scalar("test/accuracy", step, t).map_err(RunError::TensorBoard)?;
     }
     let k = decisions.options.len();
     if k == 0 {
@@ -410,11 +401,11 @@ fn log_epoch(
     for (i, p) in record.probs.iter().enumerate() {
         cells[i * width..i * width + p.len()].copy_from_slice(p);
     }
-    tb.grey_image("controller/probabilities", step, &cells, k, width, 8).map_err(tb_err)?;
+    tb.grey_image("controller/probabilities", step, &cells, k, width, 8).map_err(RunError::TensorBoard)?;
     if !archs.is_empty() {
         let mean: Vec<f32> =
             (0..k).map(|i| archs.iter().map(|a| a[i] as f32).sum::<f32>() / archs.len() as f32).collect();
-        tb.grey_image("train/epoch_average_config", step, &mean, k, 1, 8).map_err(tb_err)?;
+        tb.grey_image("train/epoch_average_config", step, &mean, k, 1, 8).map_err(RunError::TensorBoard)?;
     }
     Ok(())
 }

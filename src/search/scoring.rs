@@ -17,6 +17,7 @@ use std::sync::Arc;
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
+use super::RunError;
 use crate::back::native;
 use crate::data::loader::{Batch, BatchPlan, stream};
 use crate::data::{Dataset, Norm};
@@ -72,12 +73,13 @@ impl ScoringConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), RunError> {
+        let bad = |why: &str| Err(RunError::Config(why.into()));
         if self.reward_batches == 0 {
-            return Err("`scoring.reward_batches` must be at least 1".into());
+            return bad("`scoring.reward_batches` must be at least 1");
         }
         if self.batch_norm == BatchNormScoring::Recalibrate && self.calibration_batches == 0 {
-            return Err("`scoring.batch_norm: recalibrate` needs `scoring.calibration_batches` of at least 1".into());
+            return bad("`scoring.batch_norm: recalibrate` needs `scoring.calibration_batches` of at least 1");
         }
         Ok(())
     }

@@ -7,4 +7,4 @@
 pub mod emit;
 pub mod plan;
 
-pub use plan::{Plan, Unit};
+pub use plan::{Plan, PlanError, Unit};

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::util::AtPath as _;
+use crate::util::{AtPath as _, FileError};
 use serde::Deserialize;
 use serde_norway::{Mapping, Value};
 
@@ -69,19 +69,38 @@ pub struct Plan {
     pub units: Vec<Unit>,
 }
 
+/// Why a plan cannot be read: its file, or what in its text is wrong (and where: `runs[k]`).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("{}{what}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
+    Invalid { path: Option<PathBuf>, what: String },
+}
+
+fn invalid<T>(what: impl Into<String>) -> Result<T, PlanError> {
+    Err(PlanError::Invalid { path: None, what: what.into() })
+}
+
 /// Flags a plan may not set: the sweep owns the run folders.
 const RESERVED: [&str; 5] = ["name", "runs-dir", "resume", "ledger", "stop-after-steps"];
 
 impl Plan {
-    pub fn from_file(path: &Path) -> Result<Plan, String> {
-        let text = std::fs::read_to_string(path).at(&path)?;
-        Plan::parse(&text).at(&path)
+    pub fn from_file(path: &Path) -> Result<Plan, PlanError> {
+        let text = std::fs::read_to_string(path).at(path)?;
+        Plan::parse(&text).map_err(|e| match e {
+            PlanError::Invalid { path: None, what } => PlanError::Invalid { path: Some(path.into()), what },
+            e => e,
+        })
     }
 
-    pub fn parse(text: &str) -> Result<Plan, String> {
-        let file: PlanFile = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Plan, PlanError> {
+        let file: PlanFile = match serde_norway::from_str(text) {
+            Ok(f) => f,
+            Err(e) => return invalid(e.to_string()),
+        };
         if file.name.is_empty() || !file.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(format!("`name: {}`: use letters, digits, `-` and `_`", file.name));
+            return invalid(format!("`name: {}`: use letters, digits, `-` and `_`", file.name));
         }
         let mut units = vec![];
         for (k, entry) in file.runs.iter().enumerate() {
@@ -89,10 +108,12 @@ impl Plan {
             for (key, value) in entry {
                 merged.insert(key.clone(), value.clone());
             }
-            expand(&merged, entry, &mut units).map_err(|e| format!("runs[{k}]: {e}"))?;
+            if let Err(e) = expand(&merged, entry, &mut units) {
+                return invalid(format!("runs[{k}]: {e}"));
+            }
         }
         if units.is_empty() {
-            return Err("the plan has no runs".into());
+            return invalid("the plan has no runs");
         }
         let out = file.out.unwrap_or_else(|| Path::new("runs/sweeps").join(&file.name));
         Ok(Plan { name: file.name, out, units })
@@ -110,12 +131,14 @@ impl Plan {
 }
 
 /// A value as a command-line word.
-fn word(v: &Value) -> Result<String, String> {
+fn word(v: &Value) -> Result<String, PlanError> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
-        other => Err(format!("`{}` is not a flag value", serde_norway::to_string(other).unwrap_or_default().trim())),
+        other => {
+            invalid(format!("`{}` is not a flag value", serde_norway::to_string(other).unwrap_or_default().trim()))
+        }
     }
 }
 
@@ -143,11 +166,11 @@ fn fnv1a(s: &str) -> u64 {
 
 /// One entry's runs: the product of its list-valued keys, in the order written. The run's name
 /// shows the values of the keys the entry sets itself (`common` ones are the same for all).
-fn expand(entry: &Mapping, own: &Mapping, units: &mut Vec<Unit>) -> Result<(), String> {
+fn expand(entry: &Mapping, own: &Mapping, units: &mut Vec<Unit>) -> Result<(), PlanError> {
     let mut command = None;
     let mut axes: Vec<(String, Vec<Value>, bool)> = vec![];
     for (k, value) in entry {
-        let key = k.as_str().ok_or("keys are flag names")?.replace('_', "-");
+        let Some(key) = k.as_str().map(|k| k.replace('_', "-")) else { return invalid("keys are flag names") };
         let named = own.contains_key(k);
         if let Some(c) = match key.as_str() {
             "search" => Some(Command::Search),
@@ -155,21 +178,21 @@ fn expand(entry: &Mapping, own: &Mapping, units: &mut Vec<Unit>) -> Result<(), S
             _ => None,
         } {
             if command.is_some() {
-                return Err("give one of `search:` and `train:`".into());
+                return invalid("give one of `search:` and `train:`");
             }
             command = Some((c, word(value)?));
             continue;
         }
         if RESERVED.contains(&key.as_str()) {
-            return Err(format!("`{key}` is set by the sweep (each run's folder is named after it)"));
+            return invalid(format!("`{key}` is set by the sweep (each run's folder is named after it)"));
         }
         match value {
-            Value::Sequence(vs) if vs.is_empty() => return Err(format!("`{key}: []` makes no runs")),
+            Value::Sequence(vs) if vs.is_empty() => return invalid(format!("`{key}: []` makes no runs")),
             Value::Sequence(vs) => axes.push((key, vs.clone(), named)),
             v => axes.push((key, vec![v.clone()], named)),
         }
     }
-    let (command, source) = command.ok_or("say what runs: `search: SPEC` or `train: SOURCE`")?;
+    let Some((command, source)) = command else { return invalid("say what runs: `search: SPEC` or `train: SOURCE`") };
     let stem = slug(&source);
     // Odometer over the axes.
     let mut at = vec![0usize; axes.len()];
@@ -333,7 +356,8 @@ runs:
             ("name: t\nrun: []\n", "unknown field"),
         ] {
             let e = Plan::parse(text).unwrap_err();
-            assert!(e.contains(wanted), "{text}: {e}");
+            assert!(matches!(e, PlanError::Invalid { path: None, .. }), "{text}: {e:?}");
+            assert!(e.to_string().contains(wanted), "{text}: {e}");
         }
     }
 }

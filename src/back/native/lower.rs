@@ -8,18 +8,19 @@ use petgraph::stable_graph::NodeIndex;
 use super::{
     Act, BatchStats, Epilogue, FloatConv, NormMode, PackShape, Post, Program, Step, View, fold, layout, supports,
 };
+use crate::back::BackError;
 use crate::ir::binary::{self, Epilogue as BinEpilogue};
-use crate::ir::store::WeightStore;
+use crate::ir::store::{WeightError, WeightStore};
 use crate::ir::{ActQuant, BinaryConv, Graph, Op, Shape, norm};
 
 /// The plan of a pinned graph with weights from `store` (checked against the graph first),
 /// batch norms on their running statistics.
-pub fn lower(g: &Graph, store: &WeightStore) -> Result<Program, String> {
+pub fn lower(g: &Graph, store: &WeightStore) -> Result<Program, BackError> {
     lower_with(g, store, NormMode::Running)
 }
 
 /// [`lower`] with batch norms normalising as `mode` says.
-pub fn lower_with(g: &Graph, store: &WeightStore, mode: NormMode) -> Result<Program, String> {
+pub fn lower_with(g: &Graph, store: &WeightStore, mode: NormMode) -> Result<Program, BackError> {
     supports(g)?;
     store.check(g)?;
     let mut l = Lowering::new(g, store, mode);
@@ -162,13 +163,14 @@ impl<'a> Lowering<'a> {
         v
     }
 
-    fn weight(&self, n: NodeIndex, part: &str) -> Result<&'a [f32], String> {
-        let key = self.g.node(n).weights.as_deref().ok_or_else(|| format!("{}: no weight key", self.g.node(n).name))?;
-        self.store.get(key, part).map(|t| t.data.as_slice()).ok_or_else(|| format!("no `{key}.{part}` in the weights"))
+    fn weight(&self, n: NodeIndex, part: &str) -> Result<&'a [f32], WeightError> {
+        let node = self.g.node(n);
+        let key = node.weights.as_deref().ok_or_else(|| WeightError::NoKey { node: node.name.clone() })?;
+        self.store.get(key, part).map(|t| t.data.as_slice()).ok_or_else(|| WeightError::missing(key, part))
     }
 
     /// The inference affine of batch norm `n` on its running statistics.
-    fn norm(&self, n: NodeIndex) -> Result<(Vec<f32>, Vec<f32>), String> {
+    fn norm(&self, n: NodeIndex) -> Result<(Vec<f32>, Vec<f32>), WeightError> {
         let Op::BatchNorm { eps, scale, center, .. } = self.g.node(n).op else { unreachable!("a batch norm") };
         let gamma = if scale { Some(self.weight(n, "gamma")?) } else { None };
         let beta = if center { Some(self.weight(n, "beta")?) } else { None };
@@ -176,7 +178,7 @@ impl<'a> Lowering<'a> {
     }
 
     /// What batch norm `n` needs on batch statistics (`None` on running statistics).
-    fn batch_stats(&self, n: NodeIndex) -> Result<Option<Box<BatchStats>>, String> {
+    fn batch_stats(&self, n: NodeIndex) -> Result<Option<Box<BatchStats>>, WeightError> {
         if self.mode == NormMode::Running {
             return Ok(None);
         }
@@ -186,12 +188,13 @@ impl<'a> Lowering<'a> {
         Ok(Some(Box::new(BatchStats { eps, gamma, beta })))
     }
 
-    fn node(&mut self, n: NodeIndex) -> Result<(), String> {
+    fn node(&mut self, n: NodeIndex) -> Result<(), BackError> {
         let g = self.g;
         let node = g.node(n);
         let ins = g.inputs(n);
         let x = ins.first().map(|i| self.views.get(i).copied());
-        let src = || x.flatten().ok_or_else(|| format!("{}: its input has no value", node.name));
+        let missing = |what| BackError::Malformed { node: node.name.clone(), what };
+        let src = || x.flatten().ok_or_else(|| missing("its input has no value"));
         match &node.op {
             Op::Input => {
                 let dst = self.place(n);
@@ -287,8 +290,7 @@ impl<'a> Lowering<'a> {
                 let dst = self.place(n);
                 let mut first = 0;
                 for i in ins {
-                    let v =
-                        self.views.get(&i).copied().ok_or_else(|| format!("{}: an input has no value", node.name))?;
+                    let v = self.views.get(&i).copied().ok_or_else(|| missing("an input has no value"))?;
                     if self.homes.get(&i) != Some(&(n, first)) {
                         self.steps.push(Step::Copy { src: v, dst: View { offset: dst.offset + first, c: v.c, ..dst } });
                     }
@@ -298,7 +300,7 @@ impl<'a> Lowering<'a> {
             Op::Add => {
                 let srcs: Vec<View> = ins
                     .iter()
-                    .map(|i| self.views.get(i).copied().ok_or_else(|| format!("{}: an input has no value", node.name)))
+                    .map(|i| self.views.get(i).copied().ok_or_else(|| missing("an input has no value")))
                     .collect::<Result<_, _>>()?;
                 let dst = self.place(n);
                 self.steps.push(Step::Add { srcs, dst });
@@ -307,7 +309,7 @@ impl<'a> Lowering<'a> {
                 let (src, dst) = (src()?, self.place(n));
                 self.steps.push(Step::Shuffle { src, groups: *groups as usize, dst });
             }
-            Op::Select { .. } => return Err(format!("{}: a choice point in a pinned graph", node.name)),
+            Op::Select { .. } => return Err(missing("a choice point in a pinned graph")),
         }
         if !self.views.contains_key(&n) && !self.folded.contains(&n) {
             // Steps above that write a fresh value record it here.
@@ -318,12 +320,14 @@ impl<'a> Lowering<'a> {
         Ok(())
     }
 
-    fn packed_conv(&mut self, n: NodeIndex, b: &BinaryConv) -> Result<(), String> {
+    fn packed_conv(&mut self, n: NodeIndex, b: &BinaryConv) -> Result<(), BackError> {
         let g = self.g;
         let input = g.inputs(n)[0];
         // Pack the batch norm's input by its folded bounds, or the input itself by its sign.
         let (source, bn) = if self.folded.contains(&input) { (g.inputs(input)[0], Some(input)) } else { (input, None) };
-        let src = *self.views.get(&source).ok_or_else(|| format!("{}: its input has no value", g.node(n).name))?;
+        let what = "its input has no value";
+        let src =
+            *self.views.get(&source).ok_or_else(|| BackError::Malformed { node: g.node(n).name.clone(), what })?;
         let pad = b.conv.pad as usize;
         let pack = match self.pack_of.get(&(source, bn, pad)) {
             Some(&p) => p,

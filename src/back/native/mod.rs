@@ -22,6 +22,7 @@ mod lower;
 
 use lightnasc_kernels::{Bounds, ConvGeometry, PackedWeights};
 
+use super::BackError;
 use crate::ir::{Graph, Op, Pool, Shape};
 
 pub use exec::Plan;
@@ -358,20 +359,25 @@ impl Bytes {
 }
 
 /// What the native back end cannot lower, said up front (as `back::onnx::supports`).
-pub fn supports(g: &Graph) -> Result<(), String> {
+pub fn supports(g: &Graph) -> Result<(), BackError> {
     if !g.choices.is_empty() {
-        return Err(format!("`{}` is a search space; the native plan runs one architecture of it (pin it)", g.name));
+        return Err(BackError::Space { graph: g.name.clone(), runs: "the native plan runs" });
     }
+    let unsupported = |node: &crate::ir::Node, what: String| BackError::Unsupported {
+        node: node.name.clone(),
+        what,
+        format: "native",
+    };
     for n in g.topo_order() {
         let node = g.node(n);
         match &node.op {
             Op::BinaryConv(b) if b.epilogue(1) == crate::ir::binary::Epilogue::ChannelScaleAndMagnitude => {
-                return Err(format!("{}: XNOR-Net's input-magnitude scaling has no native lowering", node.name));
+                return Err(unsupported(node, "XNOR-Net's input-magnitude scaling".into()));
             }
             Op::ChannelShuffle { .. } | Op::Conv { .. } | Op::BinaryConv(_) | Op::MaxPool(_) | Op::AvgPool(_)
                 if !matches!(node.shape, Shape::Map { .. }) =>
             {
-                return Err(format!("{}: `{}` of a vector has no native lowering", node.name, node.op.name()));
+                return Err(unsupported(node, format!("`{}` of a vector", node.op.name())));
             }
             _ => {}
         }

@@ -13,6 +13,7 @@ use burn::tensor::{ElementConversion, Tensor, TensorData};
 use super::ArchPolicy;
 use crate::data::loader::stream;
 use crate::ir::decisions::Decisions;
+use crate::search::RunError;
 use crate::search::checkpoint::{self, Records, State};
 use crate::search::config::SearchConfig;
 use crate::search::controller::{Controller, ControllerConfig, Pick};
@@ -54,7 +55,7 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Enas<B> {
         at: &Scoring<B>,
         state: &mut State,
         tb: &mut EventWriter,
-    ) -> Result<(), String> {
+    ) -> Result<(), RunError> {
         let n = self.cfg.batch_size;
         let mut rng = SplitMix64(stream(self.seed, 4, at.epoch as u64, at.b as u64));
         let actions = self.ctrl.valid().rollout(&self.decisions, &self.cfg, n, Pick::Sample(&mut rng)).actions;
@@ -76,10 +77,9 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Enas<B> {
         self.ctrl = self.optim.step(self.cfg.lr, self.ctrl.clone(), grads);
         state.controller_updates += 1;
         let step = state.controller_updates as i64;
-        let err = |e: std::io::Error| format!("writing TensorBoard events: {e}");
-        tb.scalar("controller/reward", step, rewards.iter().sum::<f64>() / n as f64).map_err(err)?;
-        tb.scalar("controller/baseline", step, state.baseline.unwrap_or(0.0)).map_err(err)?;
-        tb.scalar("controller/entropy", step, entropy.into_scalar().elem::<f64>()).map_err(err)?;
+        tb.scalar("controller/reward", step, rewards.iter().sum::<f64>() / n as f64).map_err(RunError::TensorBoard)?;
+        tb.scalar("controller/baseline", step, state.baseline.unwrap_or(0.0)).map_err(RunError::TensorBoard)?;
+        tb.scalar("controller/entropy", step, entropy.into_scalar().elem::<f64>()).map_err(RunError::TensorBoard)?;
         Ok(())
     }
 
@@ -88,7 +88,7 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Enas<B> {
         (roll.actions[0].clone(), roll.probs)
     }
 
-    fn records(&self) -> Result<Records, String> {
+    fn records(&self) -> Result<Records, RunError> {
         Ok(vec![
             ("controller.bin", checkpoint::module_bytes(&self.ctrl)?),
             (
@@ -98,7 +98,7 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Enas<B> {
         ])
     }
 
-    fn load(&mut self, dir: &Path, state: &State, device: &B::Device) -> Result<(), String> {
+    fn load(&mut self, dir: &Path, state: &State, device: &B::Device) -> Result<(), RunError> {
         let record = checkpoint::load_record::<B, _>(checkpoint::read(dir, state, "controller.bin")?, device)?;
         self.ctrl = self.ctrl.clone().load_record(record);
         let record = checkpoint::load_record::<B, _>(checkpoint::read(dir, state, "optim-controller.bin")?, device)?;

@@ -6,7 +6,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::ArchPolicy;
 use crate::search::checkpoint::{Records, State};
-use crate::search::{Scoring, SearchJob};
+use crate::search::{RunError, Scoring, SearchJob};
 use crate::tensorboard::EventWriter;
 
 pub struct Fixed;
@@ -16,7 +16,7 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Fixed {
         vec![]
     }
 
-    fn update(&mut self, _: &SearchJob, _: &Scoring<B>, _: &mut State, _: &mut EventWriter) -> Result<(), String> {
+    fn update(&mut self, _: &SearchJob, _: &Scoring<B>, _: &mut State, _: &mut EventWriter) -> Result<(), RunError> {
         Ok(())
     }
 
@@ -24,11 +24,11 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Fixed {
         (vec![], vec![])
     }
 
-    fn records(&self) -> Result<Records, String> {
+    fn records(&self) -> Result<Records, RunError> {
         Ok(vec![])
     }
 
-    fn load(&mut self, _: &Path, _: &State, _: &B::Device) -> Result<(), String> {
+    fn load(&mut self, _: &Path, _: &State, _: &B::Device) -> Result<(), RunError> {
         Ok(())
     }
 

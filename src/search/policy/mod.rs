@@ -13,7 +13,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::checkpoint::{Records, State};
 use super::config::{Policy, SearchConfig};
-use super::{Scoring, SearchJob};
+use super::{RunError, Scoring, SearchJob};
 use crate::ir::decisions::Decisions;
 use crate::tensorboard::EventWriter;
 
@@ -28,12 +28,12 @@ pub(super) trait ArchPolicy<B: AutodiffBackend> {
         at: &Scoring<B>,
         state: &mut State,
         tb: &mut EventWriter,
-    ) -> Result<(), String>;
+    ) -> Result<(), RunError>;
     /// The architecture to validate after `epoch`, and the policy's option probabilities.
     fn argmax(&self, state: &State, epoch: u32) -> (Vec<u32>, Vec<Vec<f32>>);
     /// The policy's part of a checkpoint, and reading it back.
-    fn records(&self) -> Result<Records, String>;
-    fn load(&mut self, dir: &Path, state: &State, device: &B::Device) -> Result<(), String>;
+    fn records(&self) -> Result<Records, RunError>;
+    fn load(&mut self, dir: &Path, state: &State, device: &B::Device) -> Result<(), RunError>;
     /// Whether it searches (a fixed network has no architecture to show or latency to trade).
     fn searches(&self) -> bool {
         true

@@ -9,6 +9,7 @@ use burn::tensor::backend::AutodiffBackend;
 use super::ArchPolicy;
 use crate::data::loader::stream;
 use crate::ir::decisions::Decisions;
+use crate::search::RunError;
 use crate::search::checkpoint::{Records, State};
 use crate::search::{Scoring, SearchJob};
 use crate::tensorboard::EventWriter;
@@ -32,7 +33,7 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Random {
         at: &Scoring<B>,
         state: &mut State,
         tb: &mut EventWriter,
-    ) -> Result<(), String> {
+    ) -> Result<(), RunError> {
         let mut rng = SplitMix64(stream(self.seed, 4, at.epoch as u64, at.b as u64));
         let archs: Vec<Vec<u32>> = (0..self.n).map(|_| self.decisions.uniform(&mut rng)).collect();
         let rewards = job.score(at, &archs);
@@ -43,9 +44,10 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Random {
         }
         state.controller_updates += 1;
         let step = state.controller_updates as i64;
-        let err = |e: std::io::Error| format!("writing TensorBoard events: {e}");
-        tb.scalar("controller/reward", step, rewards.iter().sum::<f64>() / self.n as f64).map_err(err)?;
-        tb.scalar("random/best_reward", step, state.random_best.as_ref().map_or(0.0, |b| b.1)).map_err(err)?;
+        tb.scalar("controller/reward", step, rewards.iter().sum::<f64>() / self.n as f64)
+            .map_err(RunError::TensorBoard)?;
+        tb.scalar("random/best_reward", step, state.random_best.as_ref().map_or(0.0, |b| b.1))
+            .map_err(RunError::TensorBoard)?;
         Ok(())
     }
 
@@ -57,11 +59,11 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Random {
         (arch, self.decisions.options.iter().map(|&k| vec![1.0 / k as f32; k]).collect())
     }
 
-    fn records(&self) -> Result<Records, String> {
+    fn records(&self) -> Result<Records, RunError> {
         Ok(vec![])
     }
 
-    fn load(&mut self, _: &Path, _: &State, _: &B::Device) -> Result<(), String> {
+    fn load(&mut self, _: &Path, _: &State, _: &B::Device) -> Result<(), RunError> {
         Ok(())
     }
 }
