@@ -35,6 +35,13 @@ pub struct Entry {
     pub device: String,
     pub data: String,
     pub epochs: u32,
+    /// The rest of the training budget (absent in entries made before it was recorded).
+    #[serde(default)]
+    pub train_limit: Option<usize>,
+    #[serde(default)]
+    pub data_seed: Option<u64>,
+    #[serde(default)]
+    pub batch_size: Option<usize>,
     pub params: u64,
     pub ops: f64,
     /// Validation accuracy: with shared weights for a search, stand-alone for `train`.
@@ -72,12 +79,63 @@ impl Entry {
             device,
             data: cfg.data.to_string(),
             epochs: cfg.epochs,
+            train_limit: cfg.train_limit,
+            data_seed: cfg.data_seed,
+            batch_size: Some(cfg.batch_size),
             params: cost.params,
             ops: cost.ops(),
             val_accuracy: out.val_accuracy,
             test_accuracy: out.test_accuracy,
             shared_weight_accuracy: out.shared_weight_accuracy,
             wall_seconds: wall.as_secs_f64(),
+        })
+    }
+}
+
+/// What a training run was given: its data and schedule. Two stand-alone accuracies compare
+/// only under the same budget.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Budget {
+    pub data: String,
+    /// Training images used (all when absent), drawn by `data_seed` or else the run's seed.
+    pub train_limit: Option<usize>,
+    pub data_seed: Option<u64>,
+    pub epochs: u32,
+    pub batch_size: usize,
+}
+
+impl Budget {
+    /// How `self` differs from `other`, field by field ("epochs 2, not 1; ...").
+    pub fn difference(&self, other: &Budget) -> String {
+        let show = |v: Option<String>| v.unwrap_or_else(|| "unset".into());
+        let mut d = vec![];
+        let mut field = |name: &str, a: String, b: String| {
+            if a != b {
+                d.push(format!("{name} {a}, not {b}"));
+            }
+        };
+        field("data", self.data.clone(), other.data.clone());
+        field(
+            "train_limit",
+            show(self.train_limit.map(|v| v.to_string())),
+            show(other.train_limit.map(|v| v.to_string())),
+        );
+        field("data_seed", show(self.data_seed.map(|v| v.to_string())), show(other.data_seed.map(|v| v.to_string())));
+        field("epochs", self.epochs.to_string(), other.epochs.to_string());
+        field("batch_size", self.batch_size.to_string(), other.batch_size.to_string());
+        d.join("; ")
+    }
+}
+
+impl Entry {
+    /// The run's budget; `None` for an entry made before budgets were recorded.
+    pub fn budget(&self) -> Option<Budget> {
+        Some(Budget {
+            data: self.data.clone(),
+            train_limit: self.train_limit,
+            data_seed: self.data_seed,
+            epochs: self.epochs,
+            batch_size: self.batch_size?,
         })
     }
 }

@@ -23,6 +23,7 @@ pub mod report;
 pub mod search;
 pub mod selftest;
 pub mod source;
+pub mod stats;
 pub mod sweep;
 pub mod tensorboard;
 pub mod util;

@@ -18,6 +18,7 @@ use crate::ledger::{self, Entry};
 use crate::search::RunError;
 use crate::search::config::RunKind;
 use crate::search::run::Run;
+use crate::stats::kendall_tau_b;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
@@ -156,29 +157,6 @@ fn one_run(dir: &Path) -> Result<RunReport, RunError> {
         shared_weight_accuracy: run.state.shared_weight_accuracy,
         ranking: std::fs::read_to_string(dir.join("ranking.json")).ok().and_then(|t| serde_json::from_str(&t).ok()),
     })
-}
-
-/// Kendall's tau-b (ties in either ranking accounted for); `None` below two points or when one
-/// side is constant.
-pub fn kendall_tau_b(x: &[f64], y: &[f64]) -> Option<f64> {
-    let n = x.len().min(y.len());
-    let (mut concordant, mut discordant, mut ties_x, mut ties_y) = (0i64, 0i64, 0i64, 0i64);
-    for i in 0..n {
-        for j in i + 1..n {
-            let dx = (x[i] - x[j]).signum() * f64::from(x[i] != x[j]);
-            let dy = (y[i] - y[j]).signum() * f64::from(y[i] != y[j]);
-            match (dx == 0.0, dy == 0.0) {
-                (true, true) => {}
-                (true, false) => ties_x += 1,
-                (false, true) => ties_y += 1,
-                (false, false) if dx == dy => concordant += 1,
-                (false, false) => discordant += 1,
-            }
-        }
-    }
-    let n0 = (concordant + discordant + ties_x) as f64;
-    let n1 = (concordant + discordant + ties_y) as f64;
-    (n0 > 0.0 && n1 > 0.0).then(|| (concordant - discordant) as f64 / (n0 * n1).sqrt())
 }
 
 fn pct(v: f64) -> String {
@@ -390,22 +368,4 @@ pub fn plot_svg(r: &Report) -> String {
     }
     s.push_str("</svg>\n");
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::kendall_tau_b;
-
-    #[test]
-    fn kendall_tau_b_by_hand() {
-        // Identical and reversed rankings.
-        assert_eq!(kendall_tau_b(&[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]), Some(1.0));
-        assert_eq!(kendall_tau_b(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), Some(-1.0));
-        // x = 1 2 3 4, y = 1 3 2 4: pairs 6, one discordant (2,3): (5 - 1) / 6.
-        assert!((kendall_tau_b(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0]).unwrap() - 4.0 / 6.0).abs() < 1e-12);
-        // A tie in y: x = 1 2 3, y = 1 1 2: C = 2, D = 0, ties_y = 1 -> 2 / sqrt(3 * 2).
-        assert!((kendall_tau_b(&[1.0, 2.0, 3.0], &[1.0, 1.0, 2.0]).unwrap() - 2.0 / 6f64.sqrt()).abs() < 1e-12);
-        assert_eq!(kendall_tau_b(&[1.0], &[1.0]), None);
-        assert_eq!(kendall_tau_b(&[1.0, 1.0], &[1.0, 2.0]), None);
-    }
 }

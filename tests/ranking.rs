@@ -80,6 +80,36 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
     assert!(shared.iter().all(|&a| a > 0.2), "{shared:?}");
     assert!(shared.iter().copied().fold(0.0, f64::max) - shared.iter().copied().fold(1.0, f64::min) > 0.01);
     assert!(run.join("ranking.json").is_file());
+    // Every tau comes with its interval, next to the table's own ceiling and the proxies.
+    let trust = &r["trust"];
+    let names: Vec<&str> = trust["scorers"].as_array().unwrap().iter().map(|s| s[0].as_str().unwrap()).collect();
+    assert_eq!(names, ["shared weights", "params", "OPs", "larger options"]);
+    let ours = &trust["scorers"][0][1]["all"];
+    assert_eq!(ours["value"].as_f64().unwrap(), tau);
+    assert!(ours["low"].as_f64().unwrap() <= tau && tau <= ours["high"].as_f64().unwrap(), "{ours}");
+    assert!(trust["seed_vs_seed"]["all"]["value"].as_f64().is_some(), "{trust}");
+    assert!(trust["regret_sd_pp"].as_f64().unwrap() > 0.0, "{trust}");
+
+    // `--retrained` takes only retrains with the table's budget: one epoch against the table's
+    // two is refused, naming the difference; the same budget is accepted.
+    let ledger = std::fs::read_to_string(runs.join("ledger.jsonl")).unwrap();
+    let mut entry: serde_json::Value = serde_json::from_str(ledger.lines().next().unwrap()).unwrap();
+    entry["kind"] = "train".into();
+    entry["test_accuracy"] = 0.5.into();
+    let retrains = dir.path().join("retrains");
+    std::fs::create_dir_all(&retrains).unwrap();
+    let mut retrained = |epochs: u32| {
+        entry["epochs"] = epochs.into();
+        (entry["train_limit"], entry["batch_size"]) = (10000.into(), 64.into());
+        std::fs::write(retrains.join("ledger.jsonl"), format!("{entry}\n")).unwrap();
+        let r = retrains.to_str().unwrap();
+        lightnasc(&["bench", "ranking", run.to_str().unwrap(), "--limit", "4", "--retrained", r, "--format", "json"])
+    };
+    let out = retrained(1);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("epochs 1, not 2"), "{err}");
+    common::ok(&retrained(2));
     // The running statistics, on the same weights, rank far worse: the remedy is what works.
     let out = lightnasc(&[
         "bench",
@@ -118,23 +148,26 @@ fn a_table_is_the_mean_over_seeds_of_a_ledger() {
         serde_json::json!({
             "time": 0, "kind": kind, "run": format!("r{seed}"), "space": "demo", "arch_hash": arch,
             "arch": arch, "seed": seed, "version": "0", "device": "cpu", "data": "fashion-mnist",
-            "epochs": 2, "params": 10, "ops": ops, "val_accuracy": val, "test_accuracy": test,
+            "epochs": 2, "train_limit": 1000, "data_seed": 7, "batch_size": 32,
+            "params": 10, "ops": ops, "val_accuracy": val, "test_accuracy": test,
             "shared_weight_accuracy": null, "wall_seconds": 1.0
         })
-        .to_string()
     };
-    let ledger = [
+    let mut ledger = vec![
         line("train", "a=x", 2, 0.70, 0.74, 5.0),
         line("train", "a=x", 1, 0.60, 0.70, 5.0),
         line("train", "a=y", 1, 0.80, 0.90, 3.0),
         // A search's line is no stand-alone result.
         line("search", "a=x", 1, 0.10, 0.10, 5.0),
-    ]
-    .join("\n");
-    std::fs::write(dir.path().join("ledger.jsonl"), ledger + "\n").unwrap();
+    ];
+    let write = |ledger: &[serde_json::Value]| {
+        let text: Vec<String> = ledger.iter().map(|l| l.to_string() + "\n").collect();
+        std::fs::write(dir.path().join("ledger.jsonl"), text.concat()).unwrap();
+    };
+    write(&ledger);
     let table = dir.path().join("t.jsonl");
-    let out = lightnasc(&["bench", "table", dir.path().to_str().unwrap(), "-o", table.to_str().unwrap()]);
-    common::ok(&out);
+    let make = || lightnasc(&["bench", "table", dir.path().to_str().unwrap(), "-o", table.to_str().unwrap()]);
+    common::ok(&make());
     let rows: Vec<serde_json::Value> =
         std::fs::read_to_string(&table).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows.len(), 2);
@@ -144,6 +177,21 @@ fn a_table_is_the_mean_over_seeds_of_a_ledger() {
     assert!((rows[1]["val_accuracy"].as_f64().unwrap() - 0.65).abs() < 1e-12);
     assert!((rows[1]["test_accuracy"].as_f64().unwrap() - 0.72).abs() < 1e-12);
     assert_eq!(rows[1]["test_by_seed"], serde_json::json!([0.70, 0.74]));
+    let budget = serde_json::json!({"data": "fashion-mnist", "train_limit": 1000, "data_seed": 7, "epochs": 2, "batch_size": 32});
+    assert_eq!(rows[0]["budget"], budget);
+    // A run of another budget, or of none recorded, has no place in the table.
+    let table_before = std::fs::read(&table).unwrap();
+    ledger[2]["batch_size"] = 64.into();
+    write(&ledger);
+    let out = make();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("r1: trained with batch_size 64, not 32 as in r2"), "{err}");
+    ledger[0].as_object_mut().unwrap().remove("batch_size");
+    write(&ledger);
+    let out = make();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("r2: its ledger line records no budget"), "{out:?}");
+    assert_eq!(std::fs::read(&table).unwrap(), table_before, "a refused table was written");
     // An empty folder has nothing to make a table of.
     let empty = tempfile::tempdir().unwrap();
     let out = lightnasc(&["bench", "table", empty.path().to_str().unwrap(), "-o", table.to_str().unwrap()]);

@@ -214,6 +214,9 @@ pub enum BenchWhat {
     Ranking(RankingArgs),
     /// Make a ranking table from the ledger of `train` runs (a sweep's folder).
     Table(TableArgs),
+    /// What a table can resolve: its seeds against each other, a simulated perfect scorer, and
+    /// the zero-cost proxies, over all rows and within groups of similar cost.
+    Ceiling(CeilingArgs),
     /// Decoding a folder of images into the cache a search reads (`--data folder:PATH`), on
     /// all cores against one, and reading the cache back.
     Decode(DecodeBenchArgs),
@@ -253,6 +256,21 @@ pub struct RankingArgs {
     /// Write the figures (JSON) into the run folder too, for `report`.
     #[arg(long)]
     pub save: bool,
+    /// Rows per cost group (consecutive in OPs order) for the within-group taus.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..))]
+    pub group_size: u32,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CeilingArgs {
+    /// The ranking table (JSON lines, as `bench table` writes).
+    #[arg(default_value = "specs/bench/demo-fashion-mnist.jsonl")]
+    pub table: PathBuf,
+    /// Rows per cost group (consecutive in OPs order) for the within-group taus.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..))]
+    pub group_size: u32,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -264,6 +282,9 @@ pub struct TableArgs {
     /// The table file to write.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Rows per cost group for the within-group taus printed after writing.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..))]
+    pub group_size: u32,
 }
 
 #[derive(clap::Args, Debug)]
@@ -429,6 +450,10 @@ pub struct RunOpts {
     /// Use at most this many training images (a subset fixed by the seed).
     #[arg(long)]
     pub train_limit: Option<usize>,
+    /// Draw the training subset and the validation split with this seed instead of --seed
+    /// (which then varies only initialisation and batch order).
+    #[arg(long)]
+    pub data_seed: Option<u64>,
     /// Run folder name under runs/ (default: space name + timestamp).
     #[arg(long)]
     pub name: Option<String>,
@@ -436,7 +461,7 @@ pub struct RunOpts {
     #[arg(long, default_value = "runs")]
     pub runs_dir: PathBuf,
     /// Continue a run from its last checkpoint (its spec and config come from the run folder).
-    #[arg(long, conflicts_with_all = ["config", "data", "data_dir", "test_data", "batch_size", "seed", "train_limit", "name"])]
+    #[arg(long, conflicts_with_all = ["config", "data", "data_dir", "test_data", "batch_size", "seed", "train_limit", "data_seed", "name"])]
     pub resume: Option<PathBuf>,
     /// Write each epoch's exports and renders into the run folder.
     #[arg(long)]
@@ -647,6 +672,7 @@ pub fn run(cli: Cli) -> ExitCode {
             BenchWhat::Network(a) => bench::network(&a),
             BenchWhat::Ranking(a) => ranking::ranking(&a),
             BenchWhat::Table(a) => ranking::table(&a),
+            BenchWhat::Ceiling(a) => ranking::ceiling(&a),
             BenchWhat::Decode(a) => bench::decode(&a),
         },
     }

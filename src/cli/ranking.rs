@@ -1,6 +1,7 @@
 //! `lightnasc bench ranking` and `lightnasc bench table`: a search run against a ranking table.
 
 use std::fmt::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -9,11 +10,13 @@ use lightnasc::ir::cost::total;
 use lightnasc::ir::pin::pin;
 use lightnasc::ledger;
 use lightnasc::net::device::{DeviceArg, run_on};
+use lightnasc::ranking::trust::{self, Tau, Trust};
 use lightnasc::ranking::{self, Ranking, RankingJob, TableRow};
 use lightnasc::search::latency::LatencyTable;
 use lightnasc::search::run::Run;
+use lightnasc::stats::Interval;
 
-use super::{Format, RankingArgs, TableArgs, fail};
+use super::{CeilingArgs, Format, RankingArgs, TableArgs, fail};
 use lightnasc::util::AtPath as _;
 
 pub fn ranking(args: &RankingArgs) -> ExitCode {
@@ -59,7 +62,7 @@ fn rank(args: &RankingArgs) -> Result<Ranking, Error> {
     let result_arch: String =
         result.settings(&run.graph).iter().map(|(c, o)| format!("{c}={o}")).collect::<Vec<_>>().join(",");
     let retrained = match &args.retrained {
-        Some(dir) => retrained_accuracy(dir, &ledger::structure_hash(&result_graph))?,
+        Some(dir) => retrained_accuracy(dir, &ledger::structure_hash(&result_graph), &rows, &args.table)?,
         None => None,
     };
 
@@ -73,6 +76,7 @@ fn rank(args: &RankingArgs) -> Result<Ranking, Error> {
     let shared = run_on(&device, job)??;
 
     let (tau, tau_val, rho, top5) = ranking::statistics(&rows, &shared);
+    let trust = trust::analyse(&rows, &[("shared weights", shared.clone())], args.group_size as usize);
     let reward = ranking::reward_fn(&cfg, &graph, &latency);
     let judgement = ranking::judge(&rows, (&result_arch, total(&result_graph).ops(), retrained), &reward);
     Ok(Ranking {
@@ -86,17 +90,32 @@ fn rank(args: &RankingArgs) -> Result<Ranking, Error> {
         spearman_rho: rho,
         top5_overlap: top5,
         result: judgement,
+        trust,
     })
 }
 
-/// Mean stand-alone test accuracy of `train` runs of the architecture with this structure hash.
-fn retrained_accuracy(dir: &std::path::Path, hash: &str) -> Result<Option<f64>, Error> {
+/// Mean stand-alone test accuracy of `train` runs of the architecture with this structure hash,
+/// each trained with the table's budget: a retrain with another is refused, naming the
+/// difference (a 1-epoch retrain is no measure against a 2-epoch table).
+fn retrained_accuracy(dir: &Path, hash: &str, rows: &[TableRow], table: &Path) -> Result<Option<f64>, Error> {
+    let Some(budget) = rows.iter().find_map(|r| r.budget.clone()) else {
+        let why = "records no training budget, so no retrain can be compared with it; rebuild it with `bench table`";
+        return Err(Error::usage(format!("{}: the table {why}", table.display())));
+    };
     let entries = ledger::read_folder(dir)?;
-    let accs: Vec<f64> = entries
-        .iter()
-        .filter(|e| e.kind == lightnasc::search::config::RunKind::Train && e.arch_hash == hash)
-        .filter_map(|e| e.test_accuracy)
-        .collect();
+    let mine: Vec<_> =
+        entries.iter().filter(|e| e.kind == lightnasc::search::config::RunKind::Train && e.arch_hash == hash).collect();
+    for e in &mine {
+        match e.budget() {
+            Some(b) if b == budget => {}
+            Some(b) => {
+                let d = b.difference(&budget);
+                return Err(Error::usage(format!("{}: retrained with {d} (the table's budget); retrain it so", e.run)));
+            }
+            None => return Err(Error::usage(format!("{}: its ledger line records no budget; retrain it", e.run))),
+        }
+    }
+    let accs: Vec<f64> = mine.iter().filter_map(|e| e.test_accuracy).collect();
     Ok((!accs.is_empty()).then(|| accs.iter().sum::<f64>() / accs.len() as f64))
 }
 
@@ -138,7 +157,63 @@ fn text(r: &Ranking) -> String {
         pp(j.accuracy_regret_pp),
         j.best_by_objective
     );
+    if let Some(sd) = r.trust.regret_sd_pp {
+        let _ = writeln!(o, "(a regret read off this table has a standard deviation of {sd:.2} pp from its seeds)");
+    }
+    o.push_str(&trust_text(&r.trust));
     o
+}
+
+/// The trust table: every tau with its interval, over all rows and within cost groups.
+fn trust_text(t: &Trust) -> String {
+    let mut o = String::new();
+    if let Some(n) = &t.noise {
+        let _ = writeln!(
+            o,
+            "the table: {} seeds a row, per-run sd {:.2} pp, real sd between rows {:.2} pp; {} cost groups of {} rows",
+            n.seeds,
+            n.per_run_sd * 100.0,
+            n.between_rows_sd * 100.0,
+            t.groups,
+            t.group_size
+        );
+    }
+    let ci = |i: &Option<Interval>| {
+        i.map_or("undefined".to_string(), |i| format!("{:.3} [{:.2}, {:.2}]", i.value, i.low, i.high))
+    };
+    let _ = writeln!(o, "{:<26} {:<24} {}", "tau-b against the table", "all rows [95%]", "within cost groups [95%]");
+    let mut line = |name: &str, tau: &Tau| {
+        let _ = writeln!(o, "{name:<26} {:<24} {}", ci(&tau.all), ci(&tau.within_groups));
+    };
+    if let Some(s) = &t.seed_vs_seed {
+        line("seed vs seed", s);
+    }
+    if let Some(p) = &t.perfect_scorer {
+        line("perfect scorer (sim.)*", p);
+    }
+    for (name, tau) in &t.scorers {
+        line(name, tau);
+    }
+    if t.perfect_scorer.is_some() {
+        o.push_str("* simulated tables with this noise: mean [5%, 95%]\n");
+    }
+    o
+}
+
+/// `bench ceiling`: what a table can resolve, without a run.
+pub fn ceiling(args: &CeilingArgs) -> ExitCode {
+    let rows = match ranking::read_table(&args.table) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let t = trust::analyse(&rows, &[], args.group_size as usize);
+    match args.format {
+        Format::Json => super::emit(&format!("{}\n", serde_json::to_string_pretty(&t).expect("serialises"))),
+        Format::Text => {
+            super::emit(&format!("{}: {} architectures\n{}", args.table.display(), rows.len(), trust_text(&t)))
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 pub fn table(args: &TableArgs) -> ExitCode {
@@ -167,5 +242,6 @@ pub fn table(args: &TableArgs) -> ExitCode {
         spread.iter().sum::<f64>() / spread.len().max(1) as f64,
         spread.iter().copied().fold(0.0, f64::max)
     );
+    eprint!("{}", trust_text(&trust::analyse(&rows, &[], args.group_size as usize)));
     ExitCode::SUCCESS
 }

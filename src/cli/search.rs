@@ -265,6 +265,9 @@ pub(super) fn apply_overrides(cfg: &mut SearchConfig, opts: &RunOpts) -> Result<
     if let Some(l) = opts.train_limit {
         cfg.train_limit = Some(l);
     }
+    if let Some(s) = opts.data_seed {
+        cfg.data_seed = Some(s);
+    }
     cfg.export_each_epoch |= opts.export_each_epoch;
     if let Some(t) = &opts.latency_table {
         cfg.latency_table =

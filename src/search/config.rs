@@ -33,6 +33,10 @@ pub struct SearchConfig {
     pub val_fraction: f64,
     /// Use at most this many training images (a random subset fixed by the seed); all if unset.
     pub train_limit: Option<usize>,
+    /// Draws the training subset and the validation split instead of `seed`, which then varies
+    /// only the initialisation and the batch order: a table's seeds of one architecture train
+    /// on the same images and are judged on the same validation split.
+    pub data_seed: Option<u64>,
     /// Epochs of shared-weight training on paths from the untrained controller (close to uniform)
     /// before it starts learning; at most half of `epochs` run (see [`SearchConfig::warmup`]).
     pub warmup_epochs: u32,
@@ -194,6 +198,7 @@ impl Default for SearchConfig {
             seed: 1,
             val_fraction: 0.1,
             train_limit: None,
+            data_seed: None,
             warmup_epochs: 1,
             update_arch_frequency: 5,
             augment: true,

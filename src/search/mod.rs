@@ -104,17 +104,19 @@ impl BackendJob for SearchJob {
     }
 }
 
-/// The training images a run uses (`train_limit`, drawn by the seed) split into its training
-/// and validation parts (`val_fraction`, drawn by the seed): the same for every reader of the run.
+/// The training images a run uses (`train_limit`) split into its training and validation parts
+/// (`val_fraction`), both drawn by `data_seed` or else the seed: the same for every reader of
+/// the run.
 pub fn split_training(cfg: &SearchConfig, mut train: Dataset) -> Result<(Dataset, Dataset), RunError> {
+    let seed = cfg.data_seed.unwrap_or(cfg.seed);
     if let Some(limit) = cfg.train_limit.filter(|&l| l < train.len()) {
         let mut idx: Vec<usize> = (0..train.len()).collect();
-        crate::data::shuffle(&mut idx, &mut SplitMix64(cfg.seed ^ 0x6c69_6d69));
+        crate::data::shuffle(&mut idx, &mut SplitMix64(seed ^ 0x6c69_6d69));
         idx.truncate(limit);
         idx.sort_unstable();
         train = train.select(&idx);
     }
-    let (train, val) = crate::data::split_validation(&train, cfg.val_fraction, cfg.seed);
+    let (train, val) = crate::data::split_validation(&train, cfg.val_fraction, seed);
     if val.is_empty() {
         let why = format!("`val_fraction` {} of {} images leaves no validation data", cfg.val_fraction, train.len());
         return Err(RunError::Config(why));

@@ -4,6 +4,8 @@
 //! scores every table architecture with a run's shared weights (as its search scored candidates)
 //! and compares the two rankings, and judges the run's result against the table.
 
+pub mod trust;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -14,13 +16,14 @@ use crate::data::Dataset;
 use crate::error::Error;
 use crate::ir::Graph;
 use crate::ir::pin::Assignment;
+use crate::ledger::{Budget, Entry};
 use crate::net::device::BackendJob;
-use crate::report::kendall_tau_b;
 use crate::search::RunError;
 use crate::search::config::SearchConfig;
 use crate::search::latency::LatencyTable;
 use crate::search::run::Run;
 use crate::search::scoring::{BatchNormScoring, Scorer};
+use crate::stats::{kendall_tau_b, mean, spearman_rho};
 use crate::util::{AtPath as _, FileError};
 
 /// One architecture of a table: its choices, costs and stand-alone accuracies per seed.
@@ -36,6 +39,9 @@ pub struct TableRow {
     pub seeds: Vec<u64>,
     pub val_by_seed: Vec<f64>,
     pub test_by_seed: Vec<f64>,
+    /// What every seed of the row was trained with (absent in tables made before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
 }
 
 impl TableRow {
@@ -68,11 +74,36 @@ pub fn read_table(path: &Path) -> Result<Vec<TableRow>, Error> {
     Ok(rows)
 }
 
+/// The one budget of `entries`: an entry without one, or with another, is refused, naming it
+/// and the difference.
+pub fn one_budget<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Result<Option<Budget>, Error> {
+    let mut first: Option<(Budget, &str)> = None;
+    for e in entries {
+        let Some(b) = e.budget() else {
+            return Err(Error::usage(format!(
+                "{}: its ledger line records no budget (made before budgets were recorded); retrain it",
+                e.run
+            )));
+        };
+        match &first {
+            None => first = Some((b, &e.run)),
+            Some((f, run)) if *f != b => {
+                let d = b.difference(f);
+                return Err(Error::usage(format!("{}: trained with {d} as in {run}; one table, one budget", e.run)));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(first.map(|f| f.0))
+}
+
 /// Table rows from ledger entries of `train` runs: grouped by architecture (the `arch` settings),
-/// accuracies averaged over seeds, sorted by OPs.
-pub fn table_from_ledger(entries: &[crate::ledger::Entry]) -> Result<Vec<TableRow>, Error> {
-    let mut by_arch: BTreeMap<String, Vec<&crate::ledger::Entry>> = BTreeMap::new();
-    for e in entries.iter().filter(|e| e.kind == crate::search::config::RunKind::Train) {
+/// accuracies averaged over seeds, sorted by OPs. Every run must have the same budget.
+pub fn table_from_ledger(entries: &[Entry]) -> Result<Vec<TableRow>, Error> {
+    let trains: Vec<&Entry> = entries.iter().filter(|e| e.kind == crate::search::config::RunKind::Train).collect();
+    let budget = one_budget(trains.iter().copied())?;
+    let mut by_arch: BTreeMap<String, Vec<&Entry>> = BTreeMap::new();
+    for e in trains {
         if e.arch.is_empty() {
             let what = format!("{}: the ledger line names no architecture (made before 0.1 of the table)", e.run);
             return Err(Error::Usage(what));
@@ -94,6 +125,7 @@ pub fn table_from_ledger(entries: &[crate::ledger::Entry]) -> Result<Vec<TableRo
                 seeds: es.iter().map(|e| e.seed).collect(),
                 val_by_seed: val,
                 test_by_seed: test,
+                budget: budget.clone(),
             }
         })
         .collect();
@@ -110,40 +142,6 @@ pub fn spread_subset(rows: &[TableRow], n: usize) -> Vec<TableRow> {
     let mut picked: Vec<usize> = (0..n).map(|i| (i * (len - 1) + (n - 1) / 2) / (n - 1).max(1)).collect();
     picked.dedup();
     picked.into_iter().map(|i| rows[i].clone()).collect()
-}
-
-fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len().max(1) as f64
-}
-
-/// Ranks from 1, ties sharing their average rank.
-fn ranks(x: &[f64]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..x.len()).collect();
-    idx.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
-    let mut r = vec![0.0; x.len()];
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && x[idx[j + 1]] == x[idx[i]] {
-            j += 1;
-        }
-        let avg = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &idx[i..=j] {
-            r[k] = avg;
-        }
-        i = j + 1;
-    }
-    r
-}
-
-/// Spearman's rho: Pearson's correlation of the (tie-averaged) ranks.
-pub fn spearman_rho(x: &[f64], y: &[f64]) -> Option<f64> {
-    let (rx, ry) = (ranks(x), ranks(y));
-    let (mx, my) = (mean(&rx), mean(&ry));
-    let cov: f64 = rx.iter().zip(&ry).map(|(a, b)| (a - mx) * (b - my)).sum();
-    let vx: f64 = rx.iter().map(|a| (a - mx).powi(2)).sum();
-    let vy: f64 = ry.iter().map(|b| (b - my).powi(2)).sum();
-    (vx > 0.0 && vy > 0.0).then(|| cov / (vx * vy).sqrt())
 }
 
 /// How many of the `k` best by `x` are among the `k` best by `y` (ties broken by index).
@@ -173,6 +171,8 @@ pub struct Ranking {
     pub spearman_rho: Option<f64>,
     pub top5_overlap: usize,
     pub result: ResultJudgement,
+    /// The table's ceiling, the proxies, and intervals for every tau.
+    pub trust: trust::Trust,
 }
 
 /// The run's result against the table: its stand-alone accuracy (from the table, or from
@@ -316,16 +316,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spearman_by_hand() {
-        // d = (0, 1, -1, 0): rho = 1 - 6 * 2 / (4 * 15) = 0.8.
-        assert!((spearman_rho(&[1.0, 2.0, 3.0, 4.0], &[10.0, 30.0, 20.0, 40.0]).unwrap() - 0.8).abs() < 1e-12);
-        assert!((spearman_rho(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]).unwrap() + 1.0).abs() < 1e-12);
-        // Ties take average ranks: x ranks (1.5, 1.5, 3), y (1, 2, 3); Pearson of those = sqrt(3)/2.
-        assert!((spearman_rho(&[5.0, 5.0, 7.0], &[1.0, 2.0, 3.0]).unwrap() - 3f64.sqrt() / 2.0).abs() < 1e-12);
-        assert_eq!(spearman_rho(&[1.0, 1.0], &[1.0, 2.0]), None);
-    }
-
-    #[test]
     fn top_k_by_hand() {
         let x = [0.1, 0.9, 0.8, 0.2, 0.7];
         let y = [0.9, 0.8, 0.1, 0.2, 0.7];
@@ -344,6 +334,7 @@ mod tests {
             seeds: vec![1],
             val_by_seed: vec![acc],
             test_by_seed: vec![acc],
+            budget: None,
         }
     }
 

@@ -1,0 +1,170 @@
+//! How far a ranking figure can be trusted: the table's own ceiling (its seeds against each
+//! other, and a simulated perfect scorer against a table this noisy), the zero-cost proxies a
+//! scorer must beat (parameters, OPs, how many decisions take their larger option), every tau
+//! with a bootstrap interval, and the same within groups of similar cost, where cost proxies
+//! carry no information and a latency-aware search makes its real decisions.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::TableRow;
+use crate::stats::{self, Interval, Noise};
+
+/// Bootstrap resamples and simulated tables: enough for intervals stable to about 0.01.
+const RESAMPLES: usize = 1000;
+/// Fixed, so the same table and scores always print the same intervals.
+const SEED: u64 = 0x7261_6e6b;
+
+/// A scorer's tau-b against the table's test accuracy: over all rows, and within cost groups.
+#[derive(Clone, Debug, Serialize)]
+pub struct Tau {
+    pub all: Option<Interval>,
+    pub within_groups: Option<Interval>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Trust {
+    pub noise: Option<Noise>,
+    /// Rows per cost group (consecutive in OPs order), and how many groups.
+    pub group_size: usize,
+    pub groups: usize,
+    /// The table's seeds ranked against each other (mean over pairs of seeds).
+    pub seed_vs_seed: Option<Tau>,
+    /// A scorer that knows the truth, against this table (mean and 5%-95% of simulations).
+    pub perfect_scorer: Option<Tau>,
+    /// Named scorers (the shared weights, when given, then the zero-cost proxies).
+    pub scorers: Vec<(String, Tau)>,
+    /// Standard deviation of a regret read off this table (a difference of two row means), pp.
+    pub regret_sd_pp: Option<f64>,
+}
+
+/// The trust analysis of `rows` with `scorers` (one score per row each) and the proxies.
+pub fn analyse(rows: &[TableRow], scorers: &[(&str, Vec<f64>)], group_size: usize) -> Trust {
+    let test: Vec<f64> = rows.iter().map(|r| r.test_accuracy).collect();
+    let ops: Vec<f64> = rows.iter().map(|r| r.ops).collect();
+    let group = stats::cost_groups(&ops, group_size);
+    let same = |i: usize, j: usize| group[i] == group[j];
+    let noise = stats::noise(&rows.iter().map(|r| r.test_by_seed.clone()).collect::<Vec<_>>());
+    let mut named: Vec<(String, Vec<f64>)> = scorers.iter().map(|(n, s)| (n.to_string(), s.clone())).collect();
+    named.extend(proxies(rows));
+    let scorers = named
+        .into_iter()
+        .map(|(name, s)| {
+            let tau = Tau { all: against(&s, &test, |_, _| true), within_groups: against(&s, &test, &same) };
+            (name, tau)
+        })
+        .collect();
+    let perfect = noise.map(|n| Tau {
+        all: stats::perfect_scorer_tau(&test, &n, RESAMPLES, SEED, |_, _| true),
+        within_groups: stats::perfect_scorer_tau(&test, &n, RESAMPLES, SEED, same),
+    });
+    Trust {
+        noise,
+        group_size,
+        groups: group.iter().max().map_or(0, |g| g + 1),
+        seed_vs_seed: noise.map(|_| Tau { all: seed_tau(rows, |_, _| true), within_groups: seed_tau(rows, &same) }),
+        perfect_scorer: perfect,
+        scorers,
+        regret_sd_pp: noise.map(|n| n.per_run_sd * (2.0 / n.seeds as f64).sqrt() * 100.0),
+    }
+}
+
+/// Tau-b of `x` against `y` over the pairs `keep` accepts, with its bootstrap interval.
+fn against(x: &[f64], y: &[f64], keep: impl Fn(usize, usize) -> bool) -> Option<Interval> {
+    stats::bootstrap(x.len(), RESAMPLES, SEED, |pick| {
+        let (a, b): (Vec<f64>, Vec<f64>) = pick.iter().map(|&i| (x[i], y[i])).unzip();
+        stats::kendall_tau_b_within(&a, &b, |i, j| keep(pick[i], pick[j]))
+    })
+}
+
+/// Each seed's column ranked against each other seed's, averaged over the pairs of seeds.
+fn seed_tau(rows: &[TableRow], keep: impl Fn(usize, usize) -> bool) -> Option<Interval> {
+    let k = rows.first()?.test_by_seed.len();
+    stats::bootstrap(rows.len(), RESAMPLES, SEED, |pick| {
+        let column = |s: usize| pick.iter().map(|&i| rows[i].test_by_seed[s]).collect::<Vec<f64>>();
+        let taus: Vec<f64> = (0..k)
+            .flat_map(|a| (a + 1..k).map(move |b| (a, b)))
+            .filter_map(|(a, b)| stats::kendall_tau_b_within(&column(a), &column(b), |i, j| keep(pick[i], pick[j])))
+            .collect();
+        (!taus.is_empty()).then(|| stats::mean(&taus))
+    })
+}
+
+/// The zero-cost proxies: parameters, OPs, and the count of decisions that take their larger
+/// option (the option whose rows have the larger mean OPs in this table).
+pub fn proxies(rows: &[TableRow]) -> Vec<(String, Vec<f64>)> {
+    let settings = |r: &TableRow| -> Vec<(String, String)> {
+        r.arch.split(',').filter_map(|s| s.split_once('=')).map(|(c, o)| (c.to_string(), o.to_string())).collect()
+    };
+    let mut ops_of: BTreeMap<(String, String), (f64, usize)> = BTreeMap::new();
+    for r in rows {
+        for key in settings(r) {
+            let e = ops_of.entry(key).or_default();
+            *e = (e.0 + r.ops, e.1 + 1);
+        }
+    }
+    let mean_ops = |k: &(String, String)| ops_of.get(k).map_or(0.0, |(s, n)| s / *n as f64);
+    let larger = |(c, o): &(String, String)| {
+        ops_of.keys().filter(|(c2, _)| c2 == c).all(|k| mean_ops(k) <= mean_ops(&(c.clone(), o.clone())))
+    };
+    let count: Vec<f64> = rows.iter().map(|r| settings(r).iter().filter(|s| larger(s)).count() as f64).collect();
+    vec![
+        ("params".into(), rows.iter().map(|r| r.params as f64).collect()),
+        ("OPs".into(), rows.iter().map(|r| r.ops).collect()),
+        ("larger options".into(), count),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(arch: &str, params: u64, ops: f64, seeds: [f64; 2]) -> TableRow {
+        TableRow {
+            arch: arch.into(),
+            params,
+            ops,
+            val_accuracy: 0.0,
+            test_accuracy: (seeds[0] + seeds[1]) / 2.0,
+            seeds: vec![1, 2],
+            val_by_seed: vec![0.0, 0.0],
+            test_by_seed: seeds.to_vec(),
+            budget: None,
+        }
+    }
+
+    #[test]
+    fn proxies_count_the_larger_options() {
+        let rows = [
+            row("a=small,b=off", 1, 10.0, [0.1, 0.1]),
+            row("a=big,b=off", 2, 30.0, [0.2, 0.2]),
+            row("a=big,b=on", 3, 40.0, [0.3, 0.3]),
+        ];
+        // a=big rows average 35 OPs against 10; b=on 40 against b=off's 20.
+        let p = proxies(&rows);
+        assert_eq!(p[2].1, vec![0.0, 1.0, 2.0]);
+        assert_eq!(p[0].1, vec![1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn a_table_whose_seeds_agree_has_a_ceiling_near_one_and_proxies_are_measured_on_it() {
+        // Accuracy rises with cost, seeds differ by 0.001 on a 0.01 ladder.
+        let rows: Vec<TableRow> = (0..12)
+            .map(|i| {
+                let acc = 0.5 + 0.01 * i as f64;
+                row(&format!("x={i}"), i as u64, i as f64, [acc + 0.0005, acc - 0.0005 * (i % 2) as f64])
+            })
+            .collect();
+        let t = analyse(&rows, &[("truth", rows.iter().map(|r| r.test_accuracy).collect())], 4);
+        assert_eq!(t.groups, 3);
+        assert_eq!(t.seed_vs_seed.as_ref().unwrap().all.unwrap().value, 1.0);
+        assert!(t.perfect_scorer.as_ref().unwrap().all.unwrap().value > 0.95);
+        // The scorer that knows the means, and OPs here, rank perfectly, within groups too.
+        assert_eq!(t.scorers[0].0, "truth");
+        assert_eq!(t.scorers[0].1.all.unwrap().value, 1.0);
+        assert_eq!(t.scorers[2].1.within_groups.unwrap().value, 1.0);
+        let sd = t.regret_sd_pp.unwrap();
+        assert!(sd > 0.0 && sd < 0.1, "{sd}");
+    }
+}
