@@ -9,7 +9,7 @@ use lightnasc::check::{PinArg, check_path};
 use lightnasc::error::Error;
 use lightnasc::front::StdLib;
 use lightnasc::ir::pin::{Assignment, pin_text};
-use lightnasc::search::config::{Init, Policy, SearchConfig};
+use lightnasc::search::config::{Init, SearchConfig};
 use lightnasc::search::run::{self, Run};
 
 use super::search::{apply_overrides, create_run, device_of, launch, resolve, run_dir_for};
@@ -109,10 +109,7 @@ fn prepare(args: &TrainArgs) -> Result<Prepared, Error> {
         (cfg, space, a, spec, StdLib::Embedded, None)
     };
     apply_overrides(&mut cfg, &args.run)?;
-    cfg.policy = Policy::Fixed;
-    cfg.init = args.init.unwrap_or(Init::Scratch);
-    cfg.source_run = source_run;
-    cfg.export_each_epoch = false;
+    cfg.make_training(args.init.unwrap_or(Init::Scratch), source_run);
     let dir = run_dir_for(&args.run, &format!("train-{}", space.name))?;
     // The run folder gets a copy of the space's spec and trains the pin written beside it.
     cfg.spec = Some(space_spec);

@@ -312,6 +312,16 @@ impl Default for RewardConfig {
 }
 
 impl SearchConfig {
+    /// This config as the training of one architecture (`lightnasc train`): the fixed policy,
+    /// starting from `init` (the search run `source_run`'s weights, where given), no per-epoch
+    /// exports.
+    pub fn make_training(&mut self, init: Init, source_run: Option<PathBuf>) {
+        self.policy = Policy::Fixed;
+        self.init = init;
+        self.source_run = source_run;
+        self.export_each_epoch = false;
+    }
+
     /// Read a YAML config; unknown keys are errors (a typo must not silently fall back).
     pub fn from_yaml_file(path: &Path) -> Result<SearchConfig, RunError> {
         let text = std::fs::read_to_string(path).map_err(|e| FileError::new(path, format!("cannot read: {e}")))?;
