@@ -305,11 +305,7 @@ pub fn plot_svg(r: &Report) -> String {
     let ymax = pts.iter().map(|p| p.1).fold(0.0, f64::max).clamp(0.1, 1.0);
     let sx = |x: f64| m + (x - xmin) / (xmax - xmin) * (w - 2.0 * m);
     let sy = |y: f64| h - m - y / ymax * (h - 2.0 * m);
-    let color = |k: RunKind| match k {
-        RunKind::Search => "#1f77b4",
-        RunKind::Random => "#ff7f0e",
-        RunKind::Train => "#2ca02c",
-    };
+    let color = RunKind::colour;
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n"
     );
@@ -359,11 +355,7 @@ pub fn plot_svg(r: &Report) -> String {
             color(k),
             w - m - 100.0,
             y + 4.0,
-            match k {
-                RunKind::Search => "ENAS argmax (shared weights)",
-                RunKind::Random => "random search (shared weights)",
-                RunKind::Train => "retrained (stand-alone)",
-            }
+            k.label()
         );
     }
     s.push_str("</svg>\n");

@@ -266,6 +266,42 @@ fn a_killed_run_resumes_to_the_same_result() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a run folder"));
 }
 
+/// Evolution trains the random baseline's paths (same seed, same shared weights: the two differ
+/// only in how they choose), stops and resumes to the same run, and its ledger line says what
+/// it was.
+#[test]
+fn evolution_trains_the_random_paths_and_resumes_to_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let cfg = write(
+        dir.path(),
+        "c.yml",
+        "epochs: 2\nbatch_size: 32\ncheckpoint_steps: 4\nseed: 5\nupdate_arch_frequency: 3\n\
+         controller: {batch_size: 6}\n",
+    );
+    let demo = root().join("specs/demo.lnas");
+    let run = |name: &str, extra: &[&str]| {
+        let mut args = run_args(&demo, &cfg, "mock:fashion-mnist", &runs, name);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        common::ok(&search(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+    };
+    run("random", &["--controller", "random"]);
+    run("evolution", &["--controller", "evolution"]);
+    let (random, evolution) = (state(&runs.join("random")), state(&runs.join("evolution")));
+    assert_eq!(random["weights_digest"], evolution["weights_digest"], "not the same training paths");
+    assert!(evolution["controller_updates"].as_u64().unwrap() > 2);
+
+    run("stopped", &["--controller", "evolution", "--stop-after-steps", "40"]);
+    assert!(!state(&runs.join("stopped"))["finished"].as_bool().unwrap());
+    common::ok(&search(&["--resume", runs.join("stopped").to_str().unwrap()]));
+    let resumed = state(&runs.join("stopped"));
+    assert_eq!(history_without_times(&resumed), history_without_times(&evolution));
+    let ledger = std::fs::read_to_string(runs.join("ledger.jsonl")).unwrap();
+    let kinds: Vec<String> =
+        ledger.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"].to_string()).collect();
+    assert_eq!(kinds, ["\"random\"", "\"evolution\"", "\"evolution\""]);
+}
+
 #[test]
 fn a_nan_loss_stops_the_run_and_keeps_the_last_checkpoint() {
     let dir = tempfile::tempdir().unwrap();

@@ -414,7 +414,8 @@ pub struct SupernetBenchArgs {
 pub struct SearchArgs {
     /// The search space (.lnas); may come from the config instead.
     pub spec: Option<PathBuf>,
-    /// enas (the LSTM controller) | random (uniform sampling on the same budget, the baseline).
+    /// enas (the LSTM controller) | random (uniform sampling on the same budget, the baseline) |
+    /// evolution (uniform training, a population evolved on the same number of scored candidates).
     #[arg(long, value_enum)]
     pub controller: Option<lightnasc::search::config::Policy>,
     #[command(flatten)]

@@ -178,6 +178,9 @@ fn trust_text(t: &Trust) -> String {
             t.group_size
         );
     }
+    if t.noise.is_none() {
+        o.push_str("the table has fewer than 2 seeds a row (or unequal seeds): no ceiling can be measured\n");
+    }
     let ci = |i: &Option<Interval>| {
         i.map_or("undefined".to_string(), |i| format!("{:.3} [{:.2}, {:.2}]", i.value, i.low, i.high))
     };

@@ -118,11 +118,10 @@ fn prepare(
     let pin_args = cfg.pin_args(&graph.node(graph.input).name);
     let cost = lightnasc::ir::cost::cost_range(&graph);
     let what = match cfg.policy.run_kind() {
-        RunKind::Search => format!("search `{}` ({} decisions)", graph.name, graph.choices.len()),
-        RunKind::Random => format!("random search `{}` ({} decisions)", graph.name, graph.choices.len()),
         RunKind::Train => {
             format!("train `{}` ({} params, {:.1}M OPs)", graph.name, cost.params_max, cost.ops_max / 1e6)
         }
+        kind => format!("{} `{}` ({} decisions)", kind.verb(), graph.name, graph.choices.len()),
     };
     eprintln!(
         "{what} on {} ({} train / {} val / {}) with {}; run folder {}",

@@ -83,6 +83,7 @@ pub enum Policy {
     #[default]
     Enas,
     Random,
+    Evolution,
     Fixed,
 }
 
@@ -95,19 +96,41 @@ pub enum RunKind {
     Search,
     /// The random-search baseline.
     Random,
+    /// Evolutionary search over the shared weights (SPOS).
+    Evolution,
     /// A fixed architecture trained.
     Train,
 }
 
 impl RunKind {
-    pub const ALL: [RunKind; 3] = [RunKind::Search, RunKind::Random, RunKind::Train];
+    pub const ALL: [RunKind; 4] = [RunKind::Search, RunKind::Random, RunKind::Evolution, RunKind::Train];
 
     pub fn name(self) -> &'static str {
+        self.about().0
+    }
+
+    /// (name, what a run of it does, its result in a plot, the plot's colour).
+    fn about(self) -> (&'static str, &'static str, &'static str, &'static str) {
         match self {
-            RunKind::Search => "search",
-            RunKind::Random => "random",
-            RunKind::Train => "train",
+            RunKind::Search => ("search", "search", "ENAS argmax (shared weights)", "#1f77b4"),
+            RunKind::Random => ("random", "random search", "random search (shared weights)", "#ff7f0e"),
+            RunKind::Evolution => ("evolution", "evolutionary search", "evolution (shared weights)", "#9467bd"),
+            RunKind::Train => ("train", "train", "retrained (stand-alone)", "#2ca02c"),
         }
+    }
+
+    /// What a run of this kind does, for its first line ("random search").
+    pub fn verb(self) -> &'static str {
+        self.about().1
+    }
+
+    /// Its results in a plot's legend, and their colour.
+    pub fn label(self) -> &'static str {
+        self.about().2
+    }
+
+    pub fn colour(self) -> &'static str {
+        self.about().3
     }
 }
 
@@ -128,6 +151,7 @@ impl Policy {
         match self {
             Policy::Enas => RunKind::Search,
             Policy::Random => RunKind::Random,
+            Policy::Evolution => RunKind::Evolution,
             Policy::Fixed => RunKind::Train,
         }
     }

@@ -1,9 +1,11 @@
 //! How a search chooses architectures, one module per policy behind one interface: `enas` (the
-//! LSTM controller and REINFORCE), `random` (uniform sampling, the best scored candidate kept)
-//! and `fixed` (one pinned network: `lightnasc train`). The training loop in `search` calls
+//! LSTM controller and REINFORCE), `random` (uniform sampling, the best scored candidate kept),
+//! `evolution` (uniform training, a population evolved on the scores, as SPOS) and `fixed` (one
+//! pinned network: `lightnasc train`). The training loop in `search` calls
 //! only this interface.
 
 mod enas;
+mod evolution;
 mod fixed;
 mod random;
 
@@ -55,6 +57,7 @@ pub(super) fn make<B: AutodiffBackend>(
         Policy::Random => {
             Box::new(random::Random { seed: cfg.seed, decisions: decisions.clone(), n: cfg.controller.batch_size })
         }
+        Policy::Evolution => Box::new(evolution::Evolution::new(cfg.seed, decisions, cfg.controller.batch_size)),
         Policy::Fixed => Box::new(fixed::Fixed),
     }
 }
