@@ -183,6 +183,87 @@ pub fn cost_groups(cost: &[f64], size: usize) -> Vec<usize> {
     g
 }
 
+/// A paired comparison over seeds: the differences' mean and standard deviation, the two-sided
+/// p of a paired t test and of a sign test (ties dropped).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Paired {
+    pub n: usize,
+    pub mean: f64,
+    pub sd: f64,
+    pub wins: usize,
+    pub losses: usize,
+    pub t: f64,
+    pub p_t: f64,
+    pub p_sign: f64,
+}
+
+/// The paired comparison of `diffs` (one difference per seed); `None` below two seeds.
+pub fn paired(diffs: &[f64]) -> Option<Paired> {
+    let n = diffs.len();
+    if n < 2 {
+        return None;
+    }
+    let m = mean(diffs);
+    let sd = (diffs.iter().map(|d| (d - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
+    let t = if sd > 0.0 { m / (sd / (n as f64).sqrt()) } else { f64::INFINITY * m.signum() };
+    let (wins, losses) = (diffs.iter().filter(|&&d| d > 0.0).count(), diffs.iter().filter(|&&d| d < 0.0).count());
+    Some(Paired {
+        n,
+        mean: m,
+        sd,
+        wins,
+        losses,
+        t,
+        p_t: t_two_sided(t, (n - 1) as f64),
+        p_sign: sign_test(wins, losses),
+    })
+}
+
+/// Two-sided p of the sign test: `wins` of `wins + losses` under a fair coin.
+pub fn sign_test(wins: usize, losses: usize) -> f64 {
+    let n = wins + losses;
+    let k = wins.min(losses);
+    let choose = |n: usize, k: usize| (0..k).fold(1.0, |c, i| c * (n - i) as f64 / (i + 1) as f64);
+    let tail: f64 = (0..=k).map(|i| choose(n, i)).sum::<f64>() / 2f64.powi(n as i32);
+    (2.0 * tail).min(1.0)
+}
+
+/// Two-sided p of Student's t with `df` degrees of freedom: 1 - 2 * (integral of the density
+/// from 0 to |t|), by Simpson's rule on 4,000 intervals.
+pub fn t_two_sided(t: f64, df: f64) -> f64 {
+    if !t.is_finite() {
+        return if t.is_nan() { 1.0 } else { 0.0 };
+    }
+    let c = (ln_gamma((df + 1.0) / 2.0) - ln_gamma(df / 2.0)).exp() / (df * std::f64::consts::PI).sqrt();
+    let f = |x: f64| c * (1.0 + x * x / df).powf(-(df + 1.0) / 2.0);
+    let (a, steps) = (t.abs(), 4000);
+    let h = a / steps as f64;
+    let inner: f64 = (1..steps).map(|i| f(i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 }).sum();
+    (1.0 - 2.0 * h / 3.0 * (f(0.0) + inner + f(a))).clamp(0.0, 1.0)
+}
+
+/// ln Gamma(x) for x > 0 (Lanczos, g = 7, 9 terms: about 15 digits).
+fn ln_gamma(x: f64) -> f64 {
+    const C: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let t = x + 7.5;
+    let sum = C[1..].iter().enumerate().fold(C[0], |s, (i, c)| s + c / (x + i as f64 + 1.0));
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,5 +354,23 @@ mod tests {
         let (x1, y1) = make(20, &mut rng);
         let (x2, y2) = make(200, &mut rng);
         assert!(width(&x2, &y2) < width(&x1, &y1));
+    }
+
+    #[test]
+    fn paired_tests_by_hand() {
+        // Tables: t = 2.262 with 9 df is the two-sided 5% point; t = 1.0 with 1 df is p = 0.5
+        // (Cauchy); ln Gamma(5) = ln 24.
+        assert!((t_two_sided(2.262, 9.0) - 0.05).abs() < 2e-4, "{}", t_two_sided(2.262, 9.0));
+        assert!((t_two_sided(1.0, 1.0) - 0.5).abs() < 1e-6);
+        assert!((ln_gamma(5.0) - 24f64.ln()).abs() < 1e-12);
+        // 7 wins of 8: 2 * (1 + 8) / 256.
+        assert!((sign_test(7, 1) - 18.0 / 256.0).abs() < 1e-12);
+        assert_eq!(sign_test(4, 4), 1.0);
+        // Differences 1, 2, 3: mean 2, sd 1, t = 2 / (1 / sqrt 3) = 3.464 with 2 df; p = 0.0742.
+        let p = paired(&[1.0, 2.0, 3.0]).unwrap();
+        assert_eq!((p.wins, p.losses), (3, 0));
+        assert!((p.t - 12f64.sqrt()).abs() < 1e-12);
+        assert!((p.p_t - 0.0742).abs() < 5e-4, "{p:?}");
+        assert_eq!(paired(&[1.0]), None);
     }
 }

@@ -217,6 +217,9 @@ pub enum BenchWhat {
     /// What a table can resolve: its seeds against each other, a simulated perfect scorer, and
     /// the zero-cost proxies, over all rows and within groups of similar cost.
     Ceiling(CeilingArgs),
+    /// Search policies compared on their retrained results: each kind of search against random
+    /// search with weight sharing, paired by seed (paired t test and sign test).
+    Compare(CompareArgs),
     /// Decoding a folder of images into the cache a search reads (`--data folder:PATH`), on
     /// all cores against one, and reading the cache back.
     Decode(DecodeBenchArgs),
@@ -259,6 +262,15 @@ pub struct RankingArgs {
     /// Rows per cost group (consecutive in OPs order) for the within-group taus.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..))]
     pub group_size: u32,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompareArgs {
+    /// Folder whose ledger files hold the searches (ENAS, random, evolution; one per kind and
+    /// seed) and the `train` runs of their results, all with one budget.
+    pub runs: PathBuf,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -674,6 +686,7 @@ pub fn run(cli: Cli) -> ExitCode {
             BenchWhat::Ranking(a) => ranking::ranking(&a),
             BenchWhat::Table(a) => ranking::table(&a),
             BenchWhat::Ceiling(a) => ranking::ceiling(&a),
+            BenchWhat::Compare(a) => ranking::compare(&a),
             BenchWhat::Decode(a) => bench::decode(&a),
         },
     }

@@ -10,13 +10,14 @@ use lightnasc::ir::cost::total;
 use lightnasc::ir::pin::pin;
 use lightnasc::ledger;
 use lightnasc::net::device::{DeviceArg, run_on};
+use lightnasc::ranking::compare;
 use lightnasc::ranking::trust::{self, Tau, Trust};
 use lightnasc::ranking::{self, Ranking, RankingJob, TableRow};
 use lightnasc::search::latency::LatencyTable;
 use lightnasc::search::run::Run;
 use lightnasc::stats::Interval;
 
-use super::{CeilingArgs, Format, RankingArgs, TableArgs, fail};
+use super::{CeilingArgs, CompareArgs, Format, RankingArgs, TableArgs, fail};
 use lightnasc::util::AtPath as _;
 
 pub fn ranking(args: &RankingArgs) -> ExitCode {
@@ -201,6 +202,38 @@ fn trust_text(t: &Trust) -> String {
         o.push_str("* simulated tables with this noise: mean [5%, 95%]\n");
     }
     o
+}
+
+/// `bench compare`: each search kind's retrained results against random search's, by seed.
+pub fn compare(args: &CompareArgs) -> ExitCode {
+    let c = match ledger::read_folder(&args.runs).map_err(Error::from).and_then(|e| compare::compare(&e)) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    if args.format == Format::Json {
+        super::emit(&format!("{}\n", serde_json::to_string_pretty(&c).expect("serialises")));
+        return ExitCode::SUCCESS;
+    }
+    let mut o = String::new();
+    if let Some(b) = &c.budget {
+        let _ = writeln!(o, "results retrained with {}, {} epochs, batch {}", b.data, b.epochs, b.batch_size);
+    }
+    let _ = writeln!(
+        o,
+        "{:<10} {:>5} {:>9} {:>9}   vs random: mean diff, wins-losses, p (paired t), p (sign)",
+        "policy", "seeds", "retrained", "mean acc"
+    );
+    for p in &c.policies {
+        let acc: Vec<f64> = p.accuracy.values().copied().collect();
+        let _ =
+            write!(o, "{:<10} {:>5} {:>9} {:>9.4}", p.kind.name(), p.seeds, acc.len(), lightnasc::stats::mean(&acc));
+        if let Some(d) = &p.against_random {
+            let _ = write!(o, "   {:+.2} pp, {}-{}, {:.3}, {:.3}", d.mean * 100.0, d.wins, d.losses, d.p_t, d.p_sign);
+        }
+        o.push('\n');
+    }
+    super::emit(&o);
+    ExitCode::SUCCESS
 }
 
 /// `bench ceiling`: what a table can resolve, without a run.

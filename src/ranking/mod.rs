@@ -4,6 +4,7 @@
 //! scores every table architecture with a run's shared weights (as its search scored candidates)
 //! and compares the two rankings, and judges the run's result against the table.
 
+pub mod compare;
 pub mod trust;
 
 use std::collections::BTreeMap;

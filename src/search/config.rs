@@ -89,7 +89,7 @@ pub enum Policy {
 
 /// What a finished run is, as the ledger and reports name it: written and compared only as this
 /// enum (its serialised name is the ledger's `kind`).
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum RunKind {
     /// ENAS.
