@@ -185,7 +185,7 @@ fn trust_text(t: &Trust) -> String {
     let ci = |i: &Option<Interval>| {
         i.map_or("undefined".to_string(), |i| format!("{:.3} [{:.2}, {:.2}]", i.value, i.low, i.high))
     };
-    let _ = writeln!(o, "{:<26} {:<24} {}", "tau-b against the table", "all rows [95%]", "within cost groups [95%]");
+    o.push_str("tau-b against the table    all rows [95%]           within cost groups [95%]\n");
     let mut line = |name: &str, tau: &Tau| {
         let _ = writeln!(o, "{name:<26} {:<24} {}", ci(&tau.all), ci(&tau.within_groups));
     };

@@ -51,7 +51,7 @@ pub fn analyse(rows: &[TableRow], scorers: &[(&str, Vec<f64>)], group_size: usiz
     let scorers = named
         .into_iter()
         .map(|(name, s)| {
-            let tau = Tau { all: against(&s, &test, |_, _| true), within_groups: against(&s, &test, &same) };
+            let tau = Tau { all: against(&s, &test, |_, _| true), within_groups: against(&s, &test, same) };
             (name, tau)
         })
         .collect();
@@ -63,7 +63,7 @@ pub fn analyse(rows: &[TableRow], scorers: &[(&str, Vec<f64>)], group_size: usiz
         noise,
         group_size,
         groups: group.iter().max().map_or(0, |g| g + 1),
-        seed_vs_seed: noise.map(|_| Tau { all: seed_tau(rows, |_, _| true), within_groups: seed_tau(rows, &same) }),
+        seed_vs_seed: noise.map(|_| Tau { all: seed_tau(rows, |_, _| true), within_groups: seed_tau(rows, same) }),
         perfect_scorer: perfect,
         scorers,
         regret_sd_pp: noise.map(|n| n.per_run_sd * (2.0 / n.seeds as f64).sqrt() * 100.0),
