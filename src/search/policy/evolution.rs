@@ -76,7 +76,7 @@ impl Evolution {
 
 impl<B: AutodiffBackend> ArchPolicy<B> for Evolution {
     fn sample(&self, epoch: u32, b: usize) -> Vec<u32> {
-        self.decisions.uniform(&mut SplitMix64(stream(self.seed, 3, epoch as u64, b as u64)))
+        super::uniform_path(&self.decisions, self.seed, epoch, b)
     }
 
     fn update(
@@ -104,10 +104,7 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Evolution {
 
     /// The best survivor (a uniform draw before the first update).
     fn argmax(&self, _: &State, epoch: u32) -> (Vec<u32>, Vec<Vec<f32>>) {
-        let arch = self.population.first().map(|p| p.0.clone());
-        let arch =
-            arch.unwrap_or_else(|| self.decisions.uniform(&mut SplitMix64(stream(self.seed, 6, epoch as u64, 0))));
-        (arch, self.decisions.options.iter().map(|&k| vec![1.0 / k as f32; k]).collect())
+        super::best_or_uniform(&self.decisions, self.seed, epoch, self.population.first().map(|p| &p.0[..]))
     }
 
     fn records(&self) -> Result<Records, RunError> {

@@ -16,8 +16,10 @@ use burn::tensor::backend::AutodiffBackend;
 use super::checkpoint::{Records, State};
 use super::config::{Policy, SearchConfig};
 use super::{RunError, Scoring, SearchJob};
+use crate::data::loader::stream;
 use crate::ir::decisions::Decisions;
 use crate::tensorboard::EventWriter;
+use crate::util::SplitMix64;
 
 /// What a policy does at each point of the training loop.
 pub(super) trait ArchPolicy<B: AutodiffBackend> {
@@ -44,6 +46,21 @@ pub(super) trait ArchPolicy<B: AutodiffBackend> {
     fn entropy(&self, _probs: &[Vec<f32>]) -> Option<f64> {
         None
     }
+}
+
+/// The uniform path of training batch `b` of `epoch`: random search and evolution train the
+/// same paths, so with one seed they share their weights and differ only in how they choose.
+fn uniform_path(decisions: &Decisions, seed: u64, epoch: u32, b: usize) -> Vec<u32> {
+    decisions.uniform(&mut SplitMix64(stream(seed, 3, epoch as u64, b as u64)))
+}
+
+/// The architecture `best` names, or (before anything was scored) a uniform draw; with the
+/// uniform option probabilities of a policy that has no distribution of its own.
+fn best_or_uniform(decisions: &Decisions, seed: u64, epoch: u32, best: Option<&[u32]>) -> (Vec<u32>, Vec<Vec<f32>>) {
+    let arch = best
+        .map(<[u32]>::to_vec)
+        .unwrap_or_else(|| decisions.uniform(&mut SplitMix64(stream(seed, 6, epoch as u64, 0))));
+    (arch, decisions.options.iter().map(|&k| vec![1.0 / k as f32; k]).collect())
 }
 
 /// The policy a config asks for.

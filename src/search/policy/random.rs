@@ -24,7 +24,7 @@ pub struct Random {
 
 impl<B: AutodiffBackend> ArchPolicy<B> for Random {
     fn sample(&self, epoch: u32, b: usize) -> Vec<u32> {
-        self.decisions.uniform(&mut SplitMix64(stream(self.seed, 3, epoch as u64, b as u64)))
+        super::uniform_path(&self.decisions, self.seed, epoch, b)
     }
 
     fn update(
@@ -53,10 +53,7 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Random {
 
     /// The best candidate so far (a uniform draw before the first was scored).
     fn argmax(&self, state: &State, epoch: u32) -> (Vec<u32>, Vec<Vec<f32>>) {
-        let best = state.random_best.as_ref().map(|b| b.0.clone());
-        let arch =
-            best.unwrap_or_else(|| self.decisions.uniform(&mut SplitMix64(stream(self.seed, 6, epoch as u64, 0))));
-        (arch, self.decisions.options.iter().map(|&k| vec![1.0 / k as f32; k]).collect())
+        super::best_or_uniform(&self.decisions, self.seed, epoch, state.random_best.as_ref().map(|b| &b.0[..]))
     }
 
     fn records(&self) -> Result<Records, RunError> {
