@@ -106,15 +106,13 @@ fn retrained_accuracy(dir: &Path, hash: &str, rows: &[TableRow], table: &Path) -
     let entries = ledger::read_folder(dir)?;
     let mine: Vec<_> =
         entries.iter().filter(|e| e.kind == lightnasc::search::config::RunKind::Train && e.arch_hash == hash).collect();
-    for e in &mine {
-        match e.budget() {
-            Some(b) if b == budget => {}
-            Some(b) => {
-                let d = b.difference(&budget);
-                return Err(Error::usage(format!("{}: retrained with {d} (the table's budget); retrain it so", e.run)));
-            }
-            None => return Err(Error::usage(format!("{}: its ledger line records no budget; retrain it", e.run))),
-        }
+    if let Some(b) = ranking::one_budget(mine.iter().copied())?.filter(|b| *b != budget) {
+        let d = b.difference(&budget);
+        let runs: Vec<&str> = mine.iter().map(|e| e.run.as_str()).collect();
+        return Err(Error::usage(format!(
+            "{}: retrained with {d} (the table's budget); retrain it so",
+            runs.join(", ")
+        )));
     }
     let accs: Vec<f64> = mine.iter().filter_map(|e| e.test_accuracy).collect();
     Ok((!accs.is_empty()).then(|| accs.iter().sum::<f64>() / accs.len() as f64))

@@ -22,7 +22,7 @@ use burn::tensor::backend::AutodiffBackend;
 use super::NetError;
 use super::supernet::Supernet;
 use super::train::to_tensors;
-use super::train::{GroupedOptimizer, StepStats, apply, gradients};
+use super::train::{GroupedOptimizer, StepStats, TrainOptimizer, apply, gradients};
 use super::weights::Weights;
 use crate::data::loader::Batch;
 use crate::ir::pin::Assignment;
@@ -71,7 +71,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
     /// the devices after the main one.
     pub fn start<O>(net: &Supernet<B>, optim: &GroupedOptimizer<O>, main: &B::Device, others: &[B::Device]) -> Self
     where
-        O: Optimizer<Weights<B>, B> + Clone + Send + 'static,
+        O: TrainOptimizer<B>,
     {
         if others.is_empty() {
             return DataParallel { replicas: vec![], backend: PhantomData };

@@ -105,6 +105,12 @@ pub fn gradients<B: AutodiffBackend>(
     (grads, StepStats { loss: value, correct })
 }
 
+/// An optimiser of the shared weights that a run can hold, clone for the two parameter groups
+/// and hand to data-parallel replicas on other threads.
+pub trait TrainOptimizer<B: AutodiffBackend>: Optimizer<Weights<B>, B> + Clone + Send + 'static {}
+
+impl<B: AutodiffBackend, O: Optimizer<Weights<B>, B> + Clone + Send + 'static> TrainOptimizer<B> for O {}
+
 /// Apply `grads` to the network's weights.
 pub fn apply<B, O>(net: &mut Supernet<B>, optim: &mut GroupedOptimizer<O>, lr: f64, grads: GradientsParams)
 where

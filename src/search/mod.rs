@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, Optimizer, SgdConfig};
+use burn::optim::{AdamConfig, SgdConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::Serialize;
 
@@ -33,6 +33,7 @@ use crate::ir::decisions::Decisions;
 use crate::ir::pin::Assignment;
 use crate::net::device::BackendJob;
 use crate::net::parallel::DataParallel;
+use crate::net::train::TrainOptimizer;
 use crate::net::weights::Weights;
 use crate::net::{NetError, Supernet};
 use crate::tensorboard::EventWriter;
@@ -135,7 +136,7 @@ impl SearchJob {
     fn run_with<B, O>(self, devices: Vec<B::Device>, decayed: O, plain: O) -> Result<SearchOutcome, RunError>
     where
         B: AutodiffBackend,
-        O: Optimizer<Weights<B>, B> + Clone + Send + 'static,
+        O: TrainOptimizer<B>,
     {
         let cfg = &self.cfg;
         // The controller, evaluations and checkpoints live on the main device; the others hold

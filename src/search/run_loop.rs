@@ -6,7 +6,6 @@
 use std::path::Path;
 use std::time::Instant;
 
-use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::checkpoint::{self, EpochRecord, Records, State};
@@ -20,8 +19,7 @@ use crate::ir::decisions::Decisions;
 use crate::ir::pin::{Assignment, pin_text};
 use crate::net::Supernet;
 use crate::net::parallel::DataParallel;
-use crate::net::train::GroupedOptimizer;
-use crate::net::weights::Weights;
+use crate::net::train::{GroupedOptimizer, TrainOptimizer};
 use crate::tensorboard::EventWriter;
 use crate::util::AtPath as _;
 
@@ -57,7 +55,7 @@ impl SearchJob {
     pub(super) fn start<B, O>(&self, device: B::Device, decayed: O, plain: O) -> Result<Running<B, O>, RunError>
     where
         B: AutodiffBackend,
-        O: Optimizer<Weights<B>, B> + Clone + Send + 'static,
+        O: TrainOptimizer<B>,
     {
         let cfg = &self.cfg;
         let decisions = Decisions::of(&self.graph);
@@ -92,7 +90,7 @@ impl SearchJob {
     ) -> Result<(State, GroupedOptimizer<O>), RunError>
     where
         B: AutodiffBackend,
-        O: Optimizer<Weights<B>, B> + Clone + Send + 'static,
+        O: TrainOptimizer<B>,
     {
         let mut state = checkpoint::load_state(dir)?;
         if state.decisions != names {
@@ -128,7 +126,7 @@ impl SearchJob {
     ) -> Result<(State, GroupedOptimizer<O>), RunError>
     where
         B: AutodiffBackend,
-        O: Optimizer<Weights<B>, B> + Clone + Send + 'static,
+        O: TrainOptimizer<B>,
     {
         let cfg = &self.cfg;
         let mut state = State { decisions: names, ..Default::default() };
@@ -169,7 +167,7 @@ impl SearchJob {
     pub(super) fn save<B, O>(&self, r: &mut Running<B, O>) -> Result<(), RunError>
     where
         B: AutodiffBackend,
-        O: Optimizer<Weights<B>, B> + Clone + Send + 'static,
+        O: TrainOptimizer<B>,
     {
         r.state.weights_digest = weights_digest(&r.net);
         let mut records: Records = vec![
@@ -191,7 +189,7 @@ impl SearchJob {
     ) -> Result<Option<Vec<Vec<u32>>>, RunError>
     where
         B: AutodiffBackend,
-        O: Optimizer<Weights<B>, B> + Clone + Send + 'static,
+        O: TrainOptimizer<B>,
     {
         let (cfg, epoch) = (&self.cfg, r.state.epoch);
         let mut bar = progress((e.batches * cfg.batch_size) as u64, epoch, cfg.epochs);
@@ -257,7 +255,7 @@ impl SearchJob {
     ) -> Result<(), RunError>
     where
         B: AutodiffBackend,
-        O: Optimizer<Weights<B>, B> + Clone + Send + 'static,
+        O: TrainOptimizer<B>,
     {
         let (cfg, epoch) = (&self.cfg, r.state.epoch);
         let eval_net = r.net.valid();

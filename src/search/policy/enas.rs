@@ -75,9 +75,7 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Enas<B> {
         let loss = (roll.log_prob * adv).mean().neg() - entropy.clone() * self.cfg.entropy_weight;
         let grads = GradientsParams::from_grads(loss.backward(), &self.ctrl);
         self.ctrl = self.optim.step(self.cfg.lr, self.ctrl.clone(), grads);
-        state.controller_updates += 1;
-        let step = state.controller_updates as i64;
-        tb.scalar("controller/reward", step, rewards.iter().sum::<f64>() / n as f64).map_err(RunError::TensorBoard)?;
+        let step = super::count_update(state, tb, &rewards)?;
         tb.scalar("controller/baseline", step, state.baseline.unwrap_or(0.0)).map_err(RunError::TensorBoard)?;
         tb.scalar("controller/entropy", step, entropy.into_scalar().elem::<f64>()).map_err(RunError::TensorBoard)?;
         Ok(())

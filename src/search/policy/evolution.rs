@@ -94,10 +94,7 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Evolution {
         scored.sort_by(|x, y| y.1.total_cmp(&x.1));
         scored.truncate(self.n / 2);
         self.population = scored;
-        state.controller_updates += 1;
-        let step = state.controller_updates as i64;
-        let mean = scores.iter().sum::<f64>() / scores.len() as f64;
-        tb.scalar("controller/reward", step, mean).map_err(RunError::TensorBoard)?;
+        let step = super::count_update(state, tb, &scores)?;
         tb.scalar("evolution/best_reward", step, self.population[0].1).map_err(RunError::TensorBoard)?;
         Ok(())
     }

@@ -48,6 +48,16 @@ pub(super) trait ArchPolicy<B: AutodiffBackend> {
     }
 }
 
+/// An update point's common bookkeeping: count it, and log the mean reward of its candidates;
+/// the step the policy logs its own scalars at.
+fn count_update(state: &mut State, tb: &mut EventWriter, rewards: &[f64]) -> Result<i64, RunError> {
+    state.controller_updates += 1;
+    let step = state.controller_updates as i64;
+    let mean = rewards.iter().sum::<f64>() / rewards.len() as f64;
+    tb.scalar("controller/reward", step, mean).map_err(RunError::TensorBoard)?;
+    Ok(step)
+}
+
 /// The uniform path of training batch `b` of `epoch`: random search and evolution train the
 /// same paths, so with one seed they share their weights and differ only in how they choose.
 fn uniform_path(decisions: &Decisions, seed: u64, epoch: u32, b: usize) -> Vec<u32> {

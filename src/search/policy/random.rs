@@ -42,10 +42,7 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Random {
                 state.random_best = Some((arch, r));
             }
         }
-        state.controller_updates += 1;
-        let step = state.controller_updates as i64;
-        tb.scalar("controller/reward", step, rewards.iter().sum::<f64>() / self.n as f64)
-            .map_err(RunError::TensorBoard)?;
+        let step = super::count_update(state, tb, &rewards)?;
         tb.scalar("random/best_reward", step, state.random_best.as_ref().map_or(0.0, |b| b.1))
             .map_err(RunError::TensorBoard)?;
         Ok(())
