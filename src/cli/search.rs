@@ -23,7 +23,7 @@ pub fn run(args: &SearchArgs) -> ExitCode {
     if args.run.resume.is_some() && (args.spec.is_some() || args.controller.is_some()) {
         return fail("--resume continues a run with its own spec and policy; drop the spec and --controller");
     }
-    let (mut cfg, run_dir, resume) = match resolve(&args.run, args.spec.as_deref(), "search") {
+    let (mut cfg, run_dir, resume) = match resolve(&args.run, args.spec.as_deref()) {
         Ok(v) => v,
         Err(e) => return fail(e),
     };
@@ -197,12 +197,8 @@ fn execute(job: SearchJob, device: DeviceArg, graph: lightnasc::ir::Graph, ledge
 }
 
 /// The configuration and run folder from a config file and flags, or from the run folder when
-/// resuming. `prefix` starts default run names (`search`: the spec's name).
-pub(super) fn resolve(
-    opts: &RunOpts,
-    spec: Option<&Path>,
-    prefix: &str,
-) -> Result<(SearchConfig, PathBuf, bool), Error> {
+/// resuming. A new run's default name starts with the spec's name.
+pub(super) fn resolve(opts: &RunOpts, spec: Option<&Path>) -> Result<(SearchConfig, PathBuf, bool), Error> {
     if let Some(dir) = &opts.resume {
         let path = dir.join("config.yml");
         if !path.is_file() {
@@ -231,7 +227,7 @@ pub(super) fn resolve(
         cfg.spec = Some(std::fs::canonicalize(spec).at(spec)?);
     }
     let stem = cfg.spec.as_ref().and_then(|s| s.file_stem()).map(|s| s.to_string_lossy().into_owned());
-    let base = if prefix == "search" { stem.unwrap_or_else(|| "search".into()) } else { prefix.to_string() };
+    let base = stem.unwrap_or_else(|| "search".into());
     Ok((cfg, run_dir_for(opts, &base)?, false))
 }
 

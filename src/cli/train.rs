@@ -24,7 +24,7 @@ pub fn run(args: &TrainArgs) -> ExitCode {
             );
         }
         // The source run's part (shared-weight score, start weights) was done at the start.
-        return match resolve(&args.run, None, "train").and_then(|(cfg, dir, _)| Ok((device_of(&cfg)?, cfg, dir))) {
+        return match resolve(&args.run, None).and_then(|(cfg, dir, _)| Ok((device_of(&cfg)?, cfg, dir))) {
             Ok((device, cfg, dir)) => launch(cfg, device, dir, true, &args.run, None),
             Err(e) => fail(e),
         };
