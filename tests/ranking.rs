@@ -1,7 +1,7 @@
 //! Search quality on a reduced budget: the README's main job (default config) on a subset of
 //! Fashion-MNIST, run twice with one seed (the same figures), then scored against the shipped
 //! ranking table (the shared weights must rank its architectures well above chance); and
-//! `bench table` against a hand-made ledger.
+//! `bench table` against hand-made ledgers.
 
 mod common;
 
@@ -179,6 +179,23 @@ fn a_table_is_the_mean_over_seeds_of_a_ledger() {
     assert_eq!(rows[1]["test_by_seed"], serde_json::json!([0.70, 0.74]));
     let budget = serde_json::json!({"data": "fashion-mnist", "train_limit": 1000, "data_seed": 7, "epochs": 2, "batch_size": 32});
     assert_eq!(rows[0]["budget"], budget);
+    // Two sweeps make one table; an architecture trained twice with one seed is refused.
+    let more = tempfile::tempdir().unwrap();
+    let both = |extra: &[serde_json::Value]| {
+        let text: Vec<String> = extra.iter().map(|l| l.to_string() + "\n").collect();
+        std::fs::write(more.path().join("ledger.jsonl"), text.concat()).unwrap();
+        let dirs = [dir.path().to_str().unwrap(), more.path().to_str().unwrap()];
+        lightnasc(&["bench", "table", dirs[0], dirs[1], "-o", table.to_str().unwrap()])
+    };
+    common::ok(&both(&[line("train", "a=z", 1, 0.5, 0.5, 4.0)]));
+    assert_eq!(std::fs::read_to_string(&table).unwrap().lines().count(), 3);
+    let mut twin = line("train", "a=x", 1, 0.5, 0.5, 5.0);
+    twin["run"] = "elsewhere".into();
+    let out = both(&[twin]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("r1 and elsewhere train the same architecture with seed 1"), "{err}");
+    common::ok(&make());
     // A run of another budget, or of none recorded, has no place in the table.
     let table_before = std::fs::read(&table).unwrap();
     ledger[2]["batch_size"] = 64.into();

@@ -290,6 +290,28 @@ fn evolution_trains_the_random_paths_and_resumes_to_the_same_result() {
     let (random, evolution) = (state(&runs.join("random")), state(&runs.join("evolution")));
     assert_eq!(random["weights_digest"], evolution["weights_digest"], "not the same training paths");
     assert!(evolution["controller_updates"].as_u64().unwrap() > 2);
+    // Both end the same way: the policy's pick first, then its next best (random search's best
+    // scored, distinct and best first; evolution's survivors), all scored on the whole
+    // validation split; the result is the best of them on the reward.
+    let top = random["random_top"].as_array().unwrap();
+    assert!(top.len() == 8 && top.windows(2).all(|w| w[0][1].as_f64() >= w[1][1].as_f64()), "{top:?}");
+    for (st, own) in [(&random, Some(&top[0][0])), (&evolution, None)] {
+        let last = st["history"].as_array().unwrap().last().unwrap();
+        let finalists = last["finalists"].as_array().unwrap();
+        assert!((2..=8).contains(&finalists.len()), "{last}");
+        if let Some(own) = own {
+            assert_eq!(&finalists[0]["arch"], own, "random search's own pick comes first");
+        }
+        let best = finalists.iter().max_by(|a, b| a["reward"].as_f64().unwrap().total_cmp(&b["reward"].as_f64().unwrap()));
+        assert_eq!(last["argmax"], best.unwrap()["arch"], "{last}");
+        assert_eq!(last["val_accuracy"], best.unwrap()["val_accuracy"]);
+    }
+    // `scoring.finalists: 1` keeps the policy's own pick unchecked, as before.
+    run("own", &["--controller", "random", "--set", "scoring.finalists=1"]);
+    let own = state(&runs.join("own"));
+    let last = own["history"].as_array().unwrap().last().unwrap();
+    assert!(last.get("finalists").is_none(), "{last}");
+    assert_eq!(last["argmax"], own["random_top"][0][0]);
 
     run("stopped", &["--controller", "evolution", "--stop-after-steps", "40"]);
     assert!(!state(&runs.join("stopped"))["finished"].as_bool().unwrap());
@@ -299,7 +321,7 @@ fn evolution_trains_the_random_paths_and_resumes_to_the_same_result() {
     let ledger = std::fs::read_to_string(runs.join("ledger.jsonl")).unwrap();
     let kinds: Vec<String> =
         ledger.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"].to_string()).collect();
-    assert_eq!(kinds, ["\"random\"", "\"evolution\"", "\"evolution\""]);
+    assert_eq!(kinds, ["\"random\"", "\"evolution\"", "\"random\"", "\"evolution\""]);
 }
 
 #[test]

@@ -289,8 +289,10 @@ pub struct CeilingArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct TableArgs {
-    /// Folder whose ledger files hold the `train` runs (e.g. runs/sweeps/ranking-demo).
-    pub runs: PathBuf,
+    /// Folders whose ledger files hold the `train` runs (e.g. runs/sweeps/ranking-demo); several
+    /// sweeps make one table where they share their budget and no architecture and seed repeat.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
     /// The table file to write.
     #[arg(short, long)]
     pub output: PathBuf,

@@ -251,8 +251,15 @@ pub fn ceiling(args: &CeilingArgs) -> ExitCode {
 }
 
 pub fn table(args: &TableArgs) -> ExitCode {
-    let rows = match ledger::read_folder(&args.runs).map_err(Error::from).and_then(|e| ranking::table_from_ledger(&e)) {
-        Ok(r) if r.is_empty() => return fail(format!("{}: no `train` runs in its ledger", args.runs.display())),
+    let entries = args.runs.iter().try_fold(vec![], |mut all, dir| {
+        all.extend(ledger::read_folder(dir)?);
+        Ok::<_, Error>(all)
+    });
+    let rows = match entries.and_then(|e| ranking::table_from_ledger(&e)) {
+        Ok(r) if r.is_empty() => {
+            let dirs: Vec<String> = args.runs.iter().map(|d| d.display().to_string()).collect();
+            return fail(format!("{}: no `train` runs in their ledgers", dirs.join(", ")));
+        }
         Ok(r) => r,
         Err(e) => return fail(e),
     };

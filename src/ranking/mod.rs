@@ -99,7 +99,8 @@ pub fn one_budget<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Result<Op
 }
 
 /// Table rows from ledger entries of `train` runs: grouped by architecture (the `arch` settings),
-/// accuracies averaged over seeds, sorted by OPs. Every run must have the same budget.
+/// accuracies averaged over seeds, sorted by OPs. Every run must have the same budget, and no
+/// architecture the same seed twice.
 pub fn table_from_ledger(entries: &[Entry]) -> Result<Vec<TableRow>, Error> {
     let trains: Vec<&Entry> = entries.iter().filter(|e| e.kind == crate::search::config::RunKind::Train).collect();
     let budget = one_budget(trains.iter().copied())?;
@@ -109,7 +110,12 @@ pub fn table_from_ledger(entries: &[Entry]) -> Result<Vec<TableRow>, Error> {
             let what = format!("{}: the ledger line names no architecture (made before 0.1 of the table)", e.run);
             return Err(Error::Usage(what));
         }
-        by_arch.entry(e.arch.clone()).or_default().push(e);
+        let runs = by_arch.entry(e.arch.clone()).or_default();
+        if let Some(twin) = runs.iter().find(|r| r.seed == e.seed) {
+            let what = format!("{} and {} train the same architecture with seed {}; give one of them", twin.run, e.run, e.seed);
+            return Err(Error::Usage(what));
+        }
+        runs.push(e);
     }
     let mut rows: Vec<TableRow> = by_arch
         .into_iter()

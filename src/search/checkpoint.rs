@@ -33,6 +33,19 @@ pub struct EpochRecord {
     pub entropy: Option<f64>,
     pub latency: f64,
     pub seconds: f64,
+    /// The last epoch's candidates, scored on the whole validation split (`argmax` is the best
+    /// of them on the run's objective); empty in other epochs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finalists: Vec<Finalist>,
+}
+
+/// A candidate of the search's end and its score on the whole validation split.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Finalist {
+    pub arch: Vec<u32>,
+    pub val_accuracy: f64,
+    /// The run's objective (the reward) at that accuracy.
+    pub reward: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
@@ -56,9 +69,10 @@ pub struct State {
     pub weights_digest: String,
     /// CRC-32C of each record file, checked before decoding (burn's decoder panics on garbage).
     pub checksums: std::collections::BTreeMap<String, u32>,
-    /// `policy: random`: the best architecture sampled so far and its reward.
+    /// `policy: random`: the best distinct architectures scored so far with their rewards, best
+    /// first (`scoring.finalists` of them).
     #[serde(default)]
-    pub random_best: Option<(Vec<u32>, f64)>,
+    pub random_top: Vec<(Vec<u32>, f64)>,
     /// `lightnasc train` from a search run: the architecture's accuracy with the run's shared
     /// weights on the validation split, measured before training.
     #[serde(default)]

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 
-use super::checkpoint::{self, EpochRecord, Records, State};
+use super::checkpoint::{self, EpochRecord, Finalist, Records, State};
 use super::config::Init;
 use super::latency::LatencyTable;
 use super::policy::{self, ArchPolicy};
@@ -259,16 +259,24 @@ impl SearchJob {
     {
         let (cfg, epoch) = (&self.cfg, r.state.epoch);
         let eval_net = r.net.valid();
-        let (argmax, probs) = r.policy.argmax(&r.state, epoch);
-        let a = r.decisions.assignment(&argmax);
+        let (own, probs) = r.policy.argmax(&r.state, epoch);
         // A fixed network's batch norms are its own: its running statistics are right.
         let scorer = if r.policy.searches() {
             self.scorer(r.net.valid(), epoch as u64, e.batches as u64, &r.device)
         } else {
             self.scorer_with(r.net.valid(), &scoring::ScoringConfig::legacy(), 0, 0, &r.device)
         };
-        let val_accuracy = scorer.accuracy(&a, &self.val, &self.norm, cfg.batch_size);
         let last = epoch + 1 == cfg.epochs;
+        let finalists = match last && r.policy.searches() && cfg.scoring.finalists > 1 {
+            true => self.finalists(r, &scorer, &e.latency, own.clone()),
+            false => vec![],
+        };
+        let argmax = self.pick(&finalists).map_or(own, |f| f.arch.clone());
+        let a = r.decisions.assignment(&argmax);
+        let val_accuracy = match self.pick(&finalists) {
+            Some(f) => f.val_accuracy,
+            None => scorer.accuracy(&a, &self.val, &self.norm, cfg.batch_size),
+        };
         let test_accuracy = ((cfg.test_each_epoch || last) && !self.test.is_empty())
             .then(|| scorer.accuracy(&a, &self.test, &self.norm, cfg.batch_size));
         let seen = r.state.epoch_seen.max(1) as f64;
@@ -283,6 +291,7 @@ impl SearchJob {
             argmax,
             probs,
             seconds: started.elapsed().as_secs_f64(),
+            finalists,
         };
         log_epoch(&mut e.tb, &record, &r.decisions, archs)?;
         if r.policy.searches() {
@@ -298,6 +307,44 @@ impl SearchJob {
         e.tb.flush().map_err(RunError::TensorBoard)?;
         e.last_save = Instant::now();
         Ok(())
+    }
+
+    /// The search's end, the same for every policy: its own pick and its next best candidates
+    /// (`scoring.finalists` in all), each scored on the whole validation split.
+    fn finalists<B: AutodiffBackend, O>(
+        &self,
+        r: &Running<B, O>,
+        scorer: &scoring::Scorer<B::InnerBackend>,
+        latency: &LatencyTable,
+        own: Vec<u32>,
+    ) -> Vec<Finalist> {
+        let k = self.cfg.scoring.finalists;
+        let mut archs = vec![own];
+        for c in r.policy.finalists(&r.state, k) {
+            if archs.len() < k && !archs.contains(&c) {
+                archs.push(c);
+            }
+        }
+        let mut steps = crate::progress::Steps::new("finalists on the whole validation split", archs.len());
+        let scored = archs
+            .into_iter()
+            .enumerate()
+            .map(|(i, arch)| {
+                let a = r.decisions.assignment(&arch);
+                let val_accuracy = scorer.accuracy(&a, &self.val, &self.norm, self.cfg.batch_size);
+                let reward = latency.reward(&self.cfg.reward, val_accuracy, &a);
+                steps.done(i, &format!("{} val acc {val_accuracy:.4}, reward {reward:.4}", bits(&arch)));
+                Finalist { arch, val_accuracy, reward }
+            })
+            .collect();
+        steps.finish();
+        scored
+    }
+
+    /// The finalist kept: the best on the run's objective, the first of equals (the policy's
+    /// own pick comes first); `None` where there were none.
+    fn pick<'f>(&self, finalists: &'f [Finalist]) -> Option<&'f Finalist> {
+        finalists.iter().reduce(|best, f| if f.reward > best.reward { f } else { best })
     }
 
     /// Each epoch's argmax as a pin and a colored graph (the SVG where Graphviz is installed),
@@ -408,6 +455,22 @@ fn log_epoch(
     Ok(())
 }
 
+/// An architecture as its option indices, one digit a decision.
+fn bits(arch: &[u32]) -> String {
+    arch.iter().map(|a| a.to_string()).collect()
+}
+
+/// Which finalist the end kept, where there were several.
+fn finalists_note(finalists: &[Finalist]) -> String {
+    match finalists {
+        [] | [_] => String::new(),
+        [own, ..] if finalists.iter().all(|f| f.reward <= own.reward) => {
+            format!(" (the policy's pick, best of {} finalists)", finalists.len())
+        }
+        [own, ..] => format!(" (best of {} finalists; the policy's pick {} scored {:.4})", finalists.len(), bits(&own.arch), own.reward),
+    }
+}
+
 /// The epoch's line on stdout; a fixed network has no architecture to show, nor latency.
 fn print_epoch(record: &EpochRecord, epochs: u32, searches: bool) {
     let search_part = if searches {
@@ -415,8 +478,8 @@ fn print_epoch(record: &EpochRecord, epochs: u32, searches: bool) {
             " | latency {:.3}{} | {}",
             record.latency,
             record.entropy.map_or(String::new(), |h| format!(" | entropy {h:.2}")),
-            record.argmax.iter().map(|a| a.to_string()).collect::<String>()
-        )
+            bits(&record.argmax)
+        ) + &finalists_note(&record.finalists)
     } else {
         String::new()
     };

@@ -49,6 +49,11 @@ pub struct ScoringConfig {
     /// Every candidate of one update is scored on the same validation batches, so candidates
     /// are compared on equal data; off, candidate i takes the i-th batch (the old behaviour).
     pub same_batches: bool,
+    /// Candidates the search's end scores on the whole validation split: the policy's own pick
+    /// and its next best (ENAS: controller samples; random search: its best scored; evolution:
+    /// its survivors). The best on the run's objective is the result, so every policy ends the
+    /// same way. 1: the policy's own pick, unchecked.
+    pub finalists: usize,
 }
 
 impl Default for ScoringConfig {
@@ -58,6 +63,7 @@ impl Default for ScoringConfig {
             calibration_batches: 4,
             reward_batches: 2,
             same_batches: true,
+            finalists: 8,
         }
     }
 }
@@ -70,6 +76,7 @@ impl ScoringConfig {
             calibration_batches: 4,
             reward_batches: 1,
             same_batches: false,
+            finalists: 1,
         }
     }
 
@@ -77,6 +84,9 @@ impl ScoringConfig {
         let bad = |why: &str| Err(RunError::Config(why.into()));
         if self.reward_batches == 0 {
             return bad("`scoring.reward_batches` must be at least 1");
+        }
+        if self.finalists == 0 {
+            return bad("`scoring.finalists` must be at least 1 (1: the policy's own pick)");
         }
         if self.batch_norm == BatchNormScoring::Recalibrate && self.calibration_batches == 0 {
             return bad("`scoring.batch_norm: recalibrate` needs `scoring.calibration_batches` of at least 1");

@@ -86,6 +86,20 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Enas<B> {
         (roll.actions[0].clone(), roll.probs)
     }
 
+    /// Distinct samples of the trained controller in the order drawn (ENAS's own end: sample
+    /// several, keep the best on validation data).
+    fn finalists(&self, _: &State, k: usize) -> Vec<Vec<u32>> {
+        let mut rng = SplitMix64(stream(self.seed, 8, 0, 0));
+        let draws = self.ctrl.valid().rollout(&self.decisions, &self.cfg, 4 * k, Pick::Sample(&mut rng)).actions;
+        let mut out: Vec<Vec<u32>> = vec![];
+        for a in draws {
+            if out.len() < k && !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        out
+    }
+
     fn records(&self) -> Result<Records, RunError> {
         Ok(vec![
             ("controller.bin", checkpoint::module_bytes(&self.ctrl)?),

@@ -104,6 +104,11 @@ impl<B: AutodiffBackend> ArchPolicy<B> for Evolution {
         super::best_or_uniform(&self.decisions, self.seed, epoch, self.population.first().map(|p| &p.0[..]))
     }
 
+    /// The survivors, best first.
+    fn finalists(&self, _: &State, k: usize) -> Vec<Vec<u32>> {
+        self.population.iter().take(k).map(|p| p.0.clone()).collect()
+    }
+
     fn records(&self) -> Result<Records, RunError> {
         Ok(vec![(RECORD, serde_json::to_vec(&self.population).expect("a population serialises"))])
     }

@@ -35,6 +35,11 @@ pub(super) trait ArchPolicy<B: AutodiffBackend> {
     ) -> Result<(), RunError>;
     /// The architecture to validate after `epoch`, and the policy's option probabilities.
     fn argmax(&self, state: &State, epoch: u32) -> (Vec<u32>, Vec<Vec<f32>>);
+    /// Up to `k` candidates for the search's end, best first by the policy's own measure (the
+    /// end adds its argmax in front and scores them all on the whole validation split).
+    fn finalists(&self, _state: &State, _k: usize) -> Vec<Vec<u32>> {
+        vec![]
+    }
     /// The policy's part of a checkpoint, and reading it back.
     fn records(&self) -> Result<Records, RunError>;
     fn load(&mut self, dir: &Path, state: &State, device: &B::Device) -> Result<(), RunError>;
@@ -81,9 +86,12 @@ pub(super) fn make<B: AutodiffBackend>(
 ) -> Box<dyn ArchPolicy<B>> {
     match cfg.policy {
         Policy::Enas => Box::new(enas::Enas::<B>::new(cfg, decisions, device)),
-        Policy::Random => {
-            Box::new(random::Random { seed: cfg.seed, decisions: decisions.clone(), n: cfg.controller.batch_size })
-        }
+        Policy::Random => Box::new(random::Random {
+            seed: cfg.seed,
+            decisions: decisions.clone(),
+            n: cfg.controller.batch_size,
+            keep: cfg.scoring.finalists,
+        }),
         Policy::Evolution => Box::new(evolution::Evolution::new(cfg.seed, decisions, cfg.controller.batch_size)),
         Policy::Fixed => Box::new(fixed::Fixed),
     }
