@@ -205,7 +205,12 @@ pub fn paired(diffs: &[f64]) -> Option<Paired> {
     }
     let m = mean(diffs);
     let sd = (diffs.iter().map(|d| (d - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
-    let t = if sd > 0.0 { m / (sd / (n as f64).sqrt()) } else { f64::INFINITY * m.signum() };
+    // Equal differences: certain where they are not 0, no evidence where they are.
+    let t = match (sd > 0.0, m == 0.0) {
+        (true, _) => m / (sd / (n as f64).sqrt()),
+        (false, true) => 0.0,
+        (false, false) => f64::INFINITY * m.signum(),
+    };
     let (wins, losses) = (diffs.iter().filter(|&&d| d > 0.0).count(), diffs.iter().filter(|&&d| d < 0.0).count());
     Some(Paired {
         n,
@@ -217,6 +222,28 @@ pub fn paired(diffs: &[f64]) -> Option<Paired> {
         p_t: t_two_sided(t, (n - 1) as f64),
         p_sign: sign_test(wins, losses),
     })
+}
+
+/// The 95% confidence interval of the mean of `v` (Student's t); `None` below two values.
+pub fn t_interval(v: &[f64]) -> Option<Interval> {
+    let n = v.len();
+    if n < 2 {
+        return None;
+    }
+    let m = mean(v);
+    let se = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() / (n as f64).sqrt();
+    let q = t_quantile_975((n - 1) as f64);
+    Some(Interval { value: m, low: m - q * se, high: m + q * se })
+}
+
+/// The t with two-sided p 0.05 at `df` degrees of freedom, by bisection on `t_two_sided`.
+fn t_quantile_975(df: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0, 1000.0);
+    for _ in 0..60 {
+        let mid = (lo + hi) / 2.0;
+        if t_two_sided(mid, df) > 0.05 { lo = mid } else { hi = mid }
+    }
+    (lo + hi) / 2.0
 }
 
 /// Two-sided p of the sign test: `wins` of `wins + losses` under a fair coin.
@@ -267,6 +294,19 @@ fn ln_gamma(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn t_interval_by_hand() {
+        // Student's t tables: t(0.975; 7) = 2.3646, t(0.975; 1) = 12.706.
+        assert!((t_quantile_975(7.0) - 2.3646).abs() < 1e-3, "{}", t_quantile_975(7.0));
+        assert!((t_quantile_975(1.0) - 12.706).abs() < 1e-2, "{}", t_quantile_975(1.0));
+        // 1..8: mean 4.5, sd sqrt(6), se sqrt(6/8).
+        let v: Vec<f64> = (1..=8).map(f64::from).collect();
+        let i = t_interval(&v).unwrap();
+        let half = 2.3646 * (6.0f64 / 8.0).sqrt();
+        assert!((i.value - 4.5).abs() < 1e-12 && (i.high - 4.5 - half).abs() < 2e-3 && (4.5 - i.low - half).abs() < 2e-3);
+        assert!(t_interval(&[1.0]).is_none());
+    }
 
     #[test]
     fn spearman_by_hand() {
@@ -372,5 +412,8 @@ mod tests {
         assert!((p.t - 12f64.sqrt()).abs() < 1e-12);
         assert!((p.p_t - 0.0742).abs() < 5e-4, "{p:?}");
         assert_eq!(paired(&[1.0]), None);
+        // Equal differences: certain unless they are all 0.
+        assert_eq!(paired(&[0.5, 0.5]).unwrap().p_t, 0.0);
+        assert_eq!(paired(&[0.0, 0.0]).unwrap().p_t, 1.0);
     }
 }

@@ -1,7 +1,8 @@
 //! Search quality on a reduced budget: the README's main job (default config) on a subset of
 //! Fashion-MNIST, run twice with one seed (the same figures), then scored against the shipped
-//! ranking table (the shared weights must rank its architectures well above chance); and
-//! `bench table` against hand-made ledgers.
+//! ranking table (the shared weights must rank its architectures well above chance), its result
+//! judged by `bench ranking` and `bench compare` alike; and `bench table` against hand-made
+//! ledgers.
 
 mod common;
 
@@ -110,6 +111,34 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("epochs 1, not 2"), "{err}");
     common::ok(&retrained(2));
+
+    // `bench compare` judges every search of a ledger so and pairs them by seed against random
+    // search: with run `a` standing for both policies at seeds 1 and 2, each regret is the one
+    // `bench ranking` gave and every difference is 0.
+    let mut lines = vec![entry.clone()];
+    for (kind, seed) in [("search", 1), ("search", 2), ("random", 1), ("random", 2)] {
+        let mut e: serde_json::Value = serde_json::from_str(ledger.lines().next().unwrap()).unwrap();
+        (e["kind"], e["seed"]) = (kind.into(), seed.into());
+        lines.push(e);
+    }
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(retrains.join("ledger.jsonl"), text).unwrap();
+    let table = "specs/bench/demo-fashion-mnist.jsonl";
+    let r = retrains.to_str().unwrap();
+    let out = lightnasc(&["bench", "ranking", run.to_str().unwrap(), "--table", table, "--retrained", r, "--format", "json"]);
+    let ranked: serde_json::Value = serde_json::from_str(&common::ok(&out)).unwrap();
+    let regret = ranked["result"]["objective_regret_pp"].as_f64().unwrap();
+    let out = lightnasc(&["bench", "compare", retrains.to_str().unwrap(), "--table", table, "--format", "json"]);
+    let policies: Vec<serde_json::Value> = serde_json::from_str(&common::ok(&out)).unwrap();
+    assert_eq!(policies.len(), 2, "{policies:?}");
+    for p in &policies {
+        assert_eq!(p["regret_pp"], serde_json::json!({"1": regret, "2": regret}), "{p}");
+        assert_eq!(p["accuracy"]["1"], 0.5);
+    }
+    let search = policies.iter().find(|p| p["kind"] == "search").unwrap();
+    let paired = &search["against_random"];
+    assert_eq!((paired["n"].as_u64(), paired["mean"].as_f64(), paired["wins"].as_u64()), (Some(2), Some(0.0), Some(0)));
+    assert_eq!((paired["p_t"].as_f64(), paired["p_sign"].as_f64()), (Some(1.0), Some(1.0)), "no difference, no evidence");
     // The running statistics, on the same weights, rank far worse: the remedy is what works.
     let out = lightnasc(&[
         "bench",

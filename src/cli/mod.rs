@@ -269,8 +269,11 @@ pub struct RankingArgs {
 #[derive(clap::Args, Debug)]
 pub struct CompareArgs {
     /// Folder whose ledger files hold the searches (ENAS, random, evolution; one per kind and
-    /// seed) and the `train` runs of their results, all with one budget.
+    /// seed) and any retrains of results that are not in the table (on the table's budget).
     pub runs: PathBuf,
+    /// The ranking table the results are judged against (JSON lines, as `bench table` writes).
+    #[arg(long)]
+    pub table: PathBuf,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

@@ -1,5 +1,6 @@
 //! `lightnasc bench ranking` and `lightnasc bench table`: a search run against a ranking table.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -12,7 +13,8 @@ use lightnasc::ledger;
 use lightnasc::net::device::{DeviceArg, run_on};
 use lightnasc::ranking::compare;
 use lightnasc::ranking::trust::{self, Tau, Trust};
-use lightnasc::ranking::{self, Ranking, RankingJob, TableRow};
+use lightnasc::ranking::{self, Ranking, RankingJob, ResultJudgement, TableRow};
+use lightnasc::search::config::RunKind;
 use lightnasc::search::latency::LatencyTable;
 use lightnasc::search::run::Run;
 use lightnasc::stats::Interval;
@@ -46,40 +48,17 @@ fn rank(args: &RankingArgs) -> Result<Ranking, Error> {
     if let Some(n) = args.limit.filter(|&n| n < rows.len()) {
         rows = ranking::spread_subset(&rows, n.max(2));
     }
-    let run = Run::open(&args.run)?;
-    if !run.cfg.policy.searches() {
-        return Err(Error::usage(format!(
-            "{}: a training run has one architecture; rank a search run",
-            args.run.display()
-        )));
-    }
-    for r in &rows {
-        ranking::assignment(&run.graph, &r.arch).at(&args.table)?;
-    }
-    let options = lightnasc::ir::decisions::Decisions::of(&run.graph).options;
-    let latency = LatencyTable::read(&args.run.join("latency.json"), &options)?;
-    let (_, result) = run.architecture(None, false)?;
-    let result_graph = pin(&run.graph, &result)?;
-    let result_arch: String =
-        result.settings(&run.graph).iter().map(|(c, o)| format!("{c}={o}")).collect::<Vec<_>>().join(",");
-    let retrained = match &args.retrained {
-        Some(dir) => retrained_accuracy(dir, &ledger::structure_hash(&result_graph), &rows, &args.table)?,
-        None => None,
-    };
-
+    let (run, judgement) = judged(&args.run, &rows, &args.table, args.retrained.as_deref())?;
     let cfg = run.cfg.clone();
     let splits = lightnasc::data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.seed)?;
     let (train, val) = lightnasc::search::split_training(&cfg, splits.train)?;
     let device: DeviceArg = cfg.device.parse::<DeviceArg>().map_err(Error::usage)?.main();
-    let graph = run.graph.clone();
     let job =
         RankingJob { run, rows: rows.clone(), train: Arc::new(train), val: Arc::new(val), batch_norm: args.batch_norm };
     let shared = run_on(&device, job)??;
 
     let (tau, tau_val, rho, top5) = ranking::statistics(&rows, &shared);
     let trust = trust::analyse(&rows, &[("shared weights", shared.clone())], args.group_size as usize);
-    let reward = ranking::reward_fn(&cfg, &graph, &latency);
-    let judgement = ranking::judge(&rows, (&result_arch, total(&result_graph).ops(), retrained), &reward);
     Ok(Ranking {
         run: args.run.display().to_string(),
         table: args.table.display().to_string(),
@@ -93,6 +72,34 @@ fn rank(args: &RankingArgs) -> Result<Ranking, Error> {
         result: judgement,
         trust,
     })
+}
+
+/// The search run in `dir` and its result judged against the table: the result's stand-alone
+/// accuracy from the table, or from retrains on the table's budget in `retrained`'s ledger, and
+/// its regrets on the run's own objective (its latency table and reward settings).
+fn judged(dir: &Path, rows: &[TableRow], table: &Path, retrained: Option<&Path>) -> Result<(Run, ResultJudgement), Error> {
+    let run = Run::open(dir)?;
+    if !run.cfg.policy.searches() {
+        return Err(Error::usage(format!("{}: a training run has one architecture; rank a search run", dir.display())));
+    }
+    for r in rows {
+        ranking::assignment(&run.graph, &r.arch).at(table)?;
+    }
+    let options = lightnasc::ir::decisions::Decisions::of(&run.graph).options;
+    let latency = LatencyTable::read(&dir.join("latency.json"), &options)?;
+    let (_, result) = run.architecture(None, false)?;
+    let result_graph = pin(&run.graph, &result)?;
+    let result_arch: String =
+        result.settings(&run.graph).iter().map(|(c, o)| format!("{c}={o}")).collect::<Vec<_>>().join(",");
+    let retrained = match retrained {
+        Some(ledger_dir) => retrained_accuracy(ledger_dir, &ledger::structure_hash(&result_graph), rows, table)?,
+        None => None,
+    };
+    let judgement = {
+        let reward = ranking::reward_fn(&run.cfg, &run.graph, &latency);
+        ranking::judge(rows, (&result_arch, total(&result_graph).ops(), retrained), &reward)
+    };
+    Ok((run, judgement))
 }
 
 /// Mean stand-alone test accuracy of `train` runs of the architecture with this structure hash,
@@ -202,36 +209,55 @@ fn trust_text(t: &Trust) -> String {
     o
 }
 
-/// `bench compare`: each search kind's retrained results against random search's, by seed.
+/// `bench compare`: each search kind's results against random search's, by seed, on the runs'
+/// own objective as the table measures it.
 pub fn compare(args: &CompareArgs) -> ExitCode {
-    let c = match ledger::read_folder(&args.runs).map_err(Error::from).and_then(|e| compare::compare(&e)) {
+    let policies = match compared(args) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
     if args.format == Format::Json {
-        super::emit(&format!("{}\n", serde_json::to_string_pretty(&c).expect("serialises")));
+        super::emit(&format!("{}\n", serde_json::to_string_pretty(&policies).expect("serialises")));
         return ExitCode::SUCCESS;
     }
-    let mut o = String::new();
-    if let Some(b) = &c.budget {
-        let _ = writeln!(o, "results retrained with {}, {} epochs, batch {}", b.data, b.epochs, b.batch_size);
-    }
+    let mut o = format!("results judged against {} (stand-alone test accuracy; regret on each run's objective)\n", args.table.display());
     let _ = writeln!(
         o,
-        "{:<10} {:>5} {:>9} {:>9}   vs random: mean diff, wins-losses, p (paired t), p (sign)",
-        "policy", "seeds", "retrained", "mean acc"
+        "{:<10} {:>5} {:>6} {:>8}   {:<24} vs random: regret diff, wins-losses, p (paired t), p (sign)",
+        "policy", "seeds", "judged", "mean acc", "objective regret [95%]"
     );
-    for p in &c.policies {
+    for p in &policies {
         let acc: Vec<f64> = p.accuracy.values().copied().collect();
-        let _ =
-            write!(o, "{:<10} {:>5} {:>9} {:>9.4}", p.kind.name(), p.seeds, acc.len(), lightnasc::stats::mean(&acc));
+        let regret = p.mean_regret_pp.map_or("undefined".into(), |i| format!("{:.2} pp [{:.2}, {:.2}]", i.value, i.low, i.high));
+        let _ = write!(o, "{:<10} {:>5} {:>6} {:>8.4}   {regret:<24}", p.kind.name(), p.seeds, acc.len(), lightnasc::stats::mean(&acc));
         if let Some(d) = &p.against_random {
-            let _ = write!(o, "   {:+.2} pp, {}-{}, {:.3}, {:.3}", d.mean * 100.0, d.wins, d.losses, d.p_t, d.p_sign);
+            let _ = write!(o, " {:+.2} pp, {}-{}, {:.3}, {:.3}", d.mean, d.wins, d.losses, d.p_t, d.p_sign);
         }
         o.push('\n');
     }
     super::emit(&o);
     ExitCode::SUCCESS
+}
+
+/// Every search in the folder's ledger (the last run of each kind and seed), judged.
+fn compared(args: &CompareArgs) -> Result<Vec<compare::PolicyResults>, Error> {
+    let rows = ranking::read_table(&args.table)?;
+    let entries = ledger::read_folder(&args.runs)?;
+    let mut last: BTreeMap<(RunKind, u64), &ledger::Entry> = BTreeMap::new();
+    for e in entries.iter().filter(|e| e.kind != RunKind::Train) {
+        last.insert((e.kind, e.seed), e);
+    }
+    if last.is_empty() {
+        return Err(Error::usage(format!("{}: no searches in its ledger", args.runs.display())));
+    }
+    let outcomes = last
+        .into_iter()
+        .map(|((kind, seed), e)| {
+            let (_, j) = judged(Path::new(&e.run), &rows, &args.table, Some(&args.runs))?;
+            Ok(compare::Outcome { kind, seed, accuracy: j.accuracy, regret_pp: j.objective_regret_pp })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(compare::compare(&outcomes))
 }
 
 /// `bench ceiling`: what a table can resolve, without a run.
