@@ -304,7 +304,9 @@ mod tests {
         let v: Vec<f64> = (1..=8).map(f64::from).collect();
         let i = t_interval(&v).unwrap();
         let half = 2.3646 * (6.0f64 / 8.0).sqrt();
-        assert!((i.value - 4.5).abs() < 1e-12 && (i.high - 4.5 - half).abs() < 2e-3 && (4.5 - i.low - half).abs() < 2e-3);
+        assert!(
+            (i.value - 4.5).abs() < 1e-12 && (i.high - 4.5 - half).abs() < 2e-3 && (4.5 - i.low - half).abs() < 2e-3
+        );
         assert!(t_interval(&[1.0]).is_none());
     }
 

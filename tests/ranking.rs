@@ -125,7 +125,8 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
     std::fs::write(retrains.join("ledger.jsonl"), text).unwrap();
     let table = "specs/bench/demo-fashion-mnist.jsonl";
     let r = retrains.to_str().unwrap();
-    let out = lightnasc(&["bench", "ranking", run.to_str().unwrap(), "--table", table, "--retrained", r, "--format", "json"]);
+    let out =
+        lightnasc(&["bench", "ranking", run.to_str().unwrap(), "--table", table, "--retrained", r, "--format", "json"]);
     let ranked: serde_json::Value = serde_json::from_str(&common::ok(&out)).unwrap();
     let regret = ranked["result"]["objective_regret_pp"].as_f64().unwrap();
     let out = lightnasc(&["bench", "compare", retrains.to_str().unwrap(), "--table", table, "--format", "json"]);
@@ -138,7 +139,11 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
     let search = policies.iter().find(|p| p["kind"] == "search").unwrap();
     let paired = &search["against_random"];
     assert_eq!((paired["n"].as_u64(), paired["mean"].as_f64(), paired["wins"].as_u64()), (Some(2), Some(0.0), Some(0)));
-    assert_eq!((paired["p_t"].as_f64(), paired["p_sign"].as_f64()), (Some(1.0), Some(1.0)), "no difference, no evidence");
+    assert_eq!(
+        (paired["p_t"].as_f64(), paired["p_sign"].as_f64()),
+        (Some(1.0), Some(1.0)),
+        "no difference, no evidence"
+    );
     // The running statistics, on the same weights, rank far worse: the remedy is what works.
     let out = lightnasc(&[
         "bench",

@@ -302,7 +302,8 @@ fn evolution_trains_the_random_paths_and_resumes_to_the_same_result() {
         if let Some(own) = own {
             assert_eq!(&finalists[0]["arch"], own, "random search's own pick comes first");
         }
-        let best = finalists.iter().max_by(|a, b| a["reward"].as_f64().unwrap().total_cmp(&b["reward"].as_f64().unwrap()));
+        let best =
+            finalists.iter().max_by(|a, b| a["reward"].as_f64().unwrap().total_cmp(&b["reward"].as_f64().unwrap()));
         assert_eq!(last["argmax"], best.unwrap()["arch"], "{last}");
         assert_eq!(last["val_accuracy"], best.unwrap()["val_accuracy"]);
     }

@@ -77,7 +77,12 @@ fn rank(args: &RankingArgs) -> Result<Ranking, Error> {
 /// The search run in `dir` and its result judged against the table: the result's stand-alone
 /// accuracy from the table, or from retrains on the table's budget in `retrained`'s ledger, and
 /// its regrets on the run's own objective (its latency table and reward settings).
-fn judged(dir: &Path, rows: &[TableRow], table: &Path, retrained: Option<&Path>) -> Result<(Run, ResultJudgement), Error> {
+fn judged(
+    dir: &Path,
+    rows: &[TableRow],
+    table: &Path,
+    retrained: Option<&Path>,
+) -> Result<(Run, ResultJudgement), Error> {
     let run = Run::open(dir)?;
     if !run.cfg.policy.searches() {
         return Err(Error::usage(format!("{}: a training run has one architecture; rank a search run", dir.display())));
@@ -220,7 +225,10 @@ pub fn compare(args: &CompareArgs) -> ExitCode {
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&policies).expect("serialises")));
         return ExitCode::SUCCESS;
     }
-    let mut o = format!("results judged against {} (stand-alone test accuracy; regret on each run's objective)\n", args.table.display());
+    let mut o = format!(
+        "results judged against {} (stand-alone test accuracy; regret on each run's objective)\n",
+        args.table.display()
+    );
     let _ = writeln!(
         o,
         "{:<10} {:>5} {:>6} {:>8}   {:<24} vs random: regret diff, wins-losses, p (paired t), p (sign)",
@@ -228,8 +236,16 @@ pub fn compare(args: &CompareArgs) -> ExitCode {
     );
     for p in &policies {
         let acc: Vec<f64> = p.accuracy.values().copied().collect();
-        let regret = p.mean_regret_pp.map_or("undefined".into(), |i| format!("{:.2} pp [{:.2}, {:.2}]", i.value, i.low, i.high));
-        let _ = write!(o, "{:<10} {:>5} {:>6} {:>8.4}   {regret:<24}", p.kind.name(), p.seeds, acc.len(), lightnasc::stats::mean(&acc));
+        let regret =
+            p.mean_regret_pp.map_or("undefined".into(), |i| format!("{:.2} pp [{:.2}, {:.2}]", i.value, i.low, i.high));
+        let _ = write!(
+            o,
+            "{:<10} {:>5} {:>6} {:>8.4}   {regret:<24}",
+            p.kind.name(),
+            p.seeds,
+            acc.len(),
+            lightnasc::stats::mean(&acc)
+        );
         if let Some(d) = &p.against_random {
             let _ = write!(o, " {:+.2} pp, {}-{}, {:.3}, {:.3}", d.mean, d.wins, d.losses, d.p_t, d.p_sign);
         }

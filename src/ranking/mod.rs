@@ -112,7 +112,10 @@ pub fn table_from_ledger(entries: &[Entry]) -> Result<Vec<TableRow>, Error> {
         }
         let runs = by_arch.entry(e.arch.clone()).or_default();
         if let Some(twin) = runs.iter().find(|r| r.seed == e.seed) {
-            let what = format!("{} and {} train the same architecture with seed {}; give one of them", twin.run, e.run, e.seed);
+            let what = format!(
+                "{} and {} train the same architecture with seed {}; give one of them",
+                twin.run, e.run, e.seed
+            );
             return Err(Error::Usage(what));
         }
         runs.push(e);

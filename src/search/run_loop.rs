@@ -467,7 +467,12 @@ fn finalists_note(finalists: &[Finalist]) -> String {
         [own, ..] if finalists.iter().all(|f| f.reward <= own.reward) => {
             format!(" (the policy's pick, best of {} finalists)", finalists.len())
         }
-        [own, ..] => format!(" (best of {} finalists; the policy's pick {} scored {:.4})", finalists.len(), bits(&own.arch), own.reward),
+        [own, ..] => format!(
+            " (best of {} finalists; the policy's pick {} scored {:.4})",
+            finalists.len(),
+            bits(&own.arch),
+            own.reward
+        ),
     }
 }
 

@@ -84,7 +84,9 @@ mod tests {
     #[test]
     fn the_best_distinct_are_kept_best_first() {
         let mut top = vec![];
-        for (arch, r) in [(vec![0], 0.5), (vec![1], 0.7), (vec![0], 0.9), (vec![2], 0.6), (vec![1], 0.2), (vec![3], 0.1)] {
+        for (arch, r) in
+            [(vec![0], 0.5), (vec![1], 0.7), (vec![0], 0.9), (vec![2], 0.6), (vec![1], 0.2), (vec![3], 0.1)]
+        {
             remember(&mut top, arch, r, 3);
         }
         // [0] scored again at 0.9 keeps 0.9; [1]'s lower second score does not replace 0.7;
