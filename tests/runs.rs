@@ -182,9 +182,14 @@ fn weights_for_another_width_are_refused_by_every_reader() {
         assert!(err.contains(key) && err.contains("[16, 32,") && err.contains("[24, 32,"), "{what}: {err}");
     };
     let out = dir.path().join("out");
-    // A latent-params file and a run's checkpoint, given with another spec.
+    // A latent-params file (it holds the run's result, so the wider network is pinned to that
+    // architecture: only the width differs) and a run's checkpoint, given with another spec.
+    let result = std::fs::read_to_string(run.join("result.lnas")).unwrap();
+    let body = &result[result.find('{').unwrap() + 1..result.rfind('}').unwrap()];
+    let settings: Vec<String> =
+        body.lines().filter_map(|l| l.split_once('=')).map(|(c, o)| format!("{}={}", c.trim(), o.trim())).collect();
     let params = format!("{}-latent.params", latent.display());
-    refused(export_onnx(&wider, &out, &["--pin", "random:1", "--weights", &params]), "--weights FILE");
+    refused(export_onnx(&wider, &out, &["--pin", &settings.join(","), "--weights", &params]), "--weights FILE");
     refused(export_onnx(&wider, &out, &["--pin", "random:1", "--weights", s(&run)]), "--weights RUN");
     assert!(!out.with_extension("onnx").exists(), "nothing written");
     // A run whose own copy of the spec no longer fits its checkpoint (edited by hand).
