@@ -238,14 +238,8 @@ pub fn compare(args: &CompareArgs) -> ExitCode {
         let acc: Vec<f64> = p.accuracy.values().copied().collect();
         let regret =
             p.mean_regret_pp.map_or("undefined".into(), |i| format!("{:.2} pp [{:.2}, {:.2}]", i.value, i.low, i.high));
-        let _ = write!(
-            o,
-            "{:<10} {:>5} {:>6} {:>8.4}   {regret:<24}",
-            p.kind.name(),
-            p.seeds,
-            acc.len(),
-            lightnasc::stats::mean(&acc)
-        );
+        let mean_acc = if acc.is_empty() { "-".into() } else { format!("{:.4}", lightnasc::stats::mean(&acc)) };
+        let _ = write!(o, "{:<10} {:>5} {:>6} {mean_acc:>8}   {regret:<24}", p.kind.name(), p.seeds, acc.len());
         if let Some(d) = &p.against_random {
             let _ = write!(o, " {:+.2} pp, {}-{}, {:.3}, {:.3}", d.mean, d.wins, d.losses, d.p_t, d.p_sign);
         }
