@@ -271,12 +271,14 @@ impl SearchJob {
             true => self.finalists(r, &scorer, &e.latency, own.clone()),
             false => vec![],
         };
-        let argmax = self.pick(&finalists).map_or(own, |f| f.arch.clone());
-        let a = r.decisions.assignment(&argmax);
-        let val_accuracy = match self.pick(&finalists) {
-            Some(f) => f.val_accuracy,
-            None => scorer.accuracy(&a, &self.val, &self.norm, cfg.batch_size),
+        let (argmax, val_accuracy) = match pick(&finalists) {
+            Some(f) => (f.arch.clone(), f.val_accuracy),
+            None => {
+                let v = scorer.accuracy(&r.decisions.assignment(&own), &self.val, &self.norm, cfg.batch_size);
+                (own, v)
+            }
         };
+        let a = r.decisions.assignment(&argmax);
         let test_accuracy = ((cfg.test_each_epoch || last) && !self.test.is_empty())
             .then(|| scorer.accuracy(&a, &self.test, &self.norm, cfg.batch_size));
         let seen = r.state.epoch_seen.max(1) as f64;
@@ -339,12 +341,6 @@ impl SearchJob {
             .collect();
         steps.finish();
         scored
-    }
-
-    /// The finalist kept: the best on the run's objective, the first of equals (the policy's
-    /// own pick comes first); `None` where there were none.
-    fn pick<'f>(&self, finalists: &'f [Finalist]) -> Option<&'f Finalist> {
-        finalists.iter().reduce(|best, f| if f.reward > best.reward { f } else { best })
     }
 
     /// Each epoch's argmax as a pin and a colored graph (the SVG where Graphviz is installed),
@@ -453,6 +449,12 @@ fn log_epoch(
         tb.grey_image("train/epoch_average_config", step, &mean, k, 1, 8).map_err(RunError::TensorBoard)?;
     }
     Ok(())
+}
+
+/// The finalist kept: the best on the run's objective, the first of equals (the policy's own
+/// pick comes first); `None` where there were none.
+fn pick(finalists: &[Finalist]) -> Option<&Finalist> {
+    finalists.iter().reduce(|best, f| if f.reward > best.reward { f } else { best })
 }
 
 /// An architecture as its option indices, one digit a decision.

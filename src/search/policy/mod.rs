@@ -58,8 +58,7 @@ pub(super) trait ArchPolicy<B: AutodiffBackend> {
 fn count_update(state: &mut State, tb: &mut EventWriter, rewards: &[f64]) -> Result<i64, RunError> {
     state.controller_updates += 1;
     let step = state.controller_updates as i64;
-    let mean = rewards.iter().sum::<f64>() / rewards.len() as f64;
-    tb.scalar("controller/reward", step, mean).map_err(RunError::TensorBoard)?;
+    tb.scalar("controller/reward", step, crate::stats::mean(rewards)).map_err(RunError::TensorBoard)?;
     Ok(step)
 }
 
