@@ -1,8 +1,8 @@
-//! Search quality on a reduced budget: the README's main job (default config) on a subset of
-//! Fashion-MNIST, run twice with one seed (the same figures), then scored against the shipped
-//! ranking table (the shared weights must rank its architectures well above chance), its result
-//! judged by `bench ranking` and `bench compare` alike; and `bench table` against hand-made
-//! ledgers.
+//! Search quality on a reduced budget: the README's main job (the resnet-bits space, default
+//! config) on a subset of the table's data, run twice with one seed (the same figures), then
+//! scored against the table shipped for its space (the shared weights must rank its
+//! architectures well above chance), its result judged by `bench ranking` and `bench compare`
+//! alike; and `bench table` against hand-made ledgers.
 
 mod common;
 
@@ -10,13 +10,15 @@ use std::path::Path;
 
 use common::lightnasc;
 
-/// The main job, reduced: 3,000 training images, 2 epochs, the default config.
+/// The main job, reduced: 3,000 of the table's training images, 2 epochs, the default config.
 fn reduced_main_job(runs: &Path, name: &str) -> String {
     let out = lightnasc(&[
         "search",
-        "specs/demo.lnas",
+        "specs/bench/resnet-bits.lnas",
         "--data",
         "fashion-mnist",
+        "--data-seed",
+        "1",
         "--epochs",
         "2",
         "--train-limit",
@@ -92,7 +94,7 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
     assert!(trust["regret_sd_pp"].as_f64().unwrap() > 0.0, "{trust}");
 
     // `--retrained` takes only retrains with the table's budget: one epoch against the table's
-    // two is refused, naming the difference; the same budget is accepted.
+    // four is refused, naming the difference; the same budget is accepted.
     let ledger = std::fs::read_to_string(runs.join("ledger.jsonl")).unwrap();
     let mut entry: serde_json::Value = serde_json::from_str(ledger.lines().next().unwrap()).unwrap();
     entry["kind"] = "train".into();
@@ -101,7 +103,7 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
     std::fs::create_dir_all(&retrains).unwrap();
     let mut retrained = |epochs: u32| {
         entry["epochs"] = epochs.into();
-        (entry["train_limit"], entry["batch_size"]) = (10000.into(), 64.into());
+        (entry["train_limit"], entry["batch_size"]) = (20000.into(), 64.into());
         std::fs::write(retrains.join("ledger.jsonl"), format!("{entry}\n")).unwrap();
         let r = retrains.to_str().unwrap();
         lightnasc(&["bench", "ranking", run.to_str().unwrap(), "--limit", "4", "--retrained", r, "--format", "json"])
@@ -109,8 +111,8 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
     let out = retrained(1);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("epochs 1, not 2"), "{err}");
-    common::ok(&retrained(2));
+    assert!(err.contains("epochs 1, not 4"), "{err}");
+    common::ok(&retrained(4));
 
     // `bench compare` judges every search of a ledger so and pairs them by seed against random
     // search: with run `a` standing for both policies at seeds 1 and 2, each regret is the one
@@ -123,7 +125,7 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
     }
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     std::fs::write(retrains.join("ledger.jsonl"), text).unwrap();
-    let table = "specs/bench/demo-fashion-mnist.jsonl";
+    let table = "specs/bench/resnet-bits-fashion-mnist.jsonl";
     let r = retrains.to_str().unwrap();
     let out =
         lightnasc(&["bench", "ranking", run.to_str().unwrap(), "--table", table, "--retrained", r, "--format", "json"]);
@@ -168,7 +170,7 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
              \"seeds\":[1],\"val_by_seed\":[0.5],\"test_by_seed\":[0.5]}}\n"
         )
     };
-    std::fs::write(&bad, row("no.such=choice") + &row("stage1.block1.dense.keep=full")).unwrap();
+    std::fs::write(&bad, row("no.such=choice") + &row("stage1.block1.basic.bits=b1")).unwrap();
     let out = lightnasc(&["bench", "ranking", run.to_str().unwrap(), "--table", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.jsonl"), "{}", String::from_utf8_lossy(&out.stderr));
@@ -213,6 +215,14 @@ fn a_table_is_the_mean_over_seeds_of_a_ledger() {
     assert_eq!(rows[1]["test_by_seed"], serde_json::json!([0.70, 0.74]));
     let budget = serde_json::json!({"data": "fashion-mnist", "train_limit": 1000, "data_seed": 7, "epochs": 2, "batch_size": 32});
     assert_eq!(rows[0]["budget"], budget);
+    // Of a sweep still running, `--complete-rows` keeps the rows with every seed and names the rest.
+    let out =
+        lightnasc(&["bench", "table", dir.path().to_str().unwrap(), "-o", table.to_str().unwrap(), "--complete-rows"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("left out (seeds [1] of [1, 2]): a=y"), "{err}");
+    let kept: Vec<serde_json::Value> =
+        std::fs::read_to_string(&table).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(kept, rows[1..]);
     // Two sweeps make one table; an architecture trained twice with one seed is refused.
     let more = tempfile::tempdir().unwrap();
     let both = |extra: &[serde_json::Value]| {

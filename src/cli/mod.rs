@@ -244,9 +244,10 @@ pub struct DecodeBenchArgs {
 pub struct RankingArgs {
     /// A search run folder.
     pub run: PathBuf,
-    /// The ranking table (JSON lines, as `bench table` writes).
-    #[arg(long, default_value = "specs/bench/demo-fashion-mnist.jsonl")]
-    pub table: PathBuf,
+    /// The ranking table (JSON lines, as `bench table` writes) [default: the one shipped for the
+    /// run's space and data, specs/bench/<space>-<data>.jsonl].
+    #[arg(long)]
+    pub table: Option<PathBuf>,
     /// Score only N table rows, evenly spaced over the table's OPs order (for quick checks).
     #[arg(long)]
     pub limit: Option<usize>,
@@ -281,7 +282,6 @@ pub struct CompareArgs {
 #[derive(clap::Args, Debug)]
 pub struct CeilingArgs {
     /// The ranking table (JSON lines, as `bench table` writes).
-    #[arg(default_value = "specs/bench/demo-fashion-mnist.jsonl")]
     pub table: PathBuf,
     /// Rows per cost group (consecutive in OPs order) for the within-group taus.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..))]
@@ -299,6 +299,10 @@ pub struct TableArgs {
     /// The table file to write.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Keep only the rows with every seed of the fullest row (of a sweep still running), and
+    /// name the rest.
+    #[arg(long)]
+    pub complete_rows: bool,
     /// Rows per cost group for the within-group taus printed after writing.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..))]
     pub group_size: u32,

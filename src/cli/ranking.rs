@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -44,11 +44,15 @@ pub fn ranking(args: &RankingArgs) -> ExitCode {
 }
 
 fn rank(args: &RankingArgs) -> Result<Ranking, Error> {
-    let mut rows = ranking::read_table(&args.table)?;
+    let table = match &args.table {
+        Some(t) => t.clone(),
+        None => shipped_table(&Run::open(&args.run)?)?,
+    };
+    let mut rows = ranking::read_table(&table)?;
     if let Some(n) = args.limit.filter(|&n| n < rows.len()) {
         rows = ranking::spread_subset(&rows, n.max(2));
     }
-    let (run, judgement) = judged(&args.run, &rows, &args.table, args.retrained.as_deref())?;
+    let (run, judgement) = judged(&args.run, &rows, &table, args.retrained.as_deref())?;
     let cfg = run.cfg.clone();
     let splits = lightnasc::data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.seed)?;
     let (train, val) = lightnasc::search::split_training(&cfg, splits.train)?;
@@ -61,7 +65,7 @@ fn rank(args: &RankingArgs) -> Result<Ranking, Error> {
     let trust = trust::analyse(&rows, &[("shared weights", shared.clone())], args.group_size as usize);
     Ok(Ranking {
         run: args.run.display().to_string(),
-        table: args.table.display().to_string(),
+        table: table.display().to_string(),
         batch_norm: args.batch_norm.unwrap_or(cfg.scoring.batch_norm),
         architectures: rows.len(),
         shared_weight_accuracy: shared,
@@ -72,6 +76,22 @@ fn rank(args: &RankingArgs) -> Result<Ranking, Error> {
         result: judgement,
         trust,
     })
+}
+
+/// The table shipped for a run's space and data, `specs/bench/<space>-<data>.jsonl` (the
+/// space's name with `-` for `_`), so the README's runs need no `--table`.
+fn shipped_table(run: &Run) -> Result<PathBuf, Error> {
+    let (space, data) = (run.graph.name.replace('_', "-"), run.cfg.data.to_string());
+    let path = Path::new("specs/bench").join(format!("{space}-{data}.jsonl"));
+    if path.is_file() {
+        return Ok(path);
+    }
+    Err(Error::usage(format!(
+        "no ranking table is shipped for space `{}` on `{data}` (looked for {}); make one with \
+         `lightnasc bench table` (docs/search-quality.md) and pass it with --table",
+        run.graph.name,
+        path.display()
+    )))
 }
 
 /// The search run in `dir` and its result judged against the table: the result's stand-alone
@@ -193,7 +213,7 @@ fn trust_text(t: &Trust) -> String {
         o.push_str("the table has fewer than 2 seeds a row (or unequal seeds): no ceiling can be measured\n");
     }
     let ci = |i: &Option<Interval>| {
-        i.map_or("undefined".to_string(), |i| format!("{:.3} [{:.2}, {:.2}]", i.value, i.low, i.high))
+        i.map_or("undefined (all tied)".to_string(), |i| format!("{:.3} [{:.2}, {:.2}]", i.value, i.low, i.high))
     };
     o.push_str("tau-b against the table    all rows [95%]           within cost groups [95%]\n");
     let mut line = |name: &str, tau: &Tau| {
@@ -295,6 +315,13 @@ pub fn table(args: &TableArgs) -> ExitCode {
         Ok(r) if r.is_empty() => {
             let dirs: Vec<String> = args.runs.iter().map(|d| d.display().to_string()).collect();
             return fail(format!("{}: no `train` runs in their ledgers", dirs.join(", ")));
+        }
+        Ok(r) if args.complete_rows => {
+            let (rows, partial) = ranking::complete_rows(r);
+            for p in &partial {
+                eprintln!("left out (seeds {:?} of {:?}): {}", p.seeds, rows[0].seeds, p.arch);
+            }
+            rows
         }
         Ok(r) => r,
         Err(e) => return fail(e),

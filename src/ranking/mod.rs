@@ -143,6 +143,13 @@ pub fn table_from_ledger(entries: &[Entry]) -> Result<Vec<TableRow>, Error> {
     Ok(rows)
 }
 
+/// Splits a table into the rows with every seed of its fullest row and the rest (a sweep still
+/// running): a table's ceiling compares seeds, so its rows must share theirs.
+pub fn complete_rows(rows: Vec<TableRow>) -> (Vec<TableRow>, Vec<TableRow>) {
+    let full = rows.iter().max_by_key(|r| r.seeds.len()).map(|r| r.seeds.clone()).unwrap_or_default();
+    rows.into_iter().partition(|r| r.seeds == full)
+}
+
 /// `n` rows at evenly spaced positions of `rows` (the first and the last included).
 pub fn spread_subset(rows: &[TableRow], n: usize) -> Vec<TableRow> {
     let len = rows.len();
