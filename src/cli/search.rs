@@ -167,7 +167,7 @@ fn execute(job: SearchJob, device: DeviceArg, graph: lightnasc::ir::Graph, ledge
         Ok(Ok(out)) if out.finished => {
             if !fixed {
                 let arch: Vec<String> = out.argmax.iter().map(|(c, o)| format!("{c}={o}")).collect();
-                println!("argmax architecture: {}", arch.join(","));
+                println!("result architecture: {}", arch.join(","));
             }
             if let Some(s) = out.shared_weight_accuracy {
                 println!("shared-weight validation accuracy {s:.4} (before training)");
