@@ -10,7 +10,8 @@ use std::path::Path;
 
 use common::lightnasc;
 
-/// The main job, reduced: 3,000 of the table's training images, 2 epochs, the default config.
+/// The main job, reduced: 3,000 training images drawn by the table's data seed, 2 epochs, the
+/// default config.
 fn reduced_main_job(runs: &Path, name: &str) -> String {
     let out = lightnasc(&[
         "search",
