@@ -44,15 +44,16 @@ pub fn ranking(args: &RankingArgs) -> ExitCode {
 }
 
 fn rank(args: &RankingArgs) -> Result<Ranking, Error> {
+    let run = search_run(&args.run)?;
     let table = match &args.table {
         Some(t) => t.clone(),
-        None => shipped_table(&Run::open(&args.run)?)?,
+        None => shipped_table(&run)?,
     };
     let mut rows = ranking::read_table(&table)?;
     if let Some(n) = args.limit.filter(|&n| n < rows.len()) {
         rows = ranking::spread_subset(&rows, n.max(2));
     }
-    let (run, judgement) = judged(&args.run, &rows, &table, args.retrained.as_deref())?;
+    let judgement = judged(&run, &rows, &table, args.retrained.as_deref())?;
     let cfg = run.cfg.clone();
     let splits = lightnasc::data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.seed)?;
     let (train, val) = lightnasc::search::split_training(&cfg, splits.train)?;
@@ -94,24 +95,14 @@ fn shipped_table(run: &Run) -> Result<PathBuf, Error> {
     )))
 }
 
-/// The search run in `dir` and its result judged against the table: the result's stand-alone
-/// accuracy from the table, or from retrains on the table's budget in `retrained`'s ledger, and
+/// A search run's result judged against the table: the result's stand-alone accuracy from the table, or from retrains on the table's budget in `retrained`'s ledger, and
 /// its regrets on the run's own objective (its latency table and reward settings).
-fn judged(
-    dir: &Path,
-    rows: &[TableRow],
-    table: &Path,
-    retrained: Option<&Path>,
-) -> Result<(Run, ResultJudgement), Error> {
-    let run = Run::open(dir)?;
-    if !run.cfg.policy.searches() {
-        return Err(Error::usage(format!("{}: a training run has one architecture; rank a search run", dir.display())));
-    }
+fn judged(run: &Run, rows: &[TableRow], table: &Path, retrained: Option<&Path>) -> Result<ResultJudgement, Error> {
     for r in rows {
         ranking::assignment(&run.graph, &r.arch).at(table)?;
     }
     let options = lightnasc::ir::decisions::Decisions::of(&run.graph).options;
-    let latency = LatencyTable::read(&dir.join("latency.json"), &options)?;
+    let latency = LatencyTable::read(&run.dir.join("latency.json"), &options)?;
     let (_, result) = run.architecture(None, false)?;
     let result_graph = pin(&run.graph, &result)?;
     let result_arch: String =
@@ -124,7 +115,16 @@ fn judged(
         let reward = ranking::reward_fn(&run.cfg, &run.graph, &latency);
         ranking::judge(rows, (&result_arch, total(&result_graph).ops(), retrained), &reward)
     };
-    Ok((run, judgement))
+    Ok(judgement)
+}
+
+/// The search run in `dir` (a training run has one architecture and nothing to rank).
+fn search_run(dir: &Path) -> Result<Run, Error> {
+    let run = Run::open(dir)?;
+    if !run.cfg.policy.searches() {
+        return Err(Error::usage(format!("{}: a training run has one architecture; rank a search run", dir.display())));
+    }
+    Ok(run)
 }
 
 /// Mean stand-alone test accuracy of `train` runs of the architecture with this structure hash,
@@ -283,7 +283,7 @@ fn compared(args: &CompareArgs) -> Result<Vec<compare::PolicyResults>, Error> {
     let outcomes = last
         .into_iter()
         .map(|((kind, seed), e)| {
-            let (_, j) = judged(Path::new(&e.run), &rows, &args.table, Some(&args.runs))?;
+            let j = judged(&search_run(Path::new(&e.run))?, &rows, &args.table, Some(&args.runs))?;
             Ok(compare::Outcome { kind, seed, accuracy: j.accuracy, regret_pp: j.objective_regret_pp })
         })
         .collect::<Result<Vec<_>, Error>>()?;
