@@ -129,7 +129,8 @@ fn a_run_reads_its_own_copy_when_the_spec_is_edited_moved_or_deleted() {
         std::fs::write(spec, text).unwrap();
     };
     let moved = dir.path().join("elsewhere");
-    let steps: [(&str, Box<dyn Fn()>); 3] = [
+    type Step<'a> = (&'a str, Box<dyn Fn() + 'a>);
+    let steps: [Step; 3] = [
         ("edited", Box::new(|| edit(&spec))),
         ("moved", Box::new(|| std::fs::rename(&src, &moved).unwrap())),
         ("deleted", Box::new(|| std::fs::remove_dir_all(&moved).unwrap())),

@@ -179,9 +179,8 @@ fn the_fixed_algorithm_conv_equals_burns_conv_with_gradients() {
         let run = |ours: bool| {
             let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
             let y = match ours {
-                true => {
-                    lightnasc::net::cube_ops::conv2d(x.clone(), w.clone(), opts.clone()).ok().expect("taken on wgpu")
-                }
+                true => lightnasc::net::cube_ops::conv2d(x.clone(), w.clone(), opts.clone())
+                    .unwrap_or_else(|_| panic!("taken on wgpu")),
                 false => conv2d(x.clone(), w.clone(), None, opts.clone()),
             };
             let grads = (y.clone() * weights.clone()).sum().backward();
@@ -200,7 +199,8 @@ fn the_fixed_algorithm_conv_equals_burns_conv_with_gradients() {
         // Forward-only, on the backend without autodiff.
         let inner = |t: Tensor<WgpuBackend, 4>| Tensor::<Cube, 4>::from_data(t.into_data(), &device);
         let (xi, wi) = (inner(x.clone()), inner(w.clone()));
-        let ours = lightnasc::net::cube_ops::conv2d(xi.clone(), wi.clone(), opts.clone()).ok().expect("taken on wgpu");
+        let ours = lightnasc::net::cube_ops::conv2d(xi.clone(), wi.clone(), opts.clone())
+            .unwrap_or_else(|_| panic!("taken on wgpu"));
         close(ours, conv2d(xi, wi, None, opts.clone()), &format!("{shape}: forward-only output"));
     }
 }

@@ -183,7 +183,7 @@ impl BorderedGrad {
         }
         let (ho, wo) = (s.ho(), s.wo());
         let at = |p: usize, t: usize, size: usize| {
-            (p >= t && (p - t) % s.stride == 0 && (p - t) / s.stride < size).then(|| (p - t) / s.stride)
+            (p >= t && (p - t).is_multiple_of(s.stride) && (p - t) / s.stride < size).then(|| (p - t) / s.stride)
         };
         match (at(yp, ky, ho), at(xp, kx, wo)) {
             (Some(oy), Some(ox)) => (img * ho + oy) * wo + ox,

@@ -128,7 +128,7 @@ impl<R: CubeRuntime, BT: BoolElement> Backward<Inner<R, BT>, 2> for ConvBackward
         let [x_node, w_node] = ops.parents;
         let (x_shape, w_shape) = (x.meta.shape().dims(), w.meta.shape().dims());
         if let Some(node) = x_node {
-            grads.register::<Inner<R, BT>>(node.id, data_grad::<R, BT>(dy.clone(), w, x_shape, &options));
+            grads.register::<Inner<R, BT>>(node.id, data_grad::<R>(dy.clone(), w, x_shape, &options));
         }
         if let Some(node) = w_node {
             grads.register::<Inner<R, BT>>(node.id, weight_grad::<R, BT>(x, dy, w_shape, &options));
@@ -138,7 +138,7 @@ impl<R: CubeRuntime, BT: BoolElement> Backward<Inner<R, BT>, 2> for ConvBackward
 
 /// The input gradient: the implicit GEMM, else the transposed conv of `dy` on burn's direct
 /// kernel (burn's own fallback autotunes the transposed conv, compiling its variants per shape).
-fn data_grad<R: CubeRuntime, BT: BoolElement>(
+fn data_grad<R: CubeRuntime>(
     dy: CubeTensor<R>,
     w: CubeTensor<R>,
     x_shape: [usize; 4],
