@@ -291,6 +291,10 @@ fn a_table_row_retrains_to_its_recorded_accuracy() {
         "r",
     ]);
     let stdout = common::ok(&out);
+    // A training run has one architecture: nothing to rank, refused before any table is read.
+    let refused = lightnasc(&["bench", "ranking", dir.path().join("r").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(refused.status.code() == Some(1) && err.contains("a training run has one architecture"), "{err}");
     let test: f64 = stdout
         .lines()
         .find_map(|l| l.strip_prefix("test accuracy "))
