@@ -95,6 +95,11 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
     assert_eq!(ours["value"].as_f64().unwrap(), tau);
     assert!(ours["low"].as_f64().unwrap() <= tau && tau <= ours["high"].as_f64().unwrap(), "{ours}");
     assert!(trust["seed_vs_seed"]["all"]["value"].as_f64().is_some(), "{trust}");
+    // The margin over a proxy is the difference of the two taus on the table's rows.
+    let (margin, proxy) = (&trust["margins"][2], &trust["scorers"][3][1]["all"]["value"]);
+    assert_eq!(margin[0], "larger options");
+    let diff = tau - proxy.as_f64().unwrap();
+    assert!((margin[1]["all"]["value"].as_f64().unwrap() - diff).abs() < 1e-12, "{margin}");
     assert!(trust["regret_sd_pp"].as_f64().unwrap() > 0.0, "{trust}");
 
     // `--retrained` takes only retrains with the table's budget: one epoch against the table's

@@ -231,6 +231,22 @@ fn trust_text(t: &Trust) -> String {
     if t.perfect_scorer.is_some() {
         o.push_str("* simulated tables with this noise: mean [5%, 95%]\n");
     }
+    o.push_str(&margins_text(t));
+    o
+}
+
+/// The first scorer's margin over each proxy, resampled together with it.
+fn margins_text(t: &Trust) -> String {
+    let mut o = String::new();
+    if let Some((first, _)) = t.scorers.first().filter(|_| !t.margins.is_empty()) {
+        let signed = |i: &Option<Interval>| {
+            i.map_or("undefined".to_string(), |i| format!("{:+.3} [{:+.2}, {:+.2}]", i.value, i.low, i.high))
+        };
+        let _ = writeln!(o, "{first} minus each proxy, resampled together (above it where the interval is above 0):");
+        for (name, tau) in &t.margins {
+            let _ = writeln!(o, "  {name:<24} {:<24} {}", signed(&tau.all), signed(&tau.within_groups));
+        }
+    }
     o
 }
 

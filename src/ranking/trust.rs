@@ -35,6 +35,9 @@ pub struct Trust {
     pub perfect_scorer: Option<Tau>,
     /// Named scorers (the shared weights, when given, then the zero-cost proxies).
     pub scorers: Vec<(String, Tau)>,
+    /// The first given scorer's tau minus each proxy's, both on the same resampled rows: whether
+    /// a scorer beats a proxy is read from this paired interval, not from two overlapping ones.
+    pub margins: Vec<(String, Tau)>,
     /// Standard deviation of a regret read off this table (a difference of two row means), pp.
     pub regret_sd_pp: Option<f64>,
 }
@@ -47,7 +50,19 @@ pub fn analyse(rows: &[TableRow], scorers: &[(&str, Vec<f64>)], group_size: usiz
     let same = |i: usize, j: usize| group[i] == group[j];
     let noise = stats::noise(&rows.iter().map(|r| r.test_by_seed.clone()).collect::<Vec<_>>());
     let mut named: Vec<(String, Vec<f64>)> = scorers.iter().map(|(n, s)| (n.to_string(), s.clone())).collect();
-    named.extend(proxies(rows));
+    let proxies = proxies(rows);
+    let margins = match scorers.first() {
+        Some((_, first)) => proxies
+            .iter()
+            .map(|(name, p)| {
+                let tau =
+                    Tau { all: margin(first, p, &test, |_, _| true), within_groups: margin(first, p, &test, same) };
+                (name.clone(), tau)
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    named.extend(proxies);
     let scorers = named
         .into_iter()
         .map(|(name, s)| {
@@ -66,6 +81,7 @@ pub fn analyse(rows: &[TableRow], scorers: &[(&str, Vec<f64>)], group_size: usiz
         seed_vs_seed: noise.map(|_| Tau { all: seed_tau(rows, |_, _| true), within_groups: seed_tau(rows, same) }),
         perfect_scorer: perfect,
         scorers,
+        margins,
         regret_sd_pp: noise.map(|n| n.per_run_sd * (2.0 / n.seeds as f64).sqrt() * 100.0),
     }
 }
@@ -75,6 +91,16 @@ fn against(x: &[f64], y: &[f64], keep: impl Fn(usize, usize) -> bool) -> Option<
     stats::bootstrap(x.len(), RESAMPLES, SEED, |pick| {
         let (a, b): (Vec<f64>, Vec<f64>) = pick.iter().map(|&i| (x[i], y[i])).unzip();
         stats::kendall_tau_b_within(&a, &b, |i, j| keep(pick[i], pick[j]))
+    })
+}
+
+/// Tau-b of `x` minus tau-b of `p`, both against `y` on the same resampled rows.
+fn margin(x: &[f64], p: &[f64], y: &[f64], keep: impl Fn(usize, usize) -> bool) -> Option<Interval> {
+    stats::bootstrap(x.len(), RESAMPLES, SEED, |pick| {
+        let column = |s: &[f64]| pick.iter().map(|&i| s[i]).collect::<Vec<f64>>();
+        let (a, b, truth) = (column(x), column(p), column(y));
+        let k = |i: usize, j: usize| keep(pick[i], pick[j]);
+        Some(stats::kendall_tau_b_within(&a, &truth, k)? - stats::kendall_tau_b_within(&b, &truth, k)?)
     })
 }
 
@@ -164,6 +190,12 @@ mod tests {
         assert_eq!(t.scorers[0].0, "truth");
         assert_eq!(t.scorers[0].1.all.unwrap().value, 1.0);
         assert_eq!(t.scorers[2].1.within_groups.unwrap().value, 1.0);
+        // Paired margins of "truth" over each proxy: none over params or OPs (both perfect); over
+        // the count of larger options (only x=11 is larger, so 55 of 66 pairs tie) 1 - 11 /
+        // sqrt(11 * 66), by hand.
+        let margin = |k: usize| t.margins[k].1.all.unwrap();
+        assert_eq!((margin(0).value, margin(1).value, margin(1).low, margin(1).high), (0.0, 0.0, 0.0, 0.0));
+        assert!((margin(2).value - (1.0 - 11.0 / (11.0f64 * 66.0).sqrt())).abs() < 1e-12, "{:?}", margin(2));
         let sd = t.regret_sd_pp.unwrap();
         assert!(sd > 0.0 && sd < 0.1, "{sd}");
     }
