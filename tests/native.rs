@@ -300,3 +300,58 @@ fn measured_latencies_come_from_the_native_plan() {
         }
     }
 }
+
+/// `Scorer::tally` (what `bench ranking` scores the table with) against the hits and the mean
+/// log-softmax of the label computed here from burn's logits, batch by batch: equal on burn's
+/// path, and close on the native plan.
+#[test]
+fn a_tally_counts_hits_and_the_log_probability_of_the_label() {
+    use lightnasc::data::loader::BatchPlan;
+    use lightnasc::data::{Dataset, Kind};
+    use lightnasc::ir::OptionIx;
+    use lightnasc::search::scoring::{Scorer, ScoringConfig};
+    use std::sync::Arc;
+    let (space, _) = common::space("specs/demo.lnas", &[1, 28, 28], 10, None);
+    let a = Assignment(space.choices.iter().enumerate().map(|(i, _)| Some(OptionIx((i % 2) as u32))).collect());
+    let n = 40;
+    let noise = common::normal(n * 28 * 28, 5);
+    let pixels = noise.iter().map(|v| (128.0 + 60.0 * v).clamp(0.0, 255.0) as u8).collect();
+    let ds = Arc::new(Dataset { pixels, labels: (0..n).map(|i| (i * 7 % 10) as u16).collect(), shape: [1, 28, 28] });
+    let norm = Kind::FashionMnist.norm();
+    let cfg = ScoringConfig::default(); // batch statistics, as the native plan's NormMode::Batch
+    let (device, batch) = (Default::default(), 16);
+
+    let net = Supernet::<B>::new(space.clone(), 3, &device);
+    let plan = BatchPlan { norm: norm.clone(), batch, augment: false, drop_last: false, shuffle: None };
+    let (mut by_hand, mut hits) = (0.0, 0);
+    for b in plan.stream(ds.clone(), 0, 0) {
+        let logits = net.logits(tensor(&b.pixels, b.n, [1, 28, 28]), &a, Mode::Batch);
+        let rows = logits.into_data().to_vec::<f32>().unwrap();
+        for (row, &y) in rows.chunks(10).zip(&b.labels) {
+            let z: f64 = row.iter().map(|&v| (v as f64).exp()).sum();
+            by_hand += row[y as usize] as f64 - z.ln();
+            let best = (0..10).fold(0, |m, i| if row[i] > row[m] { i } else { m });
+            hits += usize::from(best == y as usize);
+        }
+    }
+    by_hand /= n as f64;
+
+    let mut burn_net = Supernet::<B>::new(space.clone(), 3, &device);
+    burn_net.binary_kernels = false;
+    let burn = Scorer::new(burn_net, &cfg, &ds, (&norm, batch), (1, 0, 0), &device);
+    let on_burn = burn.tally(&a, &ds, &norm, batch);
+    assert_eq!((on_burn.hits, on_burn.n), (hits, n));
+    let ll = on_burn.mean_log_likelihood();
+    assert!((ll - by_hand).abs() < 1e-6, "burn's path {ll} against {by_hand} by hand");
+    let mut native_net = Supernet::<B>::new(space.clone(), 3, &device);
+    native_net.binary_kernels = true;
+    let native = Scorer::new(native_net, &cfg, &ds, (&norm, batch), (1, 0, 0), &device);
+    let on_native = native.tally(&a, &ds, &norm, batch);
+    assert_eq!(on_native.n, n);
+    let ll = on_native.mean_log_likelihood();
+    // Random real weights: a pre-activation within rounding of 0 may take the other sign on the
+    // packed path, moving a few images' logits.
+    assert!((ll - by_hand).abs() < 1e-2, "the native plan {ll} against {by_hand} by hand");
+    assert!(on_native.hits.abs_diff(hits) <= 2, "the native plan {} hits against {hits}", on_native.hits);
+    assert!(by_hand < 0.0 && by_hand > -50.0, "{by_hand}");
+}

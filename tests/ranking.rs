@@ -90,13 +90,22 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
     // Every tau comes with its interval, next to the table's own ceiling and the proxies.
     let trust = &r["trust"];
     let names: Vec<&str> = trust["scorers"].as_array().unwrap().iter().map(|s| s[0].as_str().unwrap()).collect();
-    assert_eq!(names, ["shared weights", "params", "OPs", "larger options"]);
+    assert_eq!(names, ["shared weights", "shared weights, likelihood", "params", "OPs", "larger options"]);
+    // The likelihoods are mean log-probabilities of the label (negative), and rank as the
+    // accuracies do, roughly: the same predictions, scored finer.
+    let ll: Vec<f64> =
+        r["shared_weight_log_likelihood"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(ll.len(), rows);
+    assert!(ll.iter().all(|&l| l < 0.0 && l.is_finite()), "{ll:?}");
+    let agree = lightnasc::stats::kendall_tau_b(&ll, &shared).unwrap();
+    assert!(agree > 0.5, "likelihood against accuracy, tau-b {agree}");
     let ours = &trust["scorers"][0][1]["all"];
     assert_eq!(ours["value"].as_f64().unwrap(), tau);
     assert!(ours["low"].as_f64().unwrap() <= tau && tau <= ours["high"].as_f64().unwrap(), "{ours}");
     assert!(trust["seed_vs_seed"]["all"]["value"].as_f64().is_some(), "{trust}");
     // The margin over a proxy is the difference of the two taus on the table's rows.
-    let (margin, proxy) = (&trust["margins"][2], &trust["scorers"][3][1]["all"]["value"]);
+    assert_eq!(trust["margins"][1]["scorer"], "shared weights, likelihood");
+    let (margin, proxy) = (&trust["margins"][0]["over"][2], &trust["scorers"][4][1]["all"]["value"]);
     assert_eq!(margin[0], "larger options");
     let diff = tau - proxy.as_f64().unwrap();
     assert!((margin[1]["all"]["value"].as_f64().unwrap() - diff).abs() < 1e-12, "{margin}");

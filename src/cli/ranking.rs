@@ -60,16 +60,20 @@ fn rank(args: &RankingArgs) -> Result<Ranking, Error> {
     let device: DeviceArg = cfg.device.parse::<DeviceArg>().map_err(Error::usage)?.main();
     let job =
         RankingJob { run, rows: rows.clone(), train: Arc::new(train), val: Arc::new(val), batch_norm: args.batch_norm };
-    let shared = run_on(&device, job)??;
+    let tallies = run_on(&device, job)??;
+    let shared: Vec<f64> = tallies.iter().map(|t| t.accuracy()).collect();
+    let likelihood: Vec<f64> = tallies.iter().map(|t| t.mean_log_likelihood()).collect();
 
     let (tau, tau_val, rho, top5) = ranking::statistics(&rows, &shared);
-    let trust = trust::analyse(&rows, &[("shared weights", shared.clone())], args.group_size as usize);
+    let scorers = [("shared weights", shared.clone()), ("shared weights, likelihood", likelihood.clone())];
+    let trust = trust::analyse(&rows, &scorers, args.group_size as usize);
     Ok(Ranking {
         run: args.run.display().to_string(),
         table: table.display().to_string(),
         batch_norm: args.batch_norm.unwrap_or(cfg.scoring.batch_norm),
         architectures: rows.len(),
         shared_weight_accuracy: shared,
+        shared_weight_log_likelihood: likelihood,
         kendall_tau_b: tau,
         kendall_tau_b_val: tau_val,
         spearman_rho: rho,
@@ -235,15 +239,16 @@ fn trust_text(t: &Trust) -> String {
     o
 }
 
-/// The first scorer's margin over each proxy, resampled together with it.
+/// Each scorer's margin over each proxy, resampled together with it.
 fn margins_text(t: &Trust) -> String {
     let mut o = String::new();
-    if let Some((first, _)) = t.scorers.first().filter(|_| !t.margins.is_empty()) {
-        let signed = |i: &Option<Interval>| {
-            i.map_or("undefined".to_string(), |i| format!("{:+.3} [{:+.2}, {:+.2}]", i.value, i.low, i.high))
-        };
-        let _ = writeln!(o, "{first} minus each proxy, resampled together (above it where the interval is above 0):");
-        for (name, tau) in &t.margins {
+    let signed = |i: &Option<Interval>| {
+        i.map_or("undefined".to_string(), |i| format!("{:+.3} [{:+.2}, {:+.2}]", i.value, i.low, i.high))
+    };
+    for m in &t.margins {
+        let _ =
+            writeln!(o, "{} minus each proxy, resampled together (above it where the interval is above 0):", m.scorer);
+        for (name, tau) in &m.over {
             let _ = writeln!(o, "  {name:<24} {:<24} {}", signed(&tau.all), signed(&tau.within_groups));
         }
     }

@@ -23,7 +23,7 @@ use crate::search::RunError;
 use crate::search::config::SearchConfig;
 use crate::search::latency::LatencyTable;
 use crate::search::run::Run;
-use crate::search::scoring::{BatchNormScoring, Scorer};
+use crate::search::scoring::{BatchNormScoring, Scorer, Tally};
 use crate::stats::{kendall_tau_b, mean, spearman_rho};
 use crate::util::{AtPath as _, FileError};
 
@@ -180,8 +180,10 @@ pub struct Ranking {
     pub table: String,
     pub batch_norm: BatchNormScoring,
     pub architectures: usize,
-    /// Per table row, in table order: the shared-weight validation accuracy.
+    /// Per table row, in table order: the shared-weight validation accuracy (what the search's
+    /// rewards are made of), and the mean log-probability of the label (a finer score).
     pub shared_weight_accuracy: Vec<f64>,
+    pub shared_weight_log_likelihood: Vec<f64>,
     /// Against the table's stand-alone test accuracy (and validation accuracy).
     pub kendall_tau_b: Option<f64>,
     pub kendall_tau_b_val: Option<f64>,
@@ -258,7 +260,7 @@ pub struct RankingJob {
 }
 
 impl BackendJob for RankingJob {
-    type Output = Result<Vec<f64>, Error>;
+    type Output = Result<Vec<Tally>, Error>;
 
     fn run<B: burn::tensor::backend::AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output {
         let device = devices.first().expect("run_on gives at least one device").clone();
@@ -280,7 +282,7 @@ impl BackendJob for RankingJob {
         let mut out = vec![];
         for r in &self.rows {
             let a = assignment(&self.run.graph, &r.arch)?;
-            out.push(scorer.accuracy(&a, &self.val, &norm, cfg.batch_size));
+            out.push(scorer.tally(&a, &self.val, &norm, cfg.batch_size));
             bar.inc(1);
         }
         bar.finish_and_clear();

@@ -35,11 +35,18 @@ pub struct Trust {
     pub perfect_scorer: Option<Tau>,
     /// Named scorers (the shared weights, when given, then the zero-cost proxies).
     pub scorers: Vec<(String, Tau)>,
-    /// The first given scorer's tau minus each proxy's, both on the same resampled rows: whether
-    /// a scorer beats a proxy is read from this paired interval, not from two overlapping ones.
-    pub margins: Vec<(String, Tau)>,
+    /// Each given scorer's tau minus each proxy's, both on the same resampled rows: whether a
+    /// scorer beats a proxy is read from this paired interval, not from two overlapping ones.
+    pub margins: Vec<Margins>,
     /// Standard deviation of a regret read off this table (a difference of two row means), pp.
     pub regret_sd_pp: Option<f64>,
+}
+
+/// One scorer's margin over each proxy.
+#[derive(Clone, Debug, Serialize)]
+pub struct Margins {
+    pub scorer: String,
+    pub over: Vec<(String, Tau)>,
 }
 
 /// The trust analysis of `rows` with `scorers` (one score per row each) and the proxies.
@@ -51,17 +58,21 @@ pub fn analyse(rows: &[TableRow], scorers: &[(&str, Vec<f64>)], group_size: usiz
     let noise = stats::noise(&rows.iter().map(|r| r.test_by_seed.clone()).collect::<Vec<_>>());
     let mut named: Vec<(String, Vec<f64>)> = scorers.iter().map(|(n, s)| (n.to_string(), s.clone())).collect();
     let proxies = proxies(rows);
-    let margins = match scorers.first() {
-        Some((_, first)) => proxies
-            .iter()
-            .map(|(name, p)| {
-                let tau =
-                    Tau { all: margin(first, p, &test, |_, _| true), within_groups: margin(first, p, &test, same) };
-                (name.clone(), tau)
-            })
-            .collect(),
-        None => Vec::new(),
-    };
+    let margins = scorers
+        .iter()
+        .map(|(scorer, x)| Margins {
+            scorer: scorer.to_string(),
+            over: proxies
+                .iter()
+                .map(|(name, p)| {
+                    (
+                        name.clone(),
+                        Tau { all: margin(x, p, &test, |_, _| true), within_groups: margin(x, p, &test, same) },
+                    )
+                })
+                .collect(),
+        })
+        .collect();
     named.extend(proxies);
     let scorers = named
         .into_iter()
@@ -193,7 +204,8 @@ mod tests {
         // Paired margins of "truth" over each proxy: none over params or OPs (both perfect); over
         // the count of larger options (only x=11 is larger, so 55 of 66 pairs tie) 1 - 11 /
         // sqrt(11 * 66), by hand.
-        let margin = |k: usize| t.margins[k].1.all.unwrap();
+        assert_eq!((t.margins.len(), t.margins[0].scorer.as_str()), (1, "truth"));
+        let margin = |k: usize| t.margins[0].over[k].1.all.unwrap();
         assert_eq!((margin(0).value, margin(1).value, margin(1).low, margin(1).high), (0.0, 0.0, 0.0, 0.0));
         assert!((margin(2).value - (1.0 - 11.0 / (11.0f64 * 66.0).sqrt())).abs() < 1e-12, "{:?}", margin(2));
         let sd = t.regret_sd_pp.unwrap();

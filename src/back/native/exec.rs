@@ -39,10 +39,7 @@ impl Plan {
     /// `argmax` (NaN never wins).
     pub fn classify(&mut self, x: &[f32], n: usize) -> Vec<usize> {
         let logits = self.run(x, n);
-        logits
-            .chunks(self.program.outputs().max(1))
-            .map(|row| (0..row.len()).fold(0, |best, i| if row[i] > row[best] { i } else { best }))
-            .collect()
+        logits.chunks(self.program.outputs().max(1)).map(argmax).collect()
     }
 
     /// The outputs (`[n][outputs]`) of `n` NCHW images.
@@ -87,6 +84,11 @@ impl Plan {
             self.batch = n;
         }
     }
+}
+
+/// The first index of the largest value, as burn's `argmax` (NaN never wins).
+pub fn argmax(row: &[f32]) -> usize {
+    (0..row.len()).fold(0, |best, i| if row[i] > row[best] { i } else { best })
 }
 
 fn run_step(step: &Step, x: &[f32], n: usize, kernel: Kernel, slots: &mut [Vec<f32>], packs: &mut [PackedActivations]) {

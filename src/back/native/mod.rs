@@ -25,7 +25,7 @@ use lightnasc_kernels::{Bounds, ConvGeometry, PackedWeights};
 use super::BackError;
 use crate::ir::{Graph, Op, Pool, Shape};
 
-pub use exec::Plan;
+pub use exec::{Plan, argmax};
 pub use lower::{lower, lower_with};
 
 /// A channel range of a buffer: pixel `p` (over images, rows, columns) of the value has its
