@@ -214,7 +214,7 @@ impl<B: Backend> Scorer<B> {
         if let Some(mut native) = self.native_plan(a, mode) {
             for b in plan.stream(ds.clone(), 0, 0) {
                 let logits = native.run(&b.pixels, b.n);
-                for (row, &y) in logits.chunks(logits.len() / b.n.max(1)).zip(&b.labels) {
+                for (row, &y) in logits.chunks((logits.len() / b.n.max(1)).max(1)).zip(&b.labels) {
                     t.hits += usize::from(native::argmax(row) == y as usize);
                     t.log_likelihood += log_softmax_at(row, y as usize);
                 }
