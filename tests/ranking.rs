@@ -110,6 +110,11 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
     let diff = tau - proxy.as_f64().unwrap();
     assert!((margin[1]["all"]["value"].as_f64().unwrap() - diff).abs() < 1e-12, "{margin}");
     assert!(trust["regret_sd_pp"].as_f64().unwrap() > 0.0, "{trust}");
+    // What the table itself shows over the proxy: a held-out seed's margin, with its interval.
+    let seed = &trust["seed_margins"][2];
+    assert_eq!(seed[0], "larger options");
+    let m = &seed[1]["all"];
+    assert!(m["low"].as_f64().unwrap() <= m["value"].as_f64().unwrap(), "{seed}");
 
     // `--retrained` takes only retrains with the table's budget: one epoch against the table's
     // four is refused, naming the difference; the same budget is accepted.

@@ -239,18 +239,24 @@ fn trust_text(t: &Trust) -> String {
     o
 }
 
-/// Each scorer's margin over each proxy, resampled together with it.
+/// What a held-out seed of the table, and then each scorer, shows over each proxy, resampled
+/// together with it.
 fn margins_text(t: &Trust) -> String {
     let mut o = String::new();
     let signed = |i: &Option<Interval>| {
         i.map_or("undefined".to_string(), |i| format!("{:+.3} [{:+.2}, {:+.2}]", i.value, i.low, i.high))
     };
-    for m in &t.margins {
-        let _ =
-            writeln!(o, "{} minus each proxy, resampled together (above it where the interval is above 0):", m.scorer);
-        for (name, tau) in &m.over {
+    let mut block = |title: &str, over: &[(String, Tau)]| {
+        let _ = writeln!(o, "{title} minus each proxy, resampled together (above it where the interval is above 0):");
+        for (name, tau) in over {
             let _ = writeln!(o, "  {name:<24} {:<24} {}", signed(&tau.all), signed(&tau.within_groups));
         }
+    };
+    if !t.seed_margins.is_empty() {
+        block("a held-out seed (the best a scorer can do here)", &t.seed_margins);
+    }
+    for m in &t.margins {
+        block(&m.scorer, &m.over);
     }
     o
 }

@@ -38,6 +38,11 @@ pub struct Trust {
     /// Each given scorer's tau minus each proxy's, both on the same resampled rows: whether a
     /// scorer beats a proxy is read from this paired interval, not from two overlapping ones.
     pub margins: Vec<Margins>,
+    /// The most a scorer can show here: each seed's column (a stand-alone training) against the
+    /// mean of the other seeds, minus each proxy against that mean, averaged over held-out seeds
+    /// and resampled together. Where this interval reaches below 0, no scorer can be shown above
+    /// that proxy on this table.
+    pub seed_margins: Vec<(String, Tau)>,
     /// Standard deviation of a regret read off this table (a difference of two row means), pp.
     pub regret_sd_pp: Option<f64>,
 }
@@ -73,6 +78,19 @@ pub fn analyse(rows: &[TableRow], scorers: &[(&str, Vec<f64>)], group_size: usiz
                 .collect(),
         })
         .collect();
+    // Only where every row has the same seeds (as the ceiling's other figures).
+    let seed_margins = match noise {
+        Some(_) => proxies
+            .iter()
+            .map(|(name, p)| {
+                (
+                    name.clone(),
+                    Tau { all: seed_margin(rows, p, |_, _| true), within_groups: seed_margin(rows, p, same) },
+                )
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     named.extend(proxies);
     let scorers = named
         .into_iter()
@@ -93,6 +111,7 @@ pub fn analyse(rows: &[TableRow], scorers: &[(&str, Vec<f64>)], group_size: usiz
         perfect_scorer: perfect,
         scorers,
         margins,
+        seed_margins,
         regret_sd_pp: noise.map(|n| n.per_run_sd * (2.0 / n.seeds as f64).sqrt() * 100.0),
     }
 }
@@ -125,6 +144,34 @@ fn seed_tau(rows: &[TableRow], keep: impl Fn(usize, usize) -> bool) -> Option<In
             .filter_map(|(a, b)| stats::kendall_tau_b_within(&column(a), &column(b), |i, j| keep(pick[i], pick[j])))
             .collect();
         (!taus.is_empty()).then(|| stats::mean(&taus))
+    })
+}
+
+/// Each held-out seed's tau minus proxy `p`'s, both against the mean of the other seeds, averaged
+/// over held-out seeds, on the same resampled rows.
+fn seed_margin(rows: &[TableRow], p: &[f64], keep: impl Fn(usize, usize) -> bool) -> Option<Interval> {
+    let k = rows.first()?.test_by_seed.len();
+    if k < 2 {
+        return None;
+    }
+    stats::bootstrap(rows.len(), RESAMPLES, SEED, |pick| {
+        let held = |s: usize| pick.iter().map(|&i| rows[i].test_by_seed[s]).collect::<Vec<f64>>();
+        let rest = |s: usize| {
+            let others = |r: &TableRow| (r.test_by_seed.iter().sum::<f64>() - r.test_by_seed[s]) / (k - 1) as f64;
+            pick.iter().map(|&i| others(&rows[i])).collect::<Vec<f64>>()
+        };
+        let proxy: Vec<f64> = pick.iter().map(|&i| p[i]).collect();
+        let kp = |i: usize, j: usize| keep(pick[i], pick[j]);
+        let diffs: Vec<f64> = (0..k)
+            .filter_map(|s| {
+                let truth = rest(s);
+                Some(
+                    stats::kendall_tau_b_within(&held(s), &truth, kp)?
+                        - stats::kendall_tau_b_within(&proxy, &truth, kp)?,
+                )
+            })
+            .collect();
+        (!diffs.is_empty()).then(|| stats::mean(&diffs))
     })
 }
 
@@ -208,6 +255,10 @@ mod tests {
         let margin = |k: usize| t.margins[0].over[k].1.all.unwrap();
         assert_eq!((margin(0).value, margin(1).value, margin(1).low, margin(1).high), (0.0, 0.0, 0.0, 0.0));
         assert!((margin(2).value - (1.0 - 11.0 / (11.0f64 * 66.0).sqrt())).abs() < 1e-12, "{:?}", margin(2));
+        // Each seed ranks the other perfectly, so a held-out seed's margins are truth's.
+        let seed_margin = |k: usize| t.seed_margins[k].1.all.unwrap().value;
+        assert_eq!((seed_margin(0), seed_margin(1)), (0.0, 0.0));
+        assert!((seed_margin(2) - (1.0 - 11.0 / (11.0f64 * 66.0).sqrt())).abs() < 1e-12);
         let sd = t.regret_sd_pp.unwrap();
         assert!(sd > 0.0 && sd < 0.1, "{sd}");
     }
