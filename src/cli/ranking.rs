@@ -253,7 +253,7 @@ fn margins_text(t: &Trust) -> String {
         }
     };
     if !t.seed_margins.is_empty() {
-        block("a held-out seed (the best a scorer can do here)", &t.seed_margins);
+        block("a held-out seed (one stand-alone training each)", &t.seed_margins);
     }
     for m in &t.margins {
         block(&m.scorer, &m.over);

@@ -38,10 +38,11 @@ pub struct Trust {
     /// Each given scorer's tau minus each proxy's, both on the same resampled rows: whether a
     /// scorer beats a proxy is read from this paired interval, not from two overlapping ones.
     pub margins: Vec<Margins>,
-    /// The most a scorer can show here: each seed's column (a stand-alone training) against the
-    /// mean of the other seeds, minus each proxy against that mean, averaged over held-out seeds
-    /// and resampled together. Where this interval reaches below 0, no scorer can be shown above
-    /// that proxy on this table.
+    /// What training each architecture alone shows over each proxy: each seed's column against
+    /// the mean of the other seeds, minus the proxy against that mean, averaged over held-out
+    /// seeds and resampled together. Where this interval reaches below 0, stand-alone training
+    /// itself is not shown above that proxy on this table (only a scorer better than one
+    /// training run, nearer the perfect scorer, could be).
     pub seed_margins: Vec<(String, Tau)>,
     /// Standard deviation of a regret read off this table (a difference of two row means), pp.
     pub regret_sd_pp: Option<f64>,
