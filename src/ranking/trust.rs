@@ -16,6 +16,9 @@ const RESAMPLES: usize = 1000;
 /// Fixed, so the same table and scores always print the same intervals.
 const SEED: u64 = 0x7261_6e6b;
 
+/// Which pairs of rows a tau counts: all, or those of one cost group.
+type Keep<'a> = &'a dyn Fn(usize, usize) -> bool;
+
 /// A scorer's tau-b against the table's test accuracy: over all rows, and within cost groups.
 #[derive(Clone, Debug, Serialize)]
 pub struct Tau {
@@ -61,54 +64,30 @@ pub fn analyse(rows: &[TableRow], scorers: &[(&str, Vec<f64>)], group_size: usiz
     let ops: Vec<f64> = rows.iter().map(|r| r.ops).collect();
     let group = stats::cost_groups(&ops, group_size);
     let same = |i: usize, j: usize| group[i] == group[j];
+    let both = |f: &dyn Fn(Keep) -> Option<Interval>| Tau { all: f(&|_, _| true), within_groups: f(&same) };
     let noise = stats::noise(&rows.iter().map(|r| r.test_by_seed.clone()).collect::<Vec<_>>());
-    let mut named: Vec<(String, Vec<f64>)> = scorers.iter().map(|(n, s)| (n.to_string(), s.clone())).collect();
     let proxies = proxies(rows);
-    let margins = scorers
-        .iter()
-        .map(|(scorer, x)| Margins {
-            scorer: scorer.to_string(),
-            over: proxies
-                .iter()
-                .map(|(name, p)| {
-                    (
-                        name.clone(),
-                        Tau { all: margin(x, p, &test, |_, _| true), within_groups: margin(x, p, &test, same) },
-                    )
-                })
-                .collect(),
-        })
-        .collect();
+    let over = |x: &[f64]| -> Vec<(String, Tau)> {
+        proxies.iter().map(|(name, p)| (name.clone(), both(&|keep| margin(x, p, &test, keep)))).collect()
+    };
+    let margins = scorers.iter().map(|(scorer, x)| Margins { scorer: scorer.to_string(), over: over(x) }).collect();
     // Only where every row has the same seeds (as the ceiling's other figures).
     let seed_margins = match noise {
-        Some(_) => proxies
-            .iter()
-            .map(|(name, p)| {
-                (
-                    name.clone(),
-                    Tau { all: seed_margin(rows, p, |_, _| true), within_groups: seed_margin(rows, p, same) },
-                )
-            })
-            .collect(),
+        Some(_) => proxies.iter().map(|(name, p)| (name.clone(), both(&|keep| seed_margin(rows, p, keep)))).collect(),
         None => Vec::new(),
     };
-    named.extend(proxies);
-    let scorers = named
-        .into_iter()
-        .map(|(name, s)| {
-            let tau = Tau { all: against(&s, &test, |_, _| true), within_groups: against(&s, &test, same) };
-            (name, tau)
-        })
+    let scorers = scorers
+        .iter()
+        .map(|(n, s)| (n.to_string(), s.clone()))
+        .chain(proxies.iter().cloned())
+        .map(|(name, s)| (name, both(&|keep| against(&s, &test, keep))))
         .collect();
-    let perfect = noise.map(|n| Tau {
-        all: stats::perfect_scorer_tau(&test, &n, RESAMPLES, SEED, |_, _| true),
-        within_groups: stats::perfect_scorer_tau(&test, &n, RESAMPLES, SEED, same),
-    });
+    let perfect = noise.map(|n| both(&|keep| stats::perfect_scorer_tau(&test, &n, RESAMPLES, SEED, keep)));
     Trust {
         noise,
         group_size,
         groups: group.iter().max().map_or(0, |g| g + 1),
-        seed_vs_seed: noise.map(|_| Tau { all: seed_tau(rows, |_, _| true), within_groups: seed_tau(rows, same) }),
+        seed_vs_seed: noise.map(|_| both(&|keep| seed_tau(rows, keep))),
         perfect_scorer: perfect,
         scorers,
         margins,
@@ -130,9 +109,13 @@ fn margin(x: &[f64], p: &[f64], y: &[f64], keep: impl Fn(usize, usize) -> bool) 
     stats::bootstrap(x.len(), RESAMPLES, SEED, |pick| {
         let column = |s: &[f64]| pick.iter().map(|&i| s[i]).collect::<Vec<f64>>();
         let (a, b, truth) = (column(x), column(p), column(y));
-        let k = |i: usize, j: usize| keep(pick[i], pick[j]);
-        Some(stats::kendall_tau_b_within(&a, &truth, k)? - stats::kendall_tau_b_within(&b, &truth, k)?)
+        paired_difference(&a, &b, &truth, |i, j| keep(pick[i], pick[j]))
     })
+}
+
+/// Tau-b of `a` minus tau-b of `b`, both against `truth` over the pairs `keep` accepts.
+fn paired_difference(a: &[f64], b: &[f64], truth: &[f64], keep: impl Fn(usize, usize) -> bool) -> Option<f64> {
+    Some(stats::kendall_tau_b_within(a, truth, &keep)? - stats::kendall_tau_b_within(b, truth, &keep)?)
 }
 
 /// Each seed's column ranked against each other seed's, averaged over the pairs of seeds.
@@ -149,12 +132,9 @@ fn seed_tau(rows: &[TableRow], keep: impl Fn(usize, usize) -> bool) -> Option<In
 }
 
 /// Each held-out seed's tau minus proxy `p`'s, both against the mean of the other seeds, averaged
-/// over held-out seeds, on the same resampled rows.
+/// over held-out seeds, on the same resampled rows (every row with the same seeds, at least 2).
 fn seed_margin(rows: &[TableRow], p: &[f64], keep: impl Fn(usize, usize) -> bool) -> Option<Interval> {
     let k = rows.first()?.test_by_seed.len();
-    if k < 2 {
-        return None;
-    }
     stats::bootstrap(rows.len(), RESAMPLES, SEED, |pick| {
         let held = |s: usize| pick.iter().map(|&i| rows[i].test_by_seed[s]).collect::<Vec<f64>>();
         let rest = |s: usize| {
@@ -162,15 +142,8 @@ fn seed_margin(rows: &[TableRow], p: &[f64], keep: impl Fn(usize, usize) -> bool
             pick.iter().map(|&i| others(&rows[i])).collect::<Vec<f64>>()
         };
         let proxy: Vec<f64> = pick.iter().map(|&i| p[i]).collect();
-        let kp = |i: usize, j: usize| keep(pick[i], pick[j]);
         let diffs: Vec<f64> = (0..k)
-            .filter_map(|s| {
-                let truth = rest(s);
-                Some(
-                    stats::kendall_tau_b_within(&held(s), &truth, kp)?
-                        - stats::kendall_tau_b_within(&proxy, &truth, kp)?,
-                )
-            })
+            .filter_map(|s| paired_difference(&held(s), &proxy, &rest(s), |i, j| keep(pick[i], pick[j])))
             .collect();
         (!diffs.is_empty()).then(|| stats::mean(&diffs))
     })
