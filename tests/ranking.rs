@@ -253,6 +253,24 @@ fn a_table_is_the_mean_over_seeds_of_a_ledger() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("r1 and elsewhere train the same architecture with seed 1"), "{err}");
     common::ok(&make());
+    // A table whose ledgers are gone grows by --extend: new rows of its budget and seeds, sorted in.
+    let old = dir.path().join("old.jsonl");
+    std::fs::copy(&table, &old).unwrap();
+    let extend = |from: &Path| {
+        let (from, old, table) = (from.to_str().unwrap(), old.to_str().unwrap(), table.to_str().unwrap());
+        lightnasc(&["bench", "table", from, "--extend", old, "-o", table])
+    };
+    std::fs::write(more.path().join("ledger.jsonl"), line("train", "a=z", 1, 0.5, 0.5, 4.0).to_string() + "\n")
+        .unwrap();
+    common::ok(&extend(more.path()));
+    let arch = |l: &str| serde_json::from_str::<serde_json::Value>(l).unwrap()["arch"].as_str().unwrap().to_string();
+    let archs: Vec<String> = std::fs::read_to_string(&table).unwrap().lines().map(arch).collect();
+    assert_eq!(archs, ["a=y", "a=z", "a=x"]);
+    let out = extend(dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("a=x: seeds [1, 2], not [1] as in the table extended"), "{err}");
+    common::ok(&make());
     // A run of another budget, or of none recorded, has no place in the table.
     let table_before = std::fs::read(&table).unwrap();
     ledger[2]["batch_size"] = 64.into();

@@ -303,6 +303,10 @@ pub struct TableArgs {
     /// name the rest.
     #[arg(long)]
     pub complete_rows: bool,
+    /// A table already made (its ledgers may be gone) that the new rows join: the same budget
+    /// and seeds, no architecture twice. The output may be this file.
+    #[arg(long)]
+    pub extend: Option<PathBuf>,
     /// Rows per cost group for the within-group taus printed after writing.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..))]
     pub group_size: u32,

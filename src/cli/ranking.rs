@@ -333,23 +333,33 @@ pub fn ceiling(args: &CeilingArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The rows `bench table` writes: the ledgers' (only the complete ones with --complete-rows),
+/// joined to --extend's table.
+fn table_rows(args: &TableArgs) -> Result<Vec<TableRow>, Error> {
+    let mut entries = vec![];
+    for dir in &args.runs {
+        entries.extend(ledger::read_folder(dir)?);
+    }
+    let mut rows = ranking::table_from_ledger(&entries)?;
+    if rows.is_empty() {
+        let dirs: Vec<String> = args.runs.iter().map(|d| d.display().to_string()).collect();
+        return Err(Error::usage(format!("{}: no `train` runs in their ledgers", dirs.join(", "))));
+    }
+    if args.complete_rows {
+        let (full, partial) = ranking::complete_rows(rows);
+        for p in &partial {
+            eprintln!("left out (seeds {:?} of {:?}): {}", p.seeds, full[0].seeds, p.arch);
+        }
+        rows = full;
+    }
+    match &args.extend {
+        Some(old) => ranking::extend_table(ranking::read_table(old)?, rows),
+        None => Ok(rows),
+    }
+}
+
 pub fn table(args: &TableArgs) -> ExitCode {
-    let entries = args.runs.iter().try_fold(vec![], |mut all, dir| {
-        all.extend(ledger::read_folder(dir)?);
-        Ok::<_, Error>(all)
-    });
-    let rows = match entries.and_then(|e| ranking::table_from_ledger(&e)) {
-        Ok(r) if r.is_empty() => {
-            let dirs: Vec<String> = args.runs.iter().map(|d| d.display().to_string()).collect();
-            return fail(format!("{}: no `train` runs in their ledgers", dirs.join(", ")));
-        }
-        Ok(r) if args.complete_rows => {
-            let (rows, partial) = ranking::complete_rows(r);
-            for p in &partial {
-                eprintln!("left out (seeds {:?} of {:?}): {}", p.seeds, rows[0].seeds, p.arch);
-            }
-            rows
-        }
+    let rows = match table_rows(args) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };

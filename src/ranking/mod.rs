@@ -143,6 +143,33 @@ pub fn table_from_ledger(entries: &[Entry]) -> Result<Vec<TableRow>, Error> {
     Ok(rows)
 }
 
+/// `old` (a table already made, whose ledgers may be gone) joined with `new` rows from ledgers:
+/// one budget and one set of seeds for both, no architecture in both; sorted as
+/// `table_from_ledger` sorts.
+pub fn extend_table(old: Vec<TableRow>, new: Vec<TableRow>) -> Result<Vec<TableRow>, Error> {
+    let (Some(first), Some(added)) = (old.first(), new.first()) else {
+        return Ok(old.into_iter().chain(new).collect());
+    };
+    let differs = |what: String| Err(Error::usage(format!("{}: {what}, as in the table extended", added.arch)));
+    match (&added.budget, &first.budget) {
+        (Some(a), Some(b)) if a != b => return differs(format!("trained with {}", a.difference(b))),
+        (a, b) if a.is_some() != b.is_some() => return differs("one side records no budget".into()),
+        _ => {}
+    }
+    if let Some(r) = new.iter().find(|r| r.seeds != first.seeds) {
+        return Err(Error::usage(format!(
+            "{}: seeds {:?}, not {:?} as in the table extended",
+            r.arch, r.seeds, first.seeds
+        )));
+    }
+    if let Some(r) = new.iter().find(|r| old.iter().any(|o| o.arch == r.arch)) {
+        return Err(Error::usage(format!("{}: already a row of the table extended", r.arch)));
+    }
+    let mut rows: Vec<TableRow> = old.into_iter().chain(new).collect();
+    rows.sort_by(|a, b| a.ops.total_cmp(&b.ops).then(a.arch.cmp(&b.arch)));
+    Ok(rows)
+}
+
 /// Splits a table into the rows with every seed of its fullest row and the rest (a sweep still
 /// running): a table's ceiling compares seeds, so its rows must share theirs.
 pub fn complete_rows(rows: Vec<TableRow>) -> (Vec<TableRow>, Vec<TableRow>) {
@@ -378,5 +405,21 @@ mod tests {
         assert!((j.accuracy_regret_pp.unwrap() - 5.0).abs() < 1e-9);
         // Unknown accuracy: no regret can be given.
         assert_eq!(judge(&rows, ("d", 3.0, None), &reward).objective_regret_pp, None);
+    }
+
+    #[test]
+    fn a_table_extends_only_with_its_budget_and_seeds_and_new_architectures() {
+        let budget =
+            |epochs| Some(Budget { data: "d".into(), train_limit: None, data_seed: Some(1), epochs, batch_size: 64 });
+        let with = |arch, ops, epochs| TableRow { budget: budget(epochs), ..row(arch, ops, 0.5) };
+        let old = vec![with("a", 1.0, 4), with("c", 3.0, 4)];
+        let joined = extend_table(old.clone(), vec![with("b", 2.0, 4), with("d", 0.5, 4)]).unwrap();
+        let order: Vec<&str> = joined.iter().map(|r| r.arch.as_str()).collect();
+        assert_eq!(order, ["d", "a", "b", "c"], "sorted by OPs, as a table from ledgers");
+        let refused = |new| extend_table(old.clone(), new).unwrap_err().to_string();
+        assert_eq!(refused(vec![with("b", 2.0, 2)]), "b: trained with epochs 2, not 4, as in the table extended");
+        assert_eq!(refused(vec![with("a", 1.0, 4)]), "a: already a row of the table extended");
+        let two_seeds = TableRow { seeds: vec![1, 2], ..with("b", 2.0, 4) };
+        assert_eq!(refused(vec![two_seeds]), "b: seeds [1, 2], not [1] as in the table extended");
     }
 }
