@@ -139,7 +139,7 @@ pub fn table_from_ledger(entries: &[Entry]) -> Result<Vec<TableRow>, Error> {
             }
         })
         .collect();
-    rows.sort_by(|a, b| a.ops.total_cmp(&b.ops).then(a.arch.cmp(&b.arch)));
+    in_cost_order(&mut rows);
     Ok(rows)
 }
 
@@ -166,8 +166,13 @@ pub fn extend_table(old: Vec<TableRow>, new: Vec<TableRow>) -> Result<Vec<TableR
         return Err(Error::usage(format!("{}: already a row of the table extended", r.arch)));
     }
     let mut rows: Vec<TableRow> = old.into_iter().chain(new).collect();
-    rows.sort_by(|a, b| a.ops.total_cmp(&b.ops).then(a.arch.cmp(&b.arch)));
+    in_cost_order(&mut rows);
     Ok(rows)
+}
+
+/// A table's order: by OPs, then by the settings text (so a table's text is one for its rows).
+fn in_cost_order(rows: &mut [TableRow]) {
+    rows.sort_by(|a, b| a.ops.total_cmp(&b.ops).then(a.arch.cmp(&b.arch)));
 }
 
 /// Splits a table into the rows with every seed of its fullest row and the rest (a sweep still
