@@ -150,11 +150,13 @@ pub fn extend_table(old: Vec<TableRow>, new: Vec<TableRow>) -> Result<Vec<TableR
     let (Some(first), Some(added)) = (old.first(), new.first()) else {
         return Ok(old.into_iter().chain(new).collect());
     };
-    let differs = |what: String| Err(Error::usage(format!("{}: {what}, as in the table extended", added.arch)));
-    match (&added.budget, &first.budget) {
-        (Some(a), Some(b)) if a != b => return differs(format!("trained with {}", a.difference(b))),
-        (a, b) if a.is_some() != b.is_some() => return differs("one side records no budget".into()),
-        _ => {}
+    if added.budget != first.budget {
+        let what = match (&added.budget, &first.budget) {
+            (Some(a), Some(b)) => format!("trained with {}, as in the table extended", a.difference(b)),
+            (None, _) => "records no budget; the table extended does".to_string(),
+            (_, None) => "the table extended records no budget, so no row can be compared with it".to_string(),
+        };
+        return Err(Error::usage(format!("{}: {what}", added.arch)));
     }
     if let Some(r) = new.iter().find(|r| r.seeds != first.seeds) {
         return Err(Error::usage(format!(
@@ -424,6 +426,8 @@ mod tests {
         let refused = |new| extend_table(old.clone(), new).unwrap_err().to_string();
         assert_eq!(refused(vec![with("b", 2.0, 2)]), "b: trained with epochs 2, not 4, as in the table extended");
         assert_eq!(refused(vec![with("a", 1.0, 4)]), "a: already a row of the table extended");
+        let unbudgeted = TableRow { budget: None, ..with("b", 2.0, 4) };
+        assert_eq!(refused(vec![unbudgeted]), "b: records no budget; the table extended does");
         let two_seeds = TableRow { seeds: vec![1, 2], ..with("b", 2.0, 4) };
         assert_eq!(refused(vec![two_seeds]), "b: seeds [1, 2], not [1] as in the table extended");
     }
