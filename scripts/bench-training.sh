@@ -6,7 +6,10 @@
 # tests' venv. Prints one line per network and batch; each side's output is kept under --out.
 #
 #   scripts/bench-training.sh [--bin target/release/lightnasc] [--python PYTHON] [--out DIR]
-#                             [--batches 32,64]
+#                             [--batches 32,64] [--only meliusnet22-full,demo]
+#
+# The binary kernels run on the widest instruction set the CPU has; LIGHTNASC_NO_AVX512=1 (AVX2)
+# or LIGHTNASC_NO_AVX2=1 (scalar) time the narrower ones on the same machine.
 #
 # Timed steps per row: 5 on the full MeliusNet-22 (about 3 s a step), more on the smaller
 # networks, so that no row is timed over less than a few seconds.
@@ -17,12 +20,14 @@ bin=$target/release/lightnasc
 python=$target/venv-mxnet/bin/python
 out=runs/bench-training
 batches=32,64
+only=
 while [ $# -gt 0 ]; do
     case $1 in
         --bin) bin=$2; shift 2 ;;
         --python) python=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --batches) batches=$2; shift 2 ;;
+        --only) only=$2; shift 2 ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -41,6 +46,7 @@ printf "%-22s %5s %14s %14s %7s %11s\n" network batch "lightnasc im/s" "MXNet im
 row() {
     local name=$1 steps=$2 input=$3 classes=$4
     shift 4
+    [ -z "$only" ] || [[ ",$only," == *",$name,"* ]] || return 0
     "$bin" export "$@" --format mxnet -o "$out/$name" >/dev/null
     for b in ${batches//,/ }; do
         "$bin" bench supernet "$@" --batch "$b" --steps "$steps" --warmup 2 --format json >"$out/$name-$b.json"

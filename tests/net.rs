@@ -427,6 +427,45 @@ fn bench_supernet_reports_rows_and_rejects_bad_devices() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// `LIGHTNASC_NO_AVX512` and `LIGHTNASC_NO_AVX2` hide the wider kernels, as a CPU without them
+/// has none: `best` then picks a narrower one and naming a hidden one is refused. The rows say
+/// which kernel ran and, with a popcount limit, how close to it.
+#[test]
+fn the_instruction_set_variables_hide_the_wider_kernels() {
+    let bench = |var: &str, kernel: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lightnasc"))
+            .args(["bench", "kernels", "--batch", "1", "--reps", "1", "--format", "json", "--kernel", kernel])
+            .env(var, "1")
+            .current_dir(common::root())
+            .output()
+            .unwrap()
+    };
+    for (var, hidden, narrower) in [
+        ("LIGHTNASC_NO_AVX512", &["avx512"][..], &["avx2", "popcnt", "portable"][..]),
+        ("LIGHTNASC_NO_AVX2", &["avx512", "avx2"], &["popcnt", "portable"]),
+    ] {
+        for kernel in hidden {
+            let out = bench(var, kernel);
+            assert_eq!(out.status.code(), Some(1), "{var} {kernel}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("this CPU cannot run the") && err.contains(" kernel"), "{err}");
+        }
+        let rows: serde_json::Value = serde_json::from_slice(&common::ok(&bench(var, "best"))).unwrap();
+        for r in rows.as_array().unwrap() {
+            let k = r["kernel"].as_str().unwrap();
+            assert!(narrower.iter().any(|n| k.starts_with(n)), "{var}: {k}");
+            // A kernel with a popcount limit states its share of it (where /proc/cpuinfo gives a
+            // clock); the portable loop has none.
+            if k == "portable" {
+                assert!(r["of_ceiling"].is_null(), "{r}");
+            } else if let Some(ceiling) = r["ceiling_ms"].as_f64() {
+                let share = ceiling / r["binary_ms"].as_f64().unwrap();
+                assert!((r["of_ceiling"].as_f64().unwrap() - share).abs() < 1e-9, "{r}");
+            }
+        }
+    }
+}
+
 /// `bench kernels --format json`: a row per shape and batch with both timings, and packed
 /// sizes a 32nd of float (plus the rounding of channels up to whole words).
 #[test]

@@ -1,10 +1,11 @@
 //! CPU kernels. Work is split over output rows with rayon; each row counts mismatches with
 //! AVX-512 VPOPCNTDQ (eight output channels per vector, one broadcast input word against a run
-//! of weights) where the CPU has it, else with scalar `popcnt`. Both give the same integers.
+//! of weights) where the CPU has it, else with AVX2 (a nibble table in byte shuffles, `avx2.rs`),
+//! else with scalar `popcnt`. All give the same integers.
 
 use rayon::prelude::*;
 
-use crate::features::{has_avx512, has_popcnt};
+use crate::features::{has_avx2, has_avx512, has_popcnt};
 use crate::pack::{ConvGeometry, PackedActivations, PackedWeights};
 
 /// What a conv writes, from the match count `m` of each output (K = fan-in).
@@ -23,13 +24,16 @@ pub enum Epilogue<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
     Avx512,
+    Avx2,
     Popcnt,
     Portable,
 }
 
 impl Kernel {
     /// The fastest kernel on this CPU, chosen once per process by timing every available one
-    /// on a MeliusNet-sized conv (64 channels, 16x16, 3x3); ties go to the wider one.
+    /// on a MeliusNet-sized conv (128 channels, 16x16, 3x3) on this thread alone (threads would
+    /// time their wake-ups); a narrower kernel must beat the widest by a tenth, so that noise in
+    /// a fraction of a millisecond does not pick the slower one.
     pub fn best() -> Kernel {
         static BEST: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
         *BEST.get_or_init(|| {
@@ -37,43 +41,80 @@ impl Kernel {
             if available.len() == 1 {
                 return available[0];
             }
-            let (c, hw, out) = (64, 16, 64);
+            let (c, hw, out) = (128, 16, 64);
             let x: Vec<f32> = (0..c * hw * hw).map(|i| if (i * 7919) % 13 < 6 { -1.0 } else { 1.0 }).collect();
             let w: Vec<f32> = (0..out * c * 9).map(|i| if (i * 104_729) % 11 < 5 { -1.0 } else { 1.0 }).collect();
             let g = ConvGeometry { stride: 1, pad: 1, dilation: 1 };
             let a = crate::pack::pack_activations(&x, [1, c, hw, hw], 1);
-            let pw = crate::pack::pack_weights(&w, [out, c, 3, 3]);
-            let time = |k: Kernel| {
-                (0..5)
+            let w = crate::pack::pack_weights(&w, [out, c, 3, 3]);
+            let mut mis = vec![0u32; w.out_stride * hw];
+            let mut time = |k: Kernel| {
+                (0..7)
                     .map(|_| {
                         let t = std::time::Instant::now();
-                        std::hint::black_box(binary_conv2d_using(k, &a, &pw, g, Epilogue::Matches));
-                        t.elapsed()
+                        for oy in 0..hw {
+                            row(k, Row { a: &a, w: &w, g, img: 0, oy, wo: hw }, &mut mis);
+                        }
+                        std::hint::black_box(&mis);
+                        t.elapsed().as_secs_f64()
                     })
-                    .min()
-                    .unwrap_or_default()
+                    .fold(f64::INFINITY, f64::min)
             };
-            available.into_iter().rev().min_by_key(|&k| time(k)).unwrap_or(Kernel::Portable)
+            let widest = *available.last().unwrap_or(&Kernel::Portable);
+            let times: Vec<(Kernel, f64)> = available.iter().map(|&k| (k, time(k))).collect();
+            let bar = time(widest).min(times.last().map_or(f64::INFINITY, |t| t.1)) * 0.9;
+            times.into_iter().filter(|&(_, t)| t < bar).min_by(|x, y| x.1.total_cmp(&y.1)).map_or(widest, |t| t.0)
         })
     }
 
     /// The kernels this CPU can run.
     pub fn available() -> Vec<Kernel> {
-        [Kernel::Portable, Kernel::Popcnt, Kernel::Avx512].into_iter().filter(|k| k.supported()).collect()
+        [Kernel::Portable, Kernel::Popcnt, Kernel::Avx2, Kernel::Avx512].into_iter().filter(|k| k.supported()).collect()
+    }
+
+    /// The widest kernel this CPU can run, by its features alone (no timing): what the packers
+    /// use.
+    pub fn widest() -> Kernel {
+        Kernel::available().pop().unwrap_or(Kernel::Portable)
+    }
+
+    /// The instruction set the kernel's inner loop runs on, as the benchmarks name it.
+    pub fn isa(self) -> &'static str {
+        match self {
+            Kernel::Avx512 => "AVX-512",
+            Kernel::Avx2 => "AVX2",
+            Kernel::Popcnt | Kernel::Portable => "scalar",
+        }
     }
 
     /// Whether this CPU can run the kernel.
     pub fn supported(self) -> bool {
         match self {
             Kernel::Avx512 => has_avx512(),
+            Kernel::Avx2 => has_avx2(),
             Kernel::Popcnt => has_popcnt(),
             Kernel::Portable => true,
+        }
+    }
+
+    /// XNOR-popcounted bits per cycle per core that the inner loop can reach at best, for a
+    /// benchmark's ceiling column: AVX-512, one 512-bit VPOPCNTQ a cycle (the XOR and add on other
+    /// ports); AVX2, a 256-bit vector's XOR and nibble-table count is eight vector operations
+    /// (xor, two and, shift, two shuffles, two adds) over the three vector ports of current x86
+    /// cores, 96 bits a cycle; scalar, one 64-bit `popcnt` a cycle. The portable loop has none.
+    pub fn ceiling_bits_per_cycle(self) -> Option<f64> {
+        match self {
+            Kernel::Avx512 => Some(512.0),
+            Kernel::Avx2 => Some(256.0 * 3.0 / 8.0),
+            Kernel::Popcnt => Some(64.0),
+            Kernel::Portable => None,
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Kernel::Avx512 => "avx512-vpopcntdq",
+            Kernel::Avx2 => "avx2",
             Kernel::Popcnt => "popcnt",
             Kernel::Portable => "portable",
         }
@@ -170,6 +211,8 @@ pub(crate) fn row(kernel: Kernel, r: Row, mis: &mut [u32]) {
         // indices are in bounds by the shapes it asserted.
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 => unsafe { row_avx512(r, mis) },
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => unsafe { crate::avx2::row(r, mis) },
         #[cfg(target_arch = "x86_64")]
         Kernel::Popcnt => unsafe { row_popcnt(r, mis) },
         _ => row_scalar(r, mis),

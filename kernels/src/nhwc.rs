@@ -45,6 +45,13 @@ impl PackedActivations {
 /// Pack `src` (`n` images of `h x w` pixels) into `dst`'s interior: bit set where the value lies
 /// in its channel's bounds. `dst` must have the shape `[n][src.c][h][w]`.
 pub fn pack_bounded(src: Channels, n: usize, bounds: &Bounds, dst: &mut PackedActivations) {
+    pack_bounded_using(Kernel::widest(), src, n, bounds, dst)
+}
+
+/// [`pack_bounded`] with the instructions of `kernel` (AVX-512, AVX2, else none), which the CPU
+/// must support (see [`Kernel::available`]).
+pub fn pack_bounded_using(kernel: Kernel, src: Channels, n: usize, bounds: &Bounds, dst: &mut PackedActivations) {
+    assert!(kernel.supported(), "this CPU cannot run the {} kernel", kernel.name());
     let (c, h, w) = (src.c, dst.h, dst.w);
     assert!(dst.n == n && dst.c == c, "packed buffer shape differs from the source");
     assert!(bounds.lo.len() == c && bounds.hi.len() == c, "one bound per channel");
@@ -60,10 +67,19 @@ pub fn pack_bounded(src: Channels, n: usize, bounds: &Bounds, dst: &mut PackedAc
         let first = (img * h + yp - pad) * w * src.stride + src.offset;
         let out = &mut out[pad * words..][..w * words];
         #[cfg(target_arch = "x86_64")]
-        if crate::features::has_avx512() {
-            // SAFETY: the CPU has AVX-512F (checked); the row's pixels lie in `src.data` (asserted).
-            unsafe { pack_row_avx512(&src.data[first..], src.stride, c, w, bounds, out) };
-            return;
+        match kernel {
+            // SAFETY: the CPU has the kernel's features (asserted); the row's pixels lie in
+            // `src.data` (asserted).
+            Kernel::Avx512 => return unsafe { pack_row_avx512(&src.data[first..], src.stride, c, w, bounds, out) },
+            Kernel::Avx2 => {
+                for x in 0..w {
+                    let px = &src.data[first + x * src.stride..][..c];
+                    let out = &mut out[x * words..][..words];
+                    unsafe { crate::avx2::pack_pixel_bounded(px, &bounds.lo, &bounds.hi, out) };
+                }
+                return;
+            }
+            _ => {}
         }
         for x in 0..w {
             pack_pixel(&src.data[first + x * src.stride..][..c], bounds, &mut out[x * words..][..words]);
@@ -190,6 +206,12 @@ pub fn binary_conv2d_into(
             // SAFETY: the CPU has the kernel's features (asserted); shapes and the output range
             // were checked above; rows write disjoint pixels.
             unsafe { row_avx512(row, epilogue) };
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if kernel == Kernel::Avx2 {
+            // SAFETY: as above, with AVX2.
+            unsafe { crate::avx2::row_into(row.row, epilogue, out.at(row.offset), stride) };
             return;
         }
         mis.resize(w.out_stride * wo, 0);

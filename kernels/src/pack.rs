@@ -6,6 +6,8 @@
 //! channels, which is the axis the vector kernel works along. Unused bits are zero in both, so
 //! they never count as a mismatch.
 
+use crate::cpu::Kernel;
+
 /// Stride, padding and dilation of a square convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConvGeometry {
@@ -67,16 +69,19 @@ pub fn words_for(c: usize) -> usize {
 /// parallel; within a row, 64 channels at a time are gathered into one word per pixel, reading
 /// each channel's row contiguously.
 pub fn pack_activations(x: &[f32], shape: [usize; 4], pad: usize) -> PackedActivations {
-    pack(x, shape, pad, true)
+    pack_activations_using(Kernel::widest(), x, shape, pad)
 }
 
-/// [`pack_activations`] without SIMD: the reference the SIMD packer is tested against.
+/// [`pack_activations`] without SIMD: the reference the SIMD packers are tested against.
 pub fn pack_activations_portable(x: &[f32], shape: [usize; 4], pad: usize) -> PackedActivations {
-    pack(x, shape, pad, false)
+    pack_activations_using(Kernel::Portable, x, shape, pad)
 }
 
-fn pack(x: &[f32], [n, c, h, w]: [usize; 4], pad: usize, simd: bool) -> PackedActivations {
+/// [`pack_activations`] with the instructions of `kernel` (AVX-512, AVX2, else none), which the
+/// CPU must support (see [`Kernel::available`]).
+pub fn pack_activations_using(kernel: Kernel, x: &[f32], [n, c, h, w]: [usize; 4], pad: usize) -> PackedActivations {
     use rayon::prelude::*;
+    assert!(kernel.supported(), "this CPU cannot run the {} kernel", kernel.name());
     assert_eq!(x.len(), n * c * h * w, "activation data does not match its shape");
     let words = words_for(c);
     let (hp, wp) = (h + 2 * pad, w + 2 * pad);
@@ -90,21 +95,23 @@ fn pack(x: &[f32], [n, c, h, w]: [usize; 4], pad: usize, simd: bool) -> PackedAc
             }
             let y = yp - pad;
             #[cfg(target_arch = "x86_64")]
-            if simd && crate::features::has_avx512() {
-                // SAFETY: the CPU has AVX-512 (checked); the row slices are in bounds.
+            if kernel == Kernel::Avx512 {
+                // SAFETY: the CPU has AVX-512 (asserted); the row slices are in bounds.
                 unsafe { pack_row_avx512(x, [c, h, w], img, y, pad, words, out_row) };
                 return;
             }
             for word in 0..words {
-                tmp.fill(0);
-                for bit in 0..64.min(c - word * 64) {
-                    let ch = word * 64 + bit;
-                    let row = &x[((img * c + ch) * h + y) * w..][..w];
-                    for (t, &v) in tmp.iter_mut().zip(row) {
-                        // Branch-free: the bit is set where v >= 0 (NaN packs as -1).
-                        *t |= u64::from(v >= 0.0) << bit;
-                    }
+                let bits = 64.min(c - word * 64);
+                let rows = |bit: usize| &x[((img * c + word * 64 + bit) * h + y) * w..][..w];
+                #[cfg(target_arch = "x86_64")]
+                if kernel == Kernel::Avx2 {
+                    // SAFETY: the CPU has AVX2 (asserted); each row holds `w` floats, `tmp` `w` words.
+                    unsafe { crate::avx2::pack_signs(rows, bits, w, tmp) };
+                } else {
+                    pack_signs(rows, bits, tmp);
                 }
+                #[cfg(not(target_arch = "x86_64"))]
+                pack_signs(rows, bits, tmp);
                 for (xx, &t) in tmp.iter().enumerate() {
                     out_row[(pad + xx) * words + word] = t;
                 }
@@ -112,6 +119,17 @@ fn pack(x: &[f32], [n, c, h, w]: [usize; 4], pad: usize, simd: bool) -> PackedAc
         },
     );
     PackedActivations { n, c, h, w, pad, words, data }
+}
+
+/// Pixel `x`'s word in `out[x]`: bit `bit` set where `rows(bit)[x] >= 0` (branch-free; NaN
+/// packs as -1).
+fn pack_signs<'a>(rows: impl Fn(usize) -> &'a [f32], bits: usize, out: &mut [u64]) {
+    out.fill(0);
+    for bit in 0..bits {
+        for (t, &v) in out.iter_mut().zip(rows(bit)) {
+            *t |= u64::from(v >= 0.0) << bit;
+        }
+    }
 }
 
 /// One row of [`pack_activations`] with AVX-512: 16 pixels of a channel compared at once, their

@@ -5,7 +5,7 @@
 use lightnasc_kernels::cpu::out_size;
 use lightnasc_kernels::{
     ConvGeometry, Epilogue, Kernel, binary_conv2d_using, binary_dense, pack_activations, pack_activations_portable,
-    pack_weights,
+    pack_activations_using, pack_weights,
 };
 
 struct Rng(u64);
@@ -123,7 +123,7 @@ fn packed_sizes_are_a_32nd_of_float() {
 }
 
 #[test]
-fn the_simd_packer_equals_the_portable_one() {
+fn every_simd_packer_equals_the_portable_one() {
     let mut rng = Rng(11);
     for _ in 0..30 {
         let (n, c, h, w, pad) =
@@ -134,9 +134,12 @@ fn the_simd_packer_equals_the_portable_one() {
             let i = rng.below(x.len() as u64);
             x[i] = [-0.0, f32::NAN, 0.0, -1e-30][rng.below(4)];
         }
-        let a = pack_activations(&x, [n, c, h, w], pad);
         let b = pack_activations_portable(&x, [n, c, h, w], pad);
-        assert_eq!(a.data, b.data, "n {n} c {c} {h}x{w} pad {pad}");
+        for kernel in Kernel::available() {
+            let a = pack_activations_using(kernel, &x, [n, c, h, w], pad);
+            assert_eq!(a.data, b.data, "{}: n {n} c {c} {h}x{w} pad {pad}", kernel.name());
+        }
+        assert_eq!(pack_activations(&x, [n, c, h, w], pad).data, b.data);
     }
 }
 
@@ -158,7 +161,9 @@ fn to_nhwc(x: &[f32], [n, c, h, w]: [usize; 4]) -> Vec<f32> {
 /// channels around the written range are left as they were.
 #[test]
 fn nhwc_packing_and_conv_into_a_channel_range_equal_the_reference() {
-    use lightnasc_kernels::{Bounds, Channels, ChannelsMut, PackedActivations, binary_conv2d_into, pack_bounded};
+    use lightnasc_kernels::{
+        Bounds, Channels, ChannelsMut, PackedActivations, binary_conv2d_into, pack_bounded, pack_bounded_using,
+    };
     let mut rng = Rng(23);
     let mut cases = 0;
     for _ in 0..120 {
@@ -195,6 +200,11 @@ fn nhwc_packing_and_conv_into_a_channel_range_equal_the_reference() {
             }
         }
         let border = pack_activations(&x, [n, c, h, w], g.pad);
+        for kernel in Kernel::available() {
+            let mut stale = a.clone();
+            pack_bounded_using(kernel, Channels { data: &wide, stride, offset, c }, n, &bounds, &mut stale);
+            assert_eq!(stale.data, border.data, "{} packing: c {c} n {n} {h}x{w} pad {}", kernel.name(), g.pad);
+        }
         pack_bounded(Channels { data: &wide, stride, offset, c }, n, &bounds, &mut a);
         assert_eq!(a.data, border.data, "packing: c {c} n {n} {h}x{w} pad {}", g.pad);
         let pw = pack_weights(&wt, [o, c, k, k]);
@@ -247,18 +257,11 @@ fn nhwc_packing_and_conv_into_a_channel_range_equal_the_reference() {
 /// Bounds by hand: [lo, hi] per channel, NaN never inside, signed zeros equal to zero.
 #[test]
 fn bounded_packing_by_hand() {
-    use lightnasc_kernels::{Bounds, Channels, PackedActivations, pack_bounded};
+    use lightnasc_kernels::{Bounds, Channels, PackedActivations, pack_bounded_using};
     let c = 70; // two words, the second partly used
     let lo: Vec<f32> = (0..c).map(|i| [0.0, -1.0, f32::NEG_INFINITY, 2.0, f32::INFINITY][i % 5]).collect();
     let hi: Vec<f32> = (0..c).map(|i| [f32::INFINITY, 1.0, -0.0, 2.0, f32::NEG_INFINITY][i % 5]).collect();
     let px: Vec<f32> = (0..c).map(|i| [-0.0, 1.0, f32::NAN, 2.0, 5.0, -3.0, 0.5][i % 7]).collect();
-    let mut a = PackedActivations::zeros(1, c, 1, 1, 1);
-    pack_bounded(
-        Channels { data: &px, stride: c, offset: 0, c },
-        1,
-        &Bounds { lo: lo.clone(), hi: hi.clone() },
-        &mut a,
-    );
     let mut want = [0u64; 2];
     for ch in 0..c {
         let v = px[ch];
@@ -271,7 +274,12 @@ fn bounded_packing_by_hand() {
     assert!(want[0] >> 2 & 1 == 0);
     assert!(want[0] >> 3 & 1 == 1);
     // The 3x3 buffer with a border: the centre pixel holds the words, the border stays zero.
-    let centre = 4 * 2;
-    assert_eq!(&a.data[centre..centre + 2], &want);
-    assert!(a.data[..centre].iter().chain(&a.data[centre + 2..]).all(|&d| d == 0));
+    for kernel in Kernel::available() {
+        let mut a = PackedActivations::zeros(1, c, 1, 1, 1);
+        let bounds = Bounds { lo: lo.clone(), hi: hi.clone() };
+        pack_bounded_using(kernel, Channels { data: &px, stride: c, offset: 0, c }, 1, &bounds, &mut a);
+        let centre = 4 * 2;
+        assert_eq!(&a.data[centre..centre + 2], &want, "{}", kernel.name());
+        assert!(a.data[..centre].iter().chain(&a.data[centre + 2..]).all(|&d| d == 0));
+    }
 }

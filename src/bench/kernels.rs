@@ -2,8 +2,8 @@
 //! on the same device, at MeliusNet-22's and ResNet-18's 3x3 binary conv shapes. On the CPU the
 //! baseline is burn's Flex `conv2d` (and, given a Python with onnxruntime, onnxruntime's float
 //! conv) and the binary side the native plan's: packing from an NHWC float buffer and the conv
-//! into one, with a chosen CPU kernel; the row also states the VPOPCNTQ ceiling (one 512-bit
-//! popcount per cycle per core at the clock `/proc/cpuinfo` reports). On a CubeCL device
+//! into one, with a chosen CPU kernel; the row also states the share of that kernel's popcount
+//! ceiling it reaches (its bits a cycle per core at the clock `/proc/cpuinfo` reports). On a CubeCL device
 //! (wgpu, CUDA) the baseline is burn's `conv2d` there and the binary side the network's own packed
 //! path (packing on the device, the variant timed fastest for the shape). Each binary time
 //! includes packing the input; weights are packed once, as for inference. Both sides read their
@@ -46,8 +46,9 @@ pub struct KernelRow {
     /// onnxruntime's float conv of the same shape (CPU, given `--onnxruntime`), and its time over ours.
     pub onnxruntime_ms: Option<f64>,
     pub vs_onnxruntime: Option<f64>,
-    /// The time the XNOR-popcounts alone would take at one 512-bit VPOPCNTQ per cycle on every
-    /// thread, and that time over ours (1.0 = at the ceiling).
+    /// The time the XNOR-popcounts alone would take at the kernel's popcount limit
+    /// (`Kernel::ceiling_bits_per_cycle`) on every thread, and that time over ours (1.0 = at the
+    /// ceiling).
     pub ceiling_ms: Option<f64>,
     pub of_ceiling: Option<f64>,
 }
@@ -170,10 +171,8 @@ fn rows<B: Backend>(device: &B::Device, bench: &KernelBench) -> Result<Vec<Kerne
                 _ => None,
             };
             let bitops = (n * hw * hw * out * c * 9) as f64;
-            let ceiling_ms = match (bench.cpu_kernel, clock_ghz()) {
-                (Some(Kernel::Avx512), Some(ghz)) => {
-                    Some(bitops / (rayon::current_num_threads() as f64 * ghz * 1e9 * 512.0) * 1e3)
-                }
+            let ceiling_ms = match (bench.cpu_kernel.and_then(Kernel::ceiling_bits_per_cycle), clock_ghz()) {
+                (Some(bits), Some(ghz)) => Some(bitops / (rayon::current_num_threads() as f64 * ghz * 1e9 * bits) * 1e3),
                 _ => None,
             };
             rows.push(KernelRow {

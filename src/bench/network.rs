@@ -40,6 +40,8 @@ pub struct NetworkRow {
     /// What one steady pass did on the device, packed and float (kernel counts with `--counts`).
     pub per_pass: Option<Counts>,
     pub float_per_pass: Option<Counts>,
+    /// The native plan's CPU kernel and its instruction set (`avx2 (AVX2)`).
+    pub cpu_kernel: Option<String>,
 }
 
 /// `space` with `arch` pinned: the fixed network, then the supernet on sampled paths.
@@ -135,6 +137,7 @@ fn rows<B: Backend>(device: &B::Device, bench: &NetworkBench) -> Result<Vec<Netw
                 first_pass_s: Some(first_pass_s),
                 per_pass: Some(per_pass),
                 float_per_pass: Some(float_per_pass),
+                cpu_kernel: None,
             });
         };
         row(format!("{} (pinned)", space.name), &fixed, &|_| Assignment(vec![]));
@@ -173,6 +176,7 @@ fn rows<B: Backend>(device: &B::Device, bench: &NetworkBench) -> Result<Vec<Netw
                 first_pass_s: None,
                 per_pass: None,
                 float_per_pass: None,
+                cpu_kernel: Some(format!("{} ({})", native.kernel().name(), native.kernel().isa())),
             });
         }
     }

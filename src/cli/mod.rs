@@ -380,7 +380,8 @@ pub struct KernelBenchArgs {
     /// Timed repetitions per row (the median is reported).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub reps: u32,
-    /// The CPU kernel: best | avx512 | popcnt | portable (on a GPU the variant is timed per shape)
+    /// The CPU kernel: best | avx512 | avx2 | popcnt | portable (on a GPU the variant is timed per
+    /// shape; LIGHTNASC_NO_AVX512 / LIGHTNASC_NO_AVX2 hide the wider ones from `best`)
     #[arg(long, default_value = "best")]
     pub kernel: String,
     #[command(flatten)]

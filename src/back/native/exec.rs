@@ -31,6 +31,11 @@ impl Plan {
         self
     }
 
+    /// The binary kernel the plan's packed convs run.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
     pub fn program(&self) -> &Program {
         &self.program
     }
