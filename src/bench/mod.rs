@@ -1,6 +1,7 @@
 //! Benchmarks that report ratios against a baseline measured in the same run.
 
 pub mod decode;
+pub mod host;
 pub mod kernels;
 pub mod network;
 pub mod ort;

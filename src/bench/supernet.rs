@@ -9,6 +9,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::Serialize;
 
+use super::host::{ThreadClock, ThreadTime};
 use crate::error::Error;
 use crate::ir::Graph;
 use crate::ir::pin::Assignment;
@@ -55,6 +56,15 @@ pub struct BenchRow {
     /// `--counts`).
     pub warmup_counts: Counts,
     pub per_step: Counts,
+    /// The host's account of the timed steps: CPU time per step of each group of threads, the
+    /// one that drove the steps as `driver` (Linux).
+    pub threads: Vec<ThreadTime>,
+    /// The driver's CPU time per kernel launch, in microseconds (with `--counts`).
+    pub driver_us_per_launch: Option<f64>,
+    /// Device memory CubeCL held reserved after the timed steps, and what it reserved anew
+    /// during them, per step (CubeCL devices only; a steady state reserves nothing).
+    pub device_reserved_bytes: Option<u64>,
+    pub device_reserved_per_step: Option<i64>,
 }
 
 impl BackendJob for SupernetBench {
@@ -87,6 +97,7 @@ impl BackendJob for SupernetBench {
             time_steps(what, net, &x, &y, paths, self.steps, self.warmup).map(|t| (t, peak_rss_mib()))
         };
         let base = timing("fixed network", fixed, &[Assignment(vec![])])?;
+        let base_secs = base.0.secs;
         let mut rows = vec![(format!("fixed network ({named})"), base)];
         if !self.fixed_only {
             let same = timing("supernet, same path", supernet.clone(), std::slice::from_ref(&arch))?;
@@ -101,12 +112,22 @@ impl BackendJob for SupernetBench {
             ms_per_step: t.secs * 1e3 / self.steps as f64,
             peak_rss_mib: rss,
             cores_busy: t.cpu_secs.map(|c| c / t.secs),
-            ratio: base.0.secs / t.secs,
+            ratio: base_secs / t.secs,
             first_step_s: t.first_step_s,
             warmup_s: t.warmup_s,
             warmup_counts: t.warmup_counts,
             per_step: t.per_step,
+            driver_us_per_launch: t.threads.iter().find(|g| g.name == "driver").and_then(|d| {
+                (t.per_step.launched > 0).then(|| d.cpu_ms_per_step * 1e3 / t.per_step.launched as f64)
+            }),
+            threads: t.threads,
+            device_reserved_bytes: t.reserved.map(|r| r.1),
+            device_reserved_per_step: t.reserved.map(|(a, b)| (b as i64 - a as i64) / self.steps.max(1) as i64),
         };
+        // On a CubeCL device (its memory is known): a run slow by configuration shows it.
+        if let (Some(_), Some(settings)) = (crate::net::gpu::reserved_bytes::<B>(&device), crate::net::gpu::settings_json()) {
+            eprintln!("CubeCL settings in force: {settings}");
+        }
         Ok(rows.into_iter().map(row).collect())
     }
 }
@@ -121,7 +142,6 @@ fn input_shape(g: &Graph) -> Result<Shape3, Error> {
 }
 
 /// Wall seconds of the timed steps, the process's CPU seconds meanwhile, and the start-up.
-#[derive(Clone, Copy)]
 struct Timed {
     secs: f64,
     cpu_secs: Option<f64>,
@@ -129,6 +149,9 @@ struct Timed {
     warmup_s: f64,
     warmup_counts: Counts,
     per_step: Counts,
+    threads: Vec<ThreadTime>,
+    /// Device memory reserved before and after the timed steps.
+    reserved: Option<(u64, u64)>,
 }
 
 /// Timing of `steps` training steps (Adam, the path of each step taken in turn), after `warmup`
@@ -149,14 +172,16 @@ fn time_steps<B: AutodiffBackend>(
     let mut progress = Steps::new(format!("bench supernet, {what}"), warmup + steps)
         .heartbeat(std::time::Duration::from_secs(10), move || Counts::since(begun).brief());
     let begin = Instant::now();
-    let (mut start, mut cpu, mut counts) = (begin, cpu_secs(), Counts::now());
+    let (mut start, mut cpu, mut counts, mut threads) = (begin, cpu_secs(), Counts::now(), ThreadClock::now());
+    let mut reserved_before = None;
     let (mut first_step_s, mut warmup_s, mut warmup_counts) = (0.0, 0.0, Counts::default());
     for i in 0..warmup + steps {
         if i == warmup {
             // A device sync also ends a profile's table (`--profile`): warm-up, then timed steps.
             let _ = B::sync(&x.device());
             (warmup_s, warmup_counts) = (begin.elapsed().as_secs_f64(), Counts::since(counts));
-            (start, cpu, counts) = (Instant::now(), cpu_secs(), Counts::now());
+            reserved_before = crate::net::gpu::reserved_bytes::<B>(&x.device());
+            (start, cpu, counts, threads) = (Instant::now(), cpu_secs(), Counts::now(), ThreadClock::now());
         }
         let t = Instant::now();
         // Reading the loss waits for the device, so each step is timed to its end.
@@ -169,7 +194,9 @@ fn time_steps<B: AutodiffBackend>(
         progress.done(i, &format!("{phase} step {ms:.1} ms"));
     }
     let secs = start.elapsed().as_secs_f64();
+    let threads = ThreadClock::now().since(&threads, steps);
     let _ = B::sync(&x.device());
+    let reserved = reserved_before.zip(crate::net::gpu::reserved_bytes::<B>(&x.device()));
     let per_step = Counts::since(counts).per(steps as u64);
     progress.finish();
     Ok(Timed {
@@ -179,6 +206,8 @@ fn time_steps<B: AutodiffBackend>(
         warmup_s,
         warmup_counts,
         per_step,
+        threads,
+        reserved,
     })
 }
 

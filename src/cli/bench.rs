@@ -95,6 +95,17 @@ fn table(name: &str, args: &SupernetBenchArgs, rows: &[BenchRow]) -> String {
             );
         }
     }
+    let _ = writeln!(o, "host account per timed step: CPU ms by thread (the driving thread as `driver`), device memory");
+    for r in rows {
+        let threads: Vec<String> =
+            r.threads.iter().take(6).map(|t| format!("{} {:.1}", t.name, t.cpu_ms_per_step)).collect();
+        let per_launch = r.driver_us_per_launch.map_or(String::new(), |u| format!("; driver {u:.0} us a launch"));
+        let memory = match (r.device_reserved_bytes, r.device_reserved_per_step) {
+            (Some(total), Some(step)) => format!("; reserved {:.1} MiB, {step:+} bytes a step", total as f64 / 1048576.0),
+            _ => String::new(),
+        };
+        let _ = writeln!(o, "{:<44} {}{per_launch}{memory}", r.what, threads.join(", "));
+    }
     o
 }
 
@@ -106,9 +117,10 @@ pub fn kernels(args: &KernelBenchArgs) -> ExitCode {
     let kernel = match args.kernel.as_str() {
         "best" => Kernel::best(),
         "avx512" => Kernel::Avx512,
+        "avx2" => Kernel::Avx2,
         "popcnt" => Kernel::Popcnt,
         "portable" => Kernel::Portable,
-        k => return super::fail(format!("unknown kernel `{k}`: best, avx512, popcnt or portable")),
+        k => return super::fail(format!("unknown kernel `{k}`: best, avx512, avx2, popcnt or portable")),
     };
     let on_cpu = args.device.backend == BackendKind::Cpu;
     if !on_cpu && args.kernel != "best" {
@@ -139,7 +151,8 @@ pub fn kernels(args: &KernelBenchArgs) -> ExitCode {
         Format::Text => {
             use std::fmt::Write as _;
             let mut o = String::new();
-            let binary = if on_cpu { format!("{} kernel", kernel.name()) } else { "CubeCL kernels".into() };
+            let binary =
+                if on_cpu { format!("{} kernel, {}", kernel.name(), kernel.isa()) } else { "CubeCL kernels".into() };
             let _ = writeln!(
                 o,
                 "binary conv ({binary}, input packing included) vs burn's float conv2d on {}; median of at least {} runs (about 0.25 s a row)",
@@ -182,7 +195,9 @@ pub fn kernels(args: &KernelBenchArgs) -> ExitCode {
             }
             let _ = writeln!(
                 o,
-                "ceiling: the share of one 512-bit VPOPCNTQ per cycle per thread at /proc/cpuinfo's clock that the conv reaches"
+                "ceiling: the share of the {} kernel's popcount limit ({} bits a cycle a thread at /proc/cpuinfo's clock) that the conv reaches",
+                kernel.name(),
+                kernel.ceiling_bits_per_cycle().map_or("none".into(), |b| format!("{b:.0}"))
             );
             super::emit(&o);
         }
@@ -227,7 +242,10 @@ pub fn network(args: &NetworkBenchArgs) -> ExitCode {
         Format::Text => {
             use std::fmt::Write as _;
             let kernels = match args.device.backend {
-                BackendKind::Cpu => format!("{} kernel", lightnasc_kernels::Kernel::best().name()),
+                BackendKind::Cpu => {
+                    let k = lightnasc_kernels::Kernel::best();
+                    format!("{} kernel ({})", k.name(), k.isa())
+                }
                 _ => "CubeCL kernels".into(),
             };
             let mut o = format!(

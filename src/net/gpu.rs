@@ -169,6 +169,41 @@ pub fn configure(settings: &Settings) {
 #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
 pub fn configure(_settings: &Settings) {}
 
+/// CubeCL's settings in force (profiling, logging, autotune, compilation caches, streams,
+/// memory), as CubeCL serialises them: a run slow by configuration (a profiling level that
+/// waits for every launch) shows it. `None` before a device started or without CubeCL.
+pub fn settings_json() -> Option<serde_json::Value> {
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    {
+        use burn_cubecl::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
+        let cfg = CubeClRuntimeConfig::storage().lock().clone()?;
+        serde_json::to_value(&*cfg).ok()
+    }
+    #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+    None
+}
+
+/// Bytes of device memory CubeCL holds reserved on `device` (its pools' pages), where `B` runs
+/// on CubeCL; `None` elsewhere. Asks the device thread, so it waits for the work queued before.
+pub fn reserved_bytes<B: burn::tensor::backend::Backend>(device: &B::Device) -> Option<u64> {
+    #[cfg(feature = "wgpu")]
+    if let Some(b) = reserved_on::<burn_cubecl::cubecl::wgpu::WgpuRuntime>(device) {
+        return Some(b);
+    }
+    #[cfg(feature = "cuda")]
+    if let Some(b) = reserved_on::<burn_cubecl::cubecl::cuda::CudaRuntime>(device) {
+        return Some(b);
+    }
+    let _ = device;
+    None
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn reserved_on<R: burn_cubecl::CubeRuntime>(device: &dyn std::any::Any) -> Option<u64> {
+    let device = device.downcast_ref::<R::Device>()?;
+    R::client(device).memory_usage().ok().map(|u| u.bytes_reserved)
+}
+
 /// Compilation logs to `log`'s info, executions to debug, autotune results to trace: one
 /// record each, which [`Counter`] tells apart by level.
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
