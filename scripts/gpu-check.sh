@@ -17,6 +17,10 @@
 #   supernet-2   the same again, a new process: the first step with CubeCL's caches on disk
 #   counts       the same with `--counts`: kernels compiled, launched, autotuned, reads per step
 #   profile      the same with `--profile`: CubeCL's per-kernel device times (profile.txt)
+#   perf         where `perf record` works: the same steps under `perf record`, the samples by
+#                thread and symbol (perf.txt): which thread is busy and where (CubeCL's device
+#                thread `DSD-*` against the driving thread; every supernet step's JSON has the
+#                CPU time per step of each thread and the device memory reserved anew)
 #   network      `bench network --pinned-only` on the full MeliusNet-22: inference b1 and b32
 #   torch-train  PyTorch eager on the same network (scripts/torch_melius22.py), where python3
 #   torch-infer  has torch: the side-by-side figures (same JSON keys)
@@ -39,7 +43,7 @@ while (($#)); do
         --quick) size=quick; shift ;;
         --full) size=full; shift ;;
         --only) only=,${2:?},; shift 2 ;;
-        -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,33p' "$0"; exit 0 ;;
         *) echo "gpu-check: unknown argument \`$1\` (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -124,6 +128,12 @@ step supernet 150 "$bin" bench supernet "${supernet[@]}" --device "$device" --fo
 step supernet-2 60 "$bin" bench supernet "${supernet[@]}" --device "$device" --format json
 step counts 60 "$bin" bench supernet "${counted[@]}" --device "$device" --format json
 step profile 60 "$bin" bench supernet "${profiled[@]}" --device "$device" --profile "$out/profile.txt" --format json
+if command -v perf >/dev/null && perf record -q -o /dev/null -- true 2>/dev/null; then
+    step perf 90 perf record -F 499 -o "$out/perf.data" -- "$bin" bench supernet "${supernet[@]}" \
+        --device "$device" --format json
+    perf report -i "$out/perf.data" --sort comm,dso,sym --stdio -n 2>/dev/null | head -80 >"$out/perf.txt"
+    rm -f "$out/perf.data"
+fi
 step network 90 "$bin" bench network "${network[@]}" --device "$device" --format json
 # PyTorch on the same network, where this machine's python3 has it (a GPU machine of this project).
 if python3 -c 'import torch' 2>/dev/null; then
