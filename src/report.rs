@@ -76,14 +76,28 @@ pub struct Correlation {
 pub struct Report {
     pub runs: Vec<RunReport>,
     pub correlation: Correlation,
+    /// Runs left out because they could not be read, with why.
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Skipped {
+    pub run: String,
+    pub why: String,
 }
 
 /// Read runs (each a run folder) into a report; the ledger beside each supplies wall time and
-/// device for finished runs.
-pub fn build(dirs: &[&Path]) -> Result<Report, RunError> {
-    let mut runs = vec![];
-    for dir in dirs {
-        runs.push(one_run(dir)?);
+/// device for finished runs. A run flagged `true` that cannot be read (one killed before its
+/// first checkpoint, a damaged file) is left out and listed in `skipped`, as TensorBoard skips a
+/// broken run of a folder; one flagged `false` (named by the user) fails the report.
+pub fn build(dirs: &[(&Path, bool)]) -> Result<Report, RunError> {
+    let (mut runs, mut skipped) = (vec![], vec![]);
+    for &(dir, skip_broken) in dirs {
+        match one_run(dir) {
+            Ok(r) => runs.push(r),
+            Err(e) if skip_broken => skipped.push(Skipped { run: dir.display().to_string(), why: e.to_string() }),
+            Err(e) => return Err(e),
+        }
     }
     // Several results for one architecture (shards rerun, duplicates): each run counts once.
     let mut points = vec![];
@@ -101,7 +115,7 @@ pub fn build(dirs: &[&Path]) -> Result<Report, RunError> {
         kendall_tau_test: test.and_then(|t| kendall_tau_b(&xs, &t)),
         points,
     };
-    Ok(Report { runs, correlation })
+    Ok(Report { runs, correlation, skipped })
 }
 
 fn one_run(dir: &Path) -> Result<RunReport, RunError> {

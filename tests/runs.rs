@@ -325,3 +325,57 @@ fn a_damaged_run_folder_gives_clear_errors_and_loses_nothing() {
     // mean the files are not read at all.
     assert!(failures > files.len() * 2 * 3, "only {failures} failures");
 }
+
+/// A run that stops before its first checkpoint strands nothing: a failed start removes its
+/// folder (the same command then starts it afresh), and `report` on a folder of runs skips a run
+/// killed that early with a warning and reports the others.
+#[test]
+fn a_run_stopped_before_its_first_checkpoint_strands_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let spec = root().join("specs/demo.lnas");
+    let start = |batch: &str| {
+        lightnasc(&[
+            "search",
+            s(&spec),
+            "--data",
+            "mock:fashion-mnist",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "64",
+            "--batch-size",
+            batch,
+            "--runs-dir",
+            s(&runs),
+            "--name",
+            "w1",
+        ])
+    };
+    // 64 images less the validation split make no batch of 64: the run fails as it starts.
+    let out = start("64");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("make no batch of 64"), "{err}");
+    assert!(err.contains("removed") && err.contains("the same command starts it afresh"), "{err}");
+    assert!(!runs.join("w1").exists(), "the failed run's folder is gone");
+    // The same name again, with a batch that fits: it runs.
+    common::ok_for(&start("16"), "the same command, corrected");
+    common::ok_for(&lightnasc(&["report", s(&runs.join("w1"))]), "report w1");
+
+    // A run killed before its first checkpoint: its folder as the search makes it, nothing more.
+    let killed = runs.join("ctrlc");
+    std::fs::create_dir_all(&killed).unwrap();
+    std::fs::copy(runs.join("w1/config.yml"), killed.join("config.yml")).unwrap();
+    let out = lightnasc(&["report", s(&runs), "--format", "json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("warning: skipped") && err.contains("ctrlc"), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["runs"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["skipped"].as_array().unwrap().len(), 1, "{report}");
+    // Named on its own, the broken run is an error, not a warning.
+    let out = lightnasc(&["report", s(&killed)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no checkpoint yet"));
+}

@@ -8,10 +8,11 @@ use lightnasc::report;
 use super::{ReportArgs, ReportFormat, emit, fail};
 
 pub fn run(args: &ReportArgs) -> ExitCode {
-    let mut dirs: Vec<PathBuf> = vec![];
+    // Each run folder, and whether it was found in a folder of runs (then a broken one is skipped).
+    let mut dirs: Vec<(PathBuf, bool)> = vec![];
     for p in &args.runs {
         if p.join("config.yml").is_file() {
-            dirs.push(p.clone());
+            dirs.push((p.clone(), false));
         } else if p.is_dir() {
             // A folder of runs: every run folder in it, in name order.
             let mut inner: Vec<PathBuf> = match std::fs::read_dir(p) {
@@ -24,16 +25,22 @@ pub fn run(args: &ReportArgs) -> ExitCode {
                 return fail(format!("{}: neither a run folder nor a folder of runs", p.display()));
             }
             inner.sort();
-            dirs.extend(inner);
+            dirs.extend(inner.into_iter().map(|d| (d, true)));
         } else {
             return fail(format!("{}: not a run folder", p.display()));
         }
     }
-    let refs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let refs: Vec<(&Path, bool)> = dirs.iter().map(|(d, skip)| (d.as_path(), *skip)).collect();
     let r = match report::build(&refs) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    for s in &r.skipped {
+        eprintln!("warning: skipped {}", s.why);
+    }
+    if r.runs.is_empty() {
+        return fail("no run could be read (see the warnings above)");
+    }
     let md = report::markdown(&r);
     let json = serde_json::to_string_pretty(&r).expect("serialises");
     if let Some(out) = &args.out {

@@ -13,7 +13,7 @@ use lightnasc::ir::pin::Assignment;
 use lightnasc::ledger;
 use lightnasc::net::device::{DeviceArg, describe, run_on};
 use lightnasc::search::config::{RunKind, SearchConfig};
-use lightnasc::search::run;
+use lightnasc::search::{checkpoint, run};
 use lightnasc::search::{RunError, SearchJob};
 
 use super::{RunOpts, SearchArgs, fail};
@@ -62,7 +62,20 @@ pub(super) fn launch(
 ) -> ExitCode {
     let ledger = opts.ledger.clone().unwrap_or_else(|| ledger::path_for(&run_dir));
     match prepare(cfg, device, &run_dir, resume, opts.stop_after_steps, source_arch) {
-        Ok((job, device, graph)) => execute(job, device, graph, &ledger),
+        Ok((job, device, graph)) => {
+            let code = execute(job, device, graph, &ledger);
+            // A new run that failed before its first checkpoint has nothing to resume: its folder
+            // would only block the same command (`already exists`) and `--resume` alike.
+            if code != ExitCode::SUCCESS && !resume && checkpoint::find(&run_dir).is_none() {
+                if std::fs::remove_dir_all(&run_dir).is_ok() {
+                    eprintln!(
+                        "removed {}: the run failed before its first checkpoint; the same command starts it afresh",
+                        run_dir.display()
+                    );
+                }
+            }
+            code
+        }
         Err(code) => {
             // Nothing ran: a run folder made for this run holds nothing worth keeping.
             if !resume {
