@@ -8,6 +8,7 @@ mod cli;
 
 fn main() -> ExitCode {
     keep_freed_memory();
+    quiet_wayland_probe();
     let args = cli::Cli::parse();
     // Lowering recurses once per nested block; run on a thread with a generous stack so that no
     // accepted input can overflow it.
@@ -35,5 +36,31 @@ fn keep_freed_memory() {
         libc::mallopt(libc::M_MMAP_MAX, 0);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
         libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+/// Mesa's Vulkan drivers (lavapipe among them) try a Wayland display while wgpu lists adapters,
+/// and libwayland prints `error: XDG_RUNTIME_DIR is invalid or not set in the environment` for
+/// each try where the variable is unset (a server, a container, CI): two to six such lines on a
+/// successful `--device wgpu` run. An empty folder of our own, owned by us and private, quiets
+/// it (no display there, so the driver goes on without one); a set variable is left alone.
+/// Called before any thread starts.
+fn quiet_wayland_probe() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+            return;
+        }
+        // SAFETY: getuid has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        let dir = std::env::temp_dir().join(format!("lightnasc-runtime-{uid}"));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        // Only a folder that is ours and private: one someone else made could hold a display.
+        let Ok(meta) = std::fs::symlink_metadata(&dir) else { return };
+        if meta.is_dir() && meta.uid() == uid && meta.mode() & 0o077 == 0 {
+            // SAFETY: no other thread exists yet, so nothing reads the environment meanwhile.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+        }
     }
 }

@@ -63,6 +63,47 @@ fn no_vulkan_driver_is_a_clear_error_not_a_panic() {
     }
 }
 
+/// Where XDG_RUNTIME_DIR is unset (servers, containers, CI), Mesa's drivers used to make every
+/// wgpu command print `error: XDG_RUNTIME_DIR is invalid or not set` on success; a software
+/// adapter is named as one, and a search on it alone is warned about before it starts.
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_software_adapter_is_named_and_the_drivers_noise_stays_off_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lightnasc"));
+        c.args(args).current_dir(dir.path()).env_remove("XDG_RUNTIME_DIR");
+        c.output().expect("running lightnasc")
+    };
+    let out = run(&["devices"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(!t.contains("XDG_RUNTIME_DIR"), "{t}");
+    let wgpu = t.lines().find(|l| l.starts_with("wgpu")).unwrap_or_else(|| panic!("{t}"));
+    // This machine's adapters are lavapipe's (no GPU here).
+    assert!(wgpu.contains("(software: a GPU emulated on the CPU"), "{wgpu}");
+    // A search on it: the warning first (the run then fails as it starts, on a batch too big).
+    let spec = common::root().join("specs/demo.lnas");
+    let out = run(&[
+        "search",
+        spec.to_str().unwrap(),
+        "--data",
+        "mock:fashion-mnist",
+        "--device",
+        "wgpu",
+        "--train-limit",
+        "64",
+        "--batch-size",
+        "64",
+        "--runs-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("warning: the only wgpu adapter is llvmpipe") && t.contains("--device cpu"), "{t}");
+    assert!(t.contains("make no batch of 64") && !t.contains("XDG_RUNTIME_DIR"), "{t}");
+}
+
 /// The self-test needs no spec files: an installed binary checks itself from any folder.
 #[test]
 fn selftest_runs_from_any_folder() {

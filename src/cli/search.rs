@@ -47,7 +47,25 @@ pub fn run(args: &SearchArgs) -> ExitCode {
 pub(super) fn device_of(cfg: &SearchConfig) -> Result<DeviceArg, Error> {
     let device: DeviceArg = cfg.device.parse().map_err(|e| Error::usage(format!("config `device`: {e}")))?;
     lightnasc::net::device::available(&device)?;
+    warn_if_software(&device);
     Ok(device)
+}
+
+/// A wgpu run on a software adapter alone (lavapipe on a machine without a GPU) runs, but far
+/// slower than on the CPU itself: say so before a long job starts.
+fn warn_if_software(device: &DeviceArg) {
+    #[cfg(feature = "wgpu")]
+    if device.backend == lightnasc::net::device::BackendKind::Wgpu
+        && let Ok(names) = lightnasc::net::probe::wgpu()
+        && names.iter().all(|n| n.ends_with(lightnasc::net::probe::SOFTWARE))
+    {
+        eprintln!(
+            "warning: the only wgpu adapter is {}; a search here takes many times longer than with --device cpu",
+            names.join("; ")
+        );
+    }
+    #[cfg(not(feature = "wgpu"))]
+    let _ = device;
 }
 
 /// Load the data and the space, run the job, report, and append the result to the ledger. Shared

@@ -202,9 +202,21 @@ pub fn wgpu() -> Result<Vec<String>, DeviceError> {
         ..wgpu::InstanceDescriptor::new_without_display_handle()
     });
     let adapters = burn_cubecl::cubecl::future::block_on(instance.enumerate_adapters(backend.into()));
-    let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+    let names: Vec<String> = adapters
+        .iter()
+        .map(|a| {
+            let info = a.get_info();
+            match info.device_type {
+                wgpu::DeviceType::Cpu => format!("{} {SOFTWARE}", info.name),
+                _ => info.name,
+            }
+        })
+        .collect();
     if names.is_empty() {
         return Err(DeviceError::NoAdapter { api: format!("{backend:?}") });
     }
     Ok(names)
 }
+
+/// How a software adapter (Mesa's lavapipe, llvmpipe) is named: it emulates a GPU on the CPU.
+pub const SOFTWARE: &str = "(software: a GPU emulated on the CPU, slower than --device cpu)";
