@@ -48,8 +48,10 @@ pub fn read_params(bytes: &[u8]) -> Result<Vec<(String, HostTensor)>, BackError>
 
 fn read_params_(bytes: &[u8]) -> Result<Vec<(String, HostTensor)>, String> {
     let mut at = 0usize;
+    // Sizes come from the file: checked, so a crafted header is an error, not an overflow.
     let mut take = |n: usize| -> Result<&[u8], String> {
-        let s = bytes.get(at..at + n).ok_or_else(|| format!("truncated at byte {at} (wanted {n} more)"))?;
+        let end = at.checked_add(n).filter(|&e| e <= bytes.len());
+        let s = end.map(|e| &bytes[at..e]).ok_or_else(|| format!("truncated at byte {at} (wanted {n} more)"))?;
         at += n;
         Ok(s)
     };
@@ -76,9 +78,10 @@ fn read_params_(bytes: &[u8]) -> Result<Vec<(String, HostTensor)>, String> {
         if dtype != 0 {
             return Err(format!("array {i}: dtype flag {dtype}, only float32 (0) is read"));
         }
-        let count: usize = shape.iter().product();
+        let bytes_of = shape.iter().try_fold(4usize, |n, &d| n.checked_mul(d));
+        let bytes_of = bytes_of.ok_or_else(|| format!("array {i}: shape {shape:?} is too large"))?;
         let data =
-            take(count * 4)?.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+            take(bytes_of)?.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
         tensors.push(HostTensor { shape, data });
     }
     let names = u64_(take(8)?) as usize;
@@ -322,4 +325,46 @@ fn conv_attrs(c: &crate::ir::Conv2d, pad: u32, no_bias: bool) -> Value {
         "no_bias": if no_bias { "True" } else { "False" }, "num_filter": c.out.to_string(),
         "num_group": c.groups.to_string(), "pad": tuple(&[pad, pad]), "stride": tuple(&[c.stride, c.stride]),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sizes read from a crafted file (an array's shape, a name's length) that overflow are
+    /// errors, in debug builds too.
+    #[test]
+    fn sizes_from_the_file_are_checked() {
+        let record = |dims: &[u64]| {
+            let mut b = vec![];
+            b.extend(LIST_MAGIC.to_le_bytes());
+            b.extend(0u64.to_le_bytes());
+            b.extend(1u64.to_le_bytes());
+            b.extend(NDARRAY_V2_MAGIC.to_le_bytes());
+            b.extend(0i32.to_le_bytes());
+            b.extend((dims.len() as i32).to_le_bytes());
+            dims.iter().for_each(|d| b.extend(d.to_le_bytes()));
+            b.extend([0u8; 8]);
+            b.extend(0i32.to_le_bytes());
+            b
+        };
+        let e = read_params(&record(&[u64::MAX / 2, 4, 4])).unwrap_err().to_string();
+        assert!(e.contains("is too large"), "{e}");
+        // One 1-element array, then a name whose length runs past the end of usize.
+        let mut b = record(&[1]);
+        b.extend(1.5f32.to_le_bytes());
+        b.extend(1u64.to_le_bytes());
+        b.extend(u64::MAX.to_le_bytes());
+        let e = read_params(&b).unwrap_err().to_string();
+        assert!(e.contains("truncated"), "{e}");
+        // The same with a real name reads.
+        let mut b = record(&[1]);
+        b.extend(1.5f32.to_le_bytes());
+        b.extend(1u64.to_le_bytes());
+        b.extend(3u64.to_le_bytes());
+        b.extend(b"w:x");
+        let read = read_params(&b).unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].1.data, vec![1.5]);
+    }
 }

@@ -73,13 +73,43 @@ pub fn read_idx(path: &Path, ndim: u8) -> Result<(Vec<usize>, Vec<u8>), DataErro
     let dims: Vec<usize> = (0..ndim as usize)
         .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize)
         .collect();
-    let n: usize = dims.iter().product();
-    if bytes.len() - header != n {
+    // The header's sizes are the file's word: checked, so a crafted one is an error, not an overflow.
+    let n = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    let Some(n) = n.filter(|&n| n == bytes.len() - header) else {
+        let promised = n.map_or("more than can be addressed".to_string(), |n| n.to_string());
         return Err(DataError::new(
             path,
-            format!("{} bytes of data, the header promises {n} ({dims:?})", bytes.len() - header),
+            format!("{} bytes of data, the header promises {promised} ({dims:?})", bytes.len() - header),
             "the file is truncated or corrupt",
         ));
+    };
+    Ok((dims, bytes[header..header + n].to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A header whose sizes multiply past the address space is refused, in debug builds too
+    /// (where the multiplication used to panic).
+    #[test]
+    fn a_header_that_overflows_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x-idx3-ubyte");
+        let mut bytes = vec![0, 0, 8, 3];
+        for _ in 0..3 {
+            bytes.extend(u32::MAX.to_be_bytes());
+        }
+        bytes.extend([1, 2, 3]);
+        std::fs::write(&path, &bytes).unwrap();
+        let e = read_idx(&path, 3).unwrap_err().to_string();
+        assert!(e.contains("the header promises more than can be addressed"), "{e}");
+        // A header that fits reads as before.
+        let mut ok = vec![0, 0, 8, 2];
+        ok.extend(2u32.to_be_bytes());
+        ok.extend(2u32.to_be_bytes());
+        ok.extend([1, 2, 3, 4]);
+        std::fs::write(&path, &ok).unwrap();
+        assert_eq!(read_idx(&path, 2).unwrap(), (vec![2, 2], vec![1, 2, 3, 4]));
     }
-    Ok((dims, bytes[header..].to_vec()))
 }
