@@ -68,10 +68,9 @@ pub(crate) unsafe fn row_into(r: Row, e: Epilogue, out: *mut f32, stride: usize)
             }
             let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
             let (scale, shift) = match e {
-                Epilogue::Affine { scale, shift } => (
-                    _mm256_maskload_ps(scale.as_ptr().add(o), mask),
-                    _mm256_maskload_ps(shift.as_ptr().add(o), mask),
-                ),
+                Epilogue::Affine { scale, shift } => {
+                    (_mm256_maskload_ps(scale.as_ptr().add(o), mask), _mm256_maskload_ps(shift.as_ptr().add(o), mask))
+                }
                 _ => (_mm256_setzero_ps(), _mm256_setzero_ps()),
             };
             for (p, t) in total.iter().enumerate() {

@@ -24,6 +24,6 @@ pub mod pool;
 pub use cpu::{Epilogue, Kernel, binary_conv2d, binary_conv2d_using, binary_dense};
 pub use nhwc::{Bounds, Channels, ChannelsMut, binary_conv2d_into, pack_bounded, pack_bounded_using};
 pub use pack::{
-    ConvGeometry, PackedActivations, PackedWeights, pack_activations, pack_activations_portable, pack_activations_using,
-    pack_weights,
+    ConvGeometry, PackedActivations, PackedWeights, pack_activations, pack_activations_portable,
+    pack_activations_using, pack_weights,
 };

@@ -172,7 +172,9 @@ fn rows<B: Backend>(device: &B::Device, bench: &KernelBench) -> Result<Vec<Kerne
             };
             let bitops = (n * hw * hw * out * c * 9) as f64;
             let ceiling_ms = match (bench.cpu_kernel.and_then(Kernel::ceiling_bits_per_cycle), clock_ghz()) {
-                (Some(bits), Some(ghz)) => Some(bitops / (rayon::current_num_threads() as f64 * ghz * 1e9 * bits) * 1e3),
+                (Some(bits), Some(ghz)) => {
+                    Some(bitops / (rayon::current_num_threads() as f64 * ghz * 1e9 * bits) * 1e3)
+                }
                 _ => None,
             };
             rows.push(KernelRow {

@@ -105,27 +105,30 @@ impl BackendJob for SupernetBench {
             let sampled = timing("supernet, sampled paths", supernet, &paths)?;
             rows.push(("supernet, a sampled architecture per step".into(), sampled));
         }
-        let row = |(what, (t, rss)): (String, (Timed, Option<f64>))| BenchRow {
-            what,
-            steps_per_s: self.steps as f64 / t.secs,
-            images_per_s: (self.steps * n) as f64 / t.secs,
-            ms_per_step: t.secs * 1e3 / self.steps as f64,
-            peak_rss_mib: rss,
-            cores_busy: t.cpu_secs.map(|c| c / t.secs),
-            ratio: base_secs / t.secs,
-            first_step_s: t.first_step_s,
-            warmup_s: t.warmup_s,
-            warmup_counts: t.warmup_counts,
-            per_step: t.per_step,
-            driver_us_per_launch: t.threads.iter().find(|g| g.name == "driver").and_then(|d| {
-                (t.per_step.launched > 0).then(|| d.cpu_ms_per_step * 1e3 / t.per_step.launched as f64)
-            }),
-            threads: t.threads,
-            device_reserved_bytes: t.reserved.map(|r| r.1),
-            device_reserved_per_step: t.reserved.map(|(a, b)| (b as i64 - a as i64) / self.steps.max(1) as i64),
-        };
+        let row =
+            |(what, (t, rss)): (String, (Timed, Option<f64>))| BenchRow {
+                what,
+                steps_per_s: self.steps as f64 / t.secs,
+                images_per_s: (self.steps * n) as f64 / t.secs,
+                ms_per_step: t.secs * 1e3 / self.steps as f64,
+                peak_rss_mib: rss,
+                cores_busy: t.cpu_secs.map(|c| c / t.secs),
+                ratio: base_secs / t.secs,
+                first_step_s: t.first_step_s,
+                warmup_s: t.warmup_s,
+                warmup_counts: t.warmup_counts,
+                per_step: t.per_step,
+                driver_us_per_launch: t.threads.iter().find(|g| g.name == "driver").and_then(|d| {
+                    (t.per_step.launched > 0).then(|| d.cpu_ms_per_step * 1e3 / t.per_step.launched as f64)
+                }),
+                threads: t.threads,
+                device_reserved_bytes: t.reserved.map(|r| r.1),
+                device_reserved_per_step: t.reserved.map(|(a, b)| (b as i64 - a as i64) / self.steps.max(1) as i64),
+            };
         // On a CubeCL device (its memory is known): a run slow by configuration shows it.
-        if let (Some(_), Some(settings)) = (crate::net::gpu::reserved_bytes::<B>(&device), crate::net::gpu::settings_json()) {
+        if let (Some(_), Some(settings)) =
+            (crate::net::gpu::reserved_bytes::<B>(&device), crate::net::gpu::settings_json())
+        {
             eprintln!("CubeCL settings in force: {settings}");
         }
         Ok(rows.into_iter().map(row).collect())

@@ -95,13 +95,16 @@ fn table(name: &str, args: &SupernetBenchArgs, rows: &[BenchRow]) -> String {
             );
         }
     }
-    let _ = writeln!(o, "host account per timed step: CPU ms by thread (the driving thread as `driver`), device memory");
+    let _ =
+        writeln!(o, "host account per timed step: CPU ms by thread (the driving thread as `driver`), device memory");
     for r in rows {
         let threads: Vec<String> =
             r.threads.iter().take(6).map(|t| format!("{} {:.1}", t.name, t.cpu_ms_per_step)).collect();
         let per_launch = r.driver_us_per_launch.map_or(String::new(), |u| format!("; driver {u:.0} us a launch"));
         let memory = match (r.device_reserved_bytes, r.device_reserved_per_step) {
-            (Some(total), Some(step)) => format!("; reserved {:.1} MiB, {step:+} bytes a step", total as f64 / 1048576.0),
+            (Some(total), Some(step)) => {
+                format!("; reserved {:.1} MiB, {step:+} bytes a step", total as f64 / 1048576.0)
+            }
             _ => String::new(),
         };
         let _ = writeln!(o, "{:<44} {}{per_launch}{memory}", r.what, threads.join(", "));

@@ -13,8 +13,8 @@ use lightnasc::ir::pin::Assignment;
 use lightnasc::ledger;
 use lightnasc::net::device::{DeviceArg, describe, run_on};
 use lightnasc::search::config::{RunKind, SearchConfig};
-use lightnasc::search::{checkpoint, run};
 use lightnasc::search::{RunError, SearchJob};
+use lightnasc::search::{checkpoint, run};
 
 use super::{RunOpts, SearchArgs, fail};
 use lightnasc::util::AtPath as _;
