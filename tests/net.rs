@@ -450,7 +450,7 @@ fn the_instruction_set_variables_hide_the_wider_kernels() {
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(err.contains("this CPU cannot run the") && err.contains(" kernel"), "{err}");
         }
-        let rows: serde_json::Value = serde_json::from_slice(&common::ok(&bench(var, "best"))).unwrap();
+        let rows: serde_json::Value = serde_json::from_str(&common::ok(&bench(var, "best"))).unwrap();
         for r in rows.as_array().unwrap() {
             let k = r["kernel"].as_str().unwrap();
             assert!(narrower.iter().any(|n| k.starts_with(n)), "{var}: {k}");
