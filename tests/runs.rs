@@ -363,10 +363,12 @@ fn a_run_stopped_before_its_first_checkpoint_strands_nothing() {
     common::ok_for(&start("16"), "the same command, corrected");
     common::ok_for(&lightnasc(&["report", s(&runs.join("w1"))]), "report w1");
 
-    // A run killed before its first checkpoint: its folder as the search makes it, nothing more.
+    // A run killed before its first checkpoint: the folder as the search makes it (config, spec
+    // copy, TensorBoard's file), without `checkpoint/`.
     let killed = runs.join("ctrlc");
-    std::fs::create_dir_all(&killed).unwrap();
-    std::fs::copy(runs.join("w1/config.yml"), killed.join("config.yml")).unwrap();
+    let cp = std::process::Command::new("cp").arg("-r").arg(runs.join("w1")).arg(&killed).status().unwrap();
+    assert!(cp.success());
+    std::fs::remove_dir_all(killed.join("checkpoint")).unwrap();
     let out = lightnasc(&["report", s(&runs), "--format", "json"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
@@ -376,6 +378,7 @@ fn a_run_stopped_before_its_first_checkpoint_strands_nothing() {
     assert_eq!(report["skipped"].as_array().unwrap().len(), 1, "{report}");
     // Named on its own, the broken run is an error, not a warning.
     let out = lightnasc(&["report", s(&killed)]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no checkpoint yet"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no checkpoint yet"), "{err}");
 }
