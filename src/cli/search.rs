@@ -84,13 +84,15 @@ pub(super) fn launch(
             let code = execute(job, device, graph, &ledger);
             // A new run that failed before its first checkpoint has nothing to resume: its folder
             // would only block the same command (`already exists`) and `--resume` alike.
-            if code != ExitCode::SUCCESS && !resume && checkpoint::find(&run_dir).is_none() {
-                if std::fs::remove_dir_all(&run_dir).is_ok() {
-                    eprintln!(
-                        "removed {}: the run failed before its first checkpoint; the same command starts it afresh",
-                        run_dir.display()
-                    );
-                }
+            if code != ExitCode::SUCCESS
+                && !resume
+                && checkpoint::find(&run_dir).is_none()
+                && std::fs::remove_dir_all(&run_dir).is_ok()
+            {
+                eprintln!(
+                    "removed {}: the run failed before its first checkpoint; the same command starts it afresh",
+                    run_dir.display()
+                );
             }
             code
         }
