@@ -60,9 +60,9 @@ impl Kernel {
                     })
                     .fold(f64::INFINITY, f64::min)
             };
-            let widest = *available.last().unwrap_or(&Kernel::Portable);
             let times: Vec<(Kernel, f64)> = available.iter().map(|&k| (k, time(k))).collect();
-            let bar = time(widest).min(times.last().map_or(f64::INFINITY, |t| t.1)) * 0.9;
+            // `available` runs narrow to wide: the last is the widest.
+            let (widest, bar) = times.last().map_or((Kernel::Portable, 0.0), |&(k, t)| (k, t * 0.9));
             times.into_iter().filter(|&(_, t)| t < bar).min_by(|x, y| x.1.total_cmp(&y.1)).map_or(widest, |t| t.0)
         })
     }
@@ -75,7 +75,9 @@ impl Kernel {
     /// The widest kernel this CPU can run, by its features alone (no timing): what the packers
     /// use.
     pub fn widest() -> Kernel {
-        Kernel::available().pop().unwrap_or(Kernel::Portable)
+        // Every packing call asks: found once.
+        static WIDEST: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *WIDEST.get_or_init(|| Kernel::available().pop().unwrap_or(Kernel::Portable))
     }
 
     /// The instruction set the kernel's inner loop runs on, as the benchmarks name it.
