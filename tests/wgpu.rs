@@ -220,3 +220,122 @@ fn the_fixed_algorithm_conv_equals_burns_conv_with_gradients() {
         close(ours, conv2d(xi, wi, None, opts.clone()), &format!("{shape}: forward-only output"));
     }
 }
+
+/// The training ops of `net::cube_ops` against the composed burn ops they replace, on the device:
+/// batch norm (output, running statistics, the gradients of input, gamma and beta; a permuted,
+/// non-contiguous input too), the activation sign with its border and both surrogate gradients,
+/// the weight sign's plain straight-through gradient, and three Adam steps with and without
+/// weight decay (weights and both moments). Signs and masks are exact; the rest differ by float
+/// summation order (sums over 240 values).
+#[test]
+fn the_fused_training_ops_equal_burns_composed_ops() {
+    use burn::module::{Param, RunningState};
+    use burn::optim::{AdamConfig, SimpleOptimizer};
+    use burn::optim::decay::WeightDecayConfig;
+    use burn::tensor::{Distribution, Tensor};
+    use lightnasc::ir::ActQuant;
+    use lightnasc::net::layers::{Mode, batch_norm, batch_norm_composed};
+    use lightnasc::net::weights::NormWeights;
+    use lightnasc::net::{optim::FusedAdam, quant};
+    quick_autotune();
+    type T<const D: usize> = Tensor<WgpuBackend, D>;
+    let device = Default::default();
+    let normal = |shape: [usize; 4]| T::<4>::random(shape, Distribution::Normal(0.5, 1.5), &device);
+    let host = |t: Tensor<WgpuBackend, 4>| t.into_data().to_vec::<f32>().unwrap();
+    fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0f32, f32::max);
+        assert!(worst <= tol, "{what}: differs by {worst}");
+    }
+    let vec1 = |v: Vec<f32>| T::<1>::from_data(burn::tensor::TensorData::new(v.clone(), [v.len()]), &device);
+    let v1 = |t: T<1>| t.into_data().to_vec::<f32>().unwrap();
+
+    // Batch norm: 4 images, 3 channels, 4x5 pixels; the second input is a channels-last view.
+    for permuted in [false, true] {
+        let x = match permuted {
+            false => normal([4, 3, 4, 5]),
+            true => normal([4, 4, 5, 3]).permute([0, 3, 1, 2]),
+        };
+        let weights = normal([4, 3, 4, 5]);
+        let norm = || NormWeights::<WgpuBackend> {
+            gamma: Some(Param::from_tensor(vec1(vec![0.5, 2.0, -1.0]))),
+            beta: Some(Param::from_tensor(vec1(vec![0.1, 0.0, 3.0]))),
+            running_mean: RunningState::new(vec1(vec![0.2, -0.3, 1.0])),
+            running_var: RunningState::new(vec1(vec![1.0, 2.0, 0.5])),
+        };
+        let run = |fused: bool| {
+            let w = norm();
+            let x = x.clone().require_grad();
+            let y = match fused {
+                true => batch_norm(x.clone(), 1e-5, 0.9, &w, Mode::Train),
+                false => batch_norm_composed(x.clone(), 1e-5, 0.9, &w, Mode::Train),
+            };
+            let grads = (y.clone() * weights.clone()).sum().backward();
+            let (g, b) = (w.gamma.as_ref().unwrap(), w.beta.as_ref().unwrap());
+            let params = [g.grad(&grads).unwrap(), b.grad(&grads).unwrap()].map(|t| v1(Tensor::from_inner(t)));
+            let running = [w.running_mean.value_sync(), w.running_var.value_sync()].map(v1);
+            (host(y.detach()), host(Tensor::from_inner(x.grad(&grads).unwrap())), params, running)
+        };
+        let (ours, theirs) = (run(true), run(false));
+        let what = |s: &str| format!("batch norm (permuted: {permuted}): {s}");
+        close(&ours.0, &theirs.0, 1e-5, &what("output"));
+        close(&ours.1, &theirs.1, 1e-4, &what("input gradient"));
+        close(&ours.2[0], &theirs.2[0], 1e-4, &what("gamma gradient"));
+        close(&ours.2[1], &theirs.2[1], 1e-4, &what("beta gradient"));
+        close(&ours.3[0], &theirs.3[0], 1e-6, &what("running mean"));
+        close(&ours.3[1], &theirs.3[1], 1e-6, &what("running variance"));
+    }
+
+    // The activation sign bordered by -1 (and 0 for a zero-padded conv), both surrogates; values
+    // near the threshold and exactly on it.
+    let mut xs = host(normal([2, 3, 5, 4]));
+    xs[..4].copy_from_slice(&[1.3, -1.3, 0.0, 1.3000001]);
+    let x = Tensor::<WgpuBackend, 4>::from_data(burn::tensor::TensorData::new(xs, [2, 3, 5, 4]), &device);
+    for (q, pad, border) in [(ActQuant::DetSign, 1, -1.0), (ActQuant::ApproxSign, 2, 0.0), (ActQuant::DetSign, 0, -1.0)] {
+        let weights = normal([2, 3, 5 + 2 * pad as usize, 4 + 2 * pad as usize]);
+        let run = |fused: bool| {
+            let x = x.clone().require_grad();
+            let y = match fused {
+                true => quant::activation_padded(x.clone(), q, 1.3, pad, border),
+                false => lightnasc::net::layers::pad(quant::activation(x.clone(), q, 1.3), pad, border),
+            };
+            let grads = (y.clone() * weights.clone()).sum().backward();
+            (host(y.detach()), host(Tensor::from_inner(x.grad(&grads).unwrap())))
+        };
+        let (ours, theirs) = (run(true), run(false));
+        assert_eq!(ours.0, theirs.0, "{q:?} pad {pad}: signs");
+        close(&ours.1, &theirs.1, 1e-6, &format!("{q:?} pad {pad}: gradient"));
+    }
+    // The weight sign: the output's gradient passes through unchanged.
+    let w = normal([4, 3, 3, 3]);
+    let dy = normal([4, 3, 3, 3]);
+    let run = |fused: bool| {
+        let w = w.clone().require_grad();
+        let y = match fused {
+            true => quant::weights(w.clone(), lightnasc::ir::WeightQuant::DetSign),
+            false => quant::ste(quant::hard_sign(w.clone()), w.clone()),
+        };
+        let grads = (y.clone() * dy.clone()).sum().backward();
+        (host(y.detach()), host(Tensor::from_inner(w.grad(&grads).unwrap())))
+    };
+    assert_eq!(run(true), run(false), "weight sign and its gradient");
+
+    // Adam: three steps on the backend without autodiff, burn's own against ours.
+    let w0 = normal([5, 3, 3, 3]).inner();
+    let grads: Vec<_> = (0..3).map(|_| normal([5, 3, 3, 3]).inner()).collect();
+    for decay in [None, Some(1e-2f32)] {
+        let theirs = AdamConfig::new().with_weight_decay(decay.map(WeightDecayConfig::new)).build();
+        let ours = FusedAdam::new(decay);
+        let (mut a, mut sa, mut b, mut sb) = (w0.clone(), None, w0.clone(), None);
+        for g in &grads {
+            (a, sa) = SimpleOptimizer::step(&theirs, 2e-3, a, g.clone(), sa);
+            (b, sb) = SimpleOptimizer::step(&ours, 2e-3, b, g.clone(), sb);
+        }
+        let inner = |t: Tensor<Cube, 4>| t.into_data().to_vec::<f32>().unwrap();
+        let (sa, sb): (burn::optim::AdamState<Cube, 4>, _) = (sa.unwrap(), sb.unwrap());
+        assert_eq!(sa.momentum.time, sb.momentum.time);
+        close(&inner(b), &inner(a), 1e-6, &format!("Adam (decay {decay:?}): weights"));
+        close(&inner(sb.momentum.moment_1), &inner(sa.momentum.moment_1), 1e-6, "Adam: first moment");
+        close(&inner(sb.momentum.moment_2), &inner(sa.momentum.moment_2), 1e-6, "Adam: second moment");
+    }
+}

@@ -92,13 +92,13 @@ const MAX_CUBES: u32 = 65_535;
 
 /// A 1-D launch of `total` units in cubes of `unit`, spread over two axes when one is not enough;
 /// kernels recover the index with [`linear_pos`].
-fn grid(total: usize, unit: u32) -> CubeCount {
+pub(crate) fn grid(total: usize, unit: u32) -> CubeCount {
     let cubes = (total as u32).div_ceil(unit).max(1);
     CubeCount::Static(cubes.min(MAX_CUBES), cubes.div_ceil(MAX_CUBES), 1)
 }
 
 #[cube]
-fn linear_pos() -> u32 {
+pub(crate) fn linear_pos() -> u32 {
     (CUBE_POS_Y * CUBE_COUNT_X + CUBE_POS_X) * CUBE_DIM_X + UNIT_POS_X
 }
 

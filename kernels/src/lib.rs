@@ -15,6 +15,8 @@ pub mod cpu;
 mod features;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 pub mod gpu;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub mod gpu_train;
 pub mod grad;
 pub mod matmul;
 pub mod nhwc;

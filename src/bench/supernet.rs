@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use burn::optim::AdamConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -14,6 +13,7 @@ use crate::error::Error;
 use crate::ir::Graph;
 use crate::ir::pin::Assignment;
 use crate::net::Supernet;
+use crate::net::optim::FusedAdam;
 use crate::net::device::BackendJob;
 use crate::net::gpu::Counts;
 use crate::net::train::{GroupedOptimizer, train_step};
@@ -168,8 +168,8 @@ fn time_steps<B: AutodiffBackend>(
     steps: usize,
     warmup: usize,
 ) -> Result<Timed, Error> {
-    let adam = || AdamConfig::new().with_weight_decay(Some(WeightDecayConfig::new(5e-6))).init();
-    let mut optim = GroupedOptimizer::new(&net, adam(), AdamConfig::new().init());
+    let decayed = FusedAdam::init(Some(WeightDecayConfig::new(5e-6)));
+    let mut optim = GroupedOptimizer::new(&net, decayed, FusedAdam::init(None));
     let warmup = warmup.max(1);
     let begun = Counts::now();
     let mut progress = Steps::new(format!("bench supernet, {what}"), warmup + steps)

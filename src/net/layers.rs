@@ -62,8 +62,7 @@ fn conv_nobias<B: Backend>(x: Tensor<B, 4>, w: Tensor<B, 4>, o: ConvOptions<2>) 
 /// weights, then either the offset (h + K) / 2 -- the number of matching bits -- or a scaling.
 pub fn binary_conv<B: Backend>(x: Tensor<B, 4>, b: &BinaryConv, w: &ConvWeights<B>) -> Tensor<B, 4> {
     let c = &b.conv;
-    let a = quant::activation(x.clone(), b.act, b.grad_cancel);
-    let a = pad(a, c.pad, b.pad_value);
+    let a = quant::activation_padded(x.clone(), b.act, b.grad_cancel, c.pad, b.pad_value);
     let latent = w.weight.val();
     let qw = quant::weights(latent.clone(), b.weights);
     let h = conv_nobias(a, qw, options(c, 0));
@@ -94,7 +93,8 @@ fn channel_scale<B: Backend>(latent: Tensor<B, 4>, out: usize) -> Tensor<B, 4> {
     latent.abs().flatten::<2>(1, 3).mean_dim(1).reshape([1, out, 1, 1])
 }
 
-fn pad<B: Backend>(x: Tensor<B, 4>, p: u32, value: f64) -> Tensor<B, 4> {
+/// `x` bordered by `p` values of `value` on both sides of each spatial axis.
+pub fn pad<B: Backend>(x: Tensor<B, 4>, p: u32, value: f64) -> Tensor<B, 4> {
     if p == 0 {
         return x;
     }
@@ -112,14 +112,29 @@ pub fn batch_norm<B: Backend, const D: usize>(
     w: &NormWeights<B>,
     mode: Mode,
 ) -> Tensor<B, D> {
-    // On the CPU backend, one multithreaded op (see `cpu_ops`).
+    // One op of the backend's own where it has one (see `cpu_ops`, `cube_ops`).
     match mode {
-        Mode::Train => match super::cpu_ops::norm::batch_norm_train(x, eps, momentum, w) {
+        Mode::Train => match train_op(x, eps, momentum, w) {
             Ok(y) => y,
             Err(x) => batch_norm_composed(x, eps, momentum, w, mode),
         },
         _ => batch_norm_composed(x, eps, momentum, w, mode),
     }
+}
+
+/// Batch norm in train mode as one op of the backend's own, on the CPU or a CubeCL device.
+fn train_op<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    eps: f64,
+    momentum: f64,
+    w: &NormWeights<B>,
+) -> Result<Tensor<B, D>, Tensor<B, D>> {
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    let x = match super::cube_ops::norm::batch_norm_train(x, eps, momentum, w) {
+        Ok(y) => return Ok(y),
+        Err(x) => x,
+    };
+    super::cpu_ops::norm::batch_norm_train(x, eps, momentum, w)
 }
 
 /// [`batch_norm`] in burn's tensor ops, on any backend.

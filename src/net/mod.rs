@@ -9,6 +9,7 @@ pub mod cube_ops;
 pub mod device;
 pub mod gpu;
 pub mod layers;
+pub mod optim;
 pub mod packed;
 pub mod parallel;
 pub mod plan;

@@ -58,12 +58,57 @@ pub fn activation<B: Backend, const D: usize>(x: Tensor<B, D>, q: ActQuant, thre
     }
 }
 
+/// [`activation`] of a binary conv's input, then bordered by `pad` values of `border` (the conv's
+/// padding): on a CubeCL device in training one op (`cube_ops::sign`) for the sign quantisers.
+pub fn activation_padded<B: Backend>(x: Tensor<B, 4>, q: ActQuant, threshold: f64, pad: u32, border: f64) -> Tensor<B, 4> {
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    let x = {
+        use lightnasc_kernels::gpu_train::SignGrad;
+        let t = threshold as f32;
+        let grad = match q {
+            ActQuant::DetSign => Some(SignGrad::Clipped(t)),
+            ActQuant::ApproxSign => Some(SignGrad::Approx(t)),
+            ActQuant::Relu | ActQuant::Identity => None,
+        };
+        match grad {
+            Some(g) if tracked(&x) => match sign_op(x, pad, border, super::cube_ops::sign::Ste::Surrogate(g)) {
+                Ok(y) => return y,
+                Err(x) => x,
+            },
+            _ => x,
+        }
+    };
+    super::layers::pad(activation(x, q, threshold), pad, border)
+}
+
+/// The CubeCL sign op on a 4-d tensor (`Err` with the input on other backends or ranks).
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn sign_op<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    pad: u32,
+    border: f64,
+    ste: super::cube_ops::sign::Ste,
+) -> Result<Tensor<B, D>, Tensor<B, D>> {
+    if D != 4 {
+        return Err(x);
+    }
+    let x4: Tensor<B, 4> = super::cast(x);
+    super::cube_ops::sign::sign(x4, pad as usize, border as f32, ste).map(super::cast).map_err(super::cast)
+}
+
 /// Weight binarisation: det_sign with the plain straight-through gradient (no cancel), or the
 /// identity for 32-bit layers. The latent weights stay float.
 pub fn weights<B: Backend, const D: usize>(w: Tensor<B, D>, q: WeightQuant) -> Tensor<B, D> {
     match q {
         WeightQuant::DetSign if !tracked(&w) => hard_sign(w),
-        WeightQuant::DetSign => ste(hard_sign(w.clone()), w),
+        WeightQuant::DetSign => {
+            #[cfg(any(feature = "wgpu", feature = "cuda"))]
+            let w = match sign_op(w, 0, 0.0, super::cube_ops::sign::Ste::Identity) {
+                Ok(y) => return y,
+                Err(w) => w,
+            };
+            ste(hard_sign(w.clone()), w)
+        }
         WeightQuant::Identity => w,
     }
 }

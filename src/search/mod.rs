@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, SgdConfig};
+use burn::optim::SgdConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::Serialize;
 
@@ -30,6 +30,7 @@ use crate::data::{Dataset, Norm};
 use crate::export::ModelFormat;
 use crate::ir::Graph;
 use crate::ir::decisions::Decisions;
+use crate::net::optim::FusedAdam;
 use crate::ir::pin::Assignment;
 use crate::net::device::BackendJob;
 use crate::net::parallel::DataParallel;
@@ -92,8 +93,8 @@ impl BackendJob for SearchJob {
         let decay = (o.weight_decay > 0.0).then(|| WeightDecayConfig::new(o.weight_decay as f32));
         match o.kind {
             OptimizerKind::Adam => {
-                let decayed = AdamConfig::new().with_weight_decay(decay).init::<B, Weights<B>>();
-                self.run_with(devices, decayed, AdamConfig::new().init::<B, Weights<B>>())
+                let decayed = FusedAdam::init::<B, Weights<B>>(decay);
+                self.run_with(devices, decayed, FusedAdam::init::<B, Weights<B>>(None))
             }
             OptimizerKind::Sgd => {
                 let momentum = Some(MomentumConfig { momentum: o.momentum, dampening: 0.0, nesterov: false });

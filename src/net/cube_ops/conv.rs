@@ -13,7 +13,6 @@
 
 use std::any::TypeId;
 
-use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -26,12 +25,10 @@ use burn_cubecl::kernel::conv::{
     ConvStrategy, ConvTranspose2dStrategy, conv_data_backward, conv_forward, conv_transpose2d, conv_weight_backward,
 };
 use burn_cubecl::tensor::CubeTensor;
-use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime};
+use burn_cubecl::{BoolElement, CubeRuntime};
 
+use super::{Inner, Train};
 use crate::net::cast;
-
-type Inner<R, BT> = CubeBackend<R, f32, i32, BT>;
-type Train<R, BT> = Autodiff<Inner<R, BT>>;
 
 /// `conv2d(x, w)` without bias on the CubeCL backends this build has, trained or not, or the
 /// inputs back.
@@ -43,18 +40,8 @@ pub fn conv2d<B: Backend>(
     if x.dtype() != DType::F32 || autotuned() || options.groups != 1 {
         return Err((x, w));
     }
-    #[cfg(feature = "wgpu")]
-    let (x, w) = match on::<B, burn_cubecl::cubecl::wgpu::WgpuRuntime, u32>(x, w, &options) {
-        Ok(y) => return Ok(y),
-        Err(xw) => xw,
-    };
-    #[cfg(feature = "cuda")]
-    let (x, w) = match on::<B, burn_cubecl::cubecl::cuda::CudaRuntime, u8>(x, w, &options) {
-        Ok(y) => return Ok(y),
-        Err(xw) => xw,
-    };
-    let _ = &options;
-    Err((x, w))
+    let xw = (x, w);
+    super::on_runtimes!(xw = on::<B>(xw, &options))
 }
 
 /// `LIGHTNASC_GPU_CONV=autotune` leaves convs to burn's autotuned conv (for comparisons).
@@ -66,12 +53,7 @@ fn autotuned() -> bool {
 type Pair<B> = (Tensor<B, 4>, Tensor<B, 4>);
 
 /// The conv when `B` is runtime `R`'s backend, with autodiff or without.
-#[allow(dead_code)] // unused in a build with neither GPU backend
-fn on<B: Backend, R: CubeRuntime, BT: BoolElement>(
-    x: Tensor<B, 4>,
-    w: Tensor<B, 4>,
-    options: &ConvOptions<2>,
-) -> Result<Tensor<B, 4>, Pair<B>> {
+fn on<B: Backend, R: CubeRuntime, BT: BoolElement>((x, w): Pair<B>, options: &ConvOptions<2>) -> Result<Tensor<B, 4>, Pair<B>> {
     let b = TypeId::of::<B>();
     if b == TypeId::of::<Train<R, BT>>() {
         return Ok(cast(trained::<R, BT>(cast(x), cast(w), options.clone())));
