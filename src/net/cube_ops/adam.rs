@@ -33,7 +33,7 @@ pub fn step<B: Backend, const D: usize>(
     args: Step<B, D>,
     c: AdamConsts,
 ) -> Result<(Tensor<B, D>, AdamState<B, D>), Step<B, D>> {
-    if args.0.dtype() != DType::F32 || args.1.dtype() != DType::F32 {
+    if D > 4 || args.0.dtype() != DType::F32 || args.1.dtype() != DType::F32 {
         return Err(args);
     }
     super::on_runtimes!(args = on::<B, D>(lr, args, c))
@@ -49,14 +49,18 @@ fn on<B: Backend, R: CubeRuntime, BT, const D: usize>(
         return Err(args);
     }
     let (tensor, grad, state) = args;
-    let prim = |t: Tensor<B, D>| contiguous(cast::<_, CubeTensor<R>>(t.into_primitive().tensor()));
-    let (w, g) = (prim(tensor), prim(grad));
-    let moments = state.map(|s| (s.momentum.time, prim(s.momentum.moment_1), prim(s.momentum.moment_2)));
+    let prim = |t: Tensor<B, D>| cast::<_, CubeTensor<R>>(t.into_primitive().tensor());
+    let (w, g) = (contiguous(prim(tensor)), prim(grad));
+    let moments = state.map(|s| (s.momentum.time, contiguous(prim(s.momentum.moment_1)), contiguous(prim(s.momentum.moment_2))));
     let time = moments.as_ref().map_or(1, |m| m.0 + 1);
     let s = AdamStep::new(c.beta_1, c.beta_2, c.epsilon, lr as f32, c.decay, time as i32);
-    let len = w.meta.shape().num_elements();
-    let (w2, m2, v2) = gpu_train::adam(&w.client, &w.handle, &g.handle, moments.as_ref().map(|m| (&m.1.handle, &m.2.handle)), len, s);
     let dims: [usize; D] = w.meta.shape().dims();
+    // Rank 4, leading 1s (their strides never multiply a coordinate other than 0).
+    let (mut shape, mut g_strides) = ([1; 4], [0; 4]);
+    shape[4 - D..].copy_from_slice(&dims);
+    g_strides[4 - D..].copy_from_slice(&g.meta.strides()[..]);
+    let moments_in = moments.as_ref().map(|m| (&m.1.handle, &m.2.handle));
+    let (w2, m2, v2) = gpu_train::adam(&w.client, &w.handle, (&g.handle, g_strides), moments_in, shape, s);
     let back = |h| Tensor::<B, D>::from_primitive(TensorPrimitive::Float(cast(f32_tensor(&w, dims, h))));
     let state = AdamState::new(AdaptiveMomentumState::new(time, back(m2), back(v2)));
     Ok((back(w2), state))

@@ -19,6 +19,8 @@ use burn::backend::Autodiff;
 use burn::tensor::{DType, Shape};
 use burn_cubecl::cubecl::server::Handle;
 use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::ops::permute_nhwc_to_nchw;
+use lightnasc_kernels::gpu_train::{Strides, View};
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{CubeBackend, CubeRuntime};
 
@@ -44,9 +46,25 @@ macro_rules! on_runtimes {
 }
 pub(crate) use on_runtimes;
 
-/// `t` with a contiguous buffer (the kernels index it flat).
+/// `t` with a contiguous buffer (for kernels that index it flat).
 fn contiguous<R: CubeRuntime>(t: CubeTensor<R>) -> CubeTensor<R> {
     if t.is_contiguous() { t } else { into_contiguous(t) }
+}
+
+/// A rank-4 tensor's strides.
+fn strides<R: CubeRuntime>(t: &CubeTensor<R>) -> Strides {
+    let s = t.meta.strides();
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// A rank-4 tensor's buffer as the kernels read it.
+fn view<R: CubeRuntime>(t: &CubeTensor<R>) -> View<'_> {
+    View { handle: &t.handle, strides: strides(t) }
+}
+
+/// A `[n, c, h, w]` tensor over `handle`, which holds it channels-last (what the kernels write).
+fn channels_last<R: CubeRuntime>(like: &CubeTensor<R>, [n, c, h, w]: [usize; 4], handle: Handle) -> CubeTensor<R> {
+    permute_nhwc_to_nchw(f32_tensor(like, [n, h, w, c], handle))
 }
 
 /// A contiguous `f32` tensor of `shape` over `handle`, on `like`'s device.

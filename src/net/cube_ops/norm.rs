@@ -14,9 +14,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeRuntime};
-use lightnasc_kernels::gpu_train::{self, NormDims, NormStats};
+use lightnasc_kernels::gpu_train::{self, Dims, NormStats};
 
-use super::{Inner, Train, contiguous, f32_tensor};
+use super::{Inner, Train, channels_last, contiguous, f32_tensor, view};
 use crate::net::cast;
 use crate::net::weights::NormWeights;
 
@@ -47,25 +47,25 @@ fn on<B: Backend, R: CubeRuntime, BT: BoolElement, const D: usize>(
     let param = |p: Tensor<B, 1>| cast::<_, Tensor<Train<R, BT>, 1>>(p).into_primitive().tensor();
     let (gamma, beta) = (param(gamma.val()), param(beta.val()));
     let x = cast::<_, Tensor<Train<R, BT>, D>>(x).into_primitive().tensor();
-    let xp = contiguous(x.primitive.clone());
-    let dims: [usize; 4] = xp.meta.shape().dims();
-    let d = NormDims { n: dims[0], c: dims[1], hw: dims[2] * dims[3] };
+    let xp = x.primitive.clone();
+    let d = Dims::of(xp.meta.shape().dims());
     let (g, b) = (contiguous(gamma.primitive.clone()), contiguous(beta.primitive.clone()));
     let running = |r: Tensor<B, 1>| contiguous(cast::<_, Tensor<Train<R, BT>, 1>>(r).inner().into_primitive().tensor());
     let (rm, rv) = (running(w.running_mean.value_sync()), running(w.running_var.value_sync()));
     // The running statistics as the composed path moves them: `r * m + batch * (1 - m)` in f32.
     let (keep, take) = (momentum as f32, (1.0 - momentum) as f32);
-    let stats = gpu_train::norm_stats(&xp.client, &xp.handle, d, eps as f32, (&rm.handle, &rv.handle), keep, take);
+    let stats = gpu_train::norm_stats(&xp.client, view(&xp), d, eps as f32, (&rm.handle, &rv.handle), (keep, take));
     let moved = |h| {
         let t = Tensor::<Inner<R, BT>, 1>::from_primitive(TensorPrimitive::Float(f32_tensor(&xp, [d.c], h)));
         cast::<_, Tensor<B, 1>>(Tensor::<Train<R, BT>, 1>::from_inner(t))
     };
     w.running_mean.update(moved(stats.running_mean.clone()));
     w.running_var.update(moved(stats.running_var.clone()));
-    let y = f32_tensor(&xp, dims, gpu_train::norm_apply(&xp.client, &xp.handle, d, &g.handle, &b.handle, &stats));
+    let y = gpu_train::norm_apply(&xp.client, view(&xp), d, &g.handle, &b.handle, &stats);
+    let y = channels_last(&xp, d.shape(), y);
     let parents = [x.node.clone(), gamma.node.clone(), beta.node.clone()];
     let y = match NormBackward.prepare::<NoCheckpointing>(parents).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(State { x: xp, gamma: g, stats, dims }, y),
+        OpsKind::Tracked(prep) => prep.finish(State { x: xp, gamma: g, stats }, y),
         OpsKind::UnTracked(prep) => prep.finish(y),
     };
     Ok(cast(Tensor::<Train<R, BT>, D>::from_primitive(TensorPrimitive::Float(y))))
@@ -79,20 +79,19 @@ struct State<R: CubeRuntime> {
     x: CubeTensor<R>,
     gamma: CubeTensor<R>,
     stats: NormStats,
-    dims: [usize; 4],
 }
 
 impl<R: CubeRuntime, BT: BoolElement> Backward<Inner<R, BT>, 3> for NormBackward {
     type State = State<R>;
 
     fn backward(self, ops: Ops<State<R>, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let dy = contiguous(grads.consume::<Inner<R, BT>>(&ops.node));
-        let State { x, gamma, stats, dims } = ops.state;
-        let d = NormDims { n: dims[0], c: dims[1], hw: dims[2] * dims[3] };
-        let (dx, dgamma, dbeta) = gpu_train::norm_backward(&x.client, &x.handle, &dy.handle, d, &gamma.handle, &stats);
+        let dy = grads.consume::<Inner<R, BT>>(&ops.node);
+        let State { x, gamma, stats } = ops.state;
+        let d = Dims::of(x.meta.shape().dims());
+        let (dx, dgamma, dbeta) = gpu_train::norm_backward(&x.client, view(&x), view(&dy), d, &gamma.handle, &stats);
         let [x_node, gamma_node, beta_node] = ops.parents;
         if let Some(node) = x_node {
-            grads.register::<Inner<R, BT>>(node.id, f32_tensor(&x, dims, dx));
+            grads.register::<Inner<R, BT>>(node.id, channels_last(&x, d.shape(), dx));
         }
         for (node, h) in [(gamma_node, dgamma), (beta_node, dbeta)] {
             if let Some(node) = node {

@@ -14,9 +14,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeRuntime};
-use lightnasc_kernels::gpu_train::{self, SignDims, SignGrad};
+use lightnasc_kernels::gpu_train::{self, Dims, SignGrad, padded};
 
-use super::{Inner, Train, contiguous, f32_tensor};
+use super::{Inner, Train, channels_last, view};
 use crate::net::cast;
 
 /// The gradient the sign passes back.
@@ -47,13 +47,12 @@ fn on<B: Backend, R: CubeRuntime, BT: BoolElement>(
         return Err(x);
     }
     let x = cast::<_, Tensor<Train<R, BT>, 4>>(x).into_primitive().tensor();
-    let xp = contiguous(x.primitive.clone());
-    let [n, c, h, w]: [usize; 4] = xp.meta.shape().dims();
-    let d = SignDims { planes: n * c, h, w, pad };
-    let y = gpu_train::sign_pad(&xp.client, &xp.handle, d, border);
-    let y = f32_tensor(&xp, [n, c, h + 2 * pad, w + 2 * pad], y);
+    let xp = x.primitive.clone();
+    let d = Dims::of(xp.meta.shape().dims());
+    let y = gpu_train::sign_pad(&xp.client, view(&xp), d, pad, border);
+    let y = channels_last(&xp, padded(d, pad).shape(), y);
     let y = match SignBackward.prepare::<NoCheckpointing>([x.node.clone()]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(State { x: xp, d, ste }, y),
+        OpsKind::Tracked(prep) => prep.finish(State { x: xp, pad, ste }, y),
         OpsKind::UnTracked(prep) => prep.finish(y),
     };
     Ok(cast(Tensor::<Train<R, BT>, 4>::from_primitive(TensorPrimitive::Float(y))))
@@ -65,7 +64,7 @@ struct SignBackward;
 #[derive(Clone, Debug)]
 struct State<R: CubeRuntime> {
     x: CubeTensor<R>,
-    d: SignDims,
+    pad: usize,
     ste: Ste,
 }
 
@@ -75,13 +74,12 @@ impl<R: CubeRuntime, BT: BoolElement> Backward<Inner<R, BT>, 1> for SignBackward
     fn backward(self, ops: Ops<State<R>, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let dy = grads.consume::<Inner<R, BT>>(&ops.node);
         let [Some(node)] = ops.parents else { return };
-        let State { x, d, ste } = ops.state;
+        let State { x, pad, ste } = ops.state;
         let dx = match ste {
             Ste::Identity => dy,
             Ste::Surrogate(g) => {
-                let dy = contiguous(dy);
-                let dims = x.meta.shape().dims::<4>();
-                f32_tensor(&x, dims, gpu_train::sign_grad(&x.client, &x.handle, &dy.handle, d, g))
+                let d = Dims::of(x.meta.shape().dims());
+                channels_last(&x, d.shape(), gpu_train::sign_grad(&x.client, view(&x), view(&dy), d, pad, g))
             }
         };
         grads.register::<Inner<R, BT>>(node.id, dx);
