@@ -169,8 +169,10 @@ fn the_gpu_check_script_runs_end_to_end_on_wgpu() {
 }
 
 /// The GPU backends' fixed-algorithm conv (`net::cube_ops`) is burn's conv: the same outputs and
-/// the same gradients of the input and the weights (to float summation order), forward-only too.
-/// On lavapipe the gradients run burn's fallback algorithms; the fallbacks are counted.
+/// the same gradients of the input and the weights (to float summation order), forward-only too,
+/// on contiguous and channels-last inputs; the last shape's weight gradient is sliced over K
+/// (8 images of 16x16: K = 1,568 in 7 slices). On lavapipe the input gradient runs burn's
+/// fallback algorithm; the fallbacks are counted.
 #[test]
 fn the_fixed_algorithm_conv_equals_burns_conv_with_gradients() {
     use burn::tensor::module::conv2d;
@@ -178,20 +180,26 @@ fn the_fixed_algorithm_conv_equals_burns_conv_with_gradients() {
     use burn::tensor::{Distribution, Tensor};
     quick_autotune();
     let device = Default::default();
-    // Outputs are sums of up to 72 products of unit normals: 1e-3 is float rounding, not a bug.
+    // Entries are sums of up to 1,568 products of unit normals (about 40 in size): 2e-4 of that
+    // is float summation order, not a bug.
     fn close<B: burn::tensor::backend::Backend>(a: Tensor<B, 4>, b: Tensor<B, 4>, what: &str) {
         assert_eq!(a.dims(), b.dims(), "{what}");
         let (a, b) = (a.into_data().to_vec::<f32>().unwrap(), b.into_data().to_vec::<f32>().unwrap());
-        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-        assert!(worst <= 1e-3, "{what}: differs by {worst}");
+        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0f32, f32::max);
+        assert!(worst <= 2e-4, "{what}: differs by {worst}");
     }
-    for (c, out, k, stride, pad) in [(5, 7, 3, 1, 0), (8, 4, 3, 2, 1), (6, 6, 1, 1, 0)] {
+    let shapes = [(2, 9, 5, 7, 3, 1, 0, false), (2, 9, 8, 4, 3, 2, 1, true), (2, 9, 6, 6, 1, 1, 0, false)];
+    for (n, size, c, out, k, stride, pad, channels_last) in shapes.into_iter().chain([(8, 16, 3, 4, 3, 1, 0, true)]) {
         let opts = ConvOptions::new([stride; 2], [pad; 2], [1, 1], 1);
-        let x = Tensor::<WgpuBackend, 4>::random([2, c, 9, 9], Distribution::Normal(0.0, 1.0), &device);
+        let x = match channels_last {
+            false => Tensor::<WgpuBackend, 4>::random([n, c, size, size], Distribution::Normal(0.0, 1.0), &device),
+            true => Tensor::<WgpuBackend, 4>::random([n, size, size, c], Distribution::Normal(0.0, 1.0), &device)
+                .permute([0, 3, 1, 2]),
+        };
         let w = Tensor::<WgpuBackend, 4>::random([out, c, k, k], Distribution::Normal(0.0, 1.0), &device);
         // A loss that weighs every output differently, so each gradient entry matters.
-        let side = (9 + 2 * pad - k) / stride + 1;
-        let weights = Tensor::<WgpuBackend, 4>::random([2, out, side, side], Distribution::Normal(0.0, 1.0), &device);
+        let side = (size + 2 * pad - k) / stride + 1;
+        let weights = Tensor::<WgpuBackend, 4>::random([n, out, side, side], Distribution::Normal(0.0, 1.0), &device);
         let run = |ours: bool| {
             let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
             let y = match ours {
@@ -204,14 +212,14 @@ fn the_fixed_algorithm_conv_equals_burns_conv_with_gradients() {
         };
         let before = lightnasc::net::gpu::Counts::now().conv_fallbacks;
         let (ours, theirs) = (run(true), run(false));
-        let shape = format!("c {c} out {out} k {k} stride {stride} pad {pad}");
+        let shape = format!("n {n} size {size} c {c} out {out} k {k} stride {stride} pad {pad} nhwc {channels_last}");
         close(ours.0, theirs.0, &format!("{shape}: output"));
         close(ours.1, theirs.1, &format!("{shape}: input gradient"));
         close(ours.2, theirs.2, &format!("{shape}: weight gradient"));
-        // On lavapipe the implicit GEMM finds no tile size for either gradient: at least these
-        // two fell back (other tests of this binary may run convs meanwhile).
+        // On lavapipe the implicit GEMM finds no tile size for the input gradient: at least it
+        // fell back (other tests of this binary may run convs meanwhile).
         let fell = lightnasc::net::gpu::Counts::now().conv_fallbacks - before;
-        assert!(fell >= 2, "{shape}: {fell} fallbacks");
+        assert!(fell >= 1, "{shape}: {fell} fallbacks");
         // Forward-only, on the backend without autodiff.
         let inner = |t: Tensor<WgpuBackend, 4>| Tensor::<Cube, 4>::from_data(t.into_data(), &device);
         let (xi, wi) = (inner(x.clone()), inner(w.clone()));
@@ -338,4 +346,63 @@ fn the_fused_training_ops_equal_burns_composed_ops() {
         close(&inner(sb.momentum.moment_1), &inner(sa.momentum.moment_1), 1e-6, "Adam: first moment");
         close(&inner(sb.momentum.moment_2), &inner(sa.momentum.moment_2), 1e-6, "Adam: second moment");
     }
+}
+
+/// Every conv weight gradient of the full MeliusNet-22 at CIFAR's 32x32 and batch 64 launches at
+/// least two waves of an H100's 132 SMs (264 cubes), as `net::cube_ops` launches it on CUDA and
+/// wgpu alike (the selection is `gpu_grad::WeightGrad::geometry`, the code the launch calls).
+/// Binary convs see their input padded by the sign op, so their own padding is 0. The table is
+/// printed (`--nocapture`) and is docs/gpu.md's.
+#[test]
+fn every_meliusnet22_weight_gradient_at_batch_64_launches_two_waves() {
+    use lightnasc::ir::{Op, Shape};
+    use lightnasc_kernels::gpu_grad::{TARGET_CUBES, WeightGrad};
+    let args = lightnasc::lower::SpaceArgs { input: Some(vec![3, 32, 32]), classes: Some(10), other: vec![] };
+    let pin = lightnasc::check::PinArg::Melius("DIDIDIDITDIDIDIDIDITDIDIDIDITDIDIDIDI".into());
+    let out = lightnasc::check::check_path(&common::root().join("specs/meliusnet22.lnas"), &args, None, Some(&pin));
+    let (a, _) = out.pinned.expect("pinned");
+    let g = lightnasc::ir::pin::pin(&out.space.expect("space"), &a).expect("pins");
+    let map = |s: &Shape| match *s {
+        Shape::Map { c, h, w } => [c as usize, h as usize, w as usize],
+        Shape::Vector { .. } => panic!("a conv on a vector"),
+    };
+    println!("| conv | input | out | k | stride | M x N x K | tiles | slices | cubes |\n|---|---|---|---|---|---|---|---|---|");
+    let mut convs = 0;
+    for n in g.nodes.node_indices() {
+        let node = g.node(n);
+        let (conv, pad) = match &node.op {
+            Op::Conv { conv, .. } => (conv, conv.pad as usize),
+            Op::BinaryConv(b) => (&b.conv, 0),
+            _ => continue,
+        };
+        let [c, h, w] = map(&g.node(g.inputs(n)[0]).shape);
+        let [out, ho, wo] = map(&node.shape);
+        let border = conv.pad as usize - pad;
+        let p = WeightGrad {
+            input: [64, c, h + 2 * border, w + 2 * border],
+            out,
+            kernel: [conv.kernel as usize; 2],
+            out_size: [ho, wo],
+            stride: conv.stride as usize,
+            pad,
+            dilation: conv.dilation as usize,
+        };
+        let geo = p.geometry();
+        println!(
+            "| {} | {c}x{h}x{w} | {out} | {} | {} | {} x {} x {} | {} x {} | {} | {} |",
+            node.weights.as_deref().unwrap_or("?"),
+            conv.kernel,
+            conv.stride,
+            geo.m,
+            geo.n,
+            geo.k,
+            geo.tiles[0],
+            geo.tiles[1],
+            geo.splits,
+            geo.cubes()
+        );
+        assert!(geo.cubes() >= TARGET_CUBES, "{p:?}: {geo:?}");
+        convs += 1;
+    }
+    assert!(convs >= 38, "{convs} convs");
 }

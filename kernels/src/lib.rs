@@ -16,6 +16,8 @@ mod features;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 pub mod gpu;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub mod gpu_grad;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
 pub mod gpu_train;
 pub mod grad;
 pub mod matmul;

@@ -27,7 +27,9 @@ use burn_cubecl::kernel::conv::{
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeRuntime};
 
-use super::{Inner, Train};
+use lightnasc_kernels::gpu_grad::WeightGrad;
+
+use super::{Inner, Train, f32_tensor, strides};
 use crate::net::cast;
 
 /// `conv2d(x, w)` without bias on the CubeCL backends this build has, trained or not, or the
@@ -141,10 +143,43 @@ fn data_grad<R: CubeRuntime>(
         .expect("the direct transposed conv takes any shape")
 }
 
-/// The weight gradient: the implicit GEMM, else a conv of the input by the output gradient,
+/// The weight gradient: a GEMM split over K (`lightnasc_kernels::gpu_grad`), which launches
+/// enough cubes to fill a GPU where burn's implicit GEMM runs one or two per tile over all of K;
+/// `LIGHTNASC_GPU_WGRAD=burn` (for comparisons), or non-square options, take burn's.
+fn weight_grad<R: CubeRuntime, BT: BoolElement>(
+    x: CubeTensor<R>,
+    dy: CubeTensor<R>,
+    w_shape: [usize; 4],
+    o: &ConvOptions<2>,
+) -> CubeTensor<R> {
+    let square = o.stride[0] == o.stride[1] && o.padding[0] == o.padding[1] && o.dilation[0] == o.dilation[1];
+    if !square || burn_weight_grad() {
+        return burn_weight_grad_of::<R, BT>(x, dy, w_shape, o);
+    }
+    let dy_dims: [usize; 4] = dy.meta.shape().dims();
+    let p = WeightGrad {
+        input: x.meta.shape().dims(),
+        out: w_shape[0],
+        kernel: [w_shape[2], w_shape[3]],
+        out_size: [dy_dims[2], dy_dims[3]],
+        stride: o.stride[0],
+        pad: o.padding[0],
+        dilation: o.dilation[0],
+    };
+    let g = lightnasc_kernels::gpu_grad::weight_grad(&x.client, (&x.handle, strides(&x)), (&dy.handle, strides(&dy)), p);
+    f32_tensor(&x, w_shape, g)
+}
+
+/// `LIGHTNASC_GPU_WGRAD=burn` leaves weight gradients to burn's kernels.
+fn burn_weight_grad() -> bool {
+    static BURN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *BURN.get_or_init(|| std::env::var("LIGHTNASC_GPU_WGRAD").is_ok_and(|v| v == "burn"))
+}
+
+/// burn's weight gradient: the implicit GEMM, else a conv of the input by the output gradient,
 /// images as channels (what burn's fallback does, there with its autotuned conv), on the direct
 /// conv.
-fn weight_grad<R: CubeRuntime, BT: BoolElement>(
+fn burn_weight_grad_of<R: CubeRuntime, BT: BoolElement>(
     x: CubeTensor<R>,
     dy: CubeTensor<R>,
     w_shape: [usize; 4],
