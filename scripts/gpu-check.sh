@@ -21,6 +21,10 @@
 #                thread and symbol (perf.txt): which thread is busy and where (CubeCL's device
 #                thread `DSD-*` against the driving thread; every supernet step's JSON has the
 #                CPU time per step of each thread and the device memory reserved anew)
+#   burn-wgrad   `supernet` with burn's conv weight gradient (LIGHTNASC_GPU_WGRAD=burn) instead
+#                of lightnasc's, sliced over K: which is faster on this device
+#   cpu-1/4/16   `supernet` on the CPU on 1, 4 and 16 cores (pinned with taskset; where the
+#                machine has that many): how CPU training scales with cores
 #   network      `bench network --pinned-only` on the full MeliusNet-22: inference b1 and b32
 #   torch-train  PyTorch eager on the same network (scripts/torch_melius22.py), where python3
 #   torch-infer  has torch: the side-by-side figures (same JSON keys)
@@ -43,7 +47,7 @@ while (($#)); do
         --quick) size=quick; shift ;;
         --full) size=full; shift ;;
         --only) only=,${2:?},; shift 2 ;;
-        -h | --help) sed -n '2,33p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,37p' "$0"; exit 0 ;;
         *) echo "gpu-check: unknown argument \`$1\` (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -66,6 +70,7 @@ if [[ $size == full ]]; then
     supernet=(specs/meliusnet22.lnas --pin "$full" --batch 64 --steps 6 --warmup 2 --fixed-only)
     counted=(specs/meliusnet22.lnas --pin "$full" --batch 64 --steps 2 --warmup 1 --fixed-only --counts)
     profiled=(specs/meliusnet22.lnas --pin "$full" --batch 64 --steps 2 --warmup 1 --fixed-only)
+    cpu=(specs/meliusnet22.lnas --pin "$full" --batch 64 --steps 2 --warmup 1 --fixed-only)
     torch=(--batch 64 --steps 20)
     search=(specs/meliusnet22.lnas --data mock:cifar100 --batch-size 64)
 else
@@ -75,6 +80,7 @@ else
     supernet=(specs/demo.lnas --pin random:1 --batch 8 --steps 1 --warmup 1 --fixed-only)
     counted=(specs/demo.lnas --pin random:1 --batch 8 --steps 1 --warmup 1 --fixed-only --counts)
     profiled=(specs/demo.lnas --pin random:1 --batch 8 --steps 1 --warmup 1 --fixed-only)
+    cpu=(specs/demo.lnas --pin random:1 --batch 8 --steps 1 --warmup 1 --fixed-only)
     torch=(--batch 8 --steps 2)
     search=(specs/demo.lnas --data mock:fashion-mnist --batch-size 32 --train-limit 64)
 fi
@@ -134,6 +140,12 @@ if command -v perf >/dev/null && perf record -q -o /dev/null -- true 2>/dev/null
     perf report -i "$out/perf.data" --sort comm,dso,sym --stdio -n 2>/dev/null | head -80 >"$out/perf.txt"
     rm -f "$out/perf.data"
 fi
+step burn-wgrad 60 env LIGHTNASC_GPU_WGRAD=burn "$bin" bench supernet "${supernet[@]}" --device "$device" --format json
+for t in 1 4 16; do
+    ((t <= $(nproc))) || continue
+    step "cpu-$t" 90 env RAYON_NUM_THREADS=$t taskset -c "0-$((t - 1))" "$bin" bench supernet "${cpu[@]}" --device cpu \
+        --format json
+done
 step network 90 "$bin" bench network "${network[@]}" --device "$device" --format json
 # PyTorch on the same network, where this machine's python3 has it (a GPU machine of this project).
 if python3 -c 'import torch' 2>/dev/null; then

@@ -116,6 +116,14 @@ fn the_gpu_check_script_runs_end_to_end_on_wgpu() {
         let text = std::fs::read_to_string(dir.path().join("perf.txt")).unwrap();
         assert!(text.contains("DSD-"), "CubeCL's device thread in the samples: {text}");
     }
+    // burn's weight gradient for comparison, and CPU training on as many of 1, 4 and 16 cores
+    // as this machine has.
+    expected.push("burn-wgrad");
+    // As the script counts them (`nproc`: the CPUs this process may run on).
+    let nproc = std::process::Command::new("nproc").output().unwrap();
+    let cores: usize = String::from_utf8_lossy(&nproc.stdout).trim().parse().unwrap();
+    let cpu_steps: Vec<String> = [1, 4, 16].iter().filter(|&&t| t <= cores).map(|t| format!("cpu-{t}")).collect();
+    expected.extend(cpu_steps.iter().map(String::as_str));
     expected.push("network");
     // PyTorch's side runs where python3 has torch (the GPU machines).
     if std::process::Command::new("python3").args(["-c", "import torch"]).output().is_ok_and(|o| o.status.success()) {
@@ -152,8 +160,9 @@ fn the_gpu_check_script_runs_end_to_end_on_wgpu() {
     let network = json("network.json");
     assert_eq!(network.as_array().unwrap().len(), 1, "the pinned network alone");
     assert!(network[0]["first_pass_s"].as_f64().unwrap() > 0.0, "{network}");
-    for name in ["supernet.json", "supernet-2.json", "counts.json", "profile.json"] {
-        let rows = json(name);
+    let names = ["supernet.json", "supernet-2.json", "counts.json", "profile.json", "burn-wgrad.json"];
+    for name in names.into_iter().map(String::from).chain(cpu_steps.iter().map(|s| format!("{s}.json"))) {
+        let rows = json(&name);
         assert_eq!(rows.as_array().unwrap().len(), 1, "{name}: the fixed network alone");
         assert_eq!(rows[0]["what"], "fixed network (pinned architecture)");
         assert!(rows[0]["images_per_s"].as_f64().unwrap() > 0.0 && rows[0]["first_step_s"].as_f64().unwrap() > 0.0);
