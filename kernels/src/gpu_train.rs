@@ -114,9 +114,10 @@ fn adam_kernel(
         let wi = w[at_i];
         // The gradient may be a permuted view (a conv's weight gradient is channels-last).
         let mut gi = g[at(&gs, i / (d1 * d2 * d3), (i / (d2 * d3)) % d1, (i / d3) % d2, i % d3)];
-        // The order of burn's ops, so that the result is theirs up to the device's rounding.
+        // burn's ops in their order (`w * penalty + g`; an add is the same either way round), so
+        // that the result is theirs up to the device's rounding.
         if decay {
-            gi = wi * penalty + gi;
+            gi += wi * penalty;
         }
         let (f1, f2) = (1.0f32 - beta_1, 1.0f32 - beta_2);
         let mut mi = gi * f1;

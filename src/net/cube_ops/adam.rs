@@ -39,7 +39,7 @@ pub fn step<B: Backend, const D: usize>(
     super::on_runtimes!(args = on::<B, D>(lr, args, c))
 }
 
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity, clippy::extra_unused_type_parameters)] // `on_runtimes!` passes `BT` to every op
 fn on<B: Backend, R: CubeRuntime, BT, const D: usize>(
     lr: f64,
     args: Step<B, D>,
