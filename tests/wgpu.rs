@@ -247,8 +247,8 @@ fn the_fixed_algorithm_conv_equals_burns_conv_with_gradients() {
 #[test]
 fn the_fused_training_ops_equal_burns_composed_ops() {
     use burn::module::{Param, RunningState};
-    use burn::optim::{AdamConfig, SimpleOptimizer};
     use burn::optim::decay::WeightDecayConfig;
+    use burn::optim::{AdamConfig, SimpleOptimizer};
     use burn::tensor::{Distribution, Tensor};
     use lightnasc::ir::ActQuant;
     use lightnasc::net::layers::{Mode, batch_norm, batch_norm_composed};
@@ -308,7 +308,8 @@ fn the_fused_training_ops_equal_burns_composed_ops() {
     let mut xs = host(normal([2, 3, 5, 4]));
     xs[..4].copy_from_slice(&[1.3, -1.3, 0.0, 1.3000001]);
     let x = Tensor::<WgpuBackend, 4>::from_data(burn::tensor::TensorData::new(xs, [2, 3, 5, 4]), &device);
-    for (q, pad, border) in [(ActQuant::DetSign, 1, -1.0), (ActQuant::ApproxSign, 2, 0.0), (ActQuant::DetSign, 0, -1.0)] {
+    for (q, pad, border) in [(ActQuant::DetSign, 1, -1.0), (ActQuant::ApproxSign, 2, 0.0), (ActQuant::DetSign, 0, -1.0)]
+    {
         let weights = normal([2, 3, 5 + 2 * pad as usize, 4 + 2 * pad as usize]);
         let run = |fused: bool| {
             let x = x.clone().require_grad();
@@ -375,7 +376,9 @@ fn every_meliusnet22_weight_gradient_at_batch_64_launches_two_waves() {
         Shape::Map { c, h, w } => [c as usize, h as usize, w as usize],
         Shape::Vector { .. } => panic!("a conv on a vector"),
     };
-    println!("| conv | input | out | k | stride | M x N x K | tiles | slices | cubes |\n|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| conv | input | out | k | stride | M x N x K | tiles | slices | cubes |\n|---|---|---|---|---|---|---|---|---|"
+    );
     let mut convs = 0;
     for n in g.nodes.node_indices() {
         let node = g.node(n);

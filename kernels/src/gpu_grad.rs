@@ -13,7 +13,7 @@ use cubecl::prelude::*;
 use cubecl::server::Handle;
 
 use crate::gpu::grid;
-use crate::gpu_train::Strides;
+use crate::gpu_train::{Strides, reach};
 
 /// Tile edge (output channels x columns of `c * kh * kw`) and the K step staged per round.
 const TILE: usize = 16;
@@ -167,10 +167,6 @@ fn sum_slices_kernel(part: &Array<f32>, out: &mut Array<f32>, len: u32, splits: 
         }
         out[i as usize] = s;
     }
-}
-
-fn reach(shape: [usize; 4], s: Strides) -> usize {
-    1 + shape.iter().zip(s).map(|(&d, s)| d.saturating_sub(1) * s).sum::<usize>()
 }
 
 /// The weight gradient `[o, c, kh, kw]` (contiguous) of a conv from its input `x` and output

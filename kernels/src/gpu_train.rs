@@ -38,7 +38,7 @@ unsafe fn arg<R: Runtime>(h: &Handle, len: usize) -> ArrayArg<R> {
 }
 
 /// The elements a view of `shape` and `strides` can reach (its buffer is at least this long).
-fn reach(shape: [usize; 4], strides: Strides) -> usize {
+pub(crate) fn reach(shape: [usize; 4], strides: Strides) -> usize {
     1 + shape.iter().zip(strides).map(|(&d, s)| d.saturating_sub(1) * s).sum::<usize>()
 }
 
@@ -537,7 +537,17 @@ pub fn padded(d: Dims, pad: usize) -> Dims {
 
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
-fn sign_pad_kernel(x: &Array<f32>, y: &mut Array<f32>, len: u32, c: u32, h: u32, w: u32, pad: u32, border: f32, xs: Strided) {
+fn sign_pad_kernel(
+    x: &Array<f32>,
+    y: &mut Array<f32>,
+    len: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    pad: u32,
+    border: f32,
+    xs: Strided,
+) {
     let i = linear_pos();
     if i < len {
         let (img, ch, py, px) = nhwc_coords(i, c, h + 2 * pad, w + 2 * pad);
@@ -617,14 +627,7 @@ fn sign_grad_kernel(
 }
 
 /// The input's gradient of [`sign_pad`] from the (bordered) output's `dy`, channels-last.
-pub fn sign_grad<R: Runtime>(
-    client: &ComputeClient<R>,
-    x: View,
-    dy: View,
-    d: Dims,
-    pad: usize,
-    g: SignGrad,
-) -> Handle {
+pub fn sign_grad<R: Runtime>(client: &ComputeClient<R>, x: View, dy: View, d: Dims, pad: usize, g: SignGrad) -> Handle {
     let len = d.len();
     let dx = f32s(client, len);
     let (threshold, approx) = match g {

@@ -60,7 +60,13 @@ pub fn activation<B: Backend, const D: usize>(x: Tensor<B, D>, q: ActQuant, thre
 
 /// [`activation`] of a binary conv's input, then bordered by `pad` values of `border` (the conv's
 /// padding): on a CubeCL device in training one op (`cube_ops::sign`) for the sign quantisers.
-pub fn activation_padded<B: Backend>(x: Tensor<B, 4>, q: ActQuant, threshold: f64, pad: u32, border: f64) -> Tensor<B, 4> {
+pub fn activation_padded<B: Backend>(
+    x: Tensor<B, 4>,
+    q: ActQuant,
+    threshold: f64,
+    pad: u32,
+    border: f64,
+) -> Tensor<B, 4> {
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
     let x = {
         use lightnasc_kernels::gpu_train::SignGrad;

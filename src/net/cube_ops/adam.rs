@@ -51,7 +51,8 @@ fn on<B: Backend, R: CubeRuntime, BT, const D: usize>(
     let (tensor, grad, state) = args;
     let prim = |t: Tensor<B, D>| cast::<_, CubeTensor<R>>(t.into_primitive().tensor());
     let (w, g) = (contiguous(prim(tensor)), prim(grad));
-    let moments = state.map(|s| (s.momentum.time, contiguous(prim(s.momentum.moment_1)), contiguous(prim(s.momentum.moment_2))));
+    let moments =
+        state.map(|s| (s.momentum.time, contiguous(prim(s.momentum.moment_1)), contiguous(prim(s.momentum.moment_2))));
     let time = moments.as_ref().map_or(1, |m| m.0 + 1);
     let s = AdamStep::new(c.beta_1, c.beta_2, c.epsilon, lr as f32, c.decay, time as i32);
     let dims: [usize; D] = w.meta.shape().dims();

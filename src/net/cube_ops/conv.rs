@@ -55,7 +55,10 @@ fn autotuned() -> bool {
 type Pair<B> = (Tensor<B, 4>, Tensor<B, 4>);
 
 /// The conv when `B` is runtime `R`'s backend, with autodiff or without.
-fn on<B: Backend, R: CubeRuntime, BT: BoolElement>((x, w): Pair<B>, options: &ConvOptions<2>) -> Result<Tensor<B, 4>, Pair<B>> {
+fn on<B: Backend, R: CubeRuntime, BT: BoolElement>(
+    (x, w): Pair<B>,
+    options: &ConvOptions<2>,
+) -> Result<Tensor<B, 4>, Pair<B>> {
     let b = TypeId::of::<B>();
     if b == TypeId::of::<Train<R, BT>>() {
         return Ok(cast(trained::<R, BT>(cast(x), cast(w), options.clone())));
@@ -166,7 +169,8 @@ fn weight_grad<R: CubeRuntime, BT: BoolElement>(
         pad: o.padding[0],
         dilation: o.dilation[0],
     };
-    let g = lightnasc_kernels::gpu_grad::weight_grad(&x.client, (&x.handle, strides(&x)), (&dy.handle, strides(&dy)), p);
+    let g =
+        lightnasc_kernels::gpu_grad::weight_grad(&x.client, (&x.handle, strides(&x)), (&dy.handle, strides(&dy)), p);
     f32_tensor(&x, w_shape, g)
 }
 

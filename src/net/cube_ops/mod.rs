@@ -20,9 +20,9 @@ use burn::tensor::{DType, Shape};
 use burn_cubecl::cubecl::server::Handle;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::permute_nhwc_to_nchw;
-use lightnasc_kernels::gpu_train::{Strides, View};
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{CubeBackend, CubeRuntime};
+use lightnasc_kernels::gpu_train::{Strides, View};
 
 pub(crate) type Inner<R, BT> = CubeBackend<R, f32, i32, BT>;
 pub(crate) type Train<R, BT> = Autodiff<Inner<R, BT>>;
@@ -68,6 +68,10 @@ fn channels_last<R: CubeRuntime>(like: &CubeTensor<R>, [n, c, h, w]: [usize; 4],
 }
 
 /// A contiguous `f32` tensor of `shape` over `handle`, on `like`'s device.
-fn f32_tensor<R: CubeRuntime, const D: usize>(like: &CubeTensor<R>, shape: [usize; D], handle: Handle) -> CubeTensor<R> {
+fn f32_tensor<R: CubeRuntime, const D: usize>(
+    like: &CubeTensor<R>,
+    shape: [usize; D],
+    handle: Handle,
+) -> CubeTensor<R> {
     CubeTensor::new_contiguous(like.client.clone(), like.device.clone(), Shape::new(shape), handle, DType::F32)
 }
