@@ -31,12 +31,51 @@ impl ModelFormat {
     }
 }
 
-/// Write `formats` of the pinned graph `g` with `store`'s weights; the files written.
+/// How a model's input is prepared (the data a run trained on), carried by its exports so that
+/// their user needs nothing else: NCHW float pixels scaled to [0, 1], then `(x - mean[c]) /
+/// std[c]` per channel, unless `folded` into the ONNX graph (which then takes [0, 1] pixels).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Preprocess {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    /// The class of each output, in order.
+    pub classes: Vec<String>,
+    pub folded: bool,
+}
+
+impl Preprocess {
+    /// ONNX `metadata_props` (onnxruntime: `get_modelmeta().custom_metadata_map`).
+    fn props(&self) -> Vec<(String, String)> {
+        let normalisation = match self.folded {
+            true => "in the graph: feed pixels / 255",
+            false => "(pixels / 255 - mean[c]) / std[c] per channel, before the graph",
+        };
+        [
+            ("input_layout", "NCHW, float32".to_string()),
+            ("normalization", normalisation.to_string()),
+            ("mean", json(&self.mean)),
+            ("std", json(&self.std)),
+            ("classes", json(&self.classes)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (format!("lightnasc.{k}"), v))
+        .collect()
+    }
+}
+
+fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).expect("plain values serialise")
+}
+
+/// Write `formats` of the pinned graph `g` with `store`'s weights, with the preprocessing of its
+/// input where known (ONNX metadata, or folded into the graph; beside MXNet's files as
+/// `PREFIX-preprocess.json`); the files written.
 pub fn write_model(
     prefix: &Path,
     formats: &[ModelFormat],
     g: &Graph,
     store: &WeightStore,
+    pre: Option<&Preprocess>,
 ) -> Result<Vec<PathBuf>, BackError> {
     // Weights of another graph would make files that load nowhere: refuse before writing any.
     store.check(g)?;
@@ -44,11 +83,20 @@ pub fn write_model(
     let mut files: Vec<(PathBuf, Vec<u8>)> = vec![];
     for f in formats {
         match f {
-            ModelFormat::Onnx => files.push((format!("{p}.onnx").into(), onnx::lower(g, store)?)),
+            ModelFormat::Onnx => {
+                let props = pre.map(Preprocess::props).unwrap_or_default();
+                let fold = pre.filter(|p| p.folded).map(|p| (&p.mean[..], &p.std[..]));
+                files.push((format!("{p}.onnx").into(), onnx::lower(g, store, &props, fold)?))
+            }
             ModelFormat::Mxnet => {
                 let (symbol, params) = mxnet::lower(g, store)?;
                 files.push((format!("{p}-symbol.json").into(), symbol.into_bytes()));
                 files.push((format!("{p}-0000.params").into(), params));
+                if let Some(pre) = pre {
+                    // MXNet's graph takes normalised input: the description, never folded.
+                    let json = serde_json::to_vec_pretty(&Preprocess { folded: false, ..pre.clone() });
+                    files.push((format!("{p}-preprocess.json").into(), json.expect("plain values serialise")));
+                }
             }
             ModelFormat::Params => {
                 let latent: Vec<_> = store.tensors.iter().map(|(k, t)| (k.clone(), t.clone())).collect();

@@ -62,7 +62,7 @@ fn onnxruntime_computes_what_we_compute() {
     let mut jobs = vec![];
     for (i, (spec, input, classes, seed)) in cases.iter().enumerate() {
         let e = common::exported(spec, *input, *classes, *seed, 3);
-        let bytes = onnx::lower(&e.fixed.plan.graph, &e.fixed.to_store()).unwrap();
+        let bytes = onnx::lower(&e.fixed.plan.graph, &e.fixed.to_store(), &[], None).unwrap();
         let stem = dir.path().join(format!("case{i}"));
         std::fs::write(stem.with_extension("onnx"), bytes).unwrap();
         std::fs::write(stem.with_extension("x"), raw(&e.x)).unwrap();
@@ -87,19 +87,27 @@ fn onnxruntime_computes_what_we_compute() {
 fn a_space_is_not_exported_whole() {
     let out = check_path(&root().join("specs/demo.lnas"), &SpaceArgs::default(), None, None);
     let net = Supernet::<Flex>::new(out.space.unwrap(), 1, &Default::default());
-    let err = onnx::lower(&net.plan.graph, &net.to_store()).unwrap_err();
+    let err = onnx::lower(&net.plan.graph, &net.to_store(), &[], None).unwrap_err();
     assert!(matches!(err, lightnasc::back::BackError::Space { .. }), "{err:?}");
     assert!(err.to_string().contains("pin it"), "{err}");
 }
 
 /// A search's result, exported from its run folder with `lightnasc export`, computes in
-/// onnxruntime what the run's own weights compute here.
+/// onnxruntime what the run's own weights compute here, and export says they are the search's
+/// shared weights. An earlier epoch's weights are not kept: `--epoch 1` of a two-epoch run is
+/// refused with the way out, `--latest-weights`.
 #[test]
 fn a_run_exports_its_trained_architecture() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = common::mock_demo_run(dir.path(), "epochs: 2\nbatch_size: 64\ntrain_limit: 512\n", "r");
-    let out = common::lightnasc(&["export", run_dir.to_str().unwrap(), "--best"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let early = common::lightnasc(&["export", run_dir.to_str().unwrap(), "--epoch", "1"]);
+    let err = String::from_utf8_lossy(&early.stderr);
+    assert_eq!(early.status.code(), Some(1), "{err}");
+    assert!(err.contains("epoch 1's weights are not kept") && err.contains("--latest-weights"), "{err}");
+    let out = common::lightnasc(&["export", run_dir.to_str().unwrap(), "--best", "--latest-weights"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("note: the search's shared supernet weights"), "{err}");
     let run = lightnasc::search::run::Run::open(&run_dir).unwrap();
     let (epoch, a) = run.architecture(None, true).unwrap();
     let model = run_dir.join(format!("export/epoch-{epoch:03}.onnx"));
@@ -129,7 +137,10 @@ fn a_run_exports_its_trained_architecture() {
         again.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(std::fs::read(again.with_extension("onnx")).unwrap(), std::fs::read(&model).unwrap());
+    // The same model bytes, but for the run's preprocessing: `metadata_props` (field 14) is
+    // written last, after the graph, and only the run's export has it.
+    let (again, model) = (std::fs::read(again.with_extension("onnx")).unwrap(), std::fs::read(&model).unwrap());
+    assert!(model.len() > again.len() && model.starts_with(&again), "{} vs {} bytes", model.len(), again.len());
     // A space is refused: export one architecture of it.
     assert_eq!(common::lightnasc(&["export", "specs/demo.lnas"]).status.code(), Some(1));
     for f in ["export/epoch-00{e}-symbol.json", "export/epoch-00{e}-0000.params", "export/epoch-00{e}-latent.params"] {

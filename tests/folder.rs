@@ -223,7 +223,7 @@ fn bad_image_folders_are_refused_with_the_file_named() {
         &d.join("cache"),
         &["search", "specs/demo.lnas", "-c", cfg.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()],
     ));
-    assert!(e.contains("unknown field `flip`"), "{e}");
+    assert!(e.contains("unknown key `flip`"), "{e}");
 }
 
 /// A cache build killed part-way leaves no cache: the next run decodes again. (The build is held

@@ -382,3 +382,99 @@ fn a_run_stopped_before_its_first_checkpoint_strands_nothing() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("no checkpoint yet"), "{err}");
 }
+
+/// With no `--data`, a new run takes the built-in dataset its space is written for: the demo's
+/// 1x28x28 and 10 classes are Fashion-MNIST (the real one, as the README's main job; every run
+/// without `--data` took CIFAR-100 before). Data that changes the space's input and classes is
+/// named in a note; a space no built-in dataset fits is refused with the choices, and leaves no
+/// run folder.
+#[test]
+fn a_run_without_data_takes_the_dataset_its_space_is_written_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let run = |spec: &Path, name: &str, data: &[&str]| {
+        let mut args = vec!["search", s(spec), "--epochs", "1", "--train-limit", "64", "--batch-size", "16"];
+        args.extend(["--runs-dir", s(&runs), "--name", name]);
+        args.extend(data);
+        lightnasc(&args)
+    };
+    let demo = root().join("specs/demo.lnas");
+    let out = run(&demo, "own", &[]);
+    common::ok_for(&out, "a demo search without --data");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("data: fashion-mnist (the images and classes `demo` is written for"), "{err}");
+    let config = std::fs::read_to_string(runs.join("own/config.yml")).unwrap();
+    assert!(config.contains("data: fashion-mnist"), "{config}");
+
+    let out = run(&demo, "other", &["--data", "mock:cifar100"]);
+    common::ok_for(&out, "a demo search on mock CIFAR-100");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("note: --data mock:cifar100 instantiates `demo` with [3, 32, 32] inputs and 100 classes (its own: 1x28x28, 10 classes)"),
+        "{err}"
+    );
+
+    let wide = dir.path().join("wide.lnas");
+    let text = std::fs::read_to_string(&demo).unwrap().replace("[1, 28, 28]", "[3, 64, 64]");
+    std::fs::write(&wide, text).unwrap();
+    let out = run(&wide, "wide", &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("`demo` takes 3x64x64 images in 10 classes, which no built-in dataset has"), "{err}");
+    assert!(err.contains("--data (cifar10 | cifar100 | fashion-mnist | folder:PATH | mock:DATASET)"), "{err}");
+    assert!(!runs.join("wide").exists(), "nothing made");
+}
+
+/// An exported model says how to prepare its input: onnxruntime, fed the first 300 Fashion-MNIST
+/// test images normalised as the ONNX file's metadata says (and, exported with
+/// `--fold-normalization`, fed the pixels / 255 alone), predicts what `lightnasc infer` predicts
+/// for every one of them; the MXNet export carries the same in `-preprocess.json`.
+#[test]
+fn exports_carry_their_preprocessing_and_agree_with_infer() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let mut args = vec!["search", "specs/demo.lnas", "--data", "fashion-mnist", "--epochs", "1"];
+    args.extend(["--train-limit", "256", "--batch-size", "32", "--runs-dir", s(&runs), "--name", "real"]);
+    common::ok_for(&lightnasc(&args), "a search on Fashion-MNIST");
+    let run = runs.join("real");
+    let out = lightnasc(&["infer", s(&run), "--limit", "300", "--format", "json"]);
+    common::ok_for(&out, "infer");
+    let inferred: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let inferred: Vec<u64> = inferred["predictions"].as_array().unwrap().iter().map(|p| p.as_u64().unwrap()).collect();
+    assert_eq!(inferred.len(), 300);
+
+    let (plain, folded) = (dir.path().join("plain"), dir.path().join("folded"));
+    common::ok_for(&lightnasc(&["export", s(&run), "--format", "all", "-o", s(&plain)]), "export");
+    common::ok_for(&export_onnx(&run, &folded, &["--fold-normalization"]), "export --fold-normalization");
+    let pre: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plain-preprocess.json")).unwrap()).unwrap();
+    assert_eq!(pre["mean"], serde_json::json!([0.286]), "{pre}");
+    assert_eq!(pre["classes"][9], "Ankle boot", "{pre}");
+
+    let python = common::python_venv("onnx", &["onnx==1.23.2", "onnxruntime==1.32.0", "numpy"]);
+    let script = r#"
+import gzip, json, sys
+import numpy as np, onnxruntime as ort
+with gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz") as f:
+    x = np.frombuffer(f.read(), np.uint8, offset=16)[: 300 * 784].reshape(300, 1, 28, 28)
+x = x.astype(np.float32) / np.float32(255.0)
+def predict(path, x):
+    s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return s, s.run(["output"], {"input": x})[0].argmax(1).tolist()
+s, _ = predict(sys.argv[1], x[:1])
+meta = s.get_modelmeta().custom_metadata_map
+mean = np.array(json.loads(meta["lightnasc.mean"]), np.float32).reshape(1, -1, 1, 1)
+std = np.array(json.loads(meta["lightnasc.std"]), np.float32).reshape(1, -1, 1, 1)
+print(json.dumps({"meta": meta, "plain": predict(sys.argv[1], (x - mean) / std)[1], "folded": predict(sys.argv[2], x)[1]}))
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script, &format!("{}.onnx", s(&plain)), &format!("{}.onnx", s(&folded))])
+        .output()
+        .unwrap();
+    common::ok_for(&out, "onnxruntime");
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["meta"]["lightnasc.input_layout"], "NCHW, float32", "{}", got["meta"]);
+    let preds = |k: &str| -> Vec<u64> { got[k].as_array().unwrap().iter().map(|p| p.as_u64().unwrap()).collect() };
+    assert_eq!(preds("plain"), inferred, "the metadata's normalisation");
+    assert_eq!(preds("folded"), inferred, "the folded normalisation");
+}

@@ -430,6 +430,22 @@ fn shipped_configs_parse_and_typos_are_refused() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.yml") && err.contains("batch_sise") && err.contains("line 2"), "{err}");
+    // A typo is answered with the nearest key, not serde's list of every key.
+    assert!(err.contains("unknown key `batch_sise` at line 2") && err.contains("did you mean `batch_size`?"), "{err}");
+    assert!(!err.contains("expected one of"), "{err}");
+    // The flags' spelling (`train-limit`) is read as the config's (`train_limit`), with a note, in
+    // a config file and in `--set`.
+    let hyphens = write(tmp.path(), "hyphens.yml", "epochs: 1\ntrain-limit: 64\nbatch-size: 16\n");
+    let runs = tmp.path().join("hyphen-runs");
+    let mut args = vec!["specs/demo.lnas", "-c", hyphens.to_str().unwrap(), "--data", "mock:fashion-mnist"];
+    args.extend(["--runs-dir", runs.to_str().unwrap(), "--set", "data-seed=3"]);
+    let out = search(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for key in ["train-limit", "batch-size", "data-seed"] {
+        let want = format!("note: config key `{key}` read as `{}`", key.replace('-', "_"));
+        assert!(err.contains(&want), "{want}: {err}");
+    }
     let bad = write(tmp.path(), "bad2.yml", "epochs: 0\n");
     let out = search(&["specs/demo.lnas", "-c", bad.to_str().unwrap(), "--data", "mock:fashion-mnist"]);
     assert_eq!(out.status.code(), Some(1));

@@ -227,3 +227,33 @@ fn usage_errors_exit_2_and_bad_input_exits_1() {
         );
     }
 }
+
+/// `--help` as a user reads it: an example per subcommand, the run flags' defaults, no
+/// `--controller fixed` (that is `lightnasc train`), and one spelling of output and batch flags
+/// accepted everywhere (`-o/--out/--output`, `--batch/--batch-size`).
+#[test]
+fn help_has_examples_and_defaults_and_flag_spellings_agree() {
+    let help = |args: &[&str]| {
+        let out = lightnasc(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let search = help(&["search", "--help"]);
+    for want in ["Examples:", "lightnasc search specs/demo.lnas", "[default: 10", "[default: 64", "[default: 1,"] {
+        assert!(search.contains(want), "search --help lacks `{want}`:\n{search}");
+    }
+    assert!(search.contains("[possible values: enas, random, evolution]"), "no `fixed` controller:\n{search}");
+    for cmd in ["check", "train", "export", "render", "report", "infer", "fmt", "sweep", "devices"] {
+        assert!(help(&[cmd, "--help"]).contains("lightnasc "), "{cmd} --help has no example");
+    }
+    let fixed = lightnasc(&["search", "specs/demo.lnas", "--controller", "fixed"]);
+    assert_eq!(fixed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&fixed.stderr).contains("possible values: enas, random, evolution"));
+    // The other spellings parse: a missing source is the error, not the flag.
+    let export = lightnasc(&["export", "no-such-run", "--out", "x"]);
+    assert_eq!(export.status.code(), Some(1), "{}", String::from_utf8_lossy(&export.stderr));
+    let report = lightnasc(&["report", "no-such-runs", "--output", "x"]);
+    assert_eq!(report.status.code(), Some(1), "{}", String::from_utf8_lossy(&report.stderr));
+    let infer = lightnasc(&["infer", "no-such-run", "--batch-size", "8"]);
+    assert_eq!(infer.status.code(), Some(1), "{}", String::from_utf8_lossy(&infer.stderr));
+}

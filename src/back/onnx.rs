@@ -9,8 +9,8 @@ use onnx_protobuf::tensor_proto::DataType;
 use onnx_protobuf::tensor_shape_proto::{Dimension, dimension};
 use onnx_protobuf::type_proto::{self, Value as TypeValue};
 use onnx_protobuf::{
-    AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto, attribute_proto::AttributeType,
+    AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
+    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto, attribute_proto::AttributeType,
 };
 
 use super::BackError;
@@ -159,7 +159,14 @@ pub fn supports(g: &Graph) -> Result<(), BackError> {
 }
 
 /// The ONNX model of a pinned graph (no choices) with weights from `store`.
-pub fn lower(g: &Graph, store: &WeightStore) -> Result<Vec<u8>, BackError> {
+/// `g` with `store`'s weights as an ONNX model; `props` go in its `metadata_props`, and `fold`
+/// (per-channel mean and std) puts `(input - mean) / std` at the graph's start.
+pub fn lower(
+    g: &Graph,
+    store: &WeightStore,
+    props: &[(String, String)],
+    fold: Option<(&[f32], &[f32])>,
+) -> Result<Vec<u8>, BackError> {
     if !g.choices.is_empty() {
         return Err(BackError::Space { graph: g.name.clone(), runs: "export" });
     }
@@ -177,7 +184,15 @@ pub fn lower(g: &Graph, store: &WeightStore) -> Result<Vec<u8>, BackError> {
         let x = ins.first().cloned().unwrap_or_default();
         let base = node.name.as_str();
         let out = match &node.op {
-            Op::Input => "input".to_string(),
+            Op::Input => match fold {
+                Some((mean, std)) => {
+                    let c = [1, mean.len(), 1, 1];
+                    let (m, s) = (b.f32_init("input.mean", &c, mean), b.f32_init("input.std", &c, std));
+                    let centred = b.op("Sub", &["input", &m], "input.normalized", vec![]);
+                    b.op("Div", &[&centred, &s], "input.normalized", vec![])
+                }
+                None => "input".to_string(),
+            },
             Op::Output | Op::Identity | Op::Dropout { .. } => b.op("Identity", &[&x], base, vec![]),
             Op::Conv { conv, bias } => {
                 let (ws, wd) = get(node, "weight")?;
@@ -287,6 +302,14 @@ pub fn lower(g: &Graph, store: &WeightStore) -> Result<Vec<u8>, BackError> {
     opset.version = OPSET;
     model.opset_import = vec![opset];
     model.graph = Some(graph).into();
+    model.metadata_props = props
+        .iter()
+        .map(|(k, v)| {
+            let mut e = StringStringEntryProto::new();
+            (e.key, e.value) = (k.clone(), v.clone());
+            e
+        })
+        .collect();
     model.write_to_bytes().map_err(|e| BackError::Encode(e.to_string()))
 }
 

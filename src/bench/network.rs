@@ -84,7 +84,7 @@ fn rows<B: Backend>(device: &B::Device, bench: &NetworkBench) -> Result<Vec<Netw
         false => None,
     };
     let onnx = match bench.onnxruntime {
-        Some(_) => Some(crate::back::onnx::lower(&fixed.plan.graph, &store)?),
+        Some(_) => Some(crate::back::onnx::lower(&fixed.plan.graph, &store, &[], None)?),
         None => None,
     };
     for &n in &bench.batches {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use burn::backend::Flex;
 use lightnasc::back::mxnet;
 use lightnasc::check::check_path;
-use lightnasc::export::{ModelFormat, write_model};
+use lightnasc::export::{ModelFormat, Preprocess, write_model};
 use lightnasc::ir::Graph;
 use lightnasc::ir::store::WeightStore;
 use lightnasc::net::Supernet;
@@ -29,12 +29,17 @@ pub fn run(args: &ExportArgs) -> ExitCode {
 
 fn export(args: &ExportArgs) -> Result<Vec<PathBuf>, ExitCode> {
     let device = Default::default();
-    let (net, a, default_out) = if args.source.is_dir() {
+    let (net, a, default_out, pre) = if args.source.is_dir() {
         let run = Run::open(&args.source).map_err(fail)?;
         let (epoch, a) = run.architecture(args.epoch, args.best).map_err(fail)?;
+        weights_of(&run, epoch, args.latest_weights)?;
         let net = run.supernet::<Flex>(&device).map_err(fail)?;
-        (net, a, run.dir.join("export").join(format!("epoch-{epoch:03}")))
+        let pre = run.cfg.preprocess(args.fold_normalization);
+        (net, a, run.dir.join("export").join(format!("epoch-{epoch:03}")), Some(pre))
     } else {
+        if args.fold_normalization {
+            return Err(fail("--fold-normalization takes a run folder (its data says how to normalise)"));
+        }
         if args.epoch.is_some() || args.best {
             return Err(fail("--epoch and --best take a run folder"));
         }
@@ -57,7 +62,7 @@ fn export(args: &ExportArgs) -> Result<Vec<PathBuf>, ExitCode> {
             let arrays = mxnet::read_params(&bytes).map_err(|e| fail(format!("{}: {e}", file.display())))?;
             let store = WeightStore { tensors: arrays.into_iter().collect() };
             let pinned = lightnasc::ir::pin::pin(&space, &a).map_err(|e| fail(e.message))?;
-            return write_all(args, &pinned, store, Path::new("runs/export").join(stem));
+            return write_all(args, &pinned, store, Path::new("runs/export").join(stem), None);
         }
         let net = match &args.weights {
             Some(dir) => {
@@ -71,19 +76,48 @@ fn export(args: &ExportArgs) -> Result<Vec<PathBuf>, ExitCode> {
             }
             None => Supernet::<Flex>::new(space.clone(), args.seed, &device),
         };
-        (net, a, Path::new("runs/export").join(stem))
+        (net, a, Path::new("runs/export").join(stem), None)
     };
     let fixed = net.extract(&a).map_err(|e| fail(e.message))?;
-    write_all(args, &fixed.plan.graph, fixed.to_store(), default_out)
+    write_all(args, &fixed.plan.graph, fixed.to_store(), default_out, pre.as_ref())
+}
+
+/// Whether the run's weights are epoch `epoch`'s (a run keeps one checkpoint, its latest), or the
+/// user took the latest for an earlier epoch's architecture; a search's are shared weights.
+fn weights_of(run: &Run, epoch: u32, latest: bool) -> Result<(), ExitCode> {
+    let last = run.state.history.last().map_or(0, |r| r.epoch);
+    if epoch != last && !latest {
+        return Err(fail(format!(
+            "{}: epoch {epoch}'s weights are not kept (a run keeps one checkpoint, after epoch {last}); \
+             --latest-weights exports epoch {epoch}'s architecture with epoch {last}'s weights",
+            run.dir.display()
+        )));
+    }
+    if epoch != last {
+        eprintln!("note: epoch {epoch}'s architecture with epoch {last}'s weights (--latest-weights)");
+    }
+    if run.cfg.policy.searches() {
+        eprintln!(
+            "note: the search's shared supernet weights, not this architecture trained alone (`lightnasc train {}` retrains it)",
+            run.dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// Write the formats asked for under the output prefix.
-fn write_all(args: &ExportArgs, g: &Graph, store: WeightStore, default_out: PathBuf) -> Result<Vec<PathBuf>, ExitCode> {
+fn write_all(
+    args: &ExportArgs,
+    g: &Graph,
+    store: WeightStore,
+    default_out: PathBuf,
+    pre: Option<&Preprocess>,
+) -> Result<Vec<PathBuf>, ExitCode> {
     let formats = match args.format {
         ExportFormat::Onnx => vec![ModelFormat::Onnx],
         ExportFormat::Mxnet => vec![ModelFormat::Mxnet],
         ExportFormat::Params => vec![ModelFormat::Params],
         ExportFormat::All => vec![ModelFormat::Onnx, ModelFormat::Mxnet, ModelFormat::Params],
     };
-    write_model(&args.output.clone().unwrap_or(default_out), &formats, g, &store).map_err(fail)
+    write_model(&args.output.clone().unwrap_or(default_out), &formats, g, &store, pre).map_err(fail)
 }

@@ -5,6 +5,7 @@ mod bench;
 mod check;
 mod devices;
 mod export;
+mod fit;
 mod fmt;
 mod infer;
 mod ranking;
@@ -50,23 +51,34 @@ pub enum Color {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Check a spec or pinned architecture: diagnostics, shapes, choices and costs.
+    #[command(after_help = "Example:\n  lightnasc check specs/demo.lnas --pin random:1 --verbose")]
     Check(CheckArgs),
     /// Search a space with ENAS (LSTM controller, REINFORCE, weight-sharing supernet).
+    #[command(after_help = "Examples:\n  lightnasc search specs/demo.lnas --epochs 2\n  \
+        lightnasc search specs/meliusnet22.lnas --data cifar100 --controller random --device cuda\n  \
+        lightnasc search --resume runs/demo-20261207-120000")]
     Search(SearchArgs),
     /// Export an architecture to ONNX, MXNet symbol/params or trainable params.
+    #[command(after_help = "Example:\n  lightnasc export runs/demo-20261207-120000 --format onnx -o model")]
     Export(ExportArgs),
     /// Render a space, a pinned architecture or a run as Graphviz DOT/SVG/PNG/PDF.
+    #[command(after_help = "Example:\n  lightnasc render specs/demo.lnas --pin random:1 -o demo.svg")]
     Render(RenderArgs),
     /// Retrain a found architecture from scratch (or fine-tune from the supernet).
+    #[command(after_help = "Examples:\n  lightnasc train runs/demo-20261207-120000 --epochs 10\n  \
+        lightnasc train specs/demo.lnas --pin random:1 --data fashion-mnist")]
     Train(TrainArgs),
     /// Format .lnas files in place (canonical layout, comments kept).
+    #[command(after_help = "Example:\n  lightnasc fmt --check specs/*.lnas")]
     Fmt(FmtArgs),
     /// Run the language server on stdin/stdout (LSP 3.17).
     Lsp,
     /// Report runs: argmax per epoch, block summaries, accuracies, costs, and how well shared-weight
     /// accuracy ranks retrained architectures (Kendall's tau).
+    #[command(after_help = "Example:\n  lightnasc report runs -o runs/report")]
     Report(ReportArgs),
     /// Run a trained architecture on images (binary convs bit-packed, on the CPU or a GPU).
+    #[command(after_help = "Example:\n  lightnasc infer runs/train-demo-20261207-130000 --limit 1000")]
     Infer(InferArgs),
     /// Benchmarks that print ratios against a baseline measured in the same run.
     Bench(BenchArgs),
@@ -75,8 +87,11 @@ pub enum Command {
     Selftest(SelftestArgs),
     /// Run a sweep plan's runs as shards: one shard here, all of them as local processes, or a
     /// Slurm or Kubernetes script that runs them on a cluster.
+    #[command(after_help = "Examples:\n  lightnasc sweep specs/bench/resnet-bits.yml --local -j 2\n  \
+        lightnasc sweep specs/bench/resnet-bits.yml --emit slurm > sweep.sbatch")]
     Sweep(SweepArgs),
     /// List the devices this lightnasc can use, and why a GPU setup does not work.
+    #[command(after_help = "Example:\n  lightnasc devices")]
     Devices(DevicesArgs),
 }
 
@@ -465,13 +480,17 @@ pub struct RunOpts {
     /// sub-folders (default: PATH/test if it exists, else none).
     #[arg(long)]
     pub test_data: Option<PathBuf>,
+    /// Training epochs [default: 10, or the config's]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: Option<u32>,
+    /// Images per training step [default: 64, or the config's]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub batch_size: Option<u32>,
     /// cpu | wgpu | cuda | cuda:N, or a list for data-parallel training: cuda:0,1,2,3 (cpu:0,1: CPU replicas)
     #[arg(long)]
     pub device: Option<DeviceArg>,
+    /// Seed of every random draw: initialisation, data order, architectures [default: 1, or the
+    /// config's]
     #[arg(long)]
     pub seed: Option<u64>,
     /// Use at most this many training images (a subset fixed by the seed).
@@ -545,8 +564,16 @@ pub struct ExportArgs {
     pub seed: u64,
     /// Output prefix (the files add their extensions). Default: runs/export/NAME, or
     /// RUN/export/epoch-NNN for a run.
-    #[arg(short, long)]
+    #[arg(short, long, visible_alias = "out")]
     pub output: Option<PathBuf>,
+    /// With --epoch or --best naming an earlier epoch than the run's last: export its
+    /// architecture with the last epoch's weights (a run keeps only its latest checkpoint).
+    #[arg(long)]
+    pub latest_weights: bool,
+    /// Put the run's input normalisation into the ONNX graph, so that it takes pixels / 255
+    /// (otherwise its metadata says how to normalise, as `-preprocess.json` does for MXNet).
+    #[arg(long)]
+    pub fold_normalization: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -613,7 +640,7 @@ pub struct InferArgs {
     /// At most this many images.
     #[arg(long)]
     pub limit: Option<usize>,
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    #[arg(long, visible_alias = "batch-size", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub batch: u32,
     /// What runs the network: `native` (the native plan, CPU only; the CPU's default), `packed`
     /// (burn's network with bit-packed binary convs; a GPU's default) or `float` (burn's float path).
@@ -645,7 +672,7 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
     pub format: ReportFormat,
     /// Also write report.md, report.json, a CSV of epochs per run, and accuracy_vs_ops.svg here.
-    #[arg(short, long)]
+    #[arg(short, long, visible_alias = "output")]
     pub out: Option<PathBuf>,
 }
 
@@ -756,4 +783,31 @@ fn load_pinned(
         return Err(ExitCode::from(1));
     }
     Ok((outcome.space.expect("no diagnostics means a graph"), outcome.pinned.map(|p| p.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Cli;
+
+    /// Every user-facing subcommand's `--help` ends with an example, and every example parses
+    /// (the flags it uses exist and take what it gives them).
+    #[test]
+    fn every_subcommands_examples_parse() {
+        let cli = Cli::command();
+        for sub in cli.get_subcommands() {
+            let name = sub.get_name();
+            let help = sub.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+            let examples: Vec<&str> = help.lines().filter_map(|l| l.trim().strip_prefix("lightnasc ")).collect();
+            if !["lsp", "bench", "selftest"].contains(&name) {
+                assert!(!examples.is_empty(), "`{name}` has no example");
+            }
+            for e in examples {
+                let words = e.split(" > ").next().unwrap().split_whitespace();
+                let parsed = Cli::try_parse_from(std::iter::once("lightnasc").chain(words));
+                assert!(parsed.is_ok(), "`lightnasc {e}`: {}", parsed.err().unwrap());
+            }
+        }
+    }
 }

@@ -255,6 +255,7 @@ pub(super) fn resolve(opts: &RunOpts, spec: Option<&Path>) -> Result<(SearchConf
         cfg.spec = Some(s.to_path_buf());
     }
     apply_overrides(&mut cfg, opts)?;
+    super::fit::fit_data(&mut cfg, opts)?;
     cfg.validate()?;
     if let Some(spec) = &cfg.spec {
         cfg.spec = Some(std::fs::canonicalize(spec).at(spec)?);

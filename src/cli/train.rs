@@ -101,6 +101,7 @@ fn prepare(args: &TrainArgs) -> Result<Prepared, Error> {
         };
         cfg.spec = Some(source.clone());
         apply_overrides(&mut cfg, &args.run)?;
+        super::fit::fit_data(&mut cfg, &args.run)?;
         let (a, space) = pinned(source, &cfg, args.pin.as_ref())?;
         let spec = match space_spec(source) {
             Some(s) => s,

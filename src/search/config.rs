@@ -84,6 +84,8 @@ pub enum Policy {
     Enas,
     Random,
     Evolution,
+    /// One architecture trained alone: what `lightnasc train` runs, not a `--controller`.
+    #[value(skip)]
     Fixed,
 }
 
@@ -354,7 +356,7 @@ impl SearchConfig {
 
     /// A config from its YAML text; `path` names it in errors and anchors its relative paths.
     fn from_yaml_text(text: &str, path: &Path) -> Result<SearchConfig, RunError> {
-        let mut cfg: SearchConfig = serde_norway::from_str(text).at(path)?;
+        let mut cfg = deserialise_keys(text).at(path)?;
         // Paths in a config file are relative to the file.
         let dir = path.parent().unwrap_or(Path::new(""));
         for p in [&mut cfg.spec, &mut cfg.data_dir, &mut cfg.latency_table] {
@@ -417,6 +419,12 @@ impl SearchConfig {
         }
     }
 
+    /// How this run's data prepares a model's input, which its exports carry.
+    pub fn preprocess(&self, folded: bool) -> crate::export::Preprocess {
+        let m = self.data.meta();
+        crate::export::Preprocess { mean: m.norm.mean, std: m.norm.std, classes: m.classes, folded }
+    }
+
     /// The same, as a pin's header writes them (`pin demo(x: [1, 28, 28], classes: 10)`), for a
     /// space whose input parameter is named `input`.
     pub fn pin_args(&self, input: &str) -> Vec<(String, String)> {
@@ -438,6 +446,7 @@ impl SearchConfig {
         let bad = |why: &dyn std::fmt::Display| RunError::Config(format!("--set {kv}: {why}"));
         let (key, value) =
             kv.split_once('=').ok_or_else(|| bad(&"expected KEY=VALUE, e.g. scoring.batch_norm=batch"))?;
+        let key = &underscored(key);
         let value: Value = serde_norway::from_str(value).map_err(|e| bad(&e))?;
         let mut root = serde_norway::to_value(&*self).expect("a config serialises");
         let mut at = &mut root;
@@ -454,7 +463,7 @@ impl SearchConfig {
             }
         }
         *at = value;
-        *self = serde_norway::from_value(root).map_err(|e| bad(&e))?;
+        *self = serde_norway::from_value(root).map_err(|e| bad(&key_hint(e.to_string())))?;
         Ok(())
     }
 
@@ -495,4 +504,61 @@ impl SearchConfig {
         }
         Ok(())
     }
+}
+
+/// A key as config files spell them: with underscores (flags use hyphens); the hyphenated
+/// spelling is read too, with a note.
+fn underscored(key: &str) -> String {
+    let k = key.replace('-', "_");
+    if k != key {
+        eprintln!("note: config key `{key}` read as `{k}` (config keys are written with underscores)");
+    }
+    k
+}
+
+/// A config from YAML text, its keys read with [`underscored`] (then without line numbers in
+/// errors: the text is rewritten), and an unknown key named with the nearest known one.
+fn deserialise_keys(text: &str) -> Result<SearchConfig, String> {
+    use serde_norway::Value;
+    fn rename(v: &mut Value) -> bool {
+        let Some(map) = v.as_mapping_mut() else { return false };
+        let mut changed = false;
+        let entries: Vec<(Value, Value)> = std::mem::take(map).into_iter().collect();
+        for (k, mut val) in entries {
+            changed |= rename(&mut val);
+            let k = match k.as_str().filter(|s| s.contains('-')) {
+                Some(s) => {
+                    changed = true;
+                    Value::String(underscored(s))
+                }
+                None => k,
+            };
+            map.insert(k, val);
+        }
+        changed
+    }
+    let direct = serde_norway::from_str::<SearchConfig>(text);
+    let hyphens = text
+        .lines()
+        .any(|l| l.split(':').next().is_some_and(|k| k.trim().contains('-') && !k.trim().starts_with(['-', '#'])));
+    if !hyphens {
+        return direct.map_err(|e| key_hint(e.to_string()));
+    }
+    let mut value: Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+    rename(&mut value);
+    serde_norway::from_value(value).map_err(|e| key_hint(e.to_string()))
+}
+
+/// serde's `unknown field `X`, expected one of `a`, `b`, ... (30 names)` as one suggestion:
+/// `did you mean `Y`?` with the nearest known key, the rest of the message (its place) kept.
+fn key_hint(msg: String) -> String {
+    let Some(start) = msg.find("unknown field `") else { return msg };
+    let rest = &msg[start + "unknown field `".len()..];
+    let (Some(end), Some(list)) = (rest.find('`'), rest.find("expected one of ")) else { return msg };
+    let key = &rest[..end];
+    let list = &rest[list..];
+    let names = list.split('`').skip(1).step_by(2);
+    let place = list.rfind('`').map_or("", |i| &list[i + 1..]);
+    let hint = crate::util::closest(key, names).map_or(String::new(), |c| format!("; did you mean `{c}`?"));
+    format!("{}unknown key `{key}`{place}{hint}", &msg[..start])
 }

@@ -19,9 +19,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use burn::optim::SgdConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::SgdConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::Serialize;
 
@@ -30,9 +30,9 @@ use crate::data::{Dataset, Norm};
 use crate::export::ModelFormat;
 use crate::ir::Graph;
 use crate::ir::decisions::Decisions;
-use crate::net::optim::FusedAdam;
 use crate::ir::pin::Assignment;
 use crate::net::device::BackendJob;
+use crate::net::optim::FusedAdam;
 use crate::net::parallel::DataParallel;
 use crate::net::train::TrainOptimizer;
 use crate::net::weights::Weights;

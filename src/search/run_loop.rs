@@ -366,7 +366,13 @@ impl SearchJob {
         }
         if self.cfg.export_each_epoch {
             let fixed = net.extract(a)?;
-            write_model(&pin_path.with_extension(""), &self.formats, &fixed.plan.graph, &fixed.to_store())?;
+            write_model(
+                &pin_path.with_extension(""),
+                &self.formats,
+                &fixed.plan.graph,
+                &fixed.to_store(),
+                Some(&self.cfg.preprocess(false)),
+            )?;
         }
         Ok(())
     }
@@ -380,7 +386,14 @@ impl SearchJob {
         let last = r.state.history.last().ok_or_else(|| RunError::run(&self.run_dir, "no epoch was run"))?;
         let searched = r.policy.searches();
         if !searched {
-            write_model(&self.run_dir.join("model"), &self.formats, &r.net.plan.graph, &r.net.valid().to_store())?;
+            let store = r.net.valid().to_store();
+            write_model(
+                &self.run_dir.join("model"),
+                &self.formats,
+                &r.net.plan.graph,
+                &store,
+                Some(&self.cfg.preprocess(false)),
+            )?;
         }
         let a = r.decisions.assignment(&last.argmax);
         let pin = match (searched, &self.cfg.spec) {
