@@ -71,6 +71,16 @@ pub fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
+/// The median of timings as every benchmark here reports it: the upper middle value (no
+/// interpolation, so it is one of the times measured). `NaN` for none.
+pub fn median_time(mut times: Vec<f64>) -> f64 {
+    if times.is_empty() {
+        return f64::NAN;
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
 /// The `q` quantile (0..=1) of `v`, linear between order statistics; `v` need not be sorted.
 pub fn quantile(v: &[f64], q: f64) -> f64 {
     let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
@@ -294,6 +304,14 @@ fn ln_gamma(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The upper middle of the sorted times: 2 of (3, 1, 2), 3 of (4, 1, 3, 2); none is NaN.
+    #[test]
+    fn median_time_is_the_upper_middle_time() {
+        assert_eq!(median_time(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median_time(vec![4.0, 1.0, 3.0, 2.0]), 3.0);
+        assert!(median_time(vec![]).is_nan());
+    }
 
     #[test]
     fn t_interval_by_hand() {

@@ -23,10 +23,6 @@ pub fn paired_median_ms(reps: usize, mut a: impl FnMut(usize), mut b: impl FnMut
     };
     let first = time(&mut a, 0).min(time(&mut b, 0)).max(1e-3);
     let reps = reps.max(((250.0 / first) as usize).min(2000));
-    let median = |f: &mut dyn FnMut(usize)| {
-        let mut t: Vec<f64> = (1..=reps).map(|i| time(f, i)).collect();
-        t.sort_by(f64::total_cmp);
-        t[t.len() / 2]
-    };
+    let median = |f: &mut dyn FnMut(usize)| crate::stats::median_time((1..=reps).map(|i| time(f, i)).collect());
     (median(&mut a), median(&mut b))
 }

@@ -194,6 +194,5 @@ fn time_step<B: Backend>(net: &Supernet<B>, i: usize, device: &B::Device) -> f64
             times.push(start.elapsed().as_secs_f64() * 1e3);
         }
     }
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    crate::stats::median_time(times)
 }

@@ -66,15 +66,12 @@ impl Plan {
             .steps
             .iter()
             .map(|step| {
-                let mut t: Vec<f64> = (0..reps.max(1))
-                    .map(|_| {
-                        let start = std::time::Instant::now();
-                        run_step(step, x, n, *kernel, slots, packs);
-                        start.elapsed().as_secs_f64() * 1e3
-                    })
-                    .collect();
-                t.sort_by(f64::total_cmp);
-                t[t.len() / 2]
+                let t = (0..reps.max(1)).map(|_| {
+                    let start = std::time::Instant::now();
+                    run_step(step, x, n, *kernel, slots, packs);
+                    start.elapsed().as_secs_f64() * 1e3
+                });
+                crate::stats::median_time(t.collect())
             })
             .collect()
     }
