@@ -666,3 +666,20 @@ fn lex(text: &str, out: &mut std::collections::BTreeMap<usize, (usize, Tok, u32)
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The completion and highlighting keywords are the grammar's `keyword` rule's, no more and no
+    /// fewer (the list is written out here; the grammar is the truth).
+    #[test]
+    fn keywords_are_the_grammars() {
+        let pest = include_str!("../../grammar/lnas.pest");
+        let rule = pest.split("\nkeyword = @{").nth(1).expect("a `keyword` rule");
+        let body = &rule[..rule.find('}').expect("the rule's end")];
+        let mut grammar: Vec<&str> = body.split('"').skip(1).step_by(2).collect();
+        let mut ours = super::KEYWORDS.to_vec();
+        grammar.sort_unstable();
+        ours.sort_unstable();
+        assert_eq!(ours, grammar);
+    }
+}
