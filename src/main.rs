@@ -10,8 +10,9 @@ fn main() -> ExitCode {
     keep_freed_memory();
     quiet_wayland_probe();
     let args = cli::Cli::parse();
-    // Lowering recurses once per nested block; run on a thread with a generous stack so that no
-    // accepted input can overflow it.
+    // Commands run on a worker thread so that a panic ends in the message below, not a backtrace.
+    // Lowering has its own large-stack thread (`check::LOWERING_STACK`); this one gets as much
+    // for the other recursive walks of user input (the formatter's, the language server's).
     let worker = std::thread::Builder::new().stack_size(256 << 20).spawn(move || cli::run(args));
     match worker.map(|h| h.join()) {
         Ok(Ok(code)) => code,

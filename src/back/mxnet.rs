@@ -1,5 +1,5 @@
 //! The MXNet back end: `PREFIX-symbol.json` and `PREFIX-0000.params` as stock MXNet 1.9.1 writes
-//! and reads them (reference §8). Stock ops only, so `SymbolBlock.imports` loads the pair: det_sign
+//! and reads them (docs/original.md §8). Stock ops only, so `SymbolBlock.imports` loads the pair: det_sign
 //! becomes `_greater_equal_scalar(0) * 2 - 1`, the weights are stored binarised (±1), padding is
 //! `Pad` with -1, and the offset is `_plus_scalar(K)` then `_div_scalar(2)`.
 

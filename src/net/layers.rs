@@ -57,7 +57,7 @@ fn conv_nobias<B: Backend>(x: Tensor<B, 4>, w: Tensor<B, 4>, o: ConvOptions<2>) 
     conv2d(x, w, None, o)
 }
 
-/// BMXNet's binary convolution block (`activated_conv` + `QConv2D`, reference §3.3-3.4):
+/// BMXNet's binary convolution block (`activated_conv` + `QConv2D`, docs/original.md §3.3-3.4):
 /// quantise the input, pad it with `pad_value` (-1: a valid sign), convolve with the quantised
 /// weights, then either the offset (h + K) / 2 -- the number of matching bits -- or a scaling.
 pub fn binary_conv<B: Backend>(x: Tensor<B, 4>, b: &BinaryConv, w: &ConvWeights<B>) -> Tensor<B, 4> {

@@ -1,4 +1,4 @@
-//! Quantisers with straight-through gradients, as BMXNet defines them (reference §3.2).
+//! Quantisers with straight-through gradients, as BMXNet defines them (docs/original.md §3.2).
 //!
 //! Every quantiser is written as `ste(value, surrogate)`: the forward value is exactly `value`
 //! (so signs are exactly ±1 and binary convolutions compute exact integer counts), and the

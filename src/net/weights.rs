@@ -71,7 +71,7 @@ impl<B: Backend> Weights<B> {
     /// Fresh weights for the slots, deterministic in `seed` and independent of the backend:
     /// convolutions and dense layers He-uniform (bound sqrt(6 / fan_in)); dense biases
     /// uniform(±1/sqrt(fan_in)); conv biases 0; batch norm gamma 1, beta 0, statistics 0 and 1.
-    /// (The original's Uniform(±0.07) ignores fan-in; see reference §9.4.)
+    /// (The original's Uniform(±0.07) ignores fan-in; see docs/original.md §9 (4).)
     pub fn init(slots: &[SlotSpec], seed: u64, device: &B::Device) -> Self {
         let mut rng = SplitMix64(seed);
         let mut convs = vec![];

@@ -62,7 +62,8 @@ pub struct SearchConfig {
     /// The model formats a run writes (a training run's model, per-epoch exports).
     pub export: ExportConfig,
     /// How architectures are chosen: `enas` (the controller), `random` (uniform sampling on the
-    /// same budget, the baseline), `fixed` (one pinned architecture: `lightnasc train`).
+    /// same budget, the baseline), `evolution` (uniform training, a population evolved on the
+    /// same number of scored candidates), `fixed` (one pinned architecture: `lightnasc train`).
     pub policy: Policy,
     /// `lightnasc train`: the search run the architecture came from. Its supernet scores the
     /// architecture's shared-weight accuracy, and with `init: supernet` gives the start weights.

@@ -1,4 +1,4 @@
-//! The ENAS controller (AutoGluon's `LSTMController`, reference §1.2): an LSTM cell whose input at
+//! The ENAS controller (AutoGluon's `LSTMController`, docs/original.md §1.2): an LSTM cell whose input at
 //! decision k is the embedding of the option taken at decision k-1 (a zero vector at the first),
 //! one linear decoder per decision, softmax with a temperature, optionally a tanh clamp of the
 //! logits and an entropy bonus. Sampling draws with our own generator from the probabilities

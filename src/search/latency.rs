@@ -1,4 +1,4 @@
-//! The latency model of the reward (reference §1.6, without its off-by-one): each option of each
+//! The latency model of the reward (docs/original.md §1.6, without its off-by-one): each option of each
 //! choice costs the spec's fixed `cost` where every option of the choice gives one, else the
 //! measured time of its layers at batch 1 on the search's own backend and device (warm-up runs,
 //! then the median of repeats). An architecture's latency is the sum over its choices; the

@@ -1,4 +1,4 @@
-//! ENAS search (reference §1, its bugs fixed): a new sampled architecture for every training
+//! ENAS search (docs/original.md §1, its bugs fixed): a new sampled architecture for every training
 //! batch; a controller update every `update_arch_frequency` batches on `controller.batch_size`
 //! architectures, each scored on one validation batch; REINFORCE over the whole controller batch
 //! with an EMA baseline; after each epoch, the argmax architecture validated on the whole

@@ -1,4 +1,4 @@
-//! ENAS (reference §1.2, its bugs fixed): a controller sample for every training batch; at each
+//! ENAS (docs/original.md §1.2, its bugs fixed): a controller sample for every training batch; at each
 //! update point `controller.batch_size` samples scored with the shared weights, and REINFORCE
 //! over them with an EMA baseline and an entropy bonus.
 
