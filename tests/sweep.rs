@@ -133,6 +133,8 @@ fn six_shards_with_one_killed_and_rerun_count_every_run_once() {
     assert!(log.contains("shard 3/6 was killed (signal 9)"), "{log}");
     assert!(log.contains("--shard 3/6`"), "the rerun command is given: {log}");
     assert!(log.contains("1 of 6 shards failed"), "{log}");
+    // Off a terminal, the progress is lines (at most every 10 s, and one at the end).
+    assert!(log.contains("sweep: 6/6 shards | running"), "{log}");
     let before: Vec<String> = ledger(&out).into_iter().map(|e| e.0).collect();
     assert_eq!(before.len(), 5, "the five other runs finished: {before:?}");
     assert!(!before.contains(&units[3].to_string()));

@@ -13,7 +13,6 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use lightnasc::error::Error;
@@ -214,10 +213,10 @@ fn run_local(plan_path: &str, plan: &Plan, shards: usize, jobs: usize) -> ExitCo
         }
     }
     pending.reverse(); // pop from the front
-    let bar = ProgressBar::new(pending.len() as u64).with_style(
-        ProgressStyle::with_template("sweep [{bar:30}] {pos}/{len} shards, {elapsed} elapsed, ETA {eta} | {msg}")
-            .expect("a valid template"),
-    );
+    // A bar on a terminal, else a line every 10 s: a sweep killed at a time limit says how far it got.
+    let (total, mut finished) = (pending.len() as u64, 0);
+    let template = "{prefix} [{bar:30}] {pos}/{len} shards, {elapsed} elapsed, ETA {eta} | {msg}";
+    let mut bar = lightnasc::progress::Bar::new(total, "sweep".into(), "shards", template);
     let mut running: Vec<(Shard, Child)> = vec![];
     let mut failed: Vec<(Shard, String)> = vec![];
     while !pending.is_empty() || !running.is_empty() {
@@ -255,12 +254,13 @@ fn run_local(plan_path: &str, plan: &Plan, shards: usize, jobs: usize) -> ExitCo
                         Err(e) => failed.push((s, e.to_string())),
                         Ok(None) => unreachable!(),
                     }
-                    bar.inc(1);
+                    finished += 1;
+                    bar.set_position(finished);
                 }
             }
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
     if failed.is_empty() {
         eprintln!("sweep `{}`: every shard finished; the results are in {}", plan.name, plan.out.display());
         return ExitCode::SUCCESS;

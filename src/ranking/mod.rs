@@ -307,19 +307,16 @@ impl BackendJob for RankingJob {
         net.binary_kernels = cfg.binary_kernels;
         let norm = cfg.data.meta().norm;
         let scorer = Scorer::new(net, &scoring, &self.train, (&norm, cfg.batch_size), (cfg.seed, u64::MAX, 0), &device);
-        let bar = indicatif::ProgressBar::new(self.rows.len() as u64).with_style(
-            indicatif::ProgressStyle::with_template(
-                "scoring the table [{bar:30}] {pos}/{len} architectures, ETA {eta}",
-            )
-            .expect("a valid template"),
-        );
+        let template = "{prefix} [{bar:30}] {pos}/{len} architectures, ETA {eta}";
+        let mut bar =
+            crate::progress::Bar::new(self.rows.len() as u64, "scoring the table".into(), "architectures", template);
         let mut out = vec![];
         for r in &self.rows {
             let a = assignment(&self.run.graph, &r.arch)?;
             out.push(scorer.tally(&a, &self.val, &norm, cfg.batch_size));
-            bar.inc(1);
+            bar.set_position(out.len() as u64);
         }
-        bar.finish_and_clear();
+        bar.finish();
         Ok(out)
     }
 }
