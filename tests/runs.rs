@@ -403,6 +403,10 @@ fn a_run_without_data_takes_the_dataset_its_space_is_written_for() {
     common::ok_for(&out, "a demo search without --data");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("data: fashion-mnist (the images and classes `demo` is written for"), "{err}");
+    // The summary points at the run's curves.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let curves = format!("curves: tensorboard --logdir {}", runs.join("own/tensorboard").display());
+    assert!(stdout.contains(&curves), "{stdout}");
     let config = std::fs::read_to_string(runs.join("own/config.yml")).unwrap();
     assert!(config.contains("data: fashion-mnist"), "{config}");
 

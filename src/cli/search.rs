@@ -214,6 +214,7 @@ fn execute(job: SearchJob, device: DeviceArg, graph: lightnasc::ir::Graph, ledge
             } else {
                 println!("pinned architecture: {}", run_dir.join("result.lnas").display());
             }
+            println!("curves: tensorboard --logdir {}", run_dir.join("tensorboard").display());
             let entry = ledger::Entry::new(&cfg, &run_dir, &graph, &out, describe(&device), started.elapsed());
             match entry.map_err(Error::from).and_then(|e| Ok(ledger::append(ledger_file, &e)?)) {
                 Ok(()) => ExitCode::SUCCESS,
