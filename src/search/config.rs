@@ -507,8 +507,7 @@ impl SearchConfig {
     }
 }
 
-/// A key as config files spell them: with underscores (flags use hyphens); the hyphenated
-/// spelling is read too, with a note.
+/// A key as config files spell them: with underscores (flags use hyphens).
 fn underscored(key: &str) -> String {
     let k = key.replace('-', "_");
     if k != key {
@@ -517,37 +516,37 @@ fn underscored(key: &str) -> String {
     k
 }
 
-/// A config from YAML text, its keys read with [`underscored`] (then without line numbers in
-/// errors: the text is rewritten), and an unknown key named with the nearest known one.
+/// A config from YAML text. Where the text as written does not deserialise, its keys in the flags'
+/// spelling (`train-limit`) are read as the config's (`train_limit`, with a note); an error is the
+/// text's own, with its line numbers, an unknown key named with the nearest known one.
 fn deserialise_keys(text: &str) -> Result<SearchConfig, String> {
     use serde_norway::Value;
-    fn rename(v: &mut Value) -> bool {
-        let Some(map) = v.as_mapping_mut() else { return false };
-        let mut changed = false;
-        let entries: Vec<(Value, Value)> = std::mem::take(map).into_iter().collect();
-        for (k, mut val) in entries {
-            changed |= rename(&mut val);
-            let k = match k.as_str().filter(|s| s.contains('-')) {
-                Some(s) => {
-                    changed = true;
-                    Value::String(underscored(s))
-                }
-                None => k,
-            };
-            map.insert(k, val);
+    fn hyphenated(v: &Value, out: &mut Vec<String>) {
+        for (k, val) in v.as_mapping().into_iter().flatten() {
+            out.extend(k.as_str().filter(|s| s.contains('-')).map(String::from));
+            hyphenated(val, out);
         }
-        changed
     }
-    let direct = serde_norway::from_str::<SearchConfig>(text);
-    let hyphens = text
-        .lines()
-        .any(|l| l.split(':').next().is_some_and(|k| k.trim().contains('-') && !k.trim().starts_with(['-', '#'])));
-    if !hyphens {
-        return direct.map_err(|e| key_hint(e.to_string()));
+    fn underscore(v: &mut Value) {
+        let Some(map) = v.as_mapping_mut() else { return };
+        for (k, mut val) in std::mem::take(map) {
+            underscore(&mut val);
+            map.insert(k.as_str().map_or(k.clone(), |s| Value::String(s.replace('-', "_"))), val);
+        }
     }
-    let mut value: Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
-    rename(&mut value);
-    serde_norway::from_value(value).map_err(|e| key_hint(e.to_string()))
+    let err = match serde_norway::from_str::<SearchConfig>(text) {
+        Ok(cfg) => return Ok(cfg),
+        Err(e) => key_hint(e.to_string()),
+    };
+    let Ok(mut value) = serde_norway::from_str::<Value>(text) else { return Err(err) };
+    let mut keys = vec![];
+    hyphenated(&value, &mut keys);
+    underscore(&mut value);
+    let cfg = serde_norway::from_value(value).map_err(|_| err)?;
+    for k in &keys {
+        underscored(k); // its note, now that the keys were read so
+    }
+    Ok(cfg)
 }
 
 /// serde's `unknown field `X`, expected one of `a`, `b`, ... (30 names)` as one suggestion:
