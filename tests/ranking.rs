@@ -38,7 +38,8 @@ fn reduced_main_job(runs: &Path, name: &str) -> String {
 fn figures(stdout: &str) -> Vec<String> {
     stdout
         .lines()
-        .filter(|l| !l.starts_with("pinned architecture"))
+        // The pin names no run; the curves line names the run's folder.
+        .filter(|l| !l.starts_with("pinned architecture") && !l.starts_with("curves:"))
         .map(|l| {
             let seconds =
                 |p: &&str| p.strip_suffix('s').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
