@@ -53,7 +53,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 #[test]
 fn fashion_mnist_loads_with_its_known_labels_and_mean() {
     assert!(Path::new(FASHION).is_dir(), "{FASHION} is missing: install Debian's dataset-fashion-mnist (.ci/run does)");
-    let s = data::load(&"fashion-mnist".parse().unwrap(), None, 0).unwrap();
+    let s = data::load(&"fashion-mnist".parse().unwrap(), None, None, 0).unwrap().0;
     assert_eq!((s.train.len(), s.test.len()), (60_000, 10_000));
     let first = |d: &data::Dataset| d.labels[..10].to_vec();
     assert_eq!(first(&s.train), [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]);
@@ -71,43 +71,44 @@ fn fashion_mnist_loads_with_its_known_labels_and_mean() {
 fn bad_data_files_are_named_in_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let msg = |r: Result<data::Splits, data::DataError>| r.expect_err("an error").to_string();
+    let msg =
+        |r: Result<(data::Splits, Option<data::DataSource>), data::DataError>| r.expect_err("an error").to_string();
     let fm: DataArg = "fashion-mnist".parse().unwrap();
     // Missing files.
-    let e = msg(data::load(&fm, Some(d), 0));
+    let e = msg(data::load(&fm, Some(d), None, 0));
     assert!(e.contains("train-images-idx3-ubyte.gz") && e.contains("dataset-fashion-mnist"), "{e}");
     // A truncated IDX file: the header promises more than there is.
     let mut images = vec![0, 0, 8, 3, 0, 0, 0xea, 0x60, 0, 0, 0, 28, 0, 0, 0, 28];
     images.extend(vec![7u8; 1000]);
     std::fs::write(d.join("train-images-idx3-ubyte"), &images).unwrap();
-    let e = msg(data::load(&fm, Some(d), 0));
+    let e = msg(data::load(&fm, Some(d), None, 0));
     assert!(e.contains("train-images-idx3-ubyte") && e.contains("truncated"), "{e}");
     // Not IDX at all.
     std::fs::write(d.join("train-images-idx3-ubyte"), b"hello, world").unwrap();
-    assert!(msg(data::load(&fm, Some(d), 0)).contains("not an IDX file"));
+    assert!(msg(data::load(&fm, Some(d), None, 0)).contains("not an IDX file"));
     // Corrupt gzip.
     std::fs::remove_file(d.join("train-images-idx3-ubyte")).unwrap();
     std::fs::write(d.join("train-images-idx3-ubyte.gz"), [0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap();
-    assert!(msg(data::load(&fm, Some(d), 0)).contains("corrupt gzip"));
+    assert!(msg(data::load(&fm, Some(d), None, 0)).contains("corrupt gzip"));
     // CIFAR-10: a file that is not whole records, and a label out of range.
     let c10: DataArg = "cifar10".parse().unwrap();
     for i in 1..=5 {
         std::fs::write(d.join(format!("data_batch_{i}.bin")), vec![1u8; 3073 * 2]).unwrap();
     }
     std::fs::write(d.join("test_batch.bin"), vec![1u8; 3073 + 5]).unwrap();
-    let e = msg(data::load(&c10, Some(d), 0));
+    let e = msg(data::load(&c10, Some(d), None, 0));
     assert!(e.contains("test_batch.bin") && e.contains("3073-byte records"), "{e}");
     std::fs::write(d.join("test_batch.bin"), vec![12u8; 3073]).unwrap();
-    assert!(msg(data::load(&c10, Some(d), 0)).contains("label 12"));
+    assert!(msg(data::load(&c10, Some(d), None, 0)).contains("label 12"));
     std::fs::write(d.join("test_batch.bin"), vec![3u8; 3073]).unwrap();
-    let s = data::load(&c10, Some(d), 0).unwrap();
+    let s = data::load(&c10, Some(d), None, 0).unwrap().0;
     assert_eq!((s.train.len(), s.test.len(), s.test.labels[0]), (10, 1, 3));
     // CIFAR-100 uses the fine label (the second byte).
     let mut rec = vec![4u8, 57];
     rec.extend(vec![0u8; 3072]);
     std::fs::write(d.join("train.bin"), &rec).unwrap();
     std::fs::write(d.join("test.bin"), &rec).unwrap();
-    let s = data::load(&"cifar100".parse().unwrap(), Some(d), 0).unwrap();
+    let s = data::load(&"cifar100".parse().unwrap(), Some(d), None, 0).unwrap().0;
     assert_eq!(s.train.labels, [57]);
     // Through the CLI: exit 1 and the file named.
     let out = search(&[

@@ -178,7 +178,8 @@ fn images(
     let shape = cfg.data.meta().shape;
     match &args.images[..] {
         [] => {
-            let splits = lightnasc::data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.seed)?;
+            let (splits, _) =
+                lightnasc::data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.data_mirror.as_deref(), cfg.seed)?;
             if splits.test.is_empty() {
                 return Err(Error::usage("the run's data has no test split: name images with --images FILE|FOLDER..."));
             }

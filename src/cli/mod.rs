@@ -3,6 +3,7 @@
 
 mod bench;
 mod check;
+mod data;
 mod devices;
 mod export;
 mod fit;
@@ -93,6 +94,9 @@ pub enum Command {
     /// List the devices this lightnasc can use, and why a GPU setup does not work.
     #[command(after_help = "Example:\n  lightnasc devices")]
     Devices(DevicesArgs),
+    /// Fetch named datasets ahead of a run, list the copies runs read, verify the cache.
+    #[command(after_help = "Examples:\n  lightnasc data fetch cifar100\n  lightnasc data list")]
+    Data(data::DataArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -720,6 +724,7 @@ pub fn run(cli: Cli) -> ExitCode {
         },
         Command::Selftest(args) => bench::selftest(&args),
         Command::Devices(args) => devices::run(&args),
+        Command::Data(args) => data::run(&args),
         Command::Bench(args) => match args.what {
             BenchWhat::Supernet(a) => bench::supernet(&a),
             BenchWhat::Kernels(a) => bench::kernels(&a),

@@ -55,7 +55,7 @@ fn rank(args: &RankingArgs) -> Result<Ranking, Error> {
     }
     let judgement = judged(&run, &rows, &table, args.retrained.as_deref())?;
     let cfg = run.cfg.clone();
-    let splits = lightnasc::data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.seed)?;
+    let (splits, _) = lightnasc::data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.data_mirror.as_deref(), cfg.seed)?;
     let (train, val) = lightnasc::search::split_training(&cfg, splits.train)?;
     let device: DeviceArg = cfg.device.parse::<DeviceArg>().map_err(Error::usage)?.main();
     let job =

@@ -118,7 +118,14 @@ fn prepare(
     let Some(spec) = cfg.spec.clone() else {
         return Err(fail("no search space: give a spec (`lightnasc search SPEC`) or `spec:` in the config"));
     };
-    let splits = data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.seed).map_err(fail)?;
+    let mut cfg = cfg;
+    let (splits, source) =
+        data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.data_mirror.as_deref(), cfg.seed).map_err(fail)?;
+    // The record names the copy read, for a run that reads a fetched or found dataset.
+    if source.is_some() && source != cfg.data_source {
+        cfg.data_source = source;
+        save_config(run_dir, &cfg).map_err(fail)?;
+    }
     let norm = cfg.data.meta().norm;
     let fixed = !cfg.policy.searches();
     let mut trained_arch = vec![];
@@ -374,9 +381,16 @@ fn fill_run(
     cfg.spec_origin.get_or_insert(origin);
     cfg.spec = Some(spec.clone());
     resolve_folder(cfg, std)?;
-    // On disk the config names the copy relative to itself, so the folder can move.
+    save_config(dir, cfg)
+}
+
+/// The run's config.yml. On disk the config names the spec's copy relative to itself, so the
+/// folder can move.
+fn save_config(dir: &Path, cfg: &SearchConfig) -> Result<(), Error> {
     let mut on_disk = cfg.clone();
-    on_disk.spec = Some(PathBuf::from(run::spec_ref(dir, &spec, dir)));
+    if let Some(spec) = &cfg.spec {
+        on_disk.spec = Some(PathBuf::from(run::spec_ref(dir, spec, dir)));
+    }
     let header = "# The resolved configuration of this run (`lightnasc search --resume` reads it).\n";
     let path = dir.join("config.yml");
     Ok(lightnasc::util::write_atomic(&path, format!("{header}{}", on_disk.to_yaml()).as_bytes()).at(&path)?)

@@ -23,12 +23,11 @@ fn read(files: &[std::path::PathBuf], hundred: bool) -> Result<Dataset, DataErro
     let record = label_bytes + PIXELS;
     let mut out = Dataset { pixels: vec![], labels: vec![], shape: [3, 32, 32] };
     for path in files {
-        let hint = if hundred {
-            "get the binary version (cifar-100-binary.tar.gz) and pass its folder with --data-dir"
-        } else {
-            "get the binary version (cifar-10-binary.tar.gz) and pass its folder with --data-dir"
-        };
-        let bytes = std::fs::read(path).map_err(|e| DataError::new(path, format!("cannot read: {e}"), hint))?;
+        let hint = format!(
+            "the folder needs the binary version's files ({}.tar.gz unpacked); without --data-dir, lightnasc finds or fetches the dataset",
+            if hundred { "cifar-100-binary" } else { "cifar-10-binary" }
+        );
+        let bytes = std::fs::read(path).map_err(|e| DataError::new(path, format!("cannot read: {e}"), &hint))?;
         if bytes.is_empty() || bytes.len() % record != 0 {
             return Err(DataError::new(
                 path,

@@ -5,15 +5,20 @@
 //! [`loader`]; nothing here knows about burn.
 
 mod cifar;
+pub mod fetch;
 pub mod folder;
 pub mod idx;
 pub mod loader;
+pub mod locate;
+mod pickle;
+pub mod sources;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::util::SplitMix64;
 pub use folder::FolderData;
+pub use locate::DataSource;
 
 /// Images as u8 pixels, `[n, c, h, w]` row-major, with one label each.
 #[derive(Clone, Debug)]
@@ -276,29 +281,44 @@ impl DataError {
     pub(crate) fn new(path: &Path, message: impl Into<String>, hint: impl Into<String>) -> Self {
         DataError { path: path.to_path_buf(), message: message.into(), hint: hint.into() }
     }
+
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = hint.into();
+        self
+    }
 }
 
 /// Sizes of mock data (train, test): enough for several batches, small enough to be instant.
 pub const MOCK_SIZES: (usize, usize) = (1024, 256);
 
-/// Load a dataset from `dir` (or its default folder), or make mock data from `seed`. A folder
-/// dataset must be resolved ([`folder::resolve`]); what was decoded or skipped is said on stderr.
-pub fn load(arg: &DataArg, dir: Option<&Path>, seed: u64) -> Result<Splits, DataError> {
+/// Load a dataset: a named one from `dir`, else the copy [`locate`](locate::locate) finds or
+/// fetches (from `mirror` if given), which it returns for the record; mock data from `seed`. A
+/// folder dataset must be resolved ([`folder::resolve`]); what was decoded or skipped is said
+/// on stderr.
+pub fn load(
+    arg: &DataArg,
+    dir: Option<&Path>,
+    mirror: Option<&str>,
+    seed: u64,
+) -> Result<(Splits, Option<DataSource>), DataError> {
     let kind = match arg {
-        DataArg::Named { kind, mock: true } => return Ok(mock(*kind, MOCK_SIZES, seed)),
+        DataArg::Named { kind, mock: true } => return Ok((mock(*kind, MOCK_SIZES, seed), None)),
         DataArg::Named { kind, .. } => *kind,
         DataArg::Folder(f) => {
             let (splits, loaded) = folder::load(f)?;
             loaded.report();
-            return Ok(splits);
+            return Ok((splits, None));
         }
     };
-    let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| kind.default_dir());
-    match kind {
-        Kind::FashionMnist => idx::load_fashion_mnist(&dir),
-        Kind::Cifar10 => cifar::load(&dir, false),
-        Kind::Cifar100 => cifar::load(&dir, true),
-    }
+    let source = locate::locate(kind, dir, mirror)?;
+    let dir = source.path.as_path();
+    let splits = match (kind, kind.source().torchvision) {
+        (_, Some(tv)) if source.pickles() => pickle::load(dir, &tv, kind.classes())?,
+        (Kind::FashionMnist, _) => idx::load_fashion_mnist(dir)?,
+        (Kind::Cifar10, _) => cifar::load(dir, false)?,
+        (Kind::Cifar100, _) => cifar::load(dir, true)?,
+    };
+    Ok((splits, Some(source)))
 }
 
 /// Random pixels and labels shaped like `kind`, with its class count.

@@ -23,8 +23,14 @@ pub struct SearchConfig {
     /// Which space, when the spec file defines several.
     pub space: Option<String>,
     pub data: DataArg,
-    /// Folder of the dataset files (default: where the dataset is usually installed).
+    /// Folder of the dataset files (default: the cache's copy, one another tool left, or a
+    /// fetch; see `data::locate`).
     pub data_dir: Option<PathBuf>,
+    /// A folder (URL) with the same file names as the dataset's publisher, for fetching where
+    /// the publisher cannot be reached (`LIGHTNASC_DATA_MIRROR` too).
+    pub data_mirror: Option<String>,
+    /// In a run folder's config: the copy of the dataset the run read, with its checksums.
+    pub data_source: Option<crate::data::DataSource>,
     pub epochs: u32,
     pub batch_size: usize,
     pub device: String,
@@ -219,6 +225,8 @@ impl Default for SearchConfig {
             space: None,
             data: DataArg::Named { kind: crate::data::Kind::Cifar100, mock: false },
             data_dir: None,
+            data_mirror: None,
+            data_source: None,
             epochs: 10,
             batch_size: 64,
             device: "cpu".into(),
