@@ -408,3 +408,23 @@ for i, name in enumerate(names):
     // The user named the folder: used, each file's checksums said to differ from the published.
     assert!(tv_source.found.contains("6 of 6 files differ"), "{}", tv_source.found);
 }
+
+/// A copy another tool left is used only with the published checksums: gluon's folder holding
+/// other files is passed over, with a note naming the file and both checksums.
+#[test]
+fn a_found_copy_with_other_checksums_is_not_used() {
+    let (files, _) = dataset(2);
+    let place = Place::new();
+    let gluon = place.cwd.join(".mxnet/datasets/cifar10");
+    std::fs::create_dir_all(&gluon).unwrap();
+    for (name, bytes) in &files {
+        std::fs::write(gluon.join(name), bytes).unwrap();
+    }
+    let out = place.run("http://127.0.0.1:1/", "0", &["data", "list"]);
+    let (listed, err) = (String::from_utf8_lossy(&out.stdout).into_owned(), stderr(&out));
+    assert!(out.status.success(), "{err}");
+    assert!(listed.lines().any(|l| l.starts_with("cifar10 ") && l.contains("not here")), "{listed}");
+    let published = "aadd24acce27caa71bf4b10992e9e7b2d74c2540"; // gluon's data_batch_1.bin
+    let note = format!("note: not using {} (MXNet gluon's datasets folder)", gluon.display());
+    assert!(err.contains(&note) && err.contains(&format!("published {published}")), "{err}");
+}

@@ -19,8 +19,6 @@ pub fn load(dir: &Path, hundred: bool) -> Result<Splits, DataError> {
 }
 
 fn read(files: &[std::path::PathBuf], hundred: bool) -> Result<Dataset, DataError> {
-    let (label_bytes, classes) = if hundred { (2, 100) } else { (1, 10) };
-    let record = label_bytes + PIXELS;
     let mut out = Dataset { pixels: vec![], labels: vec![], shape: [3, 32, 32] };
     for path in files {
         let hint = format!(
@@ -28,25 +26,36 @@ fn read(files: &[std::path::PathBuf], hundred: bool) -> Result<Dataset, DataErro
             if hundred { "cifar-100-binary" } else { "cifar-10-binary" }
         );
         let bytes = std::fs::read(path).map_err(|e| DataError::new(path, format!("cannot read: {e}"), &hint))?;
-        if bytes.is_empty() || bytes.len() % record != 0 {
+        let d = parse(&bytes, hundred, path)?;
+        out.labels.extend(d.labels);
+        out.pixels.extend(d.pixels);
+    }
+    Ok(out)
+}
+
+/// The records of one file's bytes, named `path` in errors.
+pub fn parse(bytes: &[u8], hundred: bool, path: &Path) -> Result<Dataset, DataError> {
+    let (label_bytes, classes) = if hundred { (2, 100) } else { (1, 10) };
+    let record = label_bytes + PIXELS;
+    let mut out = Dataset { pixels: vec![], labels: vec![], shape: [3, 32, 32] };
+    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
+        return Err(DataError::new(
+            path,
+            format!("{} bytes is not a whole number of {record}-byte records", bytes.len()),
+            "the file is truncated or not in CIFAR's binary format",
+        ));
+    }
+    for (i, r) in bytes.chunks_exact(record).enumerate() {
+        let label = r[label_bytes - 1];
+        if label as usize >= classes {
             return Err(DataError::new(
                 path,
-                format!("{} bytes is not a whole number of {record}-byte records", bytes.len()),
-                "the file is truncated or not in CIFAR's binary format",
+                format!("record {i} has label {label}, but there are {classes} classes"),
+                "the file is corrupt, or CIFAR-10 and CIFAR-100 files are mixed up",
             ));
         }
-        for (i, r) in bytes.chunks_exact(record).enumerate() {
-            let label = r[label_bytes - 1];
-            if label as usize >= classes {
-                return Err(DataError::new(
-                    path,
-                    format!("record {i} has label {label}, but there are {classes} classes"),
-                    "the file is corrupt, or CIFAR-10 and CIFAR-100 files are mixed up",
-                ));
-            }
-            out.labels.push(label as u16);
-            out.pixels.extend_from_slice(&r[label_bytes..]);
-        }
+        out.labels.push(label as u16);
+        out.pixels.extend_from_slice(&r[label_bytes..]);
     }
     Ok(out)
 }

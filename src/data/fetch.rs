@@ -237,16 +237,27 @@ fn unpack(src: &Source, downloads: &Path, dir: &Path) -> Result<(), DataError> {
         return Ok(());
     }
     let archive = downloads.join(src.downloads[0].file);
-    let bad = |e: io::Error| DataError::new(&archive, format!("cannot unpack: {e}"), "delete it and run again");
     let len = fs::metadata(&archive).map(|m| m.len()).unwrap_or(0);
-    let file = File::open(&archive).map_err(bad)?;
+    let file = File::open(&archive).map_err(|e| DataError::new(&archive, format!("cannot read: {e}"), ""))?;
     let mut bar = Bar::new(len, "unpacking".into(), "bytes", "{prefix} [{bar:30}] {bytes}/{total_bytes}");
-    let counted = Counted { inner: file, read: 0, bar: &mut bar };
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(counted));
+    unpack_reader(Counted { inner: file, read: 0, bar: &mut bar }, src, dir, &archive)?;
+    bar.finish();
+    Ok(())
+}
+
+/// An archive's bytes unpacked into `dir` as `src`'s (the fuzz target's entry).
+pub fn unpack_from(bytes: &[u8], src: &Source, dir: &Path) -> Result<(), DataError> {
+    unpack_reader(bytes, src, dir, Path::new(src.downloads[0].file))
+}
+
+/// The plain files directly in the archive's dataset folder into `dir` (no path leaves it);
+/// every file the loader reads must be there.
+fn unpack_reader(reader: impl Read, src: &Source, dir: &Path, archive: &Path) -> Result<(), DataError> {
+    let bad = |e: io::Error| DataError::new(archive, format!("cannot unpack: {e}"), "delete it and run again");
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(reader));
     for entry in tar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         let path = entry.path().map_err(bad)?.into_owned();
-        // Only plain files directly in the dataset's folder (no path leaves `dir`).
         let Ok(rest) = path.strip_prefix(src.folder) else { continue };
         let mut parts = rest.components();
         let (Some(std::path::Component::Normal(name)), None) = (parts.next(), parts.next()) else { continue };
@@ -254,11 +265,10 @@ fn unpack(src: &Source, downloads: &Path, dir: &Path) -> Result<(), DataError> {
             entry.unpack(dir.join(name)).map_err(bad)?;
         }
     }
-    bar.finish();
     for f in src.files {
         if !dir.join(f.file).is_file() {
             return Err(DataError::new(
-                &archive,
+                archive,
                 format!("the archive has no {}/{}", src.folder, f.file),
                 "it is not the dataset's archive; delete it and run again",
             ));

@@ -53,12 +53,19 @@ fn find(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
 /// Read an IDX file of u8 values with `ndim` dimensions: (dims, values).
 pub fn read_idx(path: &Path, ndim: u8) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     let raw = std::fs::read(path).map_err(|e| DataError::new(path, format!("cannot read: {e}"), ""))?;
+    parse_idx(&raw, ndim, path)
+}
+
+/// The bytes of an IDX file (gzip or not) named `path` in errors: (dims, values).
+pub fn parse_idx(raw: &[u8], ndim: u8, path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
+    let inflated;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = vec![];
-        flate2::read::GzDecoder::new(&raw[..])
+        flate2::read::GzDecoder::new(raw)
             .read_to_end(&mut out)
             .map_err(|e| DataError::new(path, format!("corrupt gzip stream: {e}"), "download or reinstall the file"))?;
-        out
+        inflated = out;
+        &inflated[..]
     } else {
         raw
     };

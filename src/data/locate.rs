@@ -134,7 +134,7 @@ pub fn found(kind: Kind) -> Option<DataSource> {
         }
         let format = if pickles { "pickles" } else { "binary" };
         return Some(DataSource {
-            path: dir,
+            path: std::path::absolute(&dir).unwrap_or(dir),
             found: format!("{what}; the published checksums"),
             format: format.into(),
             checksums,

@@ -4,13 +4,13 @@
 //! promises and names the file in each error. Batching, augmentation and prefetch live in
 //! [`loader`]; nothing here knows about burn.
 
-mod cifar;
+pub mod cifar;
 pub mod fetch;
 pub mod folder;
 pub mod idx;
 pub mod loader;
 pub mod locate;
-mod pickle;
+pub mod pickle;
 pub mod sources;
 
 use std::fmt;

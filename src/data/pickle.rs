@@ -25,16 +25,24 @@ pub fn load(dir: &Path, tv: &Torchvision, classes: usize) -> Result<Splits, Data
 }
 
 fn batch(path: &Path, label_key: &str, classes: usize, out: &mut Dataset) -> Result<(), DataError> {
-    let bad = |m: String| DataError::new(path, m, "the file is not one of torchvision's CIFAR pickles");
     let bytes = std::fs::read(path).map_err(|e| {
-        DataError::new(
-            path,
-            format!("cannot read: {e}"),
-            "torchvision keeps CIFAR in cifar-10-batches-py/ or cifar-100-python/",
-        )
+        let hint = "torchvision keeps CIFAR in cifar-10-batches-py/ or cifar-100-python/";
+        DataError::new(path, format!("cannot read: {e}"), hint)
     })?;
+    parse_batch(&bytes, label_key, classes, path, out)
+}
+
+/// One pickle's images and labels appended to `out`; `path` names it in errors.
+pub fn parse_batch(
+    bytes: &[u8],
+    label_key: &str,
+    classes: usize,
+    path: &Path,
+    out: &mut Dataset,
+) -> Result<(), DataError> {
+    let bad = |m: String| DataError::new(path, m, "the file is not one of torchvision's CIFAR pickles");
     let opts = DeOptions::new().replace_unresolved_globals().keep_restore_state();
-    let value = serde_pickle::value_from_slice(&bytes, opts).map_err(|e| bad(format!("not a pickle: {e}")))?;
+    let value = serde_pickle::value_from_slice(bytes, opts).map_err(|e| bad(format!("not a pickle: {e}")))?;
     let Value::Dict(entries) = value else { return Err(bad("not a dict".into())) };
     let get = |key: &str| {
         entries.iter().find(|(k, _)| match k {

@@ -7,6 +7,7 @@
 //! launch, so it is off unless a command asks for it (`--counts`).
 
 use std::path::PathBuf;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -228,10 +229,13 @@ fn route_to_counters(cfg: &mut burn_cubecl::cubecl::config::CubeClRuntimeConfig)
 
 /// Counts the records CubeCL's loggers forward (their target is CubeCL's logger module);
 /// everything else is dropped, as without a logger.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
 struct Counter;
 
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
 const CUBECL_LOGGER: &str = "cubecl_common::config::logger";
 
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
 impl log::Log for Counter {
     fn enabled(&self, m: &log::Metadata) -> bool {
         m.target() == CUBECL_LOGGER

@@ -15,6 +15,8 @@ const EPSILON: f32 = 1e-5;
 #[derive(Clone)]
 pub struct FusedAdam {
     composed: Adam,
+    /// The fused step's L2 penalty (the CPU runs `composed`, which holds its own).
+    #[cfg_attr(not(any(feature = "wgpu", feature = "cuda")), allow(dead_code))]
     decay: Option<f32>,
 }
 

@@ -364,7 +364,7 @@ impl SearchConfig {
     }
 
     /// A config from its YAML text; `path` names it in errors and anchors its relative paths.
-    fn from_yaml_text(text: &str, path: &Path) -> Result<SearchConfig, RunError> {
+    pub fn from_yaml_text(text: &str, path: &Path) -> Result<SearchConfig, RunError> {
         let mut cfg = deserialise_keys(text).at(path)?;
         // Paths in a config file are relative to the file.
         let dir = path.parent().unwrap_or(Path::new(""));
