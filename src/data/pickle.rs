@@ -41,6 +41,13 @@ pub fn parse_batch(
     out: &mut Dataset,
 ) -> Result<(), DataError> {
     let bad = |m: String| DataError::new(path, m, "the file is not one of torchvision's CIFAR pickles");
+    // serde-pickle's values nest as deep as the pickle does, and are dropped recursively: a
+    // crafted file of a few hundred kilobytes would overflow the stack. CIFAR's have a few dozen.
+    let containers = containers(bytes);
+    if containers > MAX_CONTAINERS {
+        let most = MAX_CONTAINERS;
+        return Err(bad(format!("{containers} containers and memo reads, more than a CIFAR pickle has ({most})")));
+    }
     let opts = DeOptions::new().replace_unresolved_globals().keep_restore_state();
     let value = serde_pickle::value_from_slice(bytes, opts).map_err(|e| bad(format!("not a pickle: {e}")))?;
     let Value::Dict(entries) = value else { return Err(bad("not a dict".into())) };
@@ -85,4 +92,104 @@ fn array_bytes(v: &Value) -> Option<&[u8]> {
         Value::Bytes(b) if b.len() as i64 == n => Some(b.as_slice()),
         _ => None,
     })
+}
+
+/// Containers and memo reads a CIFAR pickle may have (its own have a few dozen: the dict, a list
+/// or two filled in batches of 1,000, the array's state).
+const MAX_CONTAINERS: usize = 1_000;
+
+/// How many containers (marks, lists, tuples, dicts, sets) the pickle's opcodes open, and memo
+/// reads they make; the scan stops at an opcode it does not know or at the end (serde-pickle
+/// then reports the error).
+fn containers(b: &[u8]) -> usize {
+    let (mut i, mut n) = (0usize, 0usize);
+    let len_at = |i: usize, w: usize| -> Option<usize> {
+        let s = b.get(i..i + w)?;
+        let mut v = [0u8; 8];
+        v[..w].copy_from_slice(s);
+        usize::try_from(u64::from_le_bytes(v)).ok()
+    };
+    while let Some(&op) = b.get(i) {
+        i += 1;
+        let skip = match op {
+            b'(' | b']' | b')' | b'}' | b't' | 0x85..=0x87 | 0x8f | 0x91 => {
+                n += 1;
+                0
+            }
+            // No argument.
+            b'.' | b'0' | b'1' | b'2' | b'N' | b'R' | b'a' | b'b' | b'd' | b'e' | b'l' | b's' | b'u' | b'o'
+            | 0x81 | 0x88 | 0x89 | 0x90 | 0x92 | 0x93 | 0x94 | 0x97 | 0x98 | b'Q' => 0,
+            // Memo reads copy what they read: counted, as repeated ones could double a value each.
+            b'h' => {
+                n += 1;
+                1
+            }
+            b'j' => {
+                n += 1;
+                4
+            }
+            b'K' | b'q' | 0x80 | 0x82 => 1,
+            b'M' | 0x83 => 2,
+            b'J' | b'r' | 0x84 => 4,
+            b'G' | 0x95 => 8,
+            b'U' | b'C' | 0x8c | 0x8a => match len_at(i, 1) {
+                Some(l) => 1 + l,
+                None => break,
+            },
+            b'T' | b'B' | b'X' | 0x8b => match len_at(i, 4) {
+                Some(l) => 4 + l,
+                None => break,
+            },
+            0x8d | 0x8e | 0x96 => match len_at(i, 8) {
+                Some(l) => 8usize.saturating_add(l),
+                None => break,
+            },
+            // Text arguments up to a newline (GLOBAL and INST: two lines).
+            b'I' | b'L' | b'F' | b'S' | b'V' | b'P' | b'p' | b'g' | b'c' | b'i' => {
+                let lines = if matches!(op, b'c' | b'i') { 2 } else { 1 };
+                n += usize::from(op == b'g');
+                let mut seen = 0;
+                while seen < lines {
+                    match b.get(i..).and_then(|r| r.iter().position(|&c| c == b'\n')) {
+                        Some(p) => i += p + 1,
+                        None => return n,
+                    }
+                    seen += 1;
+                }
+                0
+            }
+            _ => break,
+        };
+        i = i.saturating_add(skip);
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(bytes: &[u8]) -> Result<(), String> {
+        let mut out = Dataset { pixels: vec![], labels: vec![], shape: [3, 32, 32] };
+        parse_batch(bytes, "labels", 10, Path::new("x"), &mut out).map_err(|e| e.to_string())
+    }
+
+    /// Found by the `pickle` fuzz target: lists nested 200,000 deep (400 kB) overflowed the
+    /// stack when serde-pickle's value was dropped, killing the process.
+    #[test]
+    fn a_deeply_nested_pickle_is_an_error_not_a_crash() {
+        let n = 200_000;
+        let mut deep = vec![0x80, 2];
+        deep.extend(std::iter::repeat_n(b']', n));
+        deep.extend(std::iter::repeat_n(b'a', n - 1));
+        deep.push(b'.');
+        let e = parse(&deep).unwrap_err();
+        assert!(e.contains("200000 containers and memo reads"), "{e}");
+        // A memo read appended to itself again and again doubles a list each time.
+        let mut doubling = vec![0x80, 2, b']', b'q', 0];
+        for _ in 0..2_000 {
+            doubling.extend([b'h', 0, b'h', 0, b'a', b'0']);
+        }
+        assert!(parse(&doubling).unwrap_err().contains("containers and memo reads"));
+    }
 }
