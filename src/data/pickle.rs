@@ -117,8 +117,8 @@ fn containers(b: &[u8]) -> usize {
                 0
             }
             // No argument.
-            b'.' | b'0' | b'1' | b'2' | b'N' | b'R' | b'a' | b'b' | b'd' | b'e' | b'l' | b's' | b'u' | b'o'
-            | 0x81 | 0x88 | 0x89 | 0x90 | 0x92 | 0x93 | 0x94 | 0x97 | 0x98 | b'Q' => 0,
+            b'.' | b'0' | b'1' | b'2' | b'N' | b'R' | b'a' | b'b' | b'd' | b'e' | b'l' | b's' | b'u' | b'o' | 0x81
+            | 0x88 | 0x89 | 0x90 | 0x92 | 0x93 | 0x94 | 0x97 | 0x98 | b'Q' => 0,
             // Memo reads copy what they read: counted, as repeated ones could double a value each.
             b'h' => {
                 n += 1;

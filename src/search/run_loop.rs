@@ -66,7 +66,10 @@ impl SearchJob {
         let mut policy = policy::make::<B>(cfg, &decisions, &device);
         let resumed_from = if self.resume { checkpoint::find(&self.run_dir) } else { None };
         if self.resume && resumed_from.is_none() {
-            return Err(RunError::run(&self.run_dir, "no checkpoint to resume from"));
+            // Stopped before its first checkpoint: nothing trained, so it starts over with the
+            // config its folder holds (refusing would leave only `rm -rf`).
+            let dir = self.run_dir.display();
+            eprintln!("{dir}: no checkpoint yet (stopped before its first); starting it from the beginning");
         }
         let (state, optim) = match &resumed_from {
             Some(dir) => self.resume_from(dir, names, &mut net, &mut *policy, (decayed, plain), &device)?,
