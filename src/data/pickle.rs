@@ -43,7 +43,12 @@ pub fn parse_batch(
     let bad = |m: String| DataError::new(path, m, "the file is not one of torchvision's CIFAR pickles");
     // serde-pickle's values nest as deep as the pickle does, and are dropped recursively: a
     // crafted file of a few hundred kilobytes would overflow the stack. CIFAR's have a few dozen.
-    let containers = containers(bytes);
+    let (containers, floats) = scan(bytes);
+    // Floats as keys have no total order in serde-pickle (ints compare to them through `as f64`,
+    // NaN to nothing), and sorting them panicked; CIFAR's pickles hold none.
+    if floats > 0 {
+        return Err(bad(format!("{floats} float(s): a CIFAR pickle holds bytes, ints and strings only")));
+    }
     if containers > MAX_CONTAINERS {
         let most = MAX_CONTAINERS;
         return Err(bad(format!("{containers} containers and memo reads, more than a CIFAR pickle has ({most})")));
@@ -98,11 +103,11 @@ fn array_bytes(v: &Value) -> Option<&[u8]> {
 /// or two filled in batches of 1,000, the array's state).
 const MAX_CONTAINERS: usize = 1_000;
 
-/// How many containers (marks, lists, tuples, dicts, sets) the pickle's opcodes open, and memo
-/// reads they make; the scan stops at an opcode it does not know or at the end (serde-pickle
-/// then reports the error).
-fn containers(b: &[u8]) -> usize {
-    let (mut i, mut n) = (0usize, 0usize);
+/// How many containers (marks, lists, tuples, dicts, sets) the pickle's opcodes open and memo
+/// reads they make, and how many floats they push; the scan stops at an opcode it does not know
+/// or at the end (serde-pickle then reports the error).
+fn scan(b: &[u8]) -> (usize, usize) {
+    let (mut i, mut n, mut floats) = (0usize, 0usize, 0usize);
     let len_at = |i: usize, w: usize| -> Option<usize> {
         let s = b.get(i..i + w)?;
         let mut v = [0u8; 8];
@@ -131,7 +136,11 @@ fn containers(b: &[u8]) -> usize {
             b'K' | b'q' | 0x80 | 0x82 => 1,
             b'M' | 0x83 => 2,
             b'J' | b'r' | 0x84 => 4,
-            b'G' | 0x95 => 8,
+            b'G' => {
+                floats += 1;
+                8
+            }
+            0x95 => 8,
             b'U' | b'C' | 0x8c | 0x8a => match len_at(i, 1) {
                 Some(l) => 1 + l,
                 None => break,
@@ -148,11 +157,12 @@ fn containers(b: &[u8]) -> usize {
             b'I' | b'L' | b'F' | b'S' | b'V' | b'P' | b'p' | b'g' | b'c' | b'i' => {
                 let lines = if matches!(op, b'c' | b'i') { 2 } else { 1 };
                 n += usize::from(op == b'g');
+                floats += usize::from(op == b'F');
                 let mut seen = 0;
                 while seen < lines {
                     match b.get(i..).and_then(|r| r.iter().position(|&c| c == b'\n')) {
                         Some(p) => i += p + 1,
-                        None => return n,
+                        None => return (n, floats),
                     }
                     seen += 1;
                 }
@@ -162,7 +172,7 @@ fn containers(b: &[u8]) -> usize {
         };
         i = i.saturating_add(skip);
     }
-    n
+    (n, floats)
 }
 
 #[cfg(test)]
@@ -191,5 +201,13 @@ mod tests {
             doubling.extend([b'h', 0, b'h', 0, b'a', b'0']);
         }
         assert!(parse(&doubling).unwrap_err().contains("containers and memo reads"));
+    }
+
+    /// Found by the `pickle` fuzz target: a dict keyed by floats and ints made serde-pickle's
+    /// sort panic ("does not correctly implement a total order").
+    #[test]
+    fn floats_are_refused_before_serde_pickle_sorts_them() {
+        let crash = include_bytes!("../../fuzz/corpus/pickle/crash-float-keys");
+        assert!(parse(crash).unwrap_err().contains("float(s)"));
     }
 }
