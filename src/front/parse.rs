@@ -47,35 +47,51 @@ pub fn parse_file(file: FileId, text: &str) -> Result<File, Diagnostic> {
 }
 
 fn check_nesting(file: FileId, text: &str) -> Result<(), Diagnostic> {
-    let bytes = text.as_bytes();
-    let (mut depth, mut i) = (0usize, 0usize);
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
+    let mut depth = 0usize;
+    for (i, b) in brackets(text) {
+        if matches!(b, b'(' | b'[' | b'{') {
+            depth += 1;
+            if depth > MAX_NESTING {
+                return Err(Diagnostic::new(Code::TooDeep, Span::new(file, i, i + 1), "brackets nest too deeply")
+                    .label(format!("nesting level {} starts here", MAX_NESTING + 1))
+                    .hint(format!("at most {MAX_NESTING} levels of (), [] and {{}} are accepted; split the expression into named values")));
             }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'(' | b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Err(Diagnostic::new(Code::TooDeep, Span::new(file, i, i + 1), "brackets nest too deeply")
-                        .label(format!("nesting level {} starts here", MAX_NESTING + 1))
-                        .hint(format!("at most {MAX_NESTING} levels of (), [] and {{}} are accepted; split the expression into named values")));
-                }
-            }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
+        } else {
+            depth = depth.saturating_sub(1);
         }
-        i += 1;
     }
     Ok(())
+}
+
+/// The brackets of `text` with their offsets, outside strings and comments.
+fn brackets(text: &str) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let bytes = text.as_bytes();
+    let mut i = 0usize;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            let at = i;
+            match bytes[i] {
+                b'"' => {
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                        i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                }
+                b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                b @ (b'(' | b'[' | b'{' | b')' | b']' | b'}') => {
+                    i += 1;
+                    return Some((at, b));
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        None
+    })
 }
 
 fn describe(rule: &Rule) -> Option<&'static str> {
@@ -166,7 +182,34 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagno
             "see the language tour in README.md for the syntax".into()
         }
     });
+    let item = ["block", "space", "import", "pin"].contains(&&rest[..tok_len]) && line_so_far.trim().is_empty();
+    if (item || rest.is_empty())
+        && let Some(open) = unclosed_brace(&text[..pos.min(text.len())])
+    {
+        // What rustc says: the `{` that was never closed, not the item the parser tripped on.
+        let next =
+            if rest.is_empty() { "the file ends here".to_string() } else { format!("{found} starts a new item here") };
+        return Diagnostic::new(Code::Syntax, Span::new(file, open, open + 1), "this `{` is never closed")
+            .label("unclosed")
+            .related(Span::new(file, pos, pos + tok_len), next)
+            .hint("add a `}` to close it before the next item");
+    }
     Diagnostic::new(Code::Syntax, Span::new(file, pos, pos + tok_len), message).label("here").hint(hint)
+}
+
+/// The offset of the last `{` in `text` without its `}` (strings and comments skipped).
+fn unclosed_brace(text: &str) -> Option<usize> {
+    let mut open = vec![];
+    for (i, b) in brackets(text) {
+        match b {
+            b'{' => open.push(i),
+            b'}' => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    open.pop()
 }
 
 fn syntax_hint(rest: &str, prev_word: &str, expected: &[&str]) -> Option<String> {
