@@ -88,3 +88,21 @@ fn binary_garbage_and_huge_files_are_diagnosed() {
     assert_eq!(code, 1);
     assert_eq!(r["diagnostics"][0]["code"], "E0003");
 }
+
+/// An unknown callee's help: our layer by the name other frameworks give it, the standard
+/// library file that has the block, or the layers there are.
+#[test]
+fn unknown_callees_get_the_name_they_have_here() {
+    let hint = |call: &str| {
+        let text = format!("space s(x: tensor = [3, 32, 32], classes: int = 10) {{\n    return x |> {call}\n}}\n");
+        let o = lightnasc::check::check_text("t.lnas", &text, &lightnasc::lower::SpaceArgs::default(), None);
+        o.diags.0.iter().find_map(|d| d.hint.clone()).unwrap_or_default()
+    };
+    assert_eq!(hint("batchnorm"), "the layer is called `bn` here");
+    assert_eq!(hint("Linear(classes)"), "the layer is called `dense` here");
+    assert_eq!(
+        hint("melius_stage(blocks: 2)"),
+        "`melius_stage` is a block of the standard library: `import \"std/melius.lnas\"`"
+    );
+    assert!(hint("frobnicate").starts_with("not a layer (conv, bconv, bn,"), "{}", hint("frobnicate"));
+}

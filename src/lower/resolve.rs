@@ -146,10 +146,7 @@ fn expr(prog: &Program, e: &Expr, scope: &[String], diags: &mut Diagnostics) {
                     .map(|l| l.name)
                     .chain(builtins::FUNCTIONS.iter().map(|f| f.name))
                     .chain(prog.defs.keys().map(String::as_str));
-                let hint = match closest(&callee.name, all) {
-                    Some(c) => format!("did you mean `{c}`?"),
-                    None => "blocks come from this file or its imports; `import \"std/melius.lnas\"` brings the standard ones".into(),
-                };
+                let hint = unknown_callee_hint(&callee.name, all);
                 diags.push(
                     Diagnostic::new(
                         Code::UnknownBlock,
@@ -181,6 +178,50 @@ fn expr(prog: &Program, e: &Expr, scope: &[String], diags: &mut Diagnostics) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Other frameworks' names for our layers (PyTorch, Keras, MXNet), which edit distance misses.
+const SYNONYMS: &[(&str, &str)] = &[
+    ("batchnorm", "bn"),
+    ("batch_norm", "bn"),
+    ("batchnorm2d", "bn"),
+    ("batchnormalization", "bn"),
+    ("linear", "dense"),
+    ("fc", "dense"),
+    ("fully_connected", "dense"),
+    ("conv2d", "conv"),
+    ("convolution", "conv"),
+    ("binary_conv", "bconv"),
+    ("qconv2d", "bconv"),
+    ("quantconv2d", "bconv"),
+    ("maxpool2d", "maxpool"),
+    ("avgpool2d", "avgpool"),
+    ("adaptive_avg_pool", "global_avgpool"),
+    ("globalaveragepooling2d", "global_avgpool"),
+    ("cat", "concat"),
+    ("concatenate", "concat"),
+];
+
+/// The help for a call to an unknown name: our layer by its other name, a close spelling, the
+/// standard library file that defines a block of that name, or where blocks come from.
+fn unknown_callee_hint<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> String {
+    let lower = name.to_ascii_lowercase();
+    if let Some((_, ours)) = SYNONYMS.iter().find(|(other, _)| *other == lower) {
+        return format!("the layer is called `{ours}` here");
+    }
+    if let Some(c) = closest(name, known) {
+        return format!("did you mean `{c}`?");
+    }
+    let defines = |text: &str| {
+        text.lines().any(|l| l.trim_start().strip_prefix("block ").is_some_and(|r| r.starts_with(&format!("{name}("))))
+    };
+    match crate::front::stdlib::names().into_iter().find(|f| crate::front::stdlib::get(&f[4..]).is_some_and(defines)) {
+        Some(file) => format!("`{name}` is a block of the standard library: `import \"{file}\"`"),
+        None => {
+            let layers: Vec<&str> = builtins::LAYERS.iter().map(|l| l.name).collect();
+            format!("not a layer ({}), nor a block of this file or its imports", layers.join(", "))
         }
     }
 }
