@@ -66,15 +66,15 @@ pub fn fetch(kind: Kind, mirror: Option<&str>) -> Result<PathBuf, DataError> {
     if let Some(dir) = cached(kind) {
         return Ok(dir);
     }
-    for p in src.downloads {
-        download(&address(src, mirror, p.file), &root.join("downloads").join(p.file), &src.expected_md5(p), p)?;
-    }
     if dest.exists() {
         return Err(DataError::new(
             &dest,
             "is in the cache's place for the dataset but no fetch made it (it has no manifest)",
             "pass it with --data-dir to use it, or delete it to fetch the dataset",
         ));
+    }
+    for p in src.downloads {
+        download(&address(src, mirror, p.file), &root.join("downloads").join(p.file), &src.expected_md5(p), p)?;
     }
     let partial = root.join(format!(".{}.partial", src.folder));
     let _ = fs::remove_dir_all(&partial); // what a killed unpacking left
