@@ -66,6 +66,13 @@ impl SearchJob {
         let mut policy = policy::make::<B>(cfg, &decisions, &device);
         let resumed_from = if self.resume { checkpoint::find(&self.run_dir) } else { None };
         if self.resume && resumed_from.is_none() {
+            // A checkpoint folder without its state is damage, not a run that never got there.
+            if ["checkpoint", "checkpoint.old"].iter().any(|n| self.run_dir.join(n).exists()) {
+                return Err(RunError::run(
+                    &self.run_dir,
+                    "no checkpoint to resume from (checkpoint/ has no state.json)",
+                ));
+            }
             // Stopped before its first checkpoint: nothing trained, so it starts over with the
             // config its folder holds (refusing would leave only `rm -rf`).
             let dir = self.run_dir.display();
