@@ -187,18 +187,9 @@ fn all(logs: &[PathBuf]) -> String {
     logs.iter().map(|l| std::fs::read_to_string(l).unwrap_or_default()).collect::<Vec<_>>().join("\n")
 }
 
-/// The runs every ledger of the sweep names, sorted.
+/// The run folders every ledger of the sweep names, sorted.
 fn ledger_runs(out: &Path) -> Vec<String> {
-    let mut runs = vec![];
-    for f in std::fs::read_dir(out).unwrap().map(|e| e.unwrap().path()) {
-        let name = f.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("ledger") && name.ends_with(".jsonl") {
-            for line in std::fs::read_to_string(&f).unwrap().lines() {
-                let e: serde_json::Value = serde_json::from_str(line).unwrap();
-                runs.push(e["run"].as_str().unwrap().to_string());
-            }
-        }
-    }
+    let mut runs: Vec<String> = common::sweep_ledger(out).into_iter().map(|(run, _)| run).collect();
     runs.sort();
     runs
 }

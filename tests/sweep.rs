@@ -10,26 +10,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{lightnasc, root};
+use common::{lightnasc, root, sweep_ledger as ledger};
 
 fn text(out: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-/// Every entry of every ledger file in the sweep folder, by run-folder name.
-fn ledger(out: &Path) -> Vec<(String, serde_json::Value)> {
-    let mut all = vec![];
-    for f in std::fs::read_dir(out).unwrap().map(|e| e.unwrap().path()) {
-        let name = f.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("ledger") && name.ends_with(".jsonl") {
-            for line in std::fs::read_to_string(&f).unwrap().lines() {
-                let e: serde_json::Value = serde_json::from_str(line).unwrap();
-                let run = Path::new(e["run"].as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned();
-                all.push((run, e));
-            }
-        }
-    }
-    all
 }
 
 #[test]

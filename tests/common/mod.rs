@@ -206,3 +206,19 @@ pub fn packed_path_equals_float<B: burn::tensor::backend::Backend>(architectures
     assert!(report.ok);
     report
 }
+
+/// Every entry of every ledger file in the sweep folder, by run-folder name.
+pub fn sweep_ledger(out: &Path) -> Vec<(String, serde_json::Value)> {
+    let mut all = vec![];
+    for f in std::fs::read_dir(out).unwrap().map(|e| e.unwrap().path()) {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("ledger") && name.ends_with(".jsonl") {
+            for line in std::fs::read_to_string(&f).unwrap().lines() {
+                let e: serde_json::Value = serde_json::from_str(line).unwrap();
+                let run = Path::new(e["run"].as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned();
+                all.push((run, e));
+            }
+        }
+    }
+    all
+}
