@@ -93,9 +93,10 @@ fn a_space_is_not_exported_whole() {
 }
 
 /// A search's result, exported from its run folder with `lightnasc export`, computes in
-/// onnxruntime what the run's own weights compute here, and export says they are the search's
-/// shared weights. An earlier epoch's weights are not kept: `--epoch 1` of a two-epoch run is
-/// refused with the way out, `--latest-weights`.
+/// onnxruntime what the run's own weights compute here (the path's batch norm recalibrated, as
+/// export does by default), and export says they are the search's shared weights. An earlier
+/// epoch's weights are not kept: `--epoch 1` of a two-epoch run is refused with the way out,
+/// `--latest-weights`.
 #[test]
 fn a_run_exports_its_trained_architecture() {
     let dir = tempfile::tempdir().unwrap();
@@ -107,12 +108,13 @@ fn a_run_exports_its_trained_architecture() {
     let out = common::lightnasc(&["export", run_dir.to_str().unwrap(), "--best", "--latest-weights"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("note: the search's shared supernet weights"), "{err}");
+    assert!(err.contains("on its shared supernet weights, batch norm recalibrated on 1024 training images"), "{err}");
     let run = lightnasc::search::run::Run::open(&run_dir).unwrap();
     let (epoch, a) = run.architecture(None, true).unwrap();
     let model = run_dir.join(format!("export/epoch-{epoch:03}.onnx"));
     assert!(model.is_file());
     let fixed = run.supernet::<Flex>(&Default::default()).unwrap().extract(&a).unwrap();
+    assert_eq!(run.recalibrate(&fixed, 16, &Default::default()).unwrap(), 1024); // as export's default
     let xv = common::normal(4 * 28 * 28, 77);
     let x = Tensor::<Flex, 4>::from_data(TensorData::new(xv.clone(), [4, 1, 28, 28]), &Default::default());
     let y: Vec<f32> = fixed.logits(x, &Assignment(vec![]), Mode::Eval).into_data().to_vec().unwrap();

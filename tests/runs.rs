@@ -81,6 +81,7 @@ fn onnxruntime_agrees(model: &Path, run: &Path) {
     let run = lightnasc::search::run::Run::open(run).unwrap();
     let (_, a) = run.architecture(None, false).unwrap();
     let fixed = run.supernet::<Flex>(&Default::default()).unwrap().extract(&a).unwrap();
+    run.recalibrate(&fixed, 16, &Default::default()).unwrap(); // as export does by default
     let xv = common::normal(2 * 28 * 28, 5);
     let x = Tensor::<Flex, 4>::from_data(TensorData::new(xv.clone(), [2, 1, 28, 28]), &Default::default());
     let y: Vec<f32> = fixed

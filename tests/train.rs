@@ -142,6 +142,21 @@ fn search_retrain_random_baseline_and_report() {
     assert_eq!(file["accuracy"], Value::Null);
     assert_eq!(file["predictions"].as_array().unwrap()[..], native["predictions"].as_array().unwrap()[..300]);
 
+    // On the search run, `infer` runs the result's path on the shared weights with its batch norm
+    // recalibrated on training images (and says so): within 2 points of the test accuracy the
+    // search printed for it (batch statistics of each 64-image batch, the search's scoring).
+    let (out, err) = run_in(d, &["infer", "runs/enas", "--format", "json"]);
+    assert!(err.contains("batch norm recalibrated on 512 training images"), "{err}");
+    let shared: Value = serde_json::from_str(&out).unwrap();
+    let (got, printed) = (shared["accuracy"].as_f64().unwrap(), enas["test_accuracy"].as_f64().unwrap());
+    assert!((got - printed).abs() <= 0.02, "infer {got} against the search's {printed}");
+    let (out, _) = run_in(d, &["infer", "runs/enas", "--format", "json", "--calibration-batches", "0"]);
+    let running: Value = serde_json::from_str(&out).unwrap();
+    eprintln!(
+        "search run: infer {got} recalibrated, {} on running statistics; search printed {printed}",
+        running["accuracy"]
+    );
+
     // The report: its correlation over the five retrained architectures, recomputed here by
     // counting pairs from the ledger's numbers.
     let report: Value = serde_json::from_str(&std::fs::read_to_string(d.join("report/report.json")).unwrap()).unwrap();

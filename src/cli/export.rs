@@ -28,58 +28,68 @@ pub fn run(args: &ExportArgs) -> ExitCode {
 }
 
 fn export(args: &ExportArgs) -> Result<Vec<PathBuf>, ExitCode> {
+    if args.source.is_dir() {
+        return export_run(args);
+    }
+    if args.fold_normalization {
+        return Err(fail("--fold-normalization takes a run folder (its data says how to normalise)"));
+    }
+    if args.epoch.is_some() || args.best {
+        return Err(fail("--epoch and --best take a run folder"));
+    }
+    let outcome = check_path(&args.source, &args.space.args(), args.space.space.as_deref(), args.pin.as_ref());
+    if !outcome.diags.is_empty() {
+        super::print_diagnostics(&outcome, &args.source, super::use_color(super::Color::Auto));
+        return Err(ExitCode::from(1));
+    }
+    let Some((a, _)) = outcome.pinned else {
+        return Err(fail(format!(
+            "{} is a search space: export one architecture of it with --pin (a pin file, random[:SEED], name=option,...)",
+            args.source.display()
+        )));
+    };
+    let space = outcome.space.expect("no diagnostics means a graph");
+    let stem = args.source.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
+    // A `-latent.params` file (our trainable export) is a weight store already.
+    if let Some(file) = args.weights.as_ref().filter(|p| p.is_file()) {
+        let bytes = std::fs::read(file).map_err(|e| fail(format!("{}: {e}", file.display())))?;
+        let arrays = mxnet::read_params(&bytes).map_err(|e| fail(format!("{}: {e}", file.display())))?;
+        let store = WeightStore { tensors: arrays.into_iter().collect() };
+        let pinned = lightnasc::ir::pin::pin(&space, &a).map_err(|e| fail(e.message))?;
+        return write_all(args, &pinned, store, Path::new("runs/export").join(stem), None);
+    }
     let device = Default::default();
-    let (net, a, default_out, pre) = if args.source.is_dir() {
-        let run = Run::open(&args.source).map_err(fail)?;
-        let (epoch, a) = run.architecture(args.epoch, args.best).map_err(fail)?;
-        weights_of(&run, epoch, args.latest_weights)?;
-        let net = run.supernet::<Flex>(&device).map_err(fail)?;
-        let pre = run.cfg.preprocess(args.fold_normalization);
-        (net, a, run.dir.join("export").join(format!("epoch-{epoch:03}")), Some(pre))
-    } else {
-        if args.fold_normalization {
-            return Err(fail("--fold-normalization takes a run folder (its data says how to normalise)"));
-        }
-        if args.epoch.is_some() || args.best {
-            return Err(fail("--epoch and --best take a run folder"));
-        }
-        let outcome = check_path(&args.source, &args.space.args(), args.space.space.as_deref(), args.pin.as_ref());
-        if !outcome.diags.is_empty() {
-            super::print_diagnostics(&outcome, &args.source, super::use_color(super::Color::Auto));
-            return Err(ExitCode::from(1));
-        }
-        let Some((a, _)) = outcome.pinned else {
-            return Err(fail(format!(
-                "{} is a search space: export one architecture of it with --pin (a pin file, random[:SEED], name=option,...)",
-                args.source.display()
-            )));
-        };
-        let space = outcome.space.expect("no diagnostics means a graph");
-        let stem = args.source.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
-        // A `-latent.params` file (our trainable export) is a weight store already.
-        if let Some(file) = args.weights.as_ref().filter(|p| p.is_file()) {
-            let bytes = std::fs::read(file).map_err(|e| fail(format!("{}: {e}", file.display())))?;
-            let arrays = mxnet::read_params(&bytes).map_err(|e| fail(format!("{}: {e}", file.display())))?;
-            let store = WeightStore { tensors: arrays.into_iter().collect() };
-            let pinned = lightnasc::ir::pin::pin(&space, &a).map_err(|e| fail(e.message))?;
-            return write_all(args, &pinned, store, Path::new("runs/export").join(stem), None);
-        }
-        let net = match &args.weights {
-            Some(dir) => {
-                let run = Run::open(dir).map_err(fail)?;
-                if run.graph.choices.iter().map(|c| &c.name).ne(space.choices.iter().map(|c| &c.name)) {
-                    return Err(fail(format!("{}: its space is not {}'s", dir.display(), args.source.display())));
-                }
-                let mut net = Supernet::<Flex>::new(space.clone(), args.seed, &device);
-                run.load_weights_into(&mut net, &device).map_err(fail)?;
-                net
+    let net = match &args.weights {
+        Some(dir) => {
+            let run = Run::open(dir).map_err(fail)?;
+            if run.graph.choices.iter().map(|c| &c.name).ne(space.choices.iter().map(|c| &c.name)) {
+                return Err(fail(format!("{}: its space is not {}'s", dir.display(), args.source.display())));
             }
-            None => Supernet::<Flex>::new(space.clone(), args.seed, &device),
-        };
-        (net, a, Path::new("runs/export").join(stem), None)
+            let mut net = Supernet::<Flex>::new(space.clone(), args.seed, &device);
+            run.load_weights_into(&mut net, &device).map_err(fail)?;
+            net
+        }
+        None => Supernet::<Flex>::new(space.clone(), args.seed, &device),
     };
     let fixed = net.extract(&a).map_err(|e| fail(e.message))?;
-    write_all(args, &fixed.plan.graph, fixed.to_store(), default_out, pre.as_ref())
+    write_all(args, &fixed.plan.graph, fixed.to_store(), Path::new("runs/export").join(stem), None)
+}
+
+/// A run's architecture (its last epoch's, `--epoch`'s or `--best`'s) with its weights; a
+/// search's path with its batch norm recalibrated.
+fn export_run(args: &ExportArgs) -> Result<Vec<PathBuf>, ExitCode> {
+    let device = Default::default();
+    let run = Run::open(&args.source).map_err(fail)?;
+    let (epoch, a) = run.architecture(args.epoch, args.best).map_err(fail)?;
+    weights_of(&run, epoch, args.latest_weights)?;
+    let path = run.supernet::<Flex>(&device).map_err(fail)?.extract(&a).map_err(|e| fail(e.message))?;
+    if run.cfg.policy.searches() {
+        let images = run.recalibrate(&path, args.calibration_batches, &device).map_err(fail)?;
+        eprintln!("note: {}", super::infer::shared_weights_note(&run, images));
+    }
+    let pre = run.cfg.preprocess(args.fold_normalization);
+    let out = run.dir.join("export").join(format!("epoch-{epoch:03}"));
+    write_all(args, &path.plan.graph, path.to_store(), out, Some(&pre))
 }
 
 /// Whether the run's weights are epoch `epoch`'s (a run keeps one checkpoint, its latest), or the
@@ -95,12 +105,6 @@ fn weights_of(run: &Run, epoch: u32, latest: bool) -> Result<(), ExitCode> {
     }
     if epoch != last {
         eprintln!("note: epoch {epoch}'s architecture with epoch {last}'s weights (--latest-weights)");
-    }
-    if run.cfg.policy.searches() {
-        eprintln!(
-            "note: the search's shared supernet weights, not this architecture trained alone (`lightnasc train {}` retrains it)",
-            run.dir.display()
-        );
     }
     Ok(())
 }

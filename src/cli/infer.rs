@@ -77,12 +77,10 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), Error> 
         supernet
     } else {
         let (_, a) = run.architecture(args.epoch, false)?;
-        eprintln!(
-            "note: a search run's architecture on its shared weights, whose batch-norm statistics are \
-             the whole supernet's; `lightnasc train {}` makes a network to deploy",
-            args.run.display()
-        );
-        supernet.extract(&a)?
+        let path = supernet.extract(&a)?;
+        let images = run.recalibrate(&path, args.calibration_batches, device)?;
+        eprintln!("note: {}", shared_weights_note(&run, images));
+        path
     };
     let mut engine = engine(args);
     // The CPU's default falls back to burn's network for what the native plan cannot lower
@@ -159,6 +157,18 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), Error> 
         Format::Text => emit(&text(&out, &args.device)),
     }
     Ok(())
+}
+
+/// What a search run's path is: shared weights, with batch norm recalibrated or not.
+pub(super) fn shared_weights_note(run: &Run, images: usize) -> String {
+    let bn = match images {
+        0 => "batch norm on the supernet's running statistics (--calibration-batches 0)".to_string(),
+        n => format!("batch norm recalibrated on {n} training images"),
+    };
+    format!(
+        "a search run's architecture on its shared supernet weights, {bn}; `lightnasc train {}` trains it alone",
+        run.dir.display()
+    )
 }
 
 /// The index of the largest logit (the first on ties, as burn's `argmax`; NaN never wins) and

@@ -578,6 +578,11 @@ pub struct ExportArgs {
     /// (otherwise its metadata says how to normalise, as `-preprocess.json` does for MXNet).
     #[arg(long)]
     pub fold_normalization: bool,
+    /// A search run's path: recompute its batch-norm statistics on this many training batches
+    /// (the run's batch size) before use; 0 keeps the supernet's running statistics, an average
+    /// over every path trained, with which a binary path may predict one class for everything.
+    #[arg(long, default_value_t = 16)]
+    pub calibration_batches: usize,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -658,6 +663,11 @@ pub struct InferArgs {
     pub device: DeviceArg,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// A search run's path: recompute its batch-norm statistics on this many training batches
+    /// (the run's batch size) before use; 0 keeps the supernet's running statistics, an average
+    /// over every path trained, with which a binary path may predict one class for everything.
+    #[arg(long, default_value_t = 16)]
+    pub calibration_batches: usize,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

@@ -9,6 +9,7 @@ use burn::tensor::backend::Backend;
 use super::RunError;
 use super::checkpoint::{self, State};
 use super::config::SearchConfig;
+use super::scoring;
 use crate::check::{Outcome, PinArg, check_path_with};
 use crate::front::StdLib;
 use crate::front::snapshot::{self, SOURCE_DIR, STD_DIR};
@@ -60,6 +61,36 @@ impl Run {
         let mut net = Supernet::<B>::new(self.graph.clone(), self.cfg.seed, device);
         self.load_weights_into(&mut net, device)?;
         Ok(net)
+    }
+
+    /// A search's path extracted from the shared weights carries the supernet's running
+    /// batch-norm statistics, an average over every path trained (in a binary network a wrong
+    /// mean before a sign flips activations). Recompute them on `batches` training batches, as
+    /// `scoring.batch_norm: recalibrate` does, so the path runs as it would have trained alone.
+    /// Returns the images used: 0 for a training run (its statistics are its own) or `batches` 0.
+    pub fn recalibrate<B: Backend>(
+        &self,
+        path: &Supernet<B>,
+        batches: usize,
+        device: &B::Device,
+    ) -> Result<usize, RunError> {
+        if !self.cfg.policy.searches() || batches == 0 {
+            return Ok(0);
+        }
+        let cfg = &self.cfg;
+        let (splits, _) = crate::data::load(&cfg.data, cfg.data_dir.as_deref(), cfg.data_mirror.as_deref(), cfg.seed)
+            .map_err(|e| {
+            let why = format!(
+                "recalibrating batch norm reads the run's training data: {e}\n  \
+                     help: --calibration-batches 0 keeps the supernet's running statistics instead"
+            );
+            RunError::run(&self.dir, why)
+        })?;
+        let norm = cfg.data.meta().norm;
+        let draw = (cfg.seed, u64::MAX, 0); // its own stream: not a batch the search scored
+        let b = scoring::calibration_batches(&splits.train, (&norm, cfg.batch_size), batches, draw);
+        scoring::recalibrate(path, &Assignment(vec![]), &b, device);
+        Ok(b.iter().map(|b| b.n).sum())
     }
 
     /// Load the checkpoint's weights into `net` (a supernet of this run's space, or of another

@@ -97,6 +97,36 @@ impl ScoringConfig {
     }
 }
 
+/// Up to `n` training batches of `plan.1` images (normalised by `plan.0`, not augmented),
+/// drawn by `(seed, epoch, index)` so a resumed run draws the same ones.
+pub fn calibration_batches(train: &Dataset, plan: (&Norm, usize), n: usize, draw: (u64, u64, u64)) -> Vec<Batch> {
+    let (seed, epoch, b) = draw;
+    let batches = BatchPlan {
+        norm: plan.0.clone(),
+        batch: plan.1,
+        augment: false,
+        drop_last: true,
+        shuffle: Some(stream(seed, 7, epoch, b)),
+    };
+    let order = batches.order(train.len(), 0);
+    let n = batches.batches(train.len()).clamp(1, n);
+    (0..n)
+        .map(|k| {
+            let idx = &order[k * plan.1..((k + 1) * plan.1).min(order.len())];
+            batches.make(train, idx, 0, k as u64)
+        })
+        .collect()
+}
+
+/// Recompute path `a`'s batch-norm running statistics as the average over `batches` (forward
+/// only), so `Mode::Eval` then normalises as this path's own training would have.
+pub fn recalibrate<B: Backend>(net: &Supernet<B>, a: &Assignment, batches: &[Batch], device: &B::Device) {
+    for (k, b) in batches.iter().enumerate() {
+        let (x, _) = to_tensors::<B>(b.clone(), device);
+        drop(net.logits(x, a, Mode::Calibrate(k as u32)).into_data());
+    }
+}
+
 /// A forward-only copy of the shared weights (with its own running statistics, so scoring never
 /// touches the training network's), and the training batches recalibration runs on.
 pub struct Scorer<B: Backend> {
@@ -120,24 +150,7 @@ impl<B: Backend> Scorer<B> {
         device: &B::Device,
     ) -> Self {
         let calibration = match cfg.batch_norm {
-            BatchNormScoring::Recalibrate => {
-                let (seed, epoch, b) = draw;
-                let batches = BatchPlan {
-                    norm: plan.0.clone(),
-                    batch: plan.1,
-                    augment: false,
-                    drop_last: true,
-                    shuffle: Some(stream(seed, 7, epoch, b)),
-                };
-                let order = batches.order(train.len(), 0);
-                let n = batches.batches(train.len()).clamp(1, cfg.calibration_batches);
-                (0..n)
-                    .map(|k| {
-                        let idx = &order[k * plan.1..((k + 1) * plan.1).min(order.len())];
-                        batches.make(train, idx, 0, k as u64)
-                    })
-                    .collect()
-            }
+            BatchNormScoring::Recalibrate => calibration_batches(train, plan, cfg.calibration_batches, draw),
             _ => vec![],
         };
         let native = net.binary_kernels && std::any::TypeId::of::<B>() == std::any::TypeId::of::<burn::backend::Flex>();
@@ -151,10 +164,7 @@ impl<B: Backend> Scorer<B> {
             BatchNormScoring::Running => Mode::Eval,
             BatchNormScoring::Batch => Mode::Batch,
             BatchNormScoring::Recalibrate => {
-                for (k, b) in self.calibration.iter().enumerate() {
-                    let (x, _) = to_tensors::<B>(b.clone(), &self.device);
-                    drop(self.net.logits(x, a, Mode::Calibrate(k as u32)).into_data());
-                }
+                recalibrate(&self.net, a, &self.calibration, &self.device);
                 Mode::Eval
             }
         }
