@@ -119,3 +119,68 @@ pub fn human_count(n: f64) -> String {
         n => format!("{n}"),
     }
 }
+
+/// serde's `duplicate field `K`` (or serde_norway's `duplicate entry with key "K"`) names the
+/// map's line or none; rewrite it to name the line of the repeated key and of the first.
+pub fn yaml_duplicate_lines(msg: String, text: &str) -> String {
+    let key = ["duplicate field `", "duplicate entry with key \""].iter().find_map(|p| {
+        let rest = &msg[msg.find(p)? + p.len()..];
+        Some(rest[..rest.find(['`', '"'])?].to_string())
+    });
+    let Some((first, again)) = key.as_deref().and_then(|k| yaml_duplicate(text, k)) else { return msg };
+    let key = key.unwrap_or_default();
+    let start = msg.find("duplicate ").unwrap_or(0);
+    format!("{}line {again}: duplicate key `{key}` (first at line {first})", &msg[..start])
+}
+
+/// The lines (1-based) of the first key `key` and its repeat in one block mapping of a YAML
+/// text, by indentation (configs and plans are block YAML; `-` and `_` spell one key).
+fn yaml_duplicate(text: &str, key: &str) -> Option<(usize, usize)> {
+    let norm = |k: &str| k.trim().trim_matches(['"', '\'']).replace('-', "_");
+    let key = norm(key);
+    let mut open: Vec<(usize, Vec<(String, usize)>)> = vec![]; // each open mapping: indent, keys
+    for (i, line) in text.lines().enumerate() {
+        let body = line.trim_start();
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let item = body.starts_with("- "); // a list item opens a new mapping
+        let body = if item { body[2..].trim_start() } else { body };
+        let indent = line.len() - body.len();
+        let Some((k, _)) = body.split_once(':') else { continue };
+        while open.last().is_some_and(|(d, _)| *d > indent || (item && *d == indent)) {
+            open.pop();
+        }
+        let k = norm(k);
+        match open.last_mut() {
+            Some((d, keys)) if *d == indent => {
+                if let Some((_, first)) = keys.iter().find(|(seen, _)| *seen == k).filter(|_| k == key) {
+                    return Some((*first, i + 1));
+                }
+                keys.push((k, i + 1));
+            }
+            _ => open.push((indent, vec![(k, i + 1)])),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_duplicate_yaml_key_is_found_on_its_own_line() {
+        let nested = "seed: 1\nscoring:\n  finalists: 2\n  # a comment\n  finalists: 3\n";
+        assert_eq!(yaml_duplicate(nested, "finalists"), Some((3, 5)));
+        // The same name in another mapping is no duplicate; `-` and `_` spell one key.
+        let apart = "a:\n  k: 1\nb:\n  k: 2\ntrain_limit: 1\ntrain-limit: 2\n";
+        assert_eq!(yaml_duplicate(apart, "k"), None);
+        assert_eq!(yaml_duplicate(apart, "train-limit"), Some((5, 6)));
+        // Each list item is its own mapping.
+        let items = "runs:\n  - seed: 1\n    pin: a\n  - seed: 2\n    seed: 3\n";
+        assert_eq!(yaml_duplicate(items, "seed"), Some((4, 5)));
+        let msg = "scoring: duplicate field `finalists` at line 3 column 3".to_string();
+        assert_eq!(yaml_duplicate_lines(msg, nested), "scoring: line 5: duplicate key `finalists` (first at line 3)");
+    }
+}

@@ -447,6 +447,12 @@ fn shipped_configs_parse_and_typos_are_refused() {
         let want = format!("note: config key `{key}` read as `{}`", key.replace('-', "_"));
         assert!(err.contains(&want), "{want}: {err}");
     }
+    // A repeated key is named on its own line, with the first (serde names the map, or no line).
+    let twice = write(tmp.path(), "twice.yml", "seed: 1\nscoring:\n  finalists: 2\n  finalists: 3\n");
+    let out = search(&["specs/demo.lnas", "-c", twice.to_str().unwrap(), "--data", "mock:fashion-mnist"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("twice.yml: scoring: line 4: duplicate key `finalists` (first at line 3)"), "{err}");
     let bad = write(tmp.path(), "bad2.yml", "epochs: 0\n");
     let out = search(&["specs/demo.lnas", "-c", bad.to_str().unwrap(), "--data", "mock:fashion-mnist"]);
     assert_eq!(out.status.code(), Some(1));

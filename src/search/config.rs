@@ -544,7 +544,7 @@ fn deserialise_keys(text: &str) -> Result<SearchConfig, String> {
     }
     let err = match serde_norway::from_str::<SearchConfig>(text) {
         Ok(cfg) => return Ok(cfg),
-        Err(e) => key_hint(e.to_string()),
+        Err(e) => crate::util::yaml_duplicate_lines(key_hint(e.to_string()), text),
     };
     let Ok(mut value) = serde_norway::from_str::<Value>(text) else { return Err(err) };
     let mut keys = vec![];

@@ -97,7 +97,7 @@ impl Plan {
     pub fn parse(text: &str) -> Result<Plan, PlanError> {
         let file: PlanFile = match serde_norway::from_str(text) {
             Ok(f) => f,
-            Err(e) => return invalid(e.to_string()),
+            Err(e) => return invalid(crate::util::yaml_duplicate_lines(e.to_string(), text)),
         };
         if file.name.is_empty() || !file.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return invalid(format!("`name: {}`: use letters, digits, `-` and `_`", file.name));
@@ -354,6 +354,10 @@ runs:
             ("name: t\nruns:\n  - search: a.lnas\n    seed: {a: 1}\n", "not a flag value"),
             ("name: a/b\nruns:\n  - search: a.lnas\n", "letters, digits"),
             ("name: t\nrun: []\n", "unknown field"),
+            (
+                "name: t\nruns:\n  - search: a.lnas\n    seed: 1\n    seed: 2\n",
+                "runs[0]: line 5: duplicate key `seed` (first at line 4)",
+            ),
         ] {
             let e = Plan::parse(text).unwrap_err();
             assert!(matches!(e, PlanError::Invalid { path: None, .. }), "{text}: {e:?}");
