@@ -223,6 +223,8 @@ struct MietteReport {
     labels: Vec<LabeledSpan>,
     help: Option<String>,
     related: Vec<MietteReport>,
+    /// A related location in another file: printed as advice after the error, not as an error.
+    note: bool,
 }
 
 impl MietteReport {
@@ -239,25 +241,37 @@ impl MietteReport {
         db: &SourceDb,
         related: &[Related],
     ) -> Self {
-        let (source, labels, location) = match span {
+        let (source, mut labels, location) = match span {
             Some(s) => {
                 let f = db.get(s.file);
-                let len = s.len().min(f.text.len().saturating_sub(s.start as usize));
-                let ls = LabeledSpan::new_primary_with_span(label, (s.start as usize, len));
+                let ls = LabeledSpan::new_primary_with_span(label, clip(s, &f.text));
                 (Some(NamedSource::new(&f.name, f.text.clone())), vec![ls], Some(db.location(s)))
             }
             None => (None, vec![], None),
         };
-        MietteReport {
-            code,
-            message: message.to_string(),
-            location,
-            source,
-            labels,
-            help,
-            related: related.iter().map(|r| Self::build(code, &r.message, Some(r.span), None, None, db, &[])).collect(),
+        // A related place in the same file is a second label in the same snippet (rustc's
+        // "declared here"); one in another file follows as a note.
+        let mut notes = vec![];
+        for r in related {
+            match span.filter(|s| s.file == r.span.file) {
+                Some(_) => {
+                    let text = &db.get(r.span.file).text;
+                    labels.push(LabeledSpan::new_with_span(Some(r.message.clone()), clip(r.span, text)));
+                }
+                None => {
+                    let mut n = Self::build(code, &r.message, Some(r.span), None, None, db, &[]);
+                    n.note = true;
+                    notes.push(n);
+                }
+            }
         }
+        MietteReport { code, message: message.to_string(), location, source, labels, help, related: notes, note: false }
     }
+}
+
+/// A span as miette's (offset, length), kept inside the text.
+fn clip(s: Span, text: &str) -> (usize, usize) {
+    (s.start as usize, s.len().min(text.len().saturating_sub(s.start as usize)))
 }
 
 impl fmt::Display for MietteReport {
@@ -274,7 +288,10 @@ impl std::error::Error for MietteReport {}
 
 impl miette::Diagnostic for MietteReport {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(self.code))
+        (!self.note).then(|| Box::new(self.code) as Box<dyn fmt::Display>)
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        self.note.then_some(miette::Severity::Advice)
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)

@@ -106,3 +106,26 @@ fn unknown_callees_get_the_name_they_have_here() {
     );
     assert!(hint("frobnicate").starts_with("not a layer (conv, bconv, bn,"), "{}", hint("frobnicate"));
 }
+
+/// A missing argument is one error, its parameter's declaration a second label in the same
+/// snippet (as rustc's "declared here"), not a second error block; in another file, a note.
+#[test]
+fn declared_here_is_part_of_the_error() {
+    let check = |spec: &str| {
+        let out = common::lightnasc(&["check", spec, "--color", "never"]);
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let err = check("fixtures/errors/missing_block_argument.lnas");
+    assert_eq!(err.lines().filter(|l| l.trim() == "E0301").count(), 1, "{err}");
+    assert!(!err.contains("Error:") && !err.contains("Advice:"), "{err}");
+    assert!(err.contains("`-- parameter declared here"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("std.lnas");
+    let text = "import \"std/melius.lnas\"\nspace s(x: tensor = [1, 8, 8], classes: int = 10) {\n    \
+                return x |> transition() |> global_avgpool |> dense(classes)\n}\n";
+    std::fs::write(&spec, text).unwrap();
+    let err = check(spec.to_str().unwrap());
+    assert_eq!(err.lines().filter(|l| l.trim() == "E0301").count(), 1, "{err}");
+    assert!(err.contains("Advice:") && err.contains("parameter declared here (std/melius.lnas:37:21)"), "{err}");
+}
