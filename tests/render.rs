@@ -141,6 +141,17 @@ fn image_formats_go_through_graphviz_and_its_absence_is_a_clear_error() {
     assert!(!dir.path().join("x.svg").exists());
     // A spec with errors renders nothing.
     assert_eq!(lightnasc(&["render", "fixtures/errors/unknown_name.lnas"]).status.code(), Some(1));
+    // Graphviz shrinks a bitmap taller than cairo's 32,767 pixels: the user hears of it (from
+    // Graphviz itself) with the way out, and the SVG of the same graph draws without a warning.
+    let tall = dir.path().join("m59.png");
+    let out = lightnasc(&["render", "specs/meliusnet59.lnas", "--format", "png", "-o", tall.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && tall.is_file(), "{err}");
+    assert!(err.contains("warning: Graphviz: graph is too large for cairo-renderer bitmaps. Scaling by"), "{err}");
+    assert!(err.contains("--format svg or pdf"), "{err}");
+    let svg = dir.path().join("m59.svg");
+    let out = lightnasc(&["render", "specs/meliusnet59.lnas", "--format", "svg", "-o", svg.to_str().unwrap()]);
+    assert!(out.status.success() && !String::from_utf8_lossy(&out.stderr).contains("warning"));
 }
 
 #[test]

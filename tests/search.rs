@@ -443,6 +443,9 @@ fn shipped_configs_parse_and_typos_are_refused() {
     let out = search(&args);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
+    // The epoch line gives the latency with its unit (the default source is the cost model's OPs).
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.lines().any(|l| l.starts_with("epoch 1/1:") && l.contains("M OPs | entropy")), "{stdout}");
     for key in ["train-limit", "batch-size", "data-seed"] {
         let want = format!("note: config key `{key}` read as `{}`", key.replace('-', "_"));
         assert!(err.contains(&want), "{want}: {err}");

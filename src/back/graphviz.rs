@@ -5,9 +5,16 @@ use std::process::{Command, Stdio};
 
 use super::BackError;
 
+/// What `dot` made, and what it warned of on success (a bitmap too large for cairo is scaled
+/// down, which the user must hear of: the drawing is unreadable).
+pub struct Rendered {
+    pub bytes: Vec<u8>,
+    pub warnings: Vec<String>,
+}
+
 /// `dot -T<format>` on `dot_text`: the rendered bytes, or a message saying what went wrong
 /// (Graphviz missing, or its own error output).
-pub fn render(dot_text: &str, format: &str) -> Result<Vec<u8>, BackError> {
+pub fn render(dot_text: &str, format: &str) -> Result<Rendered, BackError> {
     let mut child = Command::new("dot")
         .arg(format!("-T{format}"))
         .stdin(Stdio::piped())
@@ -33,5 +40,10 @@ pub fn render(dot_text: &str, format: &str) -> Result<Vec<u8>, BackError> {
         let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
         return Err(BackError::Graphviz(format!("Graphviz's `dot -T{format}` failed: {why}")));
     }
-    Ok(out.stdout)
+    let warnings = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| l.trim().trim_start_matches("Warning:").trim_start_matches("dot:").trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    Ok(Rendered { bytes: out.stdout, warnings })
 }

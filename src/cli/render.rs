@@ -123,7 +123,16 @@ fn run_folder(args: &RenderArgs) -> Result<(), ExitCode> {
 fn write(text: &str, format: RenderFormat, out: Option<&Path>) -> Result<(), ExitCode> {
     let bytes = match format {
         RenderFormat::Dot => text.as_bytes().to_vec(),
-        f => graphviz::render(text, ext(f)).map_err(fail)?,
+        f => {
+            let r = graphviz::render(text, ext(f)).map_err(fail)?;
+            for w in &r.warnings {
+                eprintln!("warning: Graphviz: {w}");
+            }
+            if r.warnings.iter().any(|w| w.contains("too large")) {
+                eprintln!("  help: --format svg or pdf draw it at full size (vector formats have no size limit)");
+            }
+            r.bytes
+        }
     };
     match out {
         None => {

@@ -87,6 +87,28 @@ impl LatencyTable {
         LatencyTable { options, source }
     }
 
+    /// `v`, a latency of this table, with its unit: milliseconds when measured, OPs from the
+    /// cost model, the spec's own `cost` units (relative, no unit), or a warning if mixed.
+    pub fn show(&self, v: f64) -> String {
+        let unit = |s: &str| match s {
+            "measured" | "native" => "ms",
+            "ops" => "OPs",
+            _ => "spec cost",
+        };
+        let mut units: Vec<&str> = self.source.iter().map(|s| unit(s)).collect();
+        units.dedup();
+        if units.len() > 1 {
+            units.sort_unstable();
+            units.dedup();
+            return format!("{v:.3} (mixed units: {})", units.join(" and "));
+        }
+        match units.first().copied().unwrap_or("spec cost") {
+            "ms" => format!("{v:.3} ms"),
+            "OPs" => format!("{:.3}M OPs", v / 1e6),
+            _ => format!("{v:.3} (spec cost)"),
+        }
+    }
+
     /// A saved table (a run's `latency.json`), checked against the space's option counts.
     pub fn read(path: &std::path::Path, options: &[usize]) -> Result<LatencyTable, RunError> {
         let text = std::fs::read_to_string(path).at(path)?;
@@ -195,4 +217,18 @@ fn time_step<B: Backend>(net: &Supernet<B>, i: usize, device: &B::Device) -> f64
         }
     }
     crate::stats::median_time(times)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LatencyTable;
+
+    #[test]
+    fn a_latency_is_shown_with_its_unit() {
+        let t = |s: &[&str]| LatencyTable { options: vec![], source: s.iter().map(|s| s.to_string()).collect() };
+        assert_eq!(t(&["measured", "native"]).show(1.23456), "1.235 ms");
+        assert_eq!(t(&["ops", "ops"]).show(24_900_000.0), "24.900M OPs");
+        assert_eq!(t(&["spec"]).show(11.4614), "11.461 (spec cost)");
+        assert_eq!(t(&["spec", "native"]).show(2.0), "2.000 (mixed units: ms and spec cost)");
+    }
 }

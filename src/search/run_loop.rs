@@ -309,7 +309,7 @@ impl SearchJob {
         if r.policy.searches() {
             self.epoch_artefacts(&a, epoch, &eval_net)?;
         }
-        print_epoch(&record, cfg.epochs, r.policy.searches());
+        print_epoch(&record, cfg.epochs, r.policy.searches().then(|| e.latency.show(record.latency)));
         let s = &mut r.state;
         s.history.push(record);
         (s.epoch, s.batch) = (s.epoch + 1, 0);
@@ -372,7 +372,7 @@ impl SearchJob {
         let dot_text = crate::back::dot::render(&self.graph, Some(a), &title);
         write(&pin_path.with_extension("dot"), dot_text.as_bytes())?;
         if let Ok(svg) = crate::back::graphviz::render(&dot_text, "svg") {
-            write(&pin_path.with_extension("svg"), &svg)?;
+            write(&pin_path.with_extension("svg"), &svg.bytes)?;
         }
         if self.cfg.export_each_epoch {
             let fixed = net.extract(a)?;
@@ -502,11 +502,10 @@ fn finalists_note(finalists: &[Finalist]) -> String {
 }
 
 /// The epoch's line on stdout; a fixed network has no architecture to show, nor latency.
-fn print_epoch(record: &EpochRecord, epochs: u32, searches: bool) {
-    let search_part = if searches {
+fn print_epoch(record: &EpochRecord, epochs: u32, latency: Option<String>) {
+    let search_part = if let Some(latency) = latency {
         format!(
-            " | latency {:.3}{} | {}",
-            record.latency,
+            " | latency {latency}{} | {}",
             record.entropy.map_or(String::new(), |h| format!(" | entropy {h:.2}")),
             bits(&record.argmax)
         ) + &finalists_note(&record.finalists)
