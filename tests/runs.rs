@@ -454,6 +454,8 @@ fn exports_carry_their_preprocessing_and_agree_with_infer() {
     let pre: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("plain-preprocess.json")).unwrap()).unwrap();
     assert_eq!(pre["mean"], serde_json::json!([0.286]), "{pre}");
+    let cfg = std::fs::read_to_string(run.join("config.yml")).unwrap();
+    assert!(cfg.contains("# with mean [0.286] and std [0.353]; 10 classes."), "{cfg}");
     assert_eq!(pre["classes"][9], "Ankle boot", "{pre}");
 
     let python = common::python_venv("onnx", &["onnx==1.23.2", "onnxruntime==1.32.0", "numpy"]);

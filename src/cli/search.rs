@@ -391,7 +391,16 @@ fn save_config(dir: &Path, cfg: &SearchConfig) -> Result<(), Error> {
     if let Some(spec) = &cfg.spec {
         on_disk.spec = Some(PathBuf::from(run::spec_ref(dir, spec, dir)));
     }
-    let header = "# The resolved configuration of this run (`lightnasc search --resume` reads it).\n";
+    let meta = cfg.data.meta();
+    let header = format!(
+        "# The resolved configuration of this run (`lightnasc search --resume` reads it).\n\
+         # Input {:?} (channels, height, width), normalised per channel as (pixels / 255 - mean) / std\n\
+         # with mean {:?} and std {:?}; {} classes. Exports carry the same (ONNX metadata, -preprocess.json).\n",
+        meta.shape,
+        meta.norm.mean,
+        meta.norm.std,
+        meta.classes.len()
+    );
     let path = dir.join("config.yml");
     Ok(lightnasc::util::write_atomic(&path, format!("{header}{}", on_disk.to_yaml()).as_bytes()).at(&path)?)
 }
