@@ -163,7 +163,7 @@ pub fn run_files(data: &[u8]) {
 
 /// A sweep plan's YAML.
 pub fn sweep_plan(data: &[u8]) {
-    let _ = lightnasc::sweep::plan::Plan::parse(&text(data));
+    let _ = lightnasc::sweep::plan::SweepPlan::parse(&text(data));
 }
 
 /// A folder of this process's own under the temporary folder.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::front::ast::{ExprKind, Type};
 use crate::front::source::SourceDb;
-use crate::front::{self, Program, StdLib};
+use crate::front::{self, SourceTree, StdLib};
 use crate::ir::cost::{self, Cost, CostRange};
 use crate::ir::pin::{self, Assignment, PinError, PinSetting};
 use crate::ir::{ChoiceKind, Graph, Op, Shape};
@@ -109,7 +109,7 @@ pub fn check_unsaved(name: &str, path: Option<std::path::PathBuf>, text: &str, a
 const LOWERING_STACK: usize = 256 << 20;
 
 fn check_program(
-    prog: Program,
+    prog: SourceTree,
     diags: Diagnostics,
     args: &SpaceArgs,
     space_name: Option<&str>,
@@ -126,7 +126,7 @@ fn check_program(
 }
 
 fn check_program_on_this_thread(
-    prog: Program,
+    prog: SourceTree,
     mut diags: Diagnostics,
     args: &SpaceArgs,
     space_name: Option<&str>,

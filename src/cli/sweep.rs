@@ -18,13 +18,13 @@ use serde::Serialize;
 use lightnasc::error::Error;
 use lightnasc::ledger::{self, Entry};
 use lightnasc::search::checkpoint;
-use lightnasc::sweep::{Plan, Unit, emit};
+use lightnasc::sweep::{SweepPlan, Unit, emit};
 
 use super::{Cli, Emit, Shard, SweepArgs, emit as print, fail};
 use lightnasc::util::AtPath as _;
 
 pub fn run(args: &SweepArgs) -> ExitCode {
-    let plan = match Plan::from_file(&args.plan) {
+    let plan = match SweepPlan::from_file(&args.plan) {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
@@ -76,7 +76,7 @@ pub fn run(args: &SweepArgs) -> ExitCode {
 }
 
 /// The finished runs of the sweep, by run-folder name, from every ledger file in its folder.
-fn finished(plan: &Plan) -> Result<BTreeMap<String, Entry>, Error> {
+fn finished(plan: &SweepPlan) -> Result<BTreeMap<String, Entry>, Error> {
     Ok(ledger::read_folder(&plan.out)?
         .into_iter()
         .filter_map(|e| Some((Path::new(&e.run).file_name()?.to_string_lossy().into_owned(), e)))
@@ -84,7 +84,7 @@ fn finished(plan: &Plan) -> Result<BTreeMap<String, Entry>, Error> {
 }
 
 /// A run's lock, held while a process works on it.
-fn lock_path(plan: &Plan, unit: &Unit) -> PathBuf {
+fn lock_path(plan: &SweepPlan, unit: &Unit) -> PathBuf {
     plan.out.join("locks").join(format!("{}.lock", unit.name))
 }
 
@@ -113,11 +113,11 @@ fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }
 
-fn status_path(plan: &Plan, s: Shard) -> PathBuf {
+fn status_path(plan: &SweepPlan, s: Shard) -> PathBuf {
     plan.out.join("shards").join(format!("shard-{}-of-{}.json", s.index, s.count))
 }
 
-fn write_status(plan: &Plan, s: Shard, state: &str, runs: &[(&str, &str)]) {
+fn write_status(plan: &SweepPlan, s: Shard, state: &str, runs: &[(&str, &str)]) {
     let path = status_path(plan, s);
     let st =
         ShardStatus { shard: s.index, of: s.count, pid: std::process::id(), host: host(), state, runs: runs.to_vec() };
@@ -128,7 +128,7 @@ fn write_status(plan: &Plan, s: Shard, state: &str, runs: &[(&str, &str)]) {
 }
 
 /// Run one shard's runs here, one after the other.
-fn run_shard(plan: &Plan, s: Shard) -> ExitCode {
+fn run_shard(plan: &SweepPlan, s: Shard) -> ExitCode {
     let units = plan.shard(s.index, s.count);
     let ledger_file = plan.out.join(format!("ledger-shard-{}-of-{}.jsonl", s.index, s.count));
     eprintln!("sweep `{}`: shard {}/{}: {} of its {} runs", plan.name, s.index, s.count, units.len(), plan.units.len());
@@ -155,7 +155,7 @@ fn run_shard(plan: &Plan, s: Shard) -> ExitCode {
 }
 
 /// Run (or resume, or skip) one run; `Ok` with what happened.
-fn run_unit(plan: &Plan, unit: &Unit, ledger_file: &Path) -> Result<&'static str, Error> {
+fn run_unit(plan: &SweepPlan, unit: &Unit, ledger_file: &Path) -> Result<&'static str, Error> {
     if finished(plan)?.contains_key(&unit.name) {
         eprintln!("{}: finished (in the ledger); skipped", unit.name);
         return Ok("skipped");
@@ -190,7 +190,7 @@ fn run_unit(plan: &Plan, unit: &Unit, ledger_file: &Path) -> Result<&'static str
 
 /// Every shard as a child process, `jobs` at a time; shards whose runs are all finished are not
 /// started. Each shard's output goes to `logs/shard-I-of-N.log` in the sweep folder.
-fn run_local(plan_path: &str, plan: &Plan, shards: usize, jobs: usize) -> ExitCode {
+fn run_local(plan_path: &str, plan: &SweepPlan, shards: usize, jobs: usize) -> ExitCode {
     let done = match finished(plan) {
         Ok(d) => d,
         Err(e) => return fail(e),
@@ -290,7 +290,7 @@ fn describe_exit(st: std::process::ExitStatus) -> String {
 
 /// A table of the runs: shard, state (finished with its accuracy, running, half done, not
 /// started).
-fn status(plan: &Plan, shards: usize) -> ExitCode {
+fn status(plan: &SweepPlan, shards: usize) -> ExitCode {
     let done = match finished(plan) {
         Ok(d) => d,
         Err(e) => return fail(e),

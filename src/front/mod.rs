@@ -23,7 +23,7 @@ use crate::diag::{Code, Diagnostic, Diagnostics};
 pub const MAX_FILE_BYTES: usize = 4 << 20;
 
 /// Everything the front end produced for one root file and its imports.
-pub struct Program {
+pub struct SourceTree {
     pub db: SourceDb,
     pub root: FileId,
     pub files: Vec<ast::File>,
@@ -33,7 +33,7 @@ pub struct Program {
     pub pins: Vec<PinDef>,
 }
 
-impl Program {
+impl SourceTree {
     pub fn def(&self, name: &str) -> Option<&BlockDef> {
         self.defs.get(name)
     }
@@ -52,12 +52,12 @@ impl Program {
 }
 
 /// Load a root file from disk with everything it imports.
-pub fn load_path(path: &Path, diags: &mut Diagnostics) -> Option<Program> {
+pub fn load_path(path: &Path, diags: &mut Diagnostics) -> Option<SourceTree> {
     load_path_with(path, &StdLib::Embedded, diags)
 }
 
 /// Load a root file from disk, reading `std/...` imports from `std`.
-pub fn load_path_with(path: &Path, std: &StdLib, diags: &mut Diagnostics) -> Option<Program> {
+pub fn load_path_with(path: &Path, std: &StdLib, diags: &mut Diagnostics) -> Option<SourceTree> {
     let mut db = SourceDb::new();
     let text = match read_source(path, None) {
         Ok(t) => t,
@@ -72,13 +72,13 @@ pub fn load_path_with(path: &Path, std: &StdLib, diags: &mut Diagnostics) -> Opt
 }
 
 /// Load a root file whose text is already in memory (the language server, tests).
-pub fn load_text(name: &str, path: Option<PathBuf>, text: String, diags: &mut Diagnostics) -> Program {
+pub fn load_text(name: &str, path: Option<PathBuf>, text: String, diags: &mut Diagnostics) -> SourceTree {
     let mut db = SourceDb::new();
     let root = db.add(name, path, text);
     load_root(db, root, &StdLib::Embedded, diags)
 }
 
-fn load_root(db: SourceDb, root: FileId, std: &StdLib, diags: &mut Diagnostics) -> Program {
+fn load_root(db: SourceDb, root: FileId, std: &StdLib, diags: &mut Diagnostics) -> SourceTree {
     let mut loader = Loader { db, files: vec![], stack: vec![], std, diags };
     loader.load(root);
     let Loader { db, files, .. } = loader;
@@ -108,7 +108,7 @@ fn load_root(db: SourceDb, root: FileId, std: &StdLib, diags: &mut Diagnostics) 
             }
         }
     }
-    Program { db, root, files, defs, pins }
+    SourceTree { db, root, files, defs, pins }
 }
 
 /// Read a spec file: a diagnostic if it is unreadable, too large or not UTF-8.

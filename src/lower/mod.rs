@@ -16,7 +16,7 @@ use petgraph::stable_graph::{NodeIndex, StableGraph};
 use petgraph::visit::{Dfs, NodeIndexable, Reversed};
 
 use crate::diag::{Code, Diagnostic, Diagnostics};
-use crate::front::Program;
+use crate::front::SourceTree;
 use crate::front::ast::{self, BinOp, BlockDef, Expr, ExprKind, Stmt, Type, UnOp};
 use crate::front::source::Span;
 use crate::ir::{self, Alt, Choice, ChoiceId, ChoiceKind, ChoiceOption, Graph, Node, Op, OptionIx, Port, Shape};
@@ -39,7 +39,7 @@ pub struct SpaceArgs {
 }
 
 /// Lower the space `space` of `prog`. Returns `None` if any diagnostic was reported.
-pub fn lower(prog: &Program, space: &BlockDef, args: &SpaceArgs, diags: &mut Diagnostics) -> Option<Graph> {
+pub fn lower(prog: &SourceTree, space: &BlockDef, args: &SpaceArgs, diags: &mut Diagnostics) -> Option<Graph> {
     let before = diags.len();
     resolve::check(prog, diags);
     if diags.len() > before {
@@ -78,7 +78,7 @@ impl Frame {
 type Env = HashMap<String, Value>;
 
 struct Lowerer<'a> {
-    prog: &'a Program,
+    prog: &'a SourceTree,
     nodes: StableGraph<Node, Port>,
     choices: Vec<Choice>,
     diags: &'a mut Diagnostics,

@@ -6,11 +6,11 @@ use std::collections::HashSet;
 
 use super::builtins;
 use crate::diag::{Code, Diagnostic, Diagnostics};
-use crate::front::Program;
+use crate::front::SourceTree;
 use crate::front::ast::{BlockDef, Expr, ExprKind, Stmt};
 use crate::util::closest;
 
-pub fn check(prog: &Program, diags: &mut Diagnostics) {
+pub fn check(prog: &SourceTree, diags: &mut Diagnostics) {
     let mut names: Vec<&String> = prog.defs.keys().collect();
     names.sort(); // report in a stable order
     for name in names {
@@ -25,7 +25,7 @@ pub fn check(prog: &Program, diags: &mut Diagnostics) {
     }
 }
 
-fn check_def(prog: &Program, def: &BlockDef, diags: &mut Diagnostics) {
+fn check_def(prog: &SourceTree, def: &BlockDef, diags: &mut Diagnostics) {
     let mut scope: Vec<String> = vec![];
     for p in &def.params {
         if scope.contains(&p.name.name) {
@@ -56,7 +56,7 @@ fn check_def(prog: &Program, def: &BlockDef, diags: &mut Diagnostics) {
     stmts(prog, &def.body, &mut scope, true, diags);
 }
 
-fn stmts(prog: &Program, body: &[Stmt], scope: &mut Vec<String>, is_block_body: bool, diags: &mut Diagnostics) {
+fn stmts(prog: &SourceTree, body: &[Stmt], scope: &mut Vec<String>, is_block_body: bool, diags: &mut Diagnostics) {
     for (i, s) in body.iter().enumerate() {
         match s {
             Stmt::Let { name, value } => {
@@ -88,7 +88,7 @@ fn stmts(prog: &Program, body: &[Stmt], scope: &mut Vec<String>, is_block_body: 
     }
 }
 
-fn expr(prog: &Program, e: &Expr, scope: &[String], diags: &mut Diagnostics) {
+fn expr(prog: &SourceTree, e: &Expr, scope: &[String], diags: &mut Diagnostics) {
     match &e.kind {
         ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) | ExprKind::Bool(_) => {}
         ExprKind::List(items) => items.iter().for_each(|i| expr(prog, i, scope, diags)),

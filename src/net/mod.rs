@@ -45,4 +45,4 @@ pub enum NetError {
 pub(crate) fn cast<T: 'static, U: 'static>(t: T) -> U {
     *(Box::new(t) as Box<dyn std::any::Any>).downcast::<U>().expect("the types were compared first")
 }
-pub use supernet::{Act, Supernet};
+pub use supernet::{Activations, Supernet};

@@ -26,7 +26,7 @@ pub struct Step {
 }
 
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub struct NetPlan {
     pub graph: Graph,
     pub steps: Vec<Step>,
     pub slots: Vec<SlotSpec>,
@@ -34,8 +34,8 @@ pub struct Plan {
     pub output: usize,
 }
 
-impl Plan {
-    pub fn new(graph: Graph) -> Plan {
+impl NetPlan {
+    pub fn new(graph: Graph) -> NetPlan {
         let order = graph.topo_order();
         let index: HashMap<_, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
         let mut slots: Vec<SlotSpec> = vec![];
@@ -113,7 +113,7 @@ impl Plan {
             Slot::Dense(i) => (1, i),
             Slot::Norm(i) => (2, i),
         });
-        Plan { graph, steps, slots, input, output }
+        NetPlan { graph, steps, slots, input, output }
     }
 
     /// Whether a step runs under the assignment.

@@ -10,7 +10,7 @@ use burn::tensor::{Distribution, Tensor};
 
 use super::layers::{self, Mode};
 use super::packed::PackedCache;
-use super::plan::Plan;
+use super::plan::NetPlan;
 use super::weights::{Slot, Weights};
 use crate::ir::pin::{Assignment, PinError, pin};
 use crate::ir::store::WeightError;
@@ -18,31 +18,33 @@ use crate::ir::{Graph, Op};
 
 /// A value flowing through the network: a batch of maps or of vectors.
 #[derive(Clone, Debug)]
-pub enum Act<B: Backend> {
+pub enum Activations<B: Backend> {
     Map(Tensor<B, 4>),
     Vector(Tensor<B, 2>),
 }
 
-impl<B: Backend> Act<B> {
+impl<B: Backend> Activations<B> {
     fn map(self, step: &str) -> Tensor<B, 4> {
         match self {
-            Act::Map(t) => t,
-            Act::Vector(_) => panic!("{step}: expected a map; the IR's shape inference should have rejected this"),
+            Activations::Map(t) => t,
+            Activations::Vector(_) => {
+                panic!("{step}: expected a map; the IR's shape inference should have rejected this")
+            }
         }
     }
 
     /// The tensor as a batch of vectors (maps are flattened, as `dense` does on a map).
     pub fn into_vector(self) -> Tensor<B, 2> {
         match self {
-            Act::Map(t) => t.flatten(1, 3),
-            Act::Vector(t) => t,
+            Activations::Map(t) => t.flatten(1, 3),
+            Activations::Vector(t) => t,
         }
     }
 }
 
 #[derive(Debug)]
 pub struct Supernet<B: Backend> {
-    pub plan: Arc<Plan>,
+    pub plan: Arc<NetPlan>,
     pub weights: Weights<B>,
     /// Run eligible binary convs through the bit-packed kernels of the backend's device in
     /// forward-only passes (the same integers as the float path; see `net::packed`). Off by
@@ -68,12 +70,12 @@ impl<B: Backend> Clone for Supernet<B> {
 impl<B: Backend> Supernet<B> {
     /// A supernet for the graph with fresh weights from `seed`.
     pub fn new(graph: Graph, seed: u64, device: &B::Device) -> Self {
-        let plan = Plan::new(graph);
+        let plan = NetPlan::new(graph);
         let weights = Weights::init(&plan.slots, seed, device);
         Supernet::from_parts(Arc::new(plan), weights, false)
     }
 
-    pub fn from_parts(plan: Arc<Plan>, weights: Weights<B>, binary_kernels: bool) -> Self {
+    pub fn from_parts(plan: Arc<NetPlan>, weights: Weights<B>, binary_kernels: bool) -> Self {
         Supernet { plan, weights, binary_kernels, packed_training: false, packed: PackedCache::default() }
     }
 
@@ -105,15 +107,15 @@ impl<B: Backend> Supernet<B> {
 
     /// Runs the path `a` selects. `a` must assign every active choice (see
     /// [`Assignment::validate`]); a fixed network takes the empty assignment.
-    pub fn forward(&self, x: Act<B>, a: &Assignment, mode: Mode) -> Act<B> {
+    pub fn forward(&self, x: Activations<B>, a: &Assignment, mode: Mode) -> Activations<B> {
         let plan = &*self.plan;
-        let mut values: Vec<Option<Act<B>>> = vec![None; plan.steps.len()];
+        let mut values: Vec<Option<Activations<B>>> = vec![None; plan.steps.len()];
         values[plan.input] = Some(x);
         for (i, step) in plan.steps.iter().enumerate() {
             if i == plan.input || !plan.runs(step, a) {
                 continue;
             }
-            let arg = |k: usize| -> Act<B> {
+            let arg = |k: usize| -> Activations<B> {
                 values[step.inputs[k]].clone().unwrap_or_else(|| panic!("{}: input {k} was not computed", step.name))
             };
             let out = match &step.op {
@@ -135,16 +137,16 @@ impl<B: Backend> Supernet<B> {
 
     /// Logits of a batch of images (or vectors) for the path `a` selects.
     pub fn logits(&self, x: Tensor<B, 4>, a: &Assignment, mode: Mode) -> Tensor<B, 2> {
-        self.forward(Act::Map(x), a, mode).into_vector()
+        self.forward(Activations::Map(x), a, mode).into_vector()
     }
 
     /// Run one step of the plan on given inputs (for per-layer timing).
-    pub fn apply_step(&self, i: usize, args: Vec<Act<B>>, mode: Mode) -> Act<B> {
+    pub fn apply_step(&self, i: usize, args: Vec<Activations<B>>, mode: Mode) -> Activations<B> {
         let s = &self.plan.steps[i];
         self.apply(&s.op, s.slot, args, mode, &s.name)
     }
 
-    fn apply(&self, op: &Op, slot: Option<Slot>, args: Vec<Act<B>>, mode: Mode, name: &str) -> Act<B> {
+    fn apply(&self, op: &Op, slot: Option<Slot>, args: Vec<Activations<B>>, mode: Mode, name: &str) -> Activations<B> {
         if matches!(op, Op::Concat | Op::Add) {
             return combine(op, args);
         }
@@ -157,52 +159,54 @@ impl<B: Backend> Supernet<B> {
         let x = args.into_iter().next().expect("ops other than concat and add take one input");
         match op {
             Op::Input | Op::Output | Op::Identity => x,
-            Op::Conv { conv: c, .. } => Act::Map(layers::conv(x.map(name), c, conv())),
+            Op::Conv { conv: c, .. } => Activations::Map(layers::conv(x.map(name), c, conv())),
             Op::BinaryConv(b) => {
                 let x = x.map(name);
                 // Forward-only passes may take the bit-packed kernels on any backend; training
                 // where the backend has a packed op with straight-through gradients.
                 let forward_only = !B::ad_enabled(&x.device());
                 if b.packable() && forward_only && self.binary_kernels {
-                    return Act::Map(super::packed::binary_conv(x, b, conv(), conv_slot(), &self.packed));
+                    return Activations::Map(super::packed::binary_conv(x, b, conv(), conv_slot(), &self.packed));
                 }
                 if b.packable() && !forward_only && self.packed_training {
                     match super::cpu_ops::conv::binary_conv(x, b, conv()) {
-                        Ok(y) => return Act::Map(y),
-                        Err(x) => return Act::Map(layers::binary_conv(x, b, conv())),
+                        Ok(y) => return Activations::Map(y),
+                        Err(x) => return Activations::Map(layers::binary_conv(x, b, conv())),
                     }
                 }
-                Act::Map(layers::binary_conv(x, b, conv()))
+                Activations::Map(layers::binary_conv(x, b, conv()))
             }
             Op::BatchNorm { eps, momentum, .. } => {
                 let Some(Slot::Norm(i)) = slot else { panic!("{name}: no batch norm weights") };
                 let bn = &w.norms[i];
                 match x {
-                    Act::Map(t) => Act::Map(layers::batch_norm(t, *eps, *momentum, bn, mode)),
-                    Act::Vector(t) => Act::Vector(layers::batch_norm(t, *eps, *momentum, bn, mode)),
+                    Activations::Map(t) => Activations::Map(layers::batch_norm(t, *eps, *momentum, bn, mode)),
+                    Activations::Vector(t) => Activations::Vector(layers::batch_norm(t, *eps, *momentum, bn, mode)),
                 }
             }
             Op::Relu => match x {
-                Act::Map(t) => Act::Map(burn::tensor::activation::relu(t)),
-                Act::Vector(t) => Act::Vector(burn::tensor::activation::relu(t)),
+                Activations::Map(t) => Activations::Map(burn::tensor::activation::relu(t)),
+                Activations::Vector(t) => Activations::Vector(burn::tensor::activation::relu(t)),
             },
-            Op::MaxPool(p) => Act::Map(layers::max_pool(x.map(name), p)),
-            Op::AvgPool(p) => Act::Map(layers::avg_pool(x.map(name), p)),
-            Op::GlobalAvgPool => Act::Vector(x.map(name).flatten::<3>(2, 3).mean_dim(2).flatten(1, 2)),
-            Op::GlobalMaxPool => Act::Vector(x.map(name).flatten::<3>(2, 3).max_dim(2).flatten(1, 2)),
-            Op::Flatten => Act::Vector(x.into_vector()),
+            Op::MaxPool(p) => Activations::Map(layers::max_pool(x.map(name), p)),
+            Op::AvgPool(p) => Activations::Map(layers::avg_pool(x.map(name), p)),
+            Op::GlobalAvgPool => Activations::Vector(x.map(name).flatten::<3>(2, 3).mean_dim(2).flatten(1, 2)),
+            Op::GlobalMaxPool => Activations::Vector(x.map(name).flatten::<3>(2, 3).max_dim(2).flatten(1, 2)),
+            Op::Flatten => Activations::Vector(x.into_vector()),
             Op::Dense { .. } => {
                 let Some(Slot::Dense(i)) = slot else { panic!("{name}: no dense weights") };
-                Act::Vector(layers::dense(x.into_vector(), &w.denses[i]))
+                Activations::Vector(layers::dense(x.into_vector(), &w.denses[i]))
             }
             Op::Slice { begin, end } => match x {
-                Act::Map(t) => Act::Map(contiguous_grad(t.narrow(1, *begin as usize, (*end - *begin) as usize))),
-                Act::Vector(t) => Act::Vector(t.narrow(1, *begin as usize, (*end - *begin) as usize)),
+                Activations::Map(t) => {
+                    Activations::Map(contiguous_grad(t.narrow(1, *begin as usize, (*end - *begin) as usize)))
+                }
+                Activations::Vector(t) => Activations::Vector(t.narrow(1, *begin as usize, (*end - *begin) as usize)),
             },
-            Op::ChannelShuffle { groups } => Act::Map(layers::channel_shuffle(x.map(name), *groups)),
+            Op::ChannelShuffle { groups } => Activations::Map(layers::channel_shuffle(x.map(name), *groups)),
             Op::Dropout { p } => match (mode, x) {
-                (Mode::Train, Act::Map(t)) if *p > 0.0 => Act::Map(dropout(t, *p)),
-                (Mode::Train, Act::Vector(t)) if *p > 0.0 => Act::Vector(dropout(t, *p)),
+                (Mode::Train, Activations::Map(t)) if *p > 0.0 => Activations::Map(dropout(t, *p)),
+                (Mode::Train, Activations::Vector(t)) if *p > 0.0 => Activations::Vector(dropout(t, *p)),
                 (_, v) => v,
             },
             Op::Select { .. } | Op::Concat | Op::Add => unreachable!("handled above"),
@@ -328,7 +332,7 @@ impl<B: Backend> Supernet<B> {
     /// The fixed network of an architecture: the pinned graph, with copies of this supernet's
     /// weights (the pinned nodes keep their weight keys, so each finds its slot by key).
     pub fn extract(&self, a: &Assignment) -> Result<Supernet<B>, PinError> {
-        let plan = Plan::new(pin(&self.plan.graph, a)?);
+        let plan = NetPlan::new(pin(&self.plan.graph, a)?);
         let w = &self.weights;
         let mut weights = Weights { convs: vec![], denses: vec![], norms: vec![] };
         for s in &plan.slots {
@@ -352,20 +356,20 @@ impl<B: AutodiffBackend> Supernet<B> {
     }
 }
 
-fn combine<B: Backend>(op: &Op, args: Vec<Act<B>>) -> Act<B> {
+fn combine<B: Backend>(op: &Op, args: Vec<Activations<B>>) -> Activations<B> {
     let maps: Option<Vec<Tensor<B, 4>>> =
-        args.iter().map(|a| if let Act::Map(t) = a { Some(t.clone()) } else { None }).collect();
+        args.iter().map(|a| if let Activations::Map(t) = a { Some(t.clone()) } else { None }).collect();
     match (op, maps) {
-        (Op::Concat, Some(m)) => Act::Map(match super::cpu_ops::concat::concat_train(m) {
+        (Op::Concat, Some(m)) => Activations::Map(match super::cpu_ops::concat::concat_train(m) {
             Ok(y) => y,
             Err(m) => Tensor::cat(m.into_iter().map(contiguous_grad).collect(), 1),
         }),
-        (Op::Add, Some(m)) => Act::Map(m.into_iter().reduce(|a, b| a + b).expect("add has inputs")),
+        (Op::Add, Some(m)) => Activations::Map(m.into_iter().reduce(|a, b| a + b).expect("add has inputs")),
         (op, None) => {
-            let v: Vec<Tensor<B, 2>> = args.into_iter().map(Act::into_vector).collect();
+            let v: Vec<Tensor<B, 2>> = args.into_iter().map(Activations::into_vector).collect();
             match op {
-                Op::Concat => Act::Vector(Tensor::cat(v, 1)),
-                _ => Act::Vector(v.into_iter().reduce(|a, b| a + b).expect("add has inputs")),
+                Op::Concat => Activations::Vector(Tensor::cat(v, 1)),
+                _ => Activations::Vector(v.into_iter().reduce(|a, b| a + b).expect("add has inputs")),
             }
         }
         _ => unreachable!("combine is called for concat and add"),

@@ -21,7 +21,7 @@ use super::config::{LatencySource, RewardConfig, RewardKind};
 use crate::back::native;
 use crate::ir::pin::{Assignment, pin};
 use crate::ir::{ChoiceId, OptionIx, Shape, cost};
-use crate::net::{Act, Mode, Supernet};
+use crate::net::{Activations, Mode, Supernet};
 use crate::util::AtPath as _;
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
@@ -194,16 +194,18 @@ fn native_times<B: Backend>(net: &Supernet<B>) -> Option<HashMap<String, f64>> {
 fn time_step<B: Backend>(net: &Supernet<B>, i: usize, device: &B::Device) -> f64 {
     let plan = &net.plan;
     let step = &plan.steps[i];
-    let inputs: Vec<Act<B>> = step
+    let inputs: Vec<Activations<B>> = step
         .inputs
         .iter()
         .map(|&j| match plan.steps[j].shape {
-            Shape::Map { c, h, w } => Act::Map(Tensor::random(
+            Shape::Map { c, h, w } => Activations::Map(Tensor::random(
                 [1, c as usize, h as usize, w as usize],
                 Distribution::Normal(0.0, 1.0),
                 device,
             )),
-            Shape::Vector { n } => Act::Vector(Tensor::random([1, n as usize], Distribution::Normal(0.0, 1.0), device)),
+            Shape::Vector { n } => {
+                Activations::Vector(Tensor::random([1, n as usize], Distribution::Normal(0.0, 1.0), device))
+            }
         })
         .collect();
     let mut times = vec![];

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::plan::Plan;
+use super::plan::SweepPlan;
 
 /// A word for `bash`: as is when it is plainly safe, else single-quoted.
 pub fn shell_quote(s: &str) -> String {
@@ -24,7 +24,7 @@ pub struct Slurm {
 }
 
 /// A job-array script: `sbatch` it; `sbatch --array=I` of it reruns shard I.
-pub fn slurm(plan_path: &str, plan: &Plan, shards: usize, o: &Slurm) -> String {
+pub fn slurm(plan_path: &str, plan: &SweepPlan, shards: usize, o: &Slurm) -> String {
     let mut array = format!("0-{}", shards - 1);
     if let Some(p) = o.parallel {
         array.push_str(&format!("%{p}"));
@@ -83,7 +83,7 @@ fn dns_label(s: &str) -> String {
 }
 
 /// An Indexed Job manifest: `kubectl apply -f` it.
-pub fn kubernetes(plan_path: &str, plan: &Plan, shards: usize, o: &Kubernetes) -> String {
+pub fn kubernetes(plan_path: &str, plan: &SweepPlan, shards: usize, o: &Kubernetes) -> String {
     let labels = json!({ "app.kubernetes.io/name": "lightnasc", "lightnasc/sweep": dns_label(&plan.name) });
     let mut container = json!({
         "name": "shard",

@@ -7,4 +7,4 @@
 pub mod emit;
 pub mod plan;
 
-pub use plan::{Plan, PlanError, Unit};
+pub use plan::{PlanError, SweepPlan, Unit};

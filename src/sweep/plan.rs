@@ -63,7 +63,7 @@ impl Unit {
 }
 
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub struct SweepPlan {
     pub name: String,
     pub out: PathBuf,
     pub units: Vec<Unit>,
@@ -85,16 +85,16 @@ fn invalid<T>(what: impl Into<String>) -> Result<T, PlanError> {
 /// Flags a plan may not set: the sweep owns the run folders.
 const RESERVED: [&str; 5] = ["name", "runs-dir", "resume", "ledger", "stop-after-steps"];
 
-impl Plan {
-    pub fn from_file(path: &Path) -> Result<Plan, PlanError> {
+impl SweepPlan {
+    pub fn from_file(path: &Path) -> Result<SweepPlan, PlanError> {
         let text = std::fs::read_to_string(path).at(path)?;
-        Plan::parse(&text).map_err(|e| match e {
+        SweepPlan::parse(&text).map_err(|e| match e {
             PlanError::Invalid { path: None, what } => PlanError::Invalid { path: Some(path.into()), what },
             e => e,
         })
     }
 
-    pub fn parse(text: &str) -> Result<Plan, PlanError> {
+    pub fn parse(text: &str) -> Result<SweepPlan, PlanError> {
         let file: PlanFile = match serde_norway::from_str(text) {
             Ok(f) => f,
             Err(e) => return invalid(crate::util::yaml_duplicate_lines(e.to_string(), text)),
@@ -116,7 +116,7 @@ impl Plan {
             return invalid("the plan has no runs");
         }
         let out = file.out.unwrap_or_else(|| Path::new("runs/sweeps").join(&file.name));
-        Ok(Plan { name: file.name, out, units })
+        Ok(SweepPlan { name: file.name, out, units })
     }
 
     /// The units of shard `shard` of `shards` (0-based): every `shards`-th unit from `shard` on.
@@ -245,7 +245,7 @@ mod tests {
 
     #[test]
     fn lists_expand_into_one_run_each_and_shards_deal_them_round_robin() {
-        let plan = Plan::parse(
+        let plan = SweepPlan::parse(
             r#"
 name: t
 common: {data: fashion-mnist, epochs: 2}
@@ -325,7 +325,7 @@ runs:
     fn long_values_make_short_distinct_names() {
         let long_a = "stage1.block1.dense.keep=cheap,stage1.block1.improvement.use=skip,stage2.block1.dense.keep=full";
         let long_b = "stage1.block1.dense.keep=cheap,stage1.block1.improvement.use=skip,stage2.block1.dense.keep=cheap";
-        let plan = Plan::parse(&format!(
+        let plan = SweepPlan::parse(&format!(
             "name: t\nruns:\n  - train: specs/demo.lnas\n    pin:\n      - {long_a}\n      - {long_b}\n"
         ))
         .unwrap();
@@ -359,7 +359,7 @@ runs:
                 "runs[0]: line 5: duplicate key `seed` (first at line 4)",
             ),
         ] {
-            let e = Plan::parse(text).unwrap_err();
+            let e = SweepPlan::parse(text).unwrap_err();
             assert!(matches!(e, PlanError::Invalid { path: None, .. }), "{text}: {e:?}");
             assert!(e.to_string().contains(wanted), "{text}: {e}");
         }

@@ -7,7 +7,7 @@ use lightnasc_kernels::{
     pack_bounded,
 };
 
-use super::{Act, BatchStats, Epilogue, FloatConv, Post, Program, Step, View, fold};
+use super::{BatchStats, Epilogue, FloatConv, Nonlinearity, Post, Program, Step, View, fold};
 use crate::ir::norm;
 
 /// A program with its buffers: [`Plan::run`] allocates them for a batch size once and reuses them.
@@ -343,11 +343,11 @@ fn float_conv(c: &FloatConv, n: usize, slots: &mut [Vec<f32>], out: &mut [f32]) 
                             let q = (img * src.h + y) * src.w + x;
                             let px = &data[q * src.stride + src.offset + grp * cin_g..][..cin_g];
                             match act {
-                                Act::Identity => at.copy_from_slice(px),
-                                Act::Sign => {
+                                Nonlinearity::Identity => at.copy_from_slice(px),
+                                Nonlinearity::Sign => {
                                     at.iter_mut().zip(px).for_each(|(a, &v)| *a = if v >= 0.0 { 1.0 } else { -1.0 })
                                 }
-                                Act::Relu => at.iter_mut().zip(px).for_each(|(a, &v)| *a = v.max(0.0)),
+                                Nonlinearity::Relu => at.iter_mut().zip(px).for_each(|(a, &v)| *a = v.max(0.0)),
                             }
                         }
                     }

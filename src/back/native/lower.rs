@@ -6,7 +6,8 @@ use lightnasc_kernels::{Bounds, ConvGeometry, pack_weights};
 use petgraph::stable_graph::NodeIndex;
 
 use super::{
-    Act, BatchStats, Epilogue, FloatConv, NormMode, PackShape, Post, Program, Step, View, fold, layout, supports,
+    BatchStats, Epilogue, FloatConv, Nonlinearity, NormMode, PackShape, Post, Program, Step, View, fold, layout,
+    supports,
 };
 use crate::back::BackError;
 use crate::ir::binary::{self, Epilogue as BinEpilogue};
@@ -229,9 +230,9 @@ impl<'a> Lowering<'a> {
                     BinEpilogue::ChannelScaleAndMagnitude => unreachable!("refused by supports"),
                 };
                 let act = match b.act {
-                    ActQuant::DetSign | ActQuant::ApproxSign => Act::Sign,
-                    ActQuant::Relu => Act::Relu,
-                    ActQuant::Identity => Act::Identity,
+                    ActQuant::DetSign | ActQuant::ApproxSign => Nonlinearity::Sign,
+                    ActQuant::Relu => Nonlinearity::Relu,
+                    ActQuant::Identity => Nonlinearity::Identity,
                 };
                 let w = binary::quantized_weights(b.weights, latent);
                 self.float_conv(n, src()?, &b.conv, act, b.pad_value as f32, &w, post);
@@ -239,7 +240,7 @@ impl<'a> Lowering<'a> {
             Op::Conv { conv, bias } => {
                 let post = if *bias { Post::Bias(self.weight(n, "bias")?.to_vec()) } else { Post::None };
                 let w = self.weight(n, "weight")?;
-                self.float_conv(n, src()?, conv, Act::Identity, 0.0, w, post);
+                self.float_conv(n, src()?, conv, Nonlinearity::Identity, 0.0, w, post);
             }
             Op::Relu => {
                 let (src, dst) = (src()?, self.place(n));
@@ -375,7 +376,7 @@ impl<'a> Lowering<'a> {
         n: NodeIndex,
         src: View,
         conv: &crate::ir::Conv2d,
-        act: Act,
+        act: Nonlinearity,
         pad_value: f32,
         latent: &[f32],
         post: Post,
@@ -397,7 +398,7 @@ impl<'a> Lowering<'a> {
         }
         let g = ConvGeometry { stride: conv.stride as usize, pad: conv.pad as usize, dilation: conv.dilation as usize };
         let dst = self.place(n);
-        let direct = k == 1 && g.stride == 1 && g.pad == 0 && groups == 1 && act == Act::Identity;
+        let direct = k == 1 && g.stride == 1 && g.pad == 0 && groups == 1 && act == Nonlinearity::Identity;
         let scratch = (!direct).then(|| {
             self.bufs.push(dst.pixels() * k * k * cin_g);
             self.bufs.len() - 1

@@ -59,7 +59,7 @@ enum Post {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Act {
+enum Nonlinearity {
     Identity,
     Sign,
     Relu,
@@ -69,7 +69,7 @@ enum Act {
 struct FloatConv {
     src: View,
     dst: View,
-    act: Act,
+    act: Nonlinearity,
     pad_value: f32,
     k: usize,
     g: ConvGeometry,
