@@ -69,6 +69,23 @@ pub struct Outcome {
     pub pinned: Option<(Assignment, Graph)>,
 }
 
+/// A spec that checked: its space and, with a pin, the architecture (no diagnostics).
+pub struct Checked {
+    pub db: SourceDb,
+    pub space: Graph,
+    pub pinned: Option<(Assignment, Graph)>,
+}
+
+impl Outcome {
+    /// The checked spec, or this outcome back when it has diagnostics to show.
+    pub fn checked(self) -> Result<Checked, Box<Outcome>> {
+        match self.space {
+            Some(space) if self.diags.is_empty() => Ok(Checked { db: self.db, space, pinned: self.pinned }),
+            _ => Err(Box::new(self)),
+        }
+    }
+}
+
 /// Check a spec file (or a pinned-architecture file) with optional overrides and pin.
 pub fn check_path(path: &Path, args: &SpaceArgs, space_name: Option<&str>, pin: Option<&PinArg>) -> Outcome {
     check_path_with(path, &StdLib::Embedded, args, space_name, pin)

@@ -10,22 +10,21 @@ use super::{CheckArgs, Format};
 
 pub fn run(args: &CheckArgs) -> ExitCode {
     let outcome = check::check_path(&args.spec, &args.space.args(), args.space.space.as_deref(), args.pin.as_ref());
-    let color = super::use_color(args.color);
-    if !outcome.diags.is_empty() {
-        match args.format {
-            Format::Json => {
-                let diags: Vec<_> = outcome.diags.0.iter().map(|d| d.to_json(&outcome.db)).collect();
-                super::emit(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&serde_json::json!({ "ok": false, "diagnostics": diags })).unwrap()
-                ));
+    let checked = match outcome.checked() {
+        Ok(c) => c,
+        Err(outcome) => {
+            match args.format {
+                Format::Json => {
+                    let diags: Vec<_> = outcome.diags.0.iter().map(|d| d.to_json(&outcome.db)).collect();
+                    let v = serde_json::json!({ "ok": false, "diagnostics": diags });
+                    super::emit(&format!("{}\n", serde_json::to_string_pretty(&v).unwrap()));
+                }
+                Format::Text => super::print_diagnostics(&outcome, &args.spec, super::use_color(args.color)),
             }
-            Format::Text => super::print_diagnostics(&outcome, &args.spec, color),
+            return ExitCode::from(1);
         }
-        return ExitCode::from(1);
-    }
-    let space = outcome.space.as_ref().expect("no diagnostics means a graph");
-    let report = check::report(space, outcome.pinned.as_ref(), &args.spec.display().to_string());
+    };
+    let report = check::report(&checked.space, checked.pinned.as_ref(), &args.spec.display().to_string());
     match args.format {
         Format::Json => {
             let mut v = serde_json::to_value(&report).unwrap();

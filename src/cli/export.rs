@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use burn::backend::Flex;
 use lightnasc::back::mxnet;
-use lightnasc::check::check_path;
 use lightnasc::export::{ModelFormat, Preprocess, write_model};
 use lightnasc::ir::Graph;
 use lightnasc::ir::store::WeightStore;
@@ -37,18 +36,14 @@ fn export(args: &ExportArgs) -> Result<Vec<PathBuf>, ExitCode> {
     if args.epoch.is_some() || args.best {
         return Err(fail("--epoch and --best take a run folder"));
     }
-    let outcome = check_path(&args.source, &args.space.args(), args.space.space.as_deref(), args.pin.as_ref());
-    if !outcome.diags.is_empty() {
-        super::print_diagnostics(&outcome, &args.source, super::use_color(super::Color::Auto));
-        return Err(ExitCode::from(1));
-    }
-    let Some((a, _)) = outcome.pinned else {
+    let checked = super::checked(&args.source, &args.space, args.pin.as_ref())?;
+    let Some((a, _)) = checked.pinned else {
         return Err(fail(format!(
             "{} is a search space: export one architecture of it with --pin (a pin file, random[:SEED], name=option,...)",
             args.source.display()
         )));
     };
-    let space = outcome.space.expect("no diagnostics means a graph");
+    let space = checked.space;
     let stem = args.source.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
     // A `-latent.params` file (our trainable export) is a weight store already.
     if let Some(file) = args.weights.as_ref().filter(|p| p.is_file()) {

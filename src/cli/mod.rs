@@ -786,18 +786,26 @@ fn one_device(command: &str, device: &DeviceArg) -> Result<(), ExitCode> {
     lightnasc::net::device::available(device).map_err(fail)
 }
 
+/// Check `spec`: the checked space, or its diagnostics printed (once, here) and exit code 1.
+pub(crate) fn checked(
+    spec: &std::path::Path,
+    opts: &SpaceOpts,
+    pin: Option<&PinArg>,
+) -> Result<lightnasc::check::Checked, ExitCode> {
+    lightnasc::check::check_path(spec, &opts.args(), opts.space.as_deref(), pin).checked().map_err(|outcome| {
+        print_diagnostics(&outcome, spec, use_color(Color::Auto));
+        ExitCode::from(1)
+    })
+}
+
 /// A space and, when `pin` is given, the architecture it names (diagnostics printed on failure).
 fn load_pinned(
     spec: &std::path::Path,
     opts: &SpaceOpts,
     pin: Option<&PinArg>,
 ) -> Result<(lightnasc::ir::Graph, Option<lightnasc::ir::pin::Assignment>), ExitCode> {
-    let outcome = lightnasc::check::check_path(spec, &opts.args(), opts.space.as_deref(), pin);
-    if !outcome.diags.is_empty() {
-        print_diagnostics(&outcome, spec, use_color(Color::Auto));
-        return Err(ExitCode::from(1));
-    }
-    Ok((outcome.space.expect("no diagnostics means a graph"), outcome.pinned.map(|p| p.0)))
+    let c = checked(spec, opts, pin)?;
+    Ok((c.space, c.pinned.map(|p| p.0)))
 }
 
 #[cfg(test)]

@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use lightnasc::back::{dot, graphviz};
-use lightnasc::check::{Outcome, PinArg, check_path};
+use lightnasc::check::Checked;
 use lightnasc::ir::Graph;
 use lightnasc::ir::pin::Assignment;
-use lightnasc::lower::SpaceArgs;
 use lightnasc::search::run::Run;
 
 use super::{RenderArgs, RenderFormat, fail};
@@ -30,22 +29,12 @@ pub fn run(args: &RenderArgs) -> ExitCode {
     }
 }
 
-/// Check a spec or pin file; diagnostics go to stderr.
-fn load(path: &Path, args: &SpaceArgs, space: Option<&str>, pin: Option<&PinArg>) -> Result<Outcome, ExitCode> {
-    let outcome = check_path(path, args, space, pin);
-    if !outcome.diags.is_empty() {
-        super::print_diagnostics(&outcome, path, super::use_color(super::Color::Auto));
-        return Err(ExitCode::from(1));
-    }
-    Ok(outcome)
-}
-
-fn picture(outcome: &Outcome) -> (Graph, Option<Assignment>, String) {
-    let space = outcome.space.clone().expect("no diagnostics means a graph");
-    match &outcome.pinned {
+fn picture(checked: Checked) -> (Graph, Option<Assignment>, String) {
+    let space = checked.space;
+    match checked.pinned {
         Some((a, _)) => {
             let title = format!("{}: an architecture ({} decisions pinned)", space.name, space.choices.len());
-            (space, Some(a.clone()), title)
+            (space, Some(a), title)
         }
         None => {
             let title = format!(
@@ -63,8 +52,7 @@ fn one_file(args: &RenderArgs) -> Result<(), ExitCode> {
     if args.all_epochs || args.epoch.is_some() {
         return Err(fail(format!("{}: --epoch and --all-epochs take a run folder", args.source.display())));
     }
-    let outcome = load(&args.source, &args.space.args(), args.space.space.as_deref(), args.pin.as_ref())?;
-    let (g, a, title) = picture(&outcome);
+    let (g, a, title) = picture(super::checked(&args.source, &args.space, args.pin.as_ref())?);
     let text = dot::render(&g, a.as_ref(), &title);
     let stem = args.source.file_stem().map_or("graph".into(), |s| s.to_string_lossy().into_owned());
     let out = match (&args.output, args.format) {
