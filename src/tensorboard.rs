@@ -58,6 +58,11 @@ fn masked_crc(data: &[u8]) -> u32 {
     (crc.rotate_right(15)).wrapping_add(0xA282_EAD8)
 }
 
+/// An io error that names its file (a full disk or a read-only folder must say where).
+fn named(path: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
 fn now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
@@ -65,7 +70,7 @@ fn now() -> f64 {
 impl EventWriter {
     /// A new event file in `dir` (`events.out.tfevents.<secs>.<host>`, made unique if needed).
     pub fn create(dir: &Path) -> std::io::Result<EventWriter> {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| named(dir, e))?;
         let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
         let host = if host.is_empty() { "localhost".to_string() } else { host };
         let secs = now() as u64;
@@ -75,7 +80,8 @@ impl EventWriter {
             path = dir.join(format!("events.out.tfevents.{secs}.{host}.{k}"));
             k += 1;
         }
-        let mut w = EventWriter { out: BufWriter::new(File::create(&path)?), path };
+        let file = File::create(&path).map_err(|e| named(&path, e))?;
+        let mut w = EventWriter { out: BufWriter::new(file), path };
         w.write(&Event { wall_time: now(), step: 0, file_version: Some("brain.Event:2".into()), summary: None })?;
         w.flush()?;
         Ok(w)
@@ -84,10 +90,8 @@ impl EventWriter {
     fn write(&mut self, e: &Event) -> std::io::Result<()> {
         let data = e.encode_to_vec();
         let len = (data.len() as u64).to_le_bytes();
-        self.out.write_all(&len)?;
-        self.out.write_all(&masked_crc(&len).to_le_bytes())?;
-        self.out.write_all(&data)?;
-        self.out.write_all(&masked_crc(&data).to_le_bytes())
+        let record = [&len[..], &masked_crc(&len).to_le_bytes(), &data, &masked_crc(&data).to_le_bytes()].concat();
+        self.out.write_all(&record).map_err(|e| named(&self.path, e))
     }
 
     fn summary(&mut self, step: i64, value: Value) -> std::io::Result<()> {
@@ -128,7 +132,6 @@ impl EventWriter {
     }
 
     pub fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()?;
-        self.out.get_ref().sync_data()
+        self.out.flush().and_then(|_| self.out.get_ref().sync_data()).map_err(|e| named(&self.path, e))
     }
 }

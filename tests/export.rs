@@ -46,6 +46,9 @@ print(json.dumps(out))
 
 #[test]
 fn onnxruntime_computes_what_we_compute() {
+    if !common::full_tier("onnxruntime (pip)") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, [u32; 3], i64, u64); 8] = [
         ("specs/demo.lnas", [1, 28, 28], 10, 1),
@@ -99,6 +102,9 @@ fn a_space_is_not_exported_whole() {
 /// `--latest-weights`.
 #[test]
 fn a_run_exports_its_trained_architecture() {
+    if !common::full_tier("onnxruntime (pip)") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let run_dir = common::mock_demo_run(dir.path(), "epochs: 2\nbatch_size: 64\ntrain_limit: 512\n", "r");
     let early = common::lightnasc(&["export", run_dir.to_str().unwrap(), "--epoch", "1"]);

@@ -370,6 +370,9 @@ fn two_fetches_at_once_end_with_one_good_copy() {
 /// binary files of the same records; a copy found on its own with other checksums is not used.
 #[test]
 fn torchvision_pickles_give_the_pixels_and_labels_of_the_binary_files() {
+    if !common::full_tier("numpy (pip)") {
+        return;
+    }
     let (files, _) = dataset(30);
     let dir = tempfile::tempdir().unwrap();
     let (bin, tv) = (dir.path().join("bin"), dir.path().join("tv/cifar-10-batches-py"));

@@ -77,6 +77,9 @@ fn history(run: &Path) -> Vec<serde_json::Value> {
 /// `infer --images` names each image's class.
 #[test]
 fn a_folder_of_pngs_searches_as_the_idx_files_of_the_same_images() {
+    if !common::full_tier("Debian's Fashion-MNIST") {
+        return;
+    }
     let fm = idx::load_fashion_mnist(Path::new(FM)).expect("Debian's dataset-fashion-mnist");
     let (train, test) = (class_major(&fm.train, 400), class_major(&fm.test, 100));
     let tmp = tempfile::tempdir().unwrap();

@@ -69,6 +69,9 @@ fn no_vulkan_driver_is_a_clear_error_not_a_panic() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn a_software_adapter_is_named_and_the_drivers_noise_stays_off_the_terminal() {
+    if !common::full_tier("Mesa's lavapipe") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_lightnasc"));
@@ -107,6 +110,9 @@ fn a_software_adapter_is_named_and_the_drivers_noise_stays_off_the_terminal() {
 /// The self-test needs no spec files: an installed binary checks itself from any folder.
 #[test]
 fn selftest_runs_from_any_folder() {
+    if !common::full_tier("Mesa's lavapipe") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let out = lightnasc_in(dir.path(), &[], &["selftest", "--architectures", "1", "--batch", "1"]);
     let t = text(&out);
@@ -145,6 +151,9 @@ const FULL_MELIUS: &str = "melius:DIDIDIDITDIDIDIDIDITDIDIDIDITDIDIDIDI";
 #[cfg(feature = "wgpu")]
 #[test]
 fn full_meliusnet22_step_and_pass_counts_on_wgpu_are_bounded() {
+    if !common::full_tier("Mesa's lavapipe") {
+        return;
+    }
     let cache = tempfile::tempdir().unwrap();
     // Three warm-up steps: the second is Adam's first with moment state, which compiles its
     // own, and the third still grows CubeCL's memory pool once.
@@ -201,6 +210,9 @@ const FLOAT_PASS_LAUNCHES: u64 = 1089;
 #[cfg(feature = "wgpu")]
 #[test]
 fn a_second_run_reuses_the_on_disk_caches() {
+    if !common::full_tier("Mesa's lavapipe") {
+        return;
+    }
     let cache = tempfile::tempdir().unwrap();
     let args = "bench supernet specs/demo.lnas --pin random:1 --batch 8 --steps 1 --warmup 1 --fixed-only";
     let first = counted(cache.path(), args);

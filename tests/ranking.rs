@@ -57,6 +57,9 @@ const MIN_TAU: f64 = 0.3;
 
 #[test]
 fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
+    if !common::full_tier("Debian's Fashion-MNIST, minutes") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("runs");
     let first = reduced_main_job(&runs, "a");
@@ -209,6 +212,9 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
 /// `bench table` groups a ledger's `train` lines by architecture and averages their seeds.
 #[test]
 fn a_table_is_the_mean_over_seeds_of_a_ledger() {
+    if !common::full_tier("Debian's Fashion-MNIST, minutes") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let line = |kind: &str, arch: &str, seed: u64, val: f64, test: f64, ops: f64| {
         serde_json::json!({
@@ -317,6 +323,9 @@ fn a_table_is_the_mean_over_seeds_of_a_ledger() {
 /// far outside: the row is at 0.60, chance is 0.10).
 #[test]
 fn a_table_row_retrains_to_its_recorded_accuracy() {
+    if !common::full_tier("Debian's Fashion-MNIST, minutes") {
+        return;
+    }
     let table = std::fs::read_to_string(common::root().join("specs/bench/demo-fashion-mnist.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = table.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let row = &rows[0];

@@ -54,6 +54,9 @@ fn layer_nodes(dot: &str) -> Vec<(String, String, String)> {
 
 #[test]
 fn every_shipped_spec_and_a_pin_render_cleanly_with_one_node_per_layer() {
+    if !common::full_tier("Graphviz") {
+        return;
+    }
     for spec in specs() {
         let rel = common::rel(&spec);
         let space = check_path(&spec, &SpaceArgs::default(), None, None).space.unwrap();
@@ -122,6 +125,9 @@ fn colors_follow_the_choices() {
 
 #[test]
 fn image_formats_go_through_graphviz_and_its_absence_is_a_clear_error() {
+    if !common::full_tier("Graphviz") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     for (fmt, magic) in [("svg", &b"<?xml"[..]), ("png", &b"\x89PNG"[..]), ("pdf", &b"%PDF"[..])] {
         let out_file = dir.path().join(format!("demo.{fmt}"));
@@ -156,6 +162,9 @@ fn image_formats_go_through_graphviz_and_its_absence_is_a_clear_error() {
 
 #[test]
 fn a_run_renders_every_epoch_and_the_evolution() {
+    if !common::full_tier("Graphviz") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let run = common::mock_demo_run(dir.path(), "epochs: 2\nbatch_size: 64\ntrain_limit: 256\n", "r");
     let out = lightnasc(&["render", run.to_str().unwrap(), "--all-epochs", "--format", "dot"]);

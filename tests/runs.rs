@@ -111,6 +111,9 @@ print(json.dumps(got.ravel().tolist()))
 
 #[test]
 fn a_run_reads_its_own_copy_when_the_spec_is_edited_moved_or_deleted() {
+    if !common::full_tier("onnxruntime (pip)") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     let spec = demo_spec(&src);
@@ -391,6 +394,9 @@ fn a_run_stopped_before_its_first_checkpoint_strands_nothing() {
 /// run folder.
 #[test]
 fn a_run_without_data_takes_the_dataset_its_space_is_written_for() {
+    if !common::full_tier("Debian's Fashion-MNIST") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("runs");
     let run = |spec: &Path, name: &str, data: &[&str]| {
@@ -436,6 +442,9 @@ fn a_run_without_data_takes_the_dataset_its_space_is_written_for() {
 /// for every one of them; the MXNet export carries the same in `-preprocess.json`.
 #[test]
 fn exports_carry_their_preprocessing_and_agree_with_infer() {
+    if !common::full_tier("Debian's Fashion-MNIST, onnxruntime (pip)") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("runs");
     let mut args = vec!["search", "specs/demo.lnas", "--data", "fashion-mnist", "--epochs", "1"];

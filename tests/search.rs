@@ -52,6 +52,9 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 #[test]
 fn fashion_mnist_loads_with_its_known_labels_and_mean() {
+    if !common::full_tier("Debian's Fashion-MNIST") {
+        return;
+    }
     assert!(Path::new(FASHION).is_dir(), "{FASHION} is missing: install Debian's dataset-fashion-mnist (.ci/run does)");
     let s = data::load(&"fashion-mnist".parse().unwrap(), None, None, 0).unwrap().0;
     assert_eq!((s.train.len(), s.test.len()), (60_000, 10_000));
@@ -153,6 +156,9 @@ fn bad_data_files_are_named_in_clear_errors() {
 /// its mean brightness. With the plain-accuracy reward the controller must learn to look.
 #[test]
 fn the_controller_learns_the_better_option() {
+    if !common::full_tier("Debian's Fashion-MNIST") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let spec = write(
         dir.path(),
@@ -356,6 +362,9 @@ fn the_mock_configs_run() {
 /// The event files our writer makes, read by TensorBoard's own EventAccumulator.
 #[test]
 fn tensorboard_reads_every_tag() {
+    if !common::full_tier("TensorBoard (pip)") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("runs");
     let cfg = write(dir.path(), "c.yml", "epochs: 2\nbatch_size: 64\ntest_each_epoch: true\nexport_each_epoch: true\n");

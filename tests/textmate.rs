@@ -84,6 +84,9 @@ fn expected_scope(node: tree_sitter::Node) -> Option<&'static str> {
 
 #[test]
 fn every_spec_and_fixture_tokenizes_in_the_scopes_tree_sitter_expects() {
+    if !common::full_tier("vscode-textmate (npm)") {
+        return;
+    }
     let files = sources();
     let (regexes, tokens) = tokenize(&files);
     assert!(regexes >= 30, "only {regexes} regexes compiled");
@@ -140,6 +143,9 @@ fn every_spec_and_fixture_tokenizes_in_the_scopes_tree_sitter_expects() {
 
 #[test]
 fn a_sample_tokenizes_as_written_by_hand() {
+    if !common::full_tier("vscode-textmate (npm)") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let sample = dir.path().join("sample.lnas");
     std::fs::write(

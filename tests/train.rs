@@ -64,6 +64,9 @@ fn ledger(dir: &Path) -> Vec<Value> {
 
 #[test]
 fn search_retrain_random_baseline_and_report() {
+    if !common::full_tier("Debian's Fashion-MNIST, minutes") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let spec = root().join("specs/demo.lnas");

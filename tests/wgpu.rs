@@ -25,6 +25,9 @@ fn quick_autotune() {
 /// and every variant equals the CPU kernels.
 #[test]
 fn cubecl_binary_kernels_give_the_float_paths_logits_exactly_on_wgpu() {
+    if !common::full_tier("Mesa's lavapipe, minutes") {
+        return;
+    }
     quick_autotune();
     let report = common::packed_path_equals_float::<Cube>(1);
     let variants = lightnasc_kernels::gpu::GpuKernel::ALL.len();
@@ -45,6 +48,9 @@ fn figure(stdout: &str, label: &str) -> f64 {
 /// handful of validation images.
 #[test]
 fn a_mock_search_training_and_inference_on_wgpu_agree_with_the_cpu() {
+    if !common::full_tier("Mesa's lavapipe, minutes") {
+        return;
+    }
     quick_autotune();
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().to_str().unwrap();
@@ -91,6 +97,9 @@ fn a_mock_search_training_and_inference_on_wgpu_agree_with_the_cpu() {
 /// the JSON docs/gpu.md's tables come from (figures on lavapipe say nothing about speed).
 #[test]
 fn the_gpu_check_script_runs_end_to_end_on_wgpu() {
+    if !common::full_tier("Mesa's lavapipe, minutes") {
+        return;
+    }
     quick_autotune();
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new("bash")
@@ -184,6 +193,9 @@ fn the_gpu_check_script_runs_end_to_end_on_wgpu() {
 /// fallback algorithm; the fallbacks are counted.
 #[test]
 fn the_fixed_algorithm_conv_equals_burns_conv_with_gradients() {
+    if !common::full_tier("Mesa's lavapipe, minutes") {
+        return;
+    }
     use burn::tensor::module::conv2d;
     use burn::tensor::ops::ConvOptions;
     use burn::tensor::{Distribution, Tensor};
@@ -246,6 +258,9 @@ fn the_fixed_algorithm_conv_equals_burns_conv_with_gradients() {
 /// summation order (sums over 240 values).
 #[test]
 fn the_fused_training_ops_equal_burns_composed_ops() {
+    if !common::full_tier("Mesa's lavapipe, minutes") {
+        return;
+    }
     use burn::module::{Param, RunningState};
     use burn::optim::decay::WeightDecayConfig;
     use burn::optim::{AdamConfig, SimpleOptimizer};
@@ -365,6 +380,9 @@ fn the_fused_training_ops_equal_burns_composed_ops() {
 /// printed (`--nocapture`) and is docs/gpu.md's.
 #[test]
 fn every_meliusnet22_weight_gradient_at_batch_64_launches_two_waves() {
+    if !common::full_tier("Mesa's lavapipe, minutes") {
+        return;
+    }
     use lightnasc::ir::{Op, Shape};
     use lightnasc_kernels::gpu_grad::{TARGET_CUBES, WeightGrad};
     let args = lightnasc::lower::SpaceArgs { input: Some(vec![3, 32, 32]), classes: Some(10), other: vec![] };
