@@ -1,8 +1,8 @@
 //! Search quality on a reduced budget: the README's main job (the resnet-bits space, default
-//! config) on a subset of the table's data, run twice with one seed (the same figures), then
-//! scored against the table shipped for its space (the shared weights must rank its
-//! architectures well above chance), its result judged by `bench ranking` and `bench compare`
-//! alike; and `bench table` against hand-made ledgers.
+//! config) on a subset of the table's data (in the long tier run twice with one seed, giving the
+//! same figures), scored against the table shipped for its space (the shared weights must rank
+//! its architectures well above chance), its result judged by `bench ranking` and `bench
+//! compare` alike; and `bench table` against hand-made ledgers.
 
 mod common;
 
@@ -63,13 +63,17 @@ fn the_main_job_repeats_itself_and_its_shared_weights_rank_the_table() {
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("runs");
     let first = reduced_main_job(&runs, "a");
-    let second = reduced_main_job(&runs, "b");
     assert!(first.contains("test accuracy"), "{first}");
-    assert_eq!(figures(&first), figures(&second), "the same seed gave another search");
     let state = |n: &str| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(runs.join(n).join("checkpoint/state.json")).unwrap()).unwrap()
     };
-    assert_eq!(state("a")["weights_digest"], state("b")["weights_digest"]);
+    // The same job again gives the same figures (kill.rs and search.rs check the same on mock
+    // data in CI; this repeat on real data is the long tier's, a few minutes).
+    if common::long_tier("the reduced main job repeated") {
+        let second = reduced_main_job(&runs, "b");
+        assert_eq!(figures(&first), figures(&second), "the same seed gave another search");
+        assert_eq!(state("a")["weights_digest"], state("b")["weights_digest"]);
+    }
     // The summary says what the controller did each epoch.
     for e in state("a")["history"].as_array().unwrap() {
         assert!(e["entropy"].as_f64().is_some_and(|h| h >= 0.0), "{e}");

@@ -228,9 +228,19 @@ pub fn sweep_ledger(out: &Path) -> Vec<(String, serde_json::Value)> {
 /// `LIGHTNASC_TESTS=full`, which `.ci/run` sets; without it the test says what it skipped and
 /// passes, so a clone builds and tests offline in minutes.
 pub fn full_tier(needs: &str) -> bool {
-    let on = std::env::var("LIGHTNASC_TESTS").is_ok_and(|v| v == "full");
+    let on = std::env::var("LIGHTNASC_TESTS").is_ok_and(|v| v == "full" || v == "long");
     if !on {
         eprintln!("skipped: needs {needs}; LIGHTNASC_TESTS=full runs it (.ci/run sets it)");
+    }
+    on
+}
+
+/// The long tier, above the full one (`LIGHTNASC_TESTS=long`): the long versions of checks whose
+/// reduced version CI runs, kept out of CI's time.
+pub fn long_tier(what: &str) -> bool {
+    let on = std::env::var("LIGHTNASC_TESTS").is_ok_and(|v| v == "long");
+    if !on {
+        eprintln!("left to LIGHTNASC_TESTS=long: {what}");
     }
     on
 }
