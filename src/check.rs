@@ -71,7 +71,6 @@ pub struct Outcome {
 
 /// A spec that checked: its space and, with a pin, the architecture (no diagnostics).
 pub struct Checked {
-    pub db: SourceDb,
     pub space: Graph,
     pub pinned: Option<(Assignment, Graph)>,
 }
@@ -80,7 +79,7 @@ impl Outcome {
     /// The checked spec, or this outcome back when it has diagnostics to show.
     pub fn checked(self) -> Result<Checked, Box<Outcome>> {
         match self.space {
-            Some(space) if self.diags.is_empty() => Ok(Checked { db: self.db, space, pinned: self.pinned }),
+            Some(space) if self.diags.is_empty() => Ok(Checked { space, pinned: self.pinned }),
             _ => Err(Box::new(self)),
         }
     }

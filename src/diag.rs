@@ -253,16 +253,13 @@ impl MietteReport {
         // "declared here"); one in another file follows as a note.
         let mut notes = vec![];
         for r in related {
-            match span.filter(|s| s.file == r.span.file) {
-                Some(_) => {
-                    let text = &db.get(r.span.file).text;
-                    labels.push(LabeledSpan::new_with_span(Some(r.message.clone()), clip(r.span, text)));
-                }
-                None => {
-                    let mut n = Self::build(code, &r.message, Some(r.span), None, None, db, &[]);
-                    n.note = true;
-                    notes.push(n);
-                }
+            if span.is_some_and(|s| s.file == r.span.file) {
+                let text = &db.get(r.span.file).text;
+                labels.push(LabeledSpan::new_with_span(Some(r.message.clone()), clip(r.span, text)));
+            } else {
+                let mut n = Self::build(code, &r.message, Some(r.span), None, None, db, &[]);
+                n.note = true;
+                notes.push(n);
             }
         }
         MietteReport { code, message: message.to_string(), location, source, labels, help, related: notes, note: false }

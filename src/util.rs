@@ -125,10 +125,9 @@ pub fn human_count(n: f64) -> String {
 pub fn yaml_duplicate_lines(msg: String, text: &str) -> String {
     let key = ["duplicate field `", "duplicate entry with key \""].iter().find_map(|p| {
         let rest = &msg[msg.find(p)? + p.len()..];
-        Some(rest[..rest.find(['`', '"'])?].to_string())
+        Some(&rest[..rest.find(['`', '"'])?])
     });
-    let Some((first, again)) = key.as_deref().and_then(|k| yaml_duplicate(text, k)) else { return msg };
-    let key = key.unwrap_or_default();
+    let Some((key, (first, again))) = key.and_then(|k| Some((k, yaml_duplicate(text, k)?))) else { return msg };
     let start = msg.find("duplicate ").unwrap_or(0);
     format!("{}line {again}: duplicate key `{key}` (first at line {first})", &msg[..start])
 }

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -71,30 +70,8 @@ fn resume(run: &Path) -> Output {
 
 /// The finished run's result: weights digest and history without wall times.
 fn result(run: &Path) -> (serde_json::Value, Vec<serde_json::Value>) {
-    let st: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("checkpoint/state.json")).unwrap()).unwrap();
-    let mut h = st["history"].as_array().unwrap().clone();
-    for e in &mut h {
-        e.as_object_mut().unwrap().remove("seconds");
-    }
-    (st["weights_digest"].clone(), h)
-}
-
-/// Every file under `dir` with its bytes.
-fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
+    let st = common::checkpoint_state(run);
+    (st["weights_digest"].clone(), common::history_without_times(&st))
 }
 
 /// One error line naming the cause, exit code 1, no panic.
@@ -119,7 +96,7 @@ fn a_full_disk_and_a_read_only_folder_stop_the_run_clearly_and_lose_nothing() {
     let whole_runs = dir.path().join("whole");
     common::ok_for(&run(&whole_runs, &["--name", "r"]), "the uninterrupted run");
     let want = result(&whole_runs.join("r"));
-    let size: u64 = files(&whole_runs.join("r")).values().map(|b| b.len() as u64).sum();
+    let size: u64 = common::files(&whole_runs.join("r")).values().map(|b| b.len() as u64).sum();
 
     // A disk with room for a third of the run: the first checkpoint does not fit. The error
     // names the file; the folder, which holds nothing to resume, is removed, and the same
@@ -150,10 +127,10 @@ fn a_full_disk_and_a_read_only_folder_stop_the_run_clearly_and_lose_nothing() {
     // and changes nothing; `report` still reads it; writable again, it ends as the whole run.
     std::fs::remove_dir_all(&runs).unwrap();
     common::ok_for(&run(&runs, &["--name", "r", "--stop-after-steps", "5"]), "a stopped run");
-    let before = files(&runs);
+    let before = common::files(&runs);
     disk.remount("ro");
     refused(&resume(&runs.join("r")), "Read-only file system");
-    assert!(files(&runs) == before, "a refused resume changed the folder");
+    assert!(common::files(&runs) == before, "a refused resume changed the folder");
     let report = common::lightnasc(&["report", runs.to_str().unwrap()]);
     assert!(!String::from_utf8_lossy(&report.stderr).contains("panicked"));
     disk.remount("rw");

@@ -65,11 +65,7 @@ fn write_idx(ds: &Dataset, dir: &Path, prefix: &str) {
 }
 
 fn history(run: &Path) -> Vec<serde_json::Value> {
-    let st: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("checkpoint/state.json")).unwrap()).unwrap();
-    let mut h = st["history"].as_array().unwrap().clone();
-    h.iter_mut().for_each(|e| drop(e.as_object_mut().unwrap().remove("seconds")));
-    h
+    common::history_without_times(&common::checkpoint_state(run))
 }
 
 /// A folder of PNGs searches exactly as the IDX files of the same images in the same order: the

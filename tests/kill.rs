@@ -16,18 +16,6 @@ use std::time::{Duration, Instant};
 
 use lightnasc::util::SplitMix64;
 
-fn state(run: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(run.join("checkpoint/state.json")).unwrap()).unwrap()
-}
-
-fn history(st: &serde_json::Value) -> Vec<serde_json::Value> {
-    let mut h = st["history"].as_array().unwrap().clone();
-    for e in &mut h {
-        e.as_object_mut().unwrap().remove("seconds");
-    }
-    h
-}
-
 fn ledger_entries(runs: &Path, name: &str) -> usize {
     let text = std::fs::read_to_string(runs.join("ledger.jsonl")).unwrap_or_default();
     let run = |l: &str| serde_json::from_str::<serde_json::Value>(l).unwrap()["run"].as_str().unwrap().to_string();
@@ -82,9 +70,9 @@ fn killed_runs_end_as_the_whole_one(sub: &str, args: &[&str], kills: usize, rng:
     };
     let err = String::from_utf8_lossy(&finished.stderr);
     assert!(finished.status.success(), "after {landed} kills: {err}");
-    let (a, b) = (state(&runs.join("whole")), state(&run));
+    let (a, b) = (common::checkpoint_state(&runs.join("whole")), common::checkpoint_state(&run));
     assert_eq!(b["weights_digest"], a["weights_digest"], "after {landed} kills");
-    assert_eq!(history(&b), history(&a), "after {landed} kills");
+    assert_eq!(common::history_without_times(&b), common::history_without_times(&a), "after {landed} kills");
     assert_eq!(ledger_entries(&runs, "killed"), 1, "after {landed} kills");
     eprintln!("{sub}: {landed} kills, resumed to the uninterrupted result");
     landed

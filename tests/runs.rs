@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::{lightnasc, root};
@@ -258,21 +257,7 @@ fn a_damaged_run_folder_gives_clear_errors_and_loses_nothing() {
         "std/melius.lnas",
         "latency.json",
     ];
-    let contents = |d: &Path| -> BTreeMap<PathBuf, Vec<u8>> {
-        fn walk(base: &Path, d: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-            for e in std::fs::read_dir(d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    walk(base, &p, out);
-                } else {
-                    out.insert(p.strip_prefix(base).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
-                }
-            }
-        }
-        let mut m = BTreeMap::new();
-        walk(d, d, &mut m);
-        m
-    };
+    let contents = common::files;
     let mut failures = 0;
     for (k, file) in files.iter().enumerate() {
         for (how, damage) in [("deleted", 0), ("truncated", 1)] {

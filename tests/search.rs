@@ -8,15 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{lightnasc, root};
+use common::{checkpoint_state as state, history_without_times, lightnasc, root};
 use lightnasc::data::{self, DataArg, Kind};
 
 const FASHION: &str = "/usr/share/datasets/fashion-mnist";
-
-fn state(run: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(run.join("checkpoint/state.json")).expect("a checkpoint");
-    serde_json::from_str(&text).unwrap()
-}
 
 fn search(args: &[&str]) -> std::process::Output {
     let mut all = vec!["search"];
@@ -188,19 +183,6 @@ space synth(x: tensor = [1, 28, 28], classes: int = 10) {
     let p_sight = last["probs"][0][1].as_f64().unwrap();
     assert!(p_sight > 0.8, "p(sight) = {p_sight}");
     assert!(last["test_accuracy"].as_f64().unwrap() > 0.3, "{last}");
-}
-
-fn history_without_times(st: &serde_json::Value) -> Vec<serde_json::Value> {
-    st["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            let mut e = e.clone();
-            e.as_object_mut().unwrap().remove("seconds");
-            e
-        })
-        .collect()
 }
 
 /// Kill a run mid-epoch (SIGKILL, no warning) and resume it: the result is bit for bit the one

@@ -78,10 +78,7 @@ fn export_run(args: &ExportArgs) -> Result<Vec<PathBuf>, ExitCode> {
     let (epoch, a) = run.architecture(args.epoch, args.best).map_err(fail)?;
     weights_of(&run, epoch, args.latest_weights)?;
     let path = run.supernet::<Flex>(&device).map_err(fail)?.extract(&a).map_err(|e| fail(e.message))?;
-    if run.cfg.policy.searches() {
-        let images = run.recalibrate(&path, args.calibration_batches, &device).map_err(fail)?;
-        eprintln!("note: {}", super::infer::shared_weights_note(&run, images));
-    }
+    super::infer::recalibrate(&run, &path, args.calibration_batches, &device).map_err(fail)?;
     let pre = run.cfg.preprocess(args.fold_normalization);
     let out = run.dir.join("export").join(format!("epoch-{epoch:03}"));
     write_all(args, &path.plan.graph, path.to_store(), out, Some(&pre))

@@ -78,8 +78,7 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), Error> 
     } else {
         let (_, a) = run.architecture(args.epoch, false)?;
         let path = supernet.extract(&a)?;
-        let images = run.recalibrate(&path, args.calibration_batches, device)?;
-        eprintln!("note: {}", shared_weights_note(&run, images));
+        recalibrate(&run, &path, args.calibration_batches, device)?;
         path
     };
     let mut engine = engine(args);
@@ -159,16 +158,26 @@ fn infer<B: Backend>(args: &InferArgs, device: &B::Device) -> Result<(), Error> 
     Ok(())
 }
 
-/// What a search run's path is: shared weights, with batch norm recalibrated or not.
-pub(super) fn shared_weights_note(run: &Run, images: usize) -> String {
-    let bn = match images {
+/// A search run's path (`infer`, `export`): its batch norm recalibrated on `batches` training
+/// batches, and the user told what the network is. A training run's is its own: nothing to do.
+pub(super) fn recalibrate<B: Backend>(
+    run: &Run,
+    path: &Supernet<B>,
+    batches: usize,
+    device: &B::Device,
+) -> Result<(), lightnasc::search::RunError> {
+    if !run.cfg.policy.searches() {
+        return Ok(());
+    }
+    let bn = match run.recalibrate(path, batches, device)? {
         0 => "batch norm on the supernet's running statistics (--calibration-batches 0)".to_string(),
         n => format!("batch norm recalibrated on {n} training images"),
     };
-    format!(
-        "a search run's architecture on its shared supernet weights, {bn}; `lightnasc train {}` trains it alone",
+    eprintln!(
+        "note: a search run's architecture on its shared supernet weights, {bn}; `lightnasc train {}` trains it alone",
         run.dir.display()
-    )
+    );
+    Ok(())
 }
 
 /// The index of the largest logit (the first on ties, as burn's `argmax`; NaN never wins) and

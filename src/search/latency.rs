@@ -95,12 +95,9 @@ impl LatencyTable {
             "ops" => "OPs",
             _ => "spec cost",
         };
-        let mut units: Vec<&str> = self.source.iter().map(|s| unit(s)).collect();
-        units.dedup();
+        let units: std::collections::BTreeSet<&str> = self.source.iter().map(|s| unit(s)).collect();
         if units.len() > 1 {
-            units.sort_unstable();
-            units.dedup();
-            return format!("{v:.3} (mixed units: {})", units.join(" and "));
+            return format!("{v:.3} (mixed units: {})", Vec::from_iter(units).join(" and "));
         }
         match units.first().copied().unwrap_or("spec cost") {
             "ms" => format!("{v:.3} ms"),

@@ -244,3 +244,33 @@ pub fn long_tier(what: &str) -> bool {
     }
     on
 }
+
+/// A run's checkpoint state (`checkpoint/state.json`).
+pub fn checkpoint_state(run: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(run.join("checkpoint/state.json")).expect("a checkpoint");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A state's per-epoch history without the wall times, which differ between runs.
+pub fn history_without_times(state: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut h = state["history"].as_array().unwrap().clone();
+    h.iter_mut().for_each(|e| drop(e.as_object_mut().unwrap().remove("seconds")));
+    h
+}
+
+/// Every file under `dir`, by path relative to it, with its bytes.
+pub fn files(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
